@@ -1,0 +1,341 @@
+//! The byte form of a row: what the cache stores and what a [`Snapshot`](crate::Snapshot)
+//! keeps to know, at `save`, which columns changed.
+//!
+//! A row is the concatenation of its columns in declaration order, each written as
+//! a LEB128 length followed by the column's bytes. The column bytes are bincode 2
+//! (standard configuration) for plain values and JSON text for `#[thing(json)]`
+//! fields. The length prefix lets [`changed_columns`] compare two rows column by
+//! column without decoding either.
+
+use bincode::config::{Configuration, standard};
+
+const CONFIG: Configuration = standard();
+
+/// A field type that can be written to and read back from row bytes.
+///
+/// Thing implements it for every supported column type (see [`crate::types`]).
+///
+/// ```
+/// use thing::codec::Codec;
+/// let mut bytes = Vec::new();
+/// "héllo".to_string().encode(&mut bytes);
+/// assert_eq!(String::decode(&bytes), Some("héllo".to_string()));
+/// assert_eq!(u32::decode(&[0xff, 0xff]), None); // malformed bytes are `None`, never a panic
+/// ```
+pub trait Codec: Sized {
+    /// Appends the value's bytes to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Reads a value from exactly `bytes`; `None` when they are malformed.
+    fn decode(bytes: &[u8]) -> Option<Self>;
+}
+
+fn bincode_encode<T: bincode::Encode>(value: &T, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = bincode::encode_into_std_write(value, out, CONFIG);
+}
+
+fn bincode_decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Option<T> {
+    match bincode::decode_from_slice(bytes, CONFIG) {
+        Ok((value, read)) if read == bytes.len() => Some(value),
+        _ => None,
+    }
+}
+
+macro_rules! bincode_codecs {
+    ($($ty:ty),* $(,)?) => {
+        $(impl Codec for $ty {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                bincode_encode(self, out);
+            }
+            #[inline]
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                bincode_decode(bytes)
+            }
+        })*
+    };
+}
+
+bincode_codecs!(i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>);
+
+impl<T: Codec> Codec for Option<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                value.encode(out);
+            }
+        }
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes.split_first()? {
+            (0, []) => Some(None),
+            (1, rest) => T::decode(rest).map(Some),
+            _ => None,
+        }
+    }
+}
+
+impl Codec for chrono::DateTime<chrono::Utc> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        bincode_encode(&(self.timestamp(), self.timestamp_subsec_nanos()), out);
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (secs, nanos): (i64, u32) = bincode_decode(bytes)?;
+        chrono::DateTime::from_timestamp(secs, nanos)
+    }
+}
+
+impl Codec for chrono::NaiveDateTime {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.and_utc().encode(out);
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        chrono::DateTime::<chrono::Utc>::decode(bytes).map(|instant| instant.naive_utc())
+    }
+}
+
+impl Codec for chrono::NaiveDate {
+    fn encode(&self, out: &mut Vec<u8>) {
+        chrono::Datelike::num_days_from_ce(self).encode(out);
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        chrono::NaiveDate::from_num_days_from_ce_opt(i32::decode(bytes)?)
+    }
+}
+
+impl Codec for uuid::Uuid {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        uuid::Uuid::from_slice(bytes).ok()
+    }
+}
+
+impl Codec for serde_json::Value {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_json(self, out);
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        decode_json(bytes)
+    }
+}
+
+/// Writes a `#[thing(json)]` field as JSON text.
+#[doc(hidden)]
+pub fn encode_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // A type whose Serialize impl fails (a map with non-string keys, say) is
+    // written as an empty column; it then never decodes, which makes the cached
+    // row a miss instead of a wrong value.
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.clear();
+    }
+}
+
+/// Reads a `#[thing(json)]` field from JSON text.
+#[doc(hidden)]
+pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Builds the bytes of one row, a column at a time.
+///
+/// ```
+/// use thing::codec::{RowReader, RowWriter};
+/// let mut writer = RowWriter::new();
+/// writer.column(&7_i64);
+/// writer.column(&"ann".to_string());
+/// let bytes = writer.finish();
+///
+/// let mut reader = RowReader::new(&bytes);
+/// assert_eq!(reader.column::<i64>(), Some(7));
+/// assert_eq!(reader.column::<String>(), Some("ann".into()));
+/// assert!(reader.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct RowWriter {
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl RowWriter {
+    /// An empty row.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one column.
+    pub fn column<T: Codec>(&mut self, value: &T) {
+        self.scratch.clear();
+        value.encode(&mut self.scratch);
+        self.push_scratch();
+    }
+
+    /// Appends one `#[thing(json)]` column.
+    #[doc(hidden)]
+    pub fn json_column<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        self.scratch.clear();
+        encode_json(value, &mut self.scratch);
+        self.push_scratch();
+    }
+
+    fn push_scratch(&mut self) {
+        write_len(&mut self.out, self.scratch.len());
+        self.out.extend_from_slice(&self.scratch);
+    }
+
+    /// The finished row bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// Reads the columns of row bytes in order. Every read returns `None` on
+/// malformed input instead of panicking.
+///
+/// See [`RowWriter`] for an example.
+#[derive(Debug, Clone)]
+pub struct RowReader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> RowReader<'a> {
+    /// Reads `bytes` from the first column.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { rest: bytes }
+    }
+
+    /// The raw bytes of the next column.
+    pub fn raw(&mut self) -> Option<&'a [u8]> {
+        let (len, after) = read_len(self.rest)?;
+        if after.len() < len {
+            return None;
+        }
+        let (column, rest) = after.split_at(len);
+        self.rest = rest;
+        Some(column)
+    }
+
+    /// Decodes the next column.
+    pub fn column<T: Codec>(&mut self) -> Option<T> {
+        T::decode(self.raw()?)
+    }
+
+    /// Decodes the next column as a `#[thing(json)]` field.
+    #[doc(hidden)]
+    pub fn json_column<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        decode_json(self.raw()?)
+    }
+
+    /// Whether every column has been read.
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+}
+
+fn write_len(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let mut len = 0usize;
+    for (i, byte) in bytes.iter().enumerate().take(5) {
+        len |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((len, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// The indices of the columns whose bytes differ between two rows of the same
+/// model, or `None` when either row is malformed or they have different widths.
+///
+/// ```
+/// use thing::codec::{changed_columns, RowWriter};
+/// let row = |name: &str, age: i32| {
+///     let mut w = RowWriter::new();
+///     w.column(&name.to_string());
+///     w.column(&age);
+///     w.finish()
+/// };
+/// assert_eq!(changed_columns(&row("ann", 30), &row("ann", 31)), Some(vec![1]));
+/// assert_eq!(changed_columns(&row("ann", 30), &row("ann", 30)), Some(vec![]));
+/// ```
+pub fn changed_columns(old: &[u8], new: &[u8]) -> Option<Vec<usize>> {
+    let (mut old, mut new) = (RowReader::new(old), RowReader::new(new));
+    let mut changed = Vec::new();
+    let mut index = 0;
+    while !old.is_empty() || !new.is_empty() {
+        if old.raw()? != new.raw()? {
+            changed.push(index);
+        }
+        index += 1;
+    }
+    Some(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Codec + PartialEq + std::fmt::Debug>(value: T) {
+        let mut bytes = Vec::new();
+        value.encode(&mut bytes);
+        assert_eq!(T::decode(&bytes).as_ref(), Some(&value));
+    }
+
+    #[test]
+    fn every_codec_round_trips() {
+        round_trip(i64::MIN);
+        round_trip(i64::MAX);
+        round_trip(-1_i8);
+        round_trip(u32::MAX);
+        round_trip(1.5_f32);
+        round_trip(f64::MIN_POSITIVE);
+        round_trip(true);
+        round_trip(String::new());
+        round_trip("'); DROP TABLE users; --".to_string());
+        round_trip(vec![0_u8, 255]);
+        round_trip(Some(3_i32));
+        round_trip(None::<String>);
+        round_trip(chrono::DateTime::from_timestamp(-1, 999_999_999).unwrap());
+        round_trip(chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap());
+        round_trip(uuid::Uuid::from_u128(42));
+        round_trip(serde_json::json!({"a": [1, "b", null]}));
+    }
+
+    #[test]
+    fn long_columns_keep_their_length() {
+        let long = "x".repeat(100_000);
+        let mut writer = RowWriter::new();
+        writer.column(&long);
+        writer.column(&1_i32);
+        let bytes = writer.finish();
+        let mut reader = RowReader::new(&bytes);
+        assert_eq!(reader.column::<String>(), Some(long));
+        assert_eq!(reader.column::<i32>(), Some(1));
+    }
+
+    #[test]
+    fn truncated_rows_are_rejected() {
+        let mut writer = RowWriter::new();
+        writer.column(&"abc".to_string());
+        let bytes = writer.finish();
+        for cut in 0..bytes.len() {
+            let mut reader = RowReader::new(&bytes[..cut]);
+            assert_eq!(reader.column::<String>(), None, "cut at {cut}");
+        }
+        assert_eq!(changed_columns(&bytes, &bytes[..2]), None);
+    }
+}

@@ -1,0 +1,322 @@
+//! The read and write paths behind `by_id`, `by_ids`, `save` and `delete`.
+
+use crate::backend::{Backend, ModelIo, Session};
+use crate::executor::{Executor, Target, with_session};
+use crate::model::{BaseModel, Snapshot};
+use crate::sql::{self, dynamic, fixed, insertable};
+use crate::stats::StatementKind;
+use crate::{Error, Result, Thing, codec};
+use chrono::{DateTime, SubsecRound, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Ids per `IN (...)` statement: well under every backend's parameter limit.
+const IN_BATCH: usize = 500;
+
+pub(crate) async fn by_id<T: Thing, E: Executor + ?Sized>(executor: &E, id: i64) -> Result<T> {
+    let row = with_session!(executor.__target(), |session| {
+        select_by_id::<T, _>(&mut session, id).await
+    })?;
+    match row {
+        Some(item) if !item.__is_deleted() => Ok(item),
+        _ => Err(not_found::<T>(id)),
+    }
+}
+
+pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
+    executor: &E,
+    ids: &[i64],
+) -> Result<Vec<T>> {
+    let mut wanted: Vec<i64> = Vec::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    wanted.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = with_session!(executor.__target(), |session| {
+        select_in::<T, _>(&mut session, &wanted).await
+    })?;
+    Ok(wanted
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .filter(|item| !item.__is_deleted())
+        .collect())
+}
+
+pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mut T) -> Result<()> {
+    let undo = Undo::capture(item);
+    let result = with_session!(executor.__target(), |session| {
+        write::<T, _>(&mut session, item).await
+    });
+    if result.is_err() {
+        undo.restore(item);
+    }
+    result
+}
+
+pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
+    executor: &E,
+    id: i64,
+    hard: bool,
+) -> Result<()> {
+    with_session!(executor.__target(), |session| {
+        remove::<T, _>(&mut session, id, hard).await
+    })
+}
+
+pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
+    executor: &E,
+    items: &mut [T],
+) -> Result<()> {
+    let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
+    let result = atomically(executor.__target(), async |tx| {
+        for item in items.iter_mut() {
+            with_session!(tx, |session| write::<T, _>(&mut session, item).await)?;
+        }
+        Ok(())
+    })
+    .await;
+    if result.is_err() {
+        for (item, undo) in items.iter_mut().zip(undo) {
+            undo.restore(item);
+        }
+    }
+    result
+}
+
+pub(crate) async fn delete_many<T: Thing, E: Executor + ?Sized>(
+    executor: &E,
+    items: &[T],
+) -> Result<()> {
+    atomically(executor.__target(), async |tx| {
+        for item in items {
+            let id = item.id();
+            with_session!(tx, |session| remove::<T, _>(&mut session, id, false).await)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Runs `work` inside the caller's transaction, or inside a new one that is
+/// committed when `work` succeeds.
+async fn atomically<'t>(
+    target: Target<'t>,
+    work: impl AsyncFnOnce(Target<'_>) -> Result<()>,
+) -> Result<()> {
+    match target {
+        Target::Tx(_) => work(target).await,
+        Target::Db(db) => {
+            let tx = db.begin().await?;
+            match work(Target::Tx(&tx)).await {
+                Ok(()) => tx.commit().await,
+                Err(err) => {
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::warn!(error = %rollback, "rollback failed after an error");
+                    }
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+async fn select_by_id<T, DB>(session: &mut Session<'_, DB>, id: i64) -> Result<Option<T>>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = T::__statements().get::<T>(DB::DIALECT);
+    let mut args = DB::Arguments::default();
+    DB::bind_id(id, &mut args).map_err(encode_error)?;
+    let row = session
+        .fetch_optional(StatementKind::Select, fixed(&statements.select_by_id), args)
+        .await?;
+    row.map(|row| decode::<T, DB>(&row)).transpose()
+}
+
+async fn select_in<T, DB>(session: &mut Session<'_, DB>, ids: &[i64]) -> Result<HashMap<i64, T>>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = T::__statements().get::<T>(DB::DIALECT);
+    let mut found = HashMap::with_capacity(ids.len());
+    for batch in ids.chunks(IN_BATCH) {
+        let sql = sql::select_in(DB::DIALECT, &statements.select_in_prefix, batch.len());
+        let mut args = DB::Arguments::default();
+        for &id in batch {
+            DB::bind_id(id, &mut args).map_err(encode_error)?;
+        }
+        for row in session.fetch_all(StatementKind::Select, dynamic(sql), args).await? {
+            let item = decode::<T, DB>(&row)?;
+            found.insert(item.id(), item);
+        }
+    }
+    Ok(found)
+}
+
+fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
+    let mut item = <T as ModelIo<DB>>::from_row(row)?;
+    let bytes = item.encode_row();
+    if let Some(snapshot) = item.__snapshot_mut() {
+        snapshot.set(Arc::from(bytes));
+    }
+    Ok(item)
+}
+
+async fn write<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<()>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    if item.id() == 0 {
+        insert::<T, DB>(session, item).await
+    } else {
+        update::<T, DB>(session, item).await
+    }
+}
+
+async fn insert<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<()>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    if let Some(base) = item.__base_mut() {
+        let now = now();
+        if base.created_at == DateTime::<Utc>::default() {
+            base.created_at = now;
+        }
+        base.updated_at = now;
+    }
+    let statements = T::__statements().get::<T>(DB::DIALECT);
+    let mut args = DB::Arguments::default();
+    for column in insertable::<T>() {
+        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(encode_error)?;
+    }
+    let sql = fixed(&statements.insert);
+    let id = if DB::DIALECT.insert_returns_id() {
+        let row = session.fetch_optional(StatementKind::Insert, sql, args).await?;
+        let row = row.ok_or_else(|| Error::invalid_input("INSERT ... RETURNING gave no row"))?;
+        DB::decode_id(&row)?
+    } else {
+        let (_, id) = session.execute(StatementKind::Insert, sql, args).await?;
+        id.ok_or_else(|| Error::invalid_input("the driver returned no insert id"))?
+    };
+    item.__set_id(id);
+    remember(item);
+    Ok(())
+}
+
+async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<()>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    let every_column = || insertable::<T>().collect::<Vec<_>>();
+    let mut columns = match item.__snapshot().and_then(Snapshot::row) {
+        Some(before) => codec::changed_columns(before, &item.encode_row())
+            .map(|changed| changed.into_iter().filter(|&c| c != T::META.id).collect())
+            .unwrap_or_else(every_column),
+        None => every_column(),
+    };
+    if columns.is_empty() {
+        return Ok(());
+    }
+    if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.__base_mut()) {
+        base.updated_at = now();
+        if !columns.contains(&updated_at) {
+            columns.push(updated_at);
+        }
+    }
+    let mut args = DB::Arguments::default();
+    for &column in &columns {
+        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(encode_error)?;
+    }
+    DB::bind_id(item.id(), &mut args).map_err(encode_error)?;
+    let sql = dynamic(sql::update::<T>(DB::DIALECT, &columns));
+    let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
+    if affected == 0 {
+        return Err(not_found::<T>(item.id()));
+    }
+    remember(item);
+    Ok(())
+}
+
+async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<()>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = T::__statements().get::<T>(DB::DIALECT);
+    let mut args = DB::Arguments::default();
+    let (kind, sql) = match &statements.soft_delete {
+        Some(soft_delete) if !hard => {
+            DB::bind_bool(true, &mut args).map_err(encode_error)?;
+            if T::META.updated_at.is_some() {
+                DB::bind_timestamp(now(), &mut args).map_err(encode_error)?;
+            }
+            (StatementKind::Update, soft_delete)
+        }
+        _ => (StatementKind::Delete, &statements.delete),
+    };
+    DB::bind_id(id, &mut args).map_err(encode_error)?;
+    let (affected, _) = session.execute(kind, fixed(sql), args).await?;
+    if affected == 0 {
+        return Err(not_found::<T>(id));
+    }
+    Ok(())
+}
+
+/// Records the row as now stored, so the next `save` sends only what changes.
+fn remember<T: Thing>(item: &mut T) {
+    let bytes = item.encode_row();
+    if let Some(snapshot) = item.__snapshot_mut() {
+        snapshot.set(Arc::from(bytes));
+    }
+}
+
+/// What `save` changes in the value, put back when the write fails so that the
+/// value still describes what is in the database.
+struct Undo {
+    id: i64,
+    base: Option<BaseModel>,
+    snapshot: Option<Snapshot>,
+}
+
+impl Undo {
+    fn capture<T: Thing>(item: &T) -> Self {
+        Self {
+            id: item.id(),
+            base: item.__base().cloned(),
+            snapshot: item.__snapshot().cloned(),
+        }
+    }
+
+    fn restore<T: Thing>(self, item: &mut T) {
+        item.__set_id(self.id);
+        if let (Some(before), Some(base)) = (self.base, item.__base_mut()) {
+            *base = before;
+        }
+        if let (Some(before), Some(snapshot)) = (self.snapshot, item.__snapshot_mut()) {
+            *snapshot = before;
+        }
+    }
+}
+
+/// The current time at the precision every backend stores (microseconds), so
+/// that a value read back equals the value written.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn not_found<T: Thing>(id: i64) -> Error {
+    Error::NotFound {
+        table: T::TABLE,
+        id,
+    }
+}
+
+fn encode_error(err: sqlx::error::BoxDynError) -> Error {
+    Error::Database(sqlx::Error::Encode(err))
+}

@@ -1,0 +1,338 @@
+//! [`Db`]: the handle every operation starts from, over one sqlx pool.
+
+use crate::backend::{Backend, Session};
+use crate::executor::{Target, with_session};
+use crate::sql::{self, Dialect};
+use crate::stats::{StatementKind, Stats, StatsCounters};
+use crate::transaction::{Transaction, TxConn};
+use crate::{Error, Result, Thing};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The sqlx pool of the backend chosen by the URL.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool,
+    stats: StatsCounters,
+}
+
+/// A connection pool to one database. Cheap to clone; clones share the pool and
+/// the counters.
+///
+/// The backend comes from the URL scheme: `sqlite:`, `postgres://` (or
+/// `postgresql://`), `mysql://` or `mariadb://`. Each is behind the cargo feature
+/// of the same name (`sqlite`, `postgres`, `mysql`), all on by default.
+///
+/// ```
+/// use thing::Db;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:").await?;
+/// assert_eq!(db.dialect(), thing::sql::Dialect::Sqlite);
+/// # Ok::<(), thing::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+impl Db {
+    /// Connects with default settings. See [`Db::builder`] to tune them.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).build().await
+    }
+
+    /// A builder for a `Db` on `url`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = thing::Db::builder("sqlite::memory:")
+    ///     .max_connections(4)
+    ///     .acquire_timeout(std::time::Duration::from_secs(5))
+    ///     .build()
+    ///     .await?;
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: &str) -> DbBuilder {
+        DbBuilder {
+            url: url.to_owned(),
+            max_connections: None,
+            min_connections: None,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn counters(&self) -> &StatsCounters {
+        &self.inner.stats
+    }
+
+    /// The SQL dialect of the backend.
+    pub fn dialect(&self) -> Dialect {
+        match self.pool() {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    /// What this handle has done since it was created or last reset.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats.snapshot()
+    }
+
+    /// Sets every counter of [`Db::stats`] back to zero.
+    pub fn reset_stats(&self) {
+        self.inner.stats.reset();
+    }
+
+    /// The SQLite pool, for queries Thing does not cover.
+    #[cfg(feature = "sqlite")]
+    pub fn as_sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::Sqlite(pool) = self.pool() { Some(pool) } else { None }
+    }
+
+    /// The PostgreSQL pool, for queries Thing does not cover.
+    #[cfg(feature = "postgres")]
+    pub fn as_postgres(&self) -> Option<&sqlx::PgPool> {
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::Postgres(pool) = self.pool() { Some(pool) } else { None }
+    }
+
+    /// The MySQL/MariaDB pool, for queries Thing does not cover.
+    #[cfg(feature = "mysql")]
+    pub fn as_mysql(&self) -> Option<&sqlx::MySqlPool> {
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::MySql(pool) = self.pool() { Some(pool) } else { None }
+    }
+
+    /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
+    /// rolls it back.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let conn = match self.pool() {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin().await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => TxConn::MySql(pool.begin().await?),
+        };
+        Ok(Transaction::new(self.clone(), conn))
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when
+    /// it returns `Err` (handing that error back) or panics.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// db.create_table::<Item>().await?;
+    /// let id = db
+    ///     .transaction(async |tx| {
+    ///         let mut item = Item { name: "kept".into(), ..Default::default() };
+    ///         item.save(tx).await?;
+    ///         Ok(item.id)
+    ///     })
+    ///     .await?;
+    /// assert_eq!(Item::by_id(&db, id).await?.name, "kept");
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// The future this returns is not `Send` (the closure's future cannot be
+    /// named yet); in a task that must be `Send`, use [`Db::begin`].
+    pub async fn transaction<R, F>(&self, f: F) -> Result<R>
+    where
+        F: AsyncFnOnce(&Transaction) -> Result<R>,
+    {
+        let tx = self.begin().await?;
+        match f(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed after an error");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Creates the model's table and indexes if they do not exist.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, #[thing(unique)] name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// db.create_table::<Item>().await?;
+    /// db.create_table::<Item>().await?; // idempotent
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn create_table<T: Thing>(&self) -> Result<()> {
+        let statements = sql::create_table::<T>(self.dialect());
+        with_session!(Target::Db(self), |session| run_ddl(&mut session, statements).await)
+    }
+
+    /// Drops the model's table if it exists.
+    pub async fn drop_table<T: Thing>(&self) -> Result<()> {
+        let statements = vec![sql::drop_table::<T>(self.dialect())];
+        with_session!(Target::Db(self), |session| run_ddl(&mut session, statements).await)
+    }
+}
+
+async fn run_ddl<DB: Backend>(session: &mut Session<'_, DB>, statements: Vec<String>) -> Result<()> {
+    for statement in statements {
+        session
+            .execute(
+                StatementKind::Other,
+                sql::dynamic(statement),
+                DB::Arguments::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Settings for a [`Db`], from [`Db::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `.build().await`"]
+pub struct DbBuilder {
+    url: String,
+    max_connections: Option<u32>,
+    min_connections: Option<u32>,
+    acquire_timeout: Duration,
+}
+
+impl DbBuilder {
+    /// The most connections the pool opens (default: sqlx's, 10).
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// The connections the pool keeps open even when idle (default 0; 1 for an
+    /// in-memory SQLite database, which would vanish with its last connection).
+    pub fn min_connections(mut self, min: u32) -> Self {
+        self.min_connections = Some(min);
+        self
+    }
+
+    /// How long an operation waits for a free connection before failing.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    fn pool_options<DB: sqlx::Database>(&self, keep_one: bool) -> sqlx::pool::PoolOptions<DB> {
+        let mut options = sqlx::pool::PoolOptions::<DB>::new()
+            .test_before_acquire(false)
+            .acquire_timeout(self.acquire_timeout);
+        if let Some(max) = self.max_connections {
+            options = options.max_connections(max);
+        }
+        let min = self.min_connections.unwrap_or(u32::from(keep_one));
+        options = options.min_connections(min);
+        if keep_one {
+            options = options.idle_timeout(None).max_lifetime(None);
+        }
+        options
+    }
+
+    /// Opens the pool.
+    pub async fn build(self) -> Result<Db> {
+        let scheme = self.url.split(':').next().unwrap_or_default();
+        let pool = match scheme {
+            "sqlite" => self.sqlite().await?,
+            "postgres" | "postgresql" => self.postgres().await?,
+            "mysql" | "mariadb" => self.mysql().await?,
+            _ => {
+                return Err(Error::invalid_input(format_args!(
+                    "unsupported database URL scheme `{scheme}`: use sqlite:, postgres:// or mysql://"
+                )));
+            }
+        };
+        Ok(Db {
+            inner: Arc::new(Inner {
+                pool,
+                stats: StatsCounters::default(),
+            }),
+        })
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn sqlite(&self) -> Result<Pool> {
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let in_memory = self.url.contains(":memory:") || self.url.contains("mode=memory");
+        let pool = self
+            .pool_options(in_memory)
+            .connect_with(options)
+            .await?;
+        Ok(Pool::Sqlite(pool))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres(&self) -> Result<Pool> {
+        let pool = self.pool_options(false).connect(&self.url).await?;
+        Ok(Pool::Postgres(pool))
+    }
+
+    #[cfg(feature = "mysql")]
+    async fn mysql(&self) -> Result<Pool> {
+        let url = match self.url.strip_prefix("mariadb") {
+            Some(rest) => format!("mysql{rest}"),
+            None => self.url.clone(),
+        };
+        let pool = self.pool_options(false).connect(&url).await?;
+        Ok(Pool::MySql(pool))
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn sqlite(&self) -> Result<Pool> {
+        Err(disabled("sqlite"))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn postgres(&self) -> Result<Pool> {
+        Err(disabled("postgres"))
+    }
+
+    #[cfg(not(feature = "mysql"))]
+    async fn mysql(&self) -> Result<Pool> {
+        Err(disabled("mysql"))
+    }
+}
+
+#[allow(dead_code)]
+fn disabled(feature: &str) -> Error {
+    Error::invalid_input(format_args!(
+        "this URL needs the `{feature}` feature of thing, which is not enabled"
+    ))
+}

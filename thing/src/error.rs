@@ -1,0 +1,99 @@
+//! The one error type of Thing and its `Result` alias.
+
+use std::fmt;
+
+/// Everything that can go wrong in Thing.
+///
+/// Match on the variants you care about and keep a catch-all arm: the enum is
+/// `#[non_exhaustive]` so that later versions can add kinds of failure.
+///
+/// ```
+/// use thing::Error;
+///
+/// fn describe(err: &Error) -> &'static str {
+///     match err {
+///         Error::NotFound { .. } => "no such row",
+///         Error::Database(_) => "the database refused",
+///         _ => "something else",
+///     }
+/// }
+/// let err = Error::NotFound { table: "users", id: 7 };
+/// assert_eq!(describe(&err), "no such row");
+/// assert_eq!(err.to_string(), "users with id 7 not found");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The row does not exist, or it is soft-deleted.
+    #[error("{table} with id {id} not found")]
+    NotFound {
+        /// The table that was read.
+        table: &'static str,
+        /// The id that was asked for.
+        id: i64,
+    },
+    /// The database (or the driver talking to it) returned an error: a constraint
+    /// violation, a lost connection, a syntax error in a raw fragment, ...
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A value read from the database could not be turned into the model's field.
+    #[error("cannot decode column `{column}` of `{table}`: {source}")]
+    Decode {
+        /// The table that was read.
+        table: &'static str,
+        /// The column whose value did not fit the field.
+        column: &'static str,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The caller asked for something that cannot be done: an unknown URL scheme, a
+    /// disabled backend, a transaction used after it ended, ...
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The cache could not be used. Reads and writes fall back to the database, so
+    /// this only surfaces from operations that address the cache directly.
+    #[error("cache error: {0}")]
+    Cache(String),
+    /// A model hook refused the operation; nothing was written.
+    #[error("hook refused the operation: {0}")]
+    Hook(String),
+    /// The write lost a race with another writer (for example a version check).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+impl Error {
+    pub(crate) fn invalid_input(message: impl fmt::Display) -> Self {
+        Self::InvalidInput(message.to_string())
+    }
+
+    /// Whether this is [`Error::NotFound`].
+    ///
+    /// ```
+    /// assert!(thing::Error::NotFound { table: "users", id: 1 }.is_not_found());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// The database error behind this error, if there is one.
+    ///
+    /// Use it to tell a unique-constraint violation from other failures:
+    ///
+    /// ```
+    /// fn is_duplicate(err: &thing::Error) -> bool {
+    ///     err.as_database_error().is_some_and(|e| e.is_unique_violation())
+    /// }
+    /// assert!(!is_duplicate(&thing::Error::NotFound { table: "users", id: 1 }));
+    /// ```
+    pub fn as_database_error(&self) -> Option<&dyn sqlx::error::DatabaseError> {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => Some(db.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with Thing's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,117 @@
+//! [`Executor`]: what every operation runs on, a [`Db`] or a [`Transaction`].
+
+use crate::{Db, Transaction};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::Db {}
+    impl Sealed for crate::Transaction {}
+}
+
+/// Something Thing operations run on: a [`Db`] (each statement on a pooled
+/// connection, reads through the cache) or a [`Transaction`] (every statement on
+/// the transaction's connection, reads from the database).
+///
+/// Both are passed by shared reference, so one transaction can serve many
+/// operations in a row:
+///
+/// ```
+/// # use thing::{Db, Thing};
+/// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.create_table::<Item>().await?;
+/// let tx = db.begin().await?;
+/// let mut a = Item { name: "a".into(), ..Default::default() };
+/// let mut b = Item { name: "b".into(), ..Default::default() };
+/// a.save(&tx).await?;
+/// b.save(&tx).await?;
+/// tx.commit().await?;
+/// assert_eq!(Item::by_ids(&db, &[a.id, b.id]).await?.len(), 2);
+/// # Ok::<(), thing::Error>(())
+/// # }).unwrap();
+/// ```
+pub trait Executor: Send + Sync + sealed::Sealed {
+    #[doc(hidden)]
+    fn __target(&self) -> Target<'_>;
+}
+
+/// What an [`Executor`] is, for the crud code.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    Db(&'a Db),
+    Tx(&'a Transaction),
+}
+
+impl Executor for Db {
+    fn __target(&self) -> Target<'_> {
+        Target::Db(self)
+    }
+}
+
+impl Executor for Transaction {
+    fn __target(&self) -> Target<'_> {
+        Target::Tx(self)
+    }
+}
+
+/// Runs `$body` with `$session` bound to a `Session<'_, DB>` of the executor's
+/// backend; `$body` is generic code instantiated once per enabled backend.
+macro_rules! with_session {
+    ($target:expr, |$session:ident| $body:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::backend::{Conn, Session};
+        match $target {
+            $crate::executor::Target::Db(db) => {
+                let stats = db.counters();
+                match db.pool() {
+                    #[cfg(feature = "sqlite")]
+                    $crate::db::Pool::Sqlite(pool) => {
+                        #[allow(unused_mut)]
+                        let mut $session = Session::<sqlx::Sqlite> { conn: Conn::Pool(pool), stats };
+                        $body
+                    }
+                    #[cfg(feature = "postgres")]
+                    $crate::db::Pool::Postgres(pool) => {
+                        #[allow(unused_mut)]
+                        let mut $session = Session::<sqlx::Postgres> { conn: Conn::Pool(pool), stats };
+                        $body
+                    }
+                    #[cfg(feature = "mysql")]
+                    $crate::db::Pool::MySql(pool) => {
+                        #[allow(unused_mut)]
+                        let mut $session = Session::<sqlx::MySql> { conn: Conn::Pool(pool), stats };
+                        $body
+                    }
+                }
+            }
+            $crate::executor::Target::Tx(tx) => {
+                let stats = tx.db().counters();
+                let mut guard = tx.lock().await?;
+                match &mut *guard {
+                    #[cfg(feature = "sqlite")]
+                    $crate::transaction::TxConn::Sqlite(conn) => {
+                        #[allow(unused_mut)]
+                        let mut $session = Session::<sqlx::Sqlite> { conn: Conn::Direct(&mut **conn), stats };
+                        $body
+                    }
+                    #[cfg(feature = "postgres")]
+                    $crate::transaction::TxConn::Postgres(conn) => {
+                        #[allow(unused_mut)]
+                        let mut $session = Session::<sqlx::Postgres> { conn: Conn::Direct(&mut **conn), stats };
+                        $body
+                    }
+                    #[cfg(feature = "mysql")]
+                    $crate::transaction::TxConn::MySql(conn) => {
+                        #[allow(unused_mut)]
+                        let mut $session = Session::<sqlx::MySql> { conn: Conn::Direct(&mut **conn), stats };
+                        $body
+                    }
+                }
+            }
+        }
+    }};
+}
+
+pub(crate) use with_session;

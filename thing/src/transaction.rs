@@ -1,0 +1,108 @@
+//! [`Transaction`]: a database transaction that Thing operations run inside.
+
+use crate::stats::StatementKind;
+use crate::{Db, Error, Result};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+/// The open sqlx transaction of one backend.
+#[doc(hidden)]
+pub enum TxConn {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::Transaction<'static, sqlx::MySql>),
+}
+
+/// An open transaction, from [`Db::begin`] or [`Db::transaction`].
+///
+/// Pass `&tx` wherever an operation takes an executor. Operations on one
+/// transaction run one at a time. Reads inside it go to the database, never the
+/// cache. Dropping it without [`commit`](Self::commit) rolls it back.
+///
+/// ```
+/// # use thing::{Db, Thing};
+/// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.create_table::<Item>().await?;
+/// let tx = db.begin().await?;
+/// let mut item = Item { name: "draft".into(), ..Default::default() };
+/// item.save(&tx).await?;
+/// tx.rollback().await?;
+/// assert!(Item::by_id(&db, item.id).await.unwrap_err().is_not_found());
+/// # Ok::<(), thing::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Transaction {
+    db: Db,
+    conn: Mutex<Option<TxConn>>,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("backend", &self.db.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(db: Db, conn: TxConn) -> Self {
+        db.counters().statement(StatementKind::Other);
+        Self {
+            db,
+            conn: Mutex::new(Some(conn)),
+        }
+    }
+
+    /// The database this transaction runs on.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Locks the connection; fails when the transaction has already ended.
+    pub(crate) async fn lock(&self) -> Result<MappedMutexGuard<'_, TxConn>> {
+        MutexGuard::try_map(self.conn.lock().await, Option::as_mut)
+            .map_err(|_| Error::invalid_input("the transaction has already ended"))
+    }
+
+    async fn take(&self) -> Result<TxConn> {
+        self.conn
+            .lock()
+            .await
+            .take()
+            .ok_or_else(|| Error::invalid_input("the transaction has already ended"))
+    }
+
+    /// Commits every write made through this transaction.
+    pub async fn commit(self) -> Result<()> {
+        let conn = self.take().await?;
+        self.db.counters().statement(StatementKind::Other);
+        match conn {
+            #[cfg(feature = "sqlite")]
+            TxConn::Sqlite(tx) => tx.commit().await?,
+            #[cfg(feature = "postgres")]
+            TxConn::Postgres(tx) => tx.commit().await?,
+            #[cfg(feature = "mysql")]
+            TxConn::MySql(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Undoes every write made through this transaction.
+    pub async fn rollback(self) -> Result<()> {
+        let conn = self.take().await?;
+        self.db.counters().statement(StatementKind::Other);
+        match conn {
+            #[cfg(feature = "sqlite")]
+            TxConn::Sqlite(tx) => tx.rollback().await?,
+            #[cfg(feature = "postgres")]
+            TxConn::Postgres(tx) => tx.rollback().await?,
+            #[cfg(feature = "mysql")]
+            TxConn::MySql(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
