@@ -1,1 +1,27 @@
-use proc_macro::TokenStream; #[proc_macro_derive(Thing, attributes(thing))] pub fn derive(_i: TokenStream) -> TokenStream { TokenStream::new() }
+//! `#[derive(Thing)]`, the compile-time half of the [thing] ORM.
+//!
+//! Use it through the `thing` crate (`use thing::Thing;`); its documentation lists
+//! the attributes.
+//!
+//! [thing]: https://docs.rs/thing
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Implements `thing::Thing` for a struct with named fields.
+///
+/// Struct attribute: `#[thing(table = "...")]` (default: the snake_case plural of
+/// the struct name). Field attributes: `base` (embed `thing::BaseModel`),
+/// `column = "..."`, `skip`, `index`, `unique`, `json`, `default = "<SQL>"`.
+#[proc_macro_derive(Thing, attributes(thing))]
+pub fn derive_thing(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    match expand::derive(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(errors) => expand::fallback(&input, errors).into(),
+    }
+}

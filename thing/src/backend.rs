@@ -247,7 +247,6 @@ backend!("postgres", sqlx::Postgres, Dialect::Postgres, |result| {
     let _ = &result;
     None
 });
-backend!("mysql", sqlx::MySql, Dialect::MySql, |result| i64::try_from(
-    result.last_insert_id()
-)
-.ok());
+backend!("mysql", sqlx::MySql, Dialect::MySql, |result| {
+    i64::try_from(result.last_insert_id()).ok()
+});

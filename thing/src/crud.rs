@@ -148,7 +148,10 @@ where
         for &id in batch {
             DB::bind_id(id, &mut args).map_err(encode_error)?;
         }
-        for row in session.fetch_all(StatementKind::Select, dynamic(sql), args).await? {
+        for row in session
+            .fetch_all(StatementKind::Select, dynamic(sql), args)
+            .await?
+        {
             let item = decode::<T, DB>(&row)?;
             found.insert(item.id(), item);
         }
@@ -196,7 +199,9 @@ where
     }
     let sql = fixed(&statements.insert);
     let id = if DB::DIALECT.insert_returns_id() {
-        let row = session.fetch_optional(StatementKind::Insert, sql, args).await?;
+        let row = session
+            .fetch_optional(StatementKind::Insert, sql, args)
+            .await?;
         let row = row.ok_or_else(|| Error::invalid_input("INSERT ... RETURNING gave no row"))?;
         DB::decode_id(&row)?
     } else {

@@ -108,21 +108,33 @@ impl Db {
     #[cfg(feature = "sqlite")]
     pub fn as_sqlite(&self) -> Option<&sqlx::SqlitePool> {
         #[allow(irrefutable_let_patterns)]
-        if let Pool::Sqlite(pool) = self.pool() { Some(pool) } else { None }
+        if let Pool::Sqlite(pool) = self.pool() {
+            Some(pool)
+        } else {
+            None
+        }
     }
 
     /// The PostgreSQL pool, for queries Thing does not cover.
     #[cfg(feature = "postgres")]
     pub fn as_postgres(&self) -> Option<&sqlx::PgPool> {
         #[allow(irrefutable_let_patterns)]
-        if let Pool::Postgres(pool) = self.pool() { Some(pool) } else { None }
+        if let Pool::Postgres(pool) = self.pool() {
+            Some(pool)
+        } else {
+            None
+        }
     }
 
     /// The MySQL/MariaDB pool, for queries Thing does not cover.
     #[cfg(feature = "mysql")]
     pub fn as_mysql(&self) -> Option<&sqlx::MySqlPool> {
         #[allow(irrefutable_let_patterns)]
-        if let Pool::MySql(pool) = self.pool() { Some(pool) } else { None }
+        if let Pool::MySql(pool) = self.pool() {
+            Some(pool)
+        } else {
+            None
+        }
     }
 
     /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
@@ -195,17 +207,28 @@ impl Db {
     /// ```
     pub async fn create_table<T: Thing>(&self) -> Result<()> {
         let statements = sql::create_table::<T>(self.dialect());
-        with_session!(Target::Db(self), |session| run_ddl(&mut session, statements).await)
+        with_session!(Target::Db(self), |session| run_ddl(
+            &mut session,
+            statements
+        )
+        .await)
     }
 
     /// Drops the model's table if it exists.
     pub async fn drop_table<T: Thing>(&self) -> Result<()> {
         let statements = vec![sql::drop_table::<T>(self.dialect())];
-        with_session!(Target::Db(self), |session| run_ddl(&mut session, statements).await)
+        with_session!(Target::Db(self), |session| run_ddl(
+            &mut session,
+            statements
+        )
+        .await)
     }
 }
 
-async fn run_ddl<DB: Backend>(session: &mut Session<'_, DB>, statements: Vec<String>) -> Result<()> {
+async fn run_ddl<DB: Backend>(
+    session: &mut Session<'_, DB>,
+    statements: Vec<String>,
+) -> Result<()> {
     for statement in statements {
         session
             .execute(
@@ -291,10 +314,7 @@ impl DbBuilder {
             .create_if_missing(true)
             .foreign_keys(true);
         let in_memory = self.url.contains(":memory:") || self.url.contains("mode=memory");
-        let pool = self
-            .pool_options(in_memory)
-            .connect_with(options)
-            .await?;
+        let pool = self.pool_options(in_memory).connect_with(options).await?;
         Ok(Pool::Sqlite(pool))
     }
 

@@ -69,19 +69,28 @@ macro_rules! with_session {
                     #[cfg(feature = "sqlite")]
                     $crate::db::Pool::Sqlite(pool) => {
                         #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Sqlite> { conn: Conn::Pool(pool), stats };
+                        let mut $session = Session::<sqlx::Sqlite> {
+                            conn: Conn::Pool(pool),
+                            stats,
+                        };
                         $body
                     }
                     #[cfg(feature = "postgres")]
                     $crate::db::Pool::Postgres(pool) => {
                         #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Postgres> { conn: Conn::Pool(pool), stats };
+                        let mut $session = Session::<sqlx::Postgres> {
+                            conn: Conn::Pool(pool),
+                            stats,
+                        };
                         $body
                     }
                     #[cfg(feature = "mysql")]
                     $crate::db::Pool::MySql(pool) => {
                         #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::MySql> { conn: Conn::Pool(pool), stats };
+                        let mut $session = Session::<sqlx::MySql> {
+                            conn: Conn::Pool(pool),
+                            stats,
+                        };
                         $body
                     }
                 }
@@ -93,19 +102,28 @@ macro_rules! with_session {
                     #[cfg(feature = "sqlite")]
                     $crate::transaction::TxConn::Sqlite(conn) => {
                         #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Sqlite> { conn: Conn::Direct(&mut **conn), stats };
+                        let mut $session = Session::<sqlx::Sqlite> {
+                            conn: Conn::Direct(&mut **conn),
+                            stats,
+                        };
                         $body
                     }
                     #[cfg(feature = "postgres")]
                     $crate::transaction::TxConn::Postgres(conn) => {
                         #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Postgres> { conn: Conn::Direct(&mut **conn), stats };
+                        let mut $session = Session::<sqlx::Postgres> {
+                            conn: Conn::Direct(&mut **conn),
+                            stats,
+                        };
                         $body
                     }
                     #[cfg(feature = "mysql")]
                     $crate::transaction::TxConn::MySql(conn) => {
                         #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::MySql> { conn: Conn::Direct(&mut **conn), stats };
+                        let mut $session = Session::<sqlx::MySql> {
+                            conn: Conn::Direct(&mut **conn),
+                            stats,
+                        };
                         $body
                     }
                 }

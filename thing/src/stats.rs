@@ -85,8 +85,9 @@ impl StatsCounters {
     }
 
     pub fn snapshot(&self) -> Stats {
-        let [selects, inserts, updates, deletes, other] =
-            self.counters().map(|counter| counter.load(Ordering::Relaxed));
+        let [selects, inserts, updates, deletes, other] = self
+            .counters()
+            .map(|counter| counter.load(Ordering::Relaxed));
         Stats {
             selects,
             inserts,

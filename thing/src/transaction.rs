@@ -23,7 +23,7 @@ pub enum TxConn {
 ///
 /// ```
 /// # use thing::{Db, Thing};
-/// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+/// # #[derive(Thing, Debug, Default)] struct Item { id: i64, name: String }
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let db = Db::connect("sqlite::memory:").await?;
 /// db.create_table::<Item>().await?;

@@ -1,0 +1,115 @@
+//! Reads `#[thing(...)]` attributes on the struct and its fields.
+
+use crate::ctxt::Ctxt;
+use syn::spanned::Spanned;
+
+const CONTAINER_KEYS: &str = "`table`";
+const FIELD_KEYS: &str = "`base`, `column`, `skip`, `index`, `unique`, `json`, `default`";
+
+/// `#[thing(...)]` on the struct.
+#[derive(Default)]
+pub struct Container {
+    pub table: Option<syn::LitStr>,
+}
+
+/// `#[thing(...)]` on a field.
+#[derive(Default)]
+pub struct Field {
+    pub base: bool,
+    pub column: Option<syn::LitStr>,
+    pub skip: bool,
+    pub index: bool,
+    pub unique: bool,
+    pub json: bool,
+    pub default: Option<syn::LitStr>,
+}
+
+impl Container {
+    pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
+        let mut container = Self::default();
+        for attr in thing_attrs(attrs) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("table") {
+                    set_once(cx, &meta, &mut container.table)
+                } else {
+                    Err(unknown(&meta, CONTAINER_KEYS, "the struct"))
+                }
+            });
+            if let Err(err) = result {
+                cx.syn_error(err);
+            }
+        }
+        container
+    }
+}
+
+impl Field {
+    pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
+        let mut field = Self::default();
+        for attr in thing_attrs(attrs) {
+            let result = attr.parse_nested_meta(|meta| {
+                let path = &meta.path;
+                let flag = if path.is_ident("base") {
+                    &mut field.base
+                } else if path.is_ident("skip") {
+                    &mut field.skip
+                } else if path.is_ident("index") {
+                    &mut field.index
+                } else if path.is_ident("unique") {
+                    &mut field.unique
+                } else if path.is_ident("json") {
+                    &mut field.json
+                } else if path.is_ident("column") {
+                    return set_once(cx, &meta, &mut field.column);
+                } else if path.is_ident("default") {
+                    return set_once(cx, &meta, &mut field.default);
+                } else {
+                    return Err(unknown(&meta, FIELD_KEYS, "a field"));
+                };
+                if *flag {
+                    cx.error_spanned_by(path, format!("duplicate `{}` attribute", path_name(path)));
+                }
+                *flag = true;
+                Ok(())
+            });
+            if let Err(err) = result {
+                cx.syn_error(err);
+            }
+        }
+        field
+    }
+}
+
+fn thing_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribute> {
+    attrs.iter().filter(|attr| attr.path().is_ident("thing"))
+}
+
+fn set_once(
+    cx: &Ctxt,
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    slot: &mut Option<syn::LitStr>,
+) -> syn::Result<()> {
+    let value: syn::LitStr = meta.value()?.parse()?;
+    if slot.is_some() {
+        cx.error_spanned_by(
+            &meta.path,
+            format!("duplicate `{}` attribute", path_name(&meta.path)),
+        );
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn unknown(meta: &syn::meta::ParseNestedMeta<'_>, expected: &str, place: &str) -> syn::Error {
+    syn::Error::new(
+        meta.path.span(),
+        format!(
+            "unknown thing attribute `{}` on {place}; expected one of {expected}",
+            path_name(&meta.path)
+        ),
+    )
+}
+
+fn path_name(path: &syn::Path) -> String {
+    quote::quote!(#path).to_string().replace(' ', "")
+}
