@@ -97,7 +97,7 @@ macro_rules! with_session {
             }
             $crate::executor::Target::Tx(tx) => {
                 let stats = tx.db().counters();
-                let mut guard = tx.lock().await?;
+                let mut guard = tx.lock().await;
                 match &mut *guard {
                     #[cfg(feature = "sqlite")]
                     $crate::transaction::TxConn::Sqlite(conn) => {

@@ -1,8 +1,8 @@
 //! [`Transaction`]: a database transaction that Thing operations run inside.
 
 use crate::stats::StatementKind;
-use crate::{Db, Error, Result};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use crate::{Db, Result};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// The open sqlx transaction of one backend.
 #[doc(hidden)]
@@ -37,7 +37,7 @@ pub enum TxConn {
 /// ```
 pub struct Transaction {
     db: Db,
-    conn: Mutex<Option<TxConn>>,
+    conn: Mutex<TxConn>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -53,7 +53,7 @@ impl Transaction {
         db.counters().statement(StatementKind::Other);
         Self {
             db,
-            conn: Mutex::new(Some(conn)),
+            conn: Mutex::new(conn),
         }
     }
 
@@ -62,23 +62,14 @@ impl Transaction {
         &self.db
     }
 
-    /// Locks the connection; fails when the transaction has already ended.
-    pub(crate) async fn lock(&self) -> Result<MappedMutexGuard<'_, TxConn>> {
-        MutexGuard::try_map(self.conn.lock().await, Option::as_mut)
-            .map_err(|_| Error::invalid_input("the transaction has already ended"))
-    }
-
-    async fn take(&self) -> Result<TxConn> {
-        self.conn
-            .lock()
-            .await
-            .take()
-            .ok_or_else(|| Error::invalid_input("the transaction has already ended"))
+    /// Locks the connection for one operation.
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, TxConn> {
+        self.conn.lock().await
     }
 
     /// Commits every write made through this transaction.
     pub async fn commit(self) -> Result<()> {
-        let conn = self.take().await?;
+        let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);
         match conn {
             #[cfg(feature = "sqlite")]
@@ -93,7 +84,7 @@ impl Transaction {
 
     /// Undoes every write made through this transaction.
     pub async fn rollback(self) -> Result<()> {
-        let conn = self.take().await?;
+        let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);
         match conn {
             #[cfg(feature = "sqlite")]
