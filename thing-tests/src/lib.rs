@@ -24,6 +24,8 @@ pub enum Backend {
 /// A database that exists only for one test.
 pub struct TestDb {
     pub db: Db,
+    /// The URL of this test's database, for more handles on it.
+    pub url: String,
     admin_url: Option<String>,
     name: String,
     pub backend: Backend,
@@ -40,7 +42,7 @@ fn server_url(backend: Backend) -> String {
             "postgres://postgres@127.0.0.1:5432/test",
         ),
         Backend::MySql => ("THING_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
-        Backend::Sqlite => return "sqlite::memory:".into(),
+        Backend::Sqlite => unreachable!("SQLite needs no server"),
     };
     std::env::var(var).unwrap_or_else(|_| default.into())
 }
@@ -82,16 +84,21 @@ impl TestDb {
     /// A fresh database on `backend`, or `None` (after a loud message) when its
     /// server is unreachable outside CI.
     pub async fn new(backend: Backend) -> Option<Self> {
-        let url = server_url(backend);
         if backend == Backend::Sqlite {
-            let db = Db::connect(&url).await.expect("in-memory SQLite");
+            // A file, so that several handles can share the database.
+            let name = unique_name();
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let db = Db::connect(&url).await.expect("SQLite file database");
             return Some(Self {
                 db,
+                url,
                 admin_url: None,
-                name: String::new(),
+                name: path.display().to_string(),
                 backend,
             });
         }
+        let url = server_url(backend);
         let admin = match Db::builder(&url)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
@@ -112,13 +119,15 @@ impl TestDb {
         };
         let name = unique_name();
         run(&admin, &format!("CREATE DATABASE {name}")).await;
-        let db = Db::builder(&with_database(&url, &name))
+        let test_url = with_database(&url, &name);
+        let db = Db::builder(&test_url)
             .max_connections(5)
             .build()
             .await
             .expect("connect to the test database");
         Some(Self {
             db,
+            url: test_url,
             admin_url: Some(url),
             name,
             backend,
@@ -127,7 +136,13 @@ impl TestDb {
 
     /// Drops the test's database (servers only).
     pub async fn finish(self) {
-        let Some(url) = self.admin_url else { return };
+        let Some(url) = self.admin_url else {
+            drop(self.db);
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+            }
+            return;
+        };
         drop(self.db);
         let admin = Db::builder(&url)
             .max_connections(1)
@@ -155,6 +170,121 @@ async fn run(db: &Db, sql: &str) {
         _ => query().execute(db.as_mysql().unwrap()).await.map(drop),
     };
     result.unwrap_or_else(|err| panic!("raw SQL `{sql}` failed: {err}"));
+}
+
+/// The object cache a test runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheKind {
+    Memory,
+    Redis,
+}
+
+/// The shared Redis of this machine (override with `THING_TEST_REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("THING_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether the shared Redis answers; outside CI, prints a loud skip message
+/// when it does not, and in CI panics.
+pub fn redis_available() -> bool {
+    let url = redis_url();
+    let address = url.trim_start_matches("redis://").trim_end_matches('/');
+    let reachable = address
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .and_then(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok())
+        .is_some();
+    if !reachable {
+        if in_ci() {
+            panic!("CI=true and Redis at {url} is unreachable");
+        }
+        eprintln!(
+            "\n*** SKIPPING REDIS TEST: {url} is unreachable. With CI=true this fails. ***\n"
+        );
+    }
+    reachable
+}
+
+/// A cache test: a database, and handles on it that share one cache.
+pub struct CacheTest {
+    pub t: TestDb,
+    pub kind: CacheKind,
+    prefix: String,
+    memory: thing::cache::MemoryCache,
+}
+
+impl CacheTest {
+    pub async fn new(backend: Backend, kind: CacheKind) -> Option<Self> {
+        if kind == CacheKind::Redis && !redis_available() {
+            return None;
+        }
+        let t = TestDb::new(backend).await?;
+        Some(Self {
+            t,
+            kind,
+            prefix: unique_name(),
+            memory: thing::cache::MemoryCache::new(10_000),
+        })
+    }
+
+    /// A new `Db` handle on the test database sharing this test's cache (the
+    /// same `MemoryCache`, or the same Redis key prefix).
+    pub async fn handle(&self) -> Db {
+        let builder = Db::builder(&self.t.url)
+            .max_connections(5)
+            .key_prefix(self.prefix.clone());
+        let builder = match self.kind {
+            CacheKind::Memory => builder.cache(self.memory.clone()),
+            CacheKind::Redis => builder.cache(
+                thing::cache::RedisCache::connect(&redis_url())
+                    .await
+                    .expect("connect to Redis"),
+            ),
+        };
+        builder.build().await.expect("open a handle")
+    }
+
+    /// The in-process cache the handles share (for `CacheKind::Memory`).
+    pub fn memory(&self) -> thing::cache::MemoryCache {
+        self.memory.clone()
+    }
+
+    pub async fn finish(self) {
+        self.t.finish().await;
+    }
+}
+
+/// Defines one `#[tokio::test]` per backend and cache kind running `$body` with
+/// `$c: &CacheTest`.
+#[macro_export]
+macro_rules! cache_tests {
+    ($(async fn $name:ident($c:ident) $body:block)*) => {
+        $(mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($c: &$crate::CacheTest) $body
+
+            async fn run(backend: $crate::Backend, kind: $crate::CacheKind) {
+                let Some(test) = $crate::CacheTest::new(backend, kind).await else { return };
+                body(&test).await;
+                test.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() { run($crate::Backend::Sqlite, $crate::CacheKind::Memory).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_redis() { run($crate::Backend::Sqlite, $crate::CacheKind::Redis).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_memory() { run($crate::Backend::Postgres, $crate::CacheKind::Memory).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() { run($crate::Backend::Postgres, $crate::CacheKind::Redis).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_memory() { run($crate::Backend::MySql, $crate::CacheKind::Memory).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_redis() { run($crate::Backend::MySql, $crate::CacheKind::Redis).await }
+        })*
+    };
 }
 
 /// Defines one `#[tokio::test]` per backend running `$body` with `$db: &Db`.

@@ -22,6 +22,12 @@ const CONFIG: Configuration = standard();
 /// assert_eq!(String::decode(&bytes), Some("héllo".to_string()));
 /// assert_eq!(u32::decode(&[0xff, 0xff]), None); // malformed bytes are `None`, never a panic
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a column of a Thing model: it has no row encoding",
+    label = "not a column type",
+    note = "Thing stores i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>, chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, and Option of these",
+    note = "mark the field #[thing(json)] to store a serde type as JSON, or #[thing(skip)] to not store it"
+)]
 pub trait Codec: Sized {
     /// Appends the value's bytes to `out`.
     fn encode(&self, out: &mut Vec<u8>);

@@ -5,7 +5,7 @@ use crate::executor::{Executor, Target, with_session};
 use crate::model::{BaseModel, Snapshot};
 use crate::sql::{self, dynamic, fixed, insertable};
 use crate::stats::StatementKind;
-use crate::{Error, Result, Thing, codec};
+use crate::{Error, Result, Thing, codec, store};
 use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +14,14 @@ use std::sync::Arc;
 const IN_BATCH: usize = 500;
 
 pub(crate) async fn by_id<T: Thing, E: Executor + ?Sized>(executor: &E, id: i64) -> Result<T> {
-    let row = with_session!(executor.__target(), |session| {
-        select_by_id::<T, _>(&mut session, id).await
-    })?;
+    let row = match executor.__target() {
+        Target::Db(db) if let Some(objects) = db.object_cache() => {
+            store::by_id::<T>(db, objects, id).await?
+        }
+        target => with_session!(target, |session| {
+            select_by_id::<T, _>(&mut session, id).await
+        })?,
+    };
     match row {
         Some(item) if !item.__is_deleted() => Ok(item),
         _ => Err(not_found::<T>(id)),
@@ -33,9 +38,12 @@ pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let mut found = with_session!(executor.__target(), |session| {
-        select_in::<T, _>(&mut session, &wanted).await
-    })?;
+    let mut found = match executor.__target() {
+        Target::Db(db) if let Some(objects) = db.object_cache() => {
+            store::load::<T>(db, objects, &wanted).await?
+        }
+        target => select_ids::<T>(target, &wanted).await?,
+    };
     Ok(wanted
         .iter()
         .filter_map(|id| found.remove(id))
@@ -43,15 +51,50 @@ pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
         .collect())
 }
 
+/// Rows by id from the database (soft-deleted ones included).
+pub(crate) async fn select_ids<T: Thing>(
+    target: Target<'_>,
+    ids: &[i64],
+) -> Result<HashMap<i64, T>> {
+    if let [id] = ids {
+        let row = with_session!(target, |session| {
+            select_by_id::<T, _>(&mut session, *id).await
+        })?;
+        return Ok(row.map(|item| (*id, item)).into_iter().collect());
+    }
+    with_session!(target, |session| select_in::<T, _>(&mut session, ids).await)
+}
+
+/// After a write succeeded: invalidate its keys now (autocommit) or when the
+/// transaction commits.
+async fn written<T: Thing>(target: Target<'_>, ids: &[i64]) {
+    let db = match target {
+        Target::Db(db) => db,
+        Target::Tx(tx) => tx.db(),
+    };
+    let Some(objects) = db.object_cache() else {
+        return;
+    };
+    let keys: Vec<String> = ids
+        .iter()
+        .map(|&id| store::key::<T>(&objects.config.prefix, id))
+        .collect();
+    match target {
+        Target::Db(db) => store::invalidate(db, &keys).await,
+        Target::Tx(tx) => tx.invalidate_on_commit(keys),
+    }
+}
+
 pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mut T) -> Result<()> {
     let undo = Undo::capture(item);
-    let result = with_session!(executor.__target(), |session| {
-        write::<T, _>(&mut session, item).await
-    });
-    if result.is_err() {
-        undo.restore(item);
+    let target = executor.__target();
+    let result = with_session!(target, |session| write::<T, _>(&mut session, item).await);
+    match result {
+        Ok(Wrote::Row) => written::<T>(target, &[item.id()]).await,
+        Ok(Wrote::Nothing) => {}
+        Err(_) => undo.restore(item),
     }
-    result
+    result.map(drop)
 }
 
 pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
@@ -59,9 +102,11 @@ pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
     id: i64,
     hard: bool,
 ) -> Result<()> {
-    with_session!(executor.__target(), |session| {
-        remove::<T, _>(&mut session, id, hard).await
-    })
+    let target = executor.__target();
+    with_session!(target, |session| remove::<T, _>(&mut session, id, hard)
+        .await)?;
+    written::<T>(target, &[id]).await;
+    Ok(())
 }
 
 pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
@@ -71,7 +116,9 @@ pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
     let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
     let result = atomically(executor.__target(), async |tx| {
         for item in items.iter_mut() {
-            with_session!(tx, |session| write::<T, _>(&mut session, item).await)?;
+            if with_session!(tx, |session| write::<T, _>(&mut session, item).await)? == Wrote::Row {
+                written::<T>(tx, &[item.id()]).await;
+            }
         }
         Ok(())
     })
@@ -92,6 +139,7 @@ pub(crate) async fn delete_many<T: Thing, E: Executor + ?Sized>(
         for item in items {
             let id = item.id();
             with_session!(tx, |session| remove::<T, _>(&mut session, id, false).await)?;
+            written::<T>(tx, &[id]).await;
         }
         Ok(())
     })
@@ -168,13 +216,20 @@ fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
     Ok(item)
 }
 
-async fn write<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<()>
+/// Whether `save` sent a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    Row,
+    Nothing,
+}
+
+async fn write<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Wrote>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
 {
     if item.id() == 0 {
-        insert::<T, DB>(session, item).await
+        insert::<T, DB>(session, item).await.map(|()| Wrote::Row)
     } else {
         update::<T, DB>(session, item).await
     }
@@ -213,7 +268,7 @@ where
     Ok(())
 }
 
-async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<()>
+async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Wrote>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
@@ -226,7 +281,7 @@ where
         None => every_column(),
     };
     if columns.is_empty() {
-        return Ok(());
+        return Ok(Wrote::Nothing);
     }
     if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.__base_mut()) {
         base.updated_at = now();
@@ -245,7 +300,7 @@ where
         return Err(not_found::<T>(item.id()));
     }
     remember(item);
-    Ok(())
+    Ok(Wrote::Row)
 }
 
 async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<()>

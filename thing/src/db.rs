@@ -1,9 +1,11 @@
 //! [`Db`]: the handle every operation starts from, over one sqlx pool.
 
 use crate::backend::{Backend, Session};
+use crate::cache::{Cache, MemoryCache};
 use crate::executor::{Target, with_session};
 use crate::sql::{self, Dialect};
 use crate::stats::{StatementKind, Stats, StatsCounters};
+use crate::store::{CacheConfig, FillGate, ObjectCache};
 use crate::transaction::{Transaction, TxConn};
 use crate::{Error, Result, Thing};
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub enum Pool {
 struct Inner {
     pool: Pool,
     stats: StatsCounters,
+    cache: Option<ObjectCache>,
 }
 
 /// A connection pool to one database. Cheap to clone; clones share the pool and
@@ -71,6 +74,8 @@ impl Db {
             max_connections: None,
             min_connections: None,
             acquire_timeout: Duration::from_secs(30),
+            cache: CacheChoice::Memory,
+            cache_config: CacheConfig::default(),
         }
     }
 
@@ -94,14 +99,54 @@ impl Db {
         }
     }
 
+    pub(crate) fn object_cache(&self) -> Option<&ObjectCache> {
+        self.inner.cache.as_ref()
+    }
+
+    fn cache_round_trips(&self) -> u64 {
+        self.object_cache()
+            .map_or(0, |objects| objects.cache.round_trips())
+    }
+
     /// What this handle has done since it was created or last reset.
     pub fn stats(&self) -> Stats {
-        self.inner.stats.snapshot()
+        self.inner.stats.snapshot(self.cache_round_trips())
     }
 
     /// Sets every counter of [`Db::stats`] back to zero.
     pub fn reset_stats(&self) {
-        self.inner.stats.reset();
+        self.inner.stats.reset(self.cache_round_trips());
+    }
+
+    /// The cache key of row `id` of `T`, or `None` when this handle has no cache.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::builder("sqlite::memory:").key_prefix("app").build().await?;
+    /// let key = db.cache_key::<Item>(7).unwrap();
+    /// assert!(key.starts_with("app:items:") && key.ends_with(":7"));
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn cache_key<T: Thing>(&self, id: i64) -> Option<String> {
+        self.object_cache()
+            .map(|objects| crate::store::key::<T>(&objects.config.prefix, id))
+    }
+
+    /// Test hook: the next cached read that misses stops between its database
+    /// query and its cache fill, notifies `reached`, and waits for `release`.
+    /// Used to force the stale-fill interleaving deterministically.
+    #[doc(hidden)]
+    pub fn __pause_next_fill(
+        &self,
+        reached: std::sync::Arc<tokio::sync::Notify>,
+        release: std::sync::Arc<tokio::sync::Notify>,
+    ) {
+        if let Some(objects) = self.object_cache() {
+            objects.set_fill_gate(FillGate { reached, release });
+        }
     }
 
     /// The SQLite pool, for queries Thing does not cover.
@@ -249,7 +294,19 @@ pub struct DbBuilder {
     max_connections: Option<u32>,
     min_connections: Option<u32>,
     acquire_timeout: Duration,
+    cache: CacheChoice,
+    cache_config: CacheConfig,
 }
+
+#[derive(Debug, Clone)]
+enum CacheChoice {
+    Memory,
+    Custom(Arc<dyn Cache>),
+    None,
+}
+
+/// Entries of the default [`MemoryCache`].
+const DEFAULT_MEMORY_ENTRIES: u64 = 100_000;
 
 impl DbBuilder {
     /// The most connections the pool opens (default: sqlx's, 10).
@@ -268,6 +325,47 @@ impl DbBuilder {
     /// How long an operation waits for a free connection before failing.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The object cache (default: a [`MemoryCache`] of 100 000 entries). Use a
+    /// [`RedisCache`](crate::cache::RedisCache) when several processes write the
+    /// same database.
+    pub fn cache(mut self, cache: impl Cache) -> Self {
+        self.cache = CacheChoice::Custom(Arc::new(cache));
+        self
+    }
+
+    /// Turns the object cache off: every read goes to the database.
+    pub fn no_cache(mut self) -> Self {
+        self.cache = CacheChoice::None;
+        self
+    }
+
+    /// How long a cached row lives (default 8 hours).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache_config.ttl = ttl;
+        self
+    }
+
+    /// How long a missing id is remembered as absent (default 60 seconds).
+    /// Creating the row clears the marker at once.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_config.negative_ttl = ttl;
+        self
+    }
+
+    /// The prefix of every cache key (default `thing`). Handles that share a
+    /// Redis and a database must use the same prefix.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.cache_config.prefix = prefix.into();
+        self
+    }
+
+    /// How long a reader may hold a key's lease between its database read and
+    /// its fill (default 10 seconds); a slower reader's fill is dropped.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_config.lease_ttl = ttl;
         self
     }
 
@@ -299,10 +397,16 @@ impl DbBuilder {
                 )));
             }
         };
+        let cache: Option<Arc<dyn Cache>> = match self.cache {
+            CacheChoice::Memory => Some(Arc::new(MemoryCache::new(DEFAULT_MEMORY_ENTRIES))),
+            CacheChoice::Custom(cache) => Some(cache),
+            CacheChoice::None => None,
+        };
         Ok(Db {
             inner: Arc::new(Inner {
                 pool,
                 stats: StatsCounters::default(),
+                cache: cache.map(|cache| ObjectCache::new(cache, self.cache_config)),
             }),
         })
     }

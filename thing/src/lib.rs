@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod cache;
 pub mod codec;
 mod crud;
 mod db;
@@ -57,6 +58,7 @@ mod executor;
 mod model;
 pub mod sql;
 mod stats;
+mod store;
 mod transaction;
 pub mod types;
 

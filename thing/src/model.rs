@@ -276,7 +276,9 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
             .collect()
     }
 
-    /// Reads one row by id.
+    /// Reads one row by id: from the cache when the executor is a
+    /// [`Db`](crate::Db) with one (the default), from the database in a
+    /// transaction.
     ///
     /// Fails with [`Error::NotFound`](crate::Error::NotFound) when there is no such
     /// row or it is soft-deleted.
@@ -288,7 +290,11 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
     }
 
     /// Reads many rows by id, in the order asked. Ids that do not exist (or are
-    /// soft-deleted) are skipped; duplicates are returned once per request.
+    /// soft-deleted) are skipped; an id asked for twice is returned once, at its
+    /// first position.
+    ///
+    /// Through a [`Db`](crate::Db) with a cache: one cache lookup for all ids, one
+    /// SQL `IN` for those not cached (in batches of 500), one fill.
     fn by_ids<E: Executor + ?Sized>(
         executor: &E,
         ids: &[i64],

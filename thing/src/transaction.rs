@@ -38,6 +38,8 @@ pub enum TxConn {
 pub struct Transaction {
     db: Db,
     conn: Mutex<TxConn>,
+    /// Cache keys written in this transaction, invalidated after commit.
+    written: std::sync::Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -54,6 +56,7 @@ impl Transaction {
         Self {
             db,
             conn: Mutex::new(conn),
+            written: std::sync::Mutex::default(),
         }
     }
 
@@ -67,7 +70,16 @@ impl Transaction {
         self.conn.lock().await
     }
 
-    /// Commits every write made through this transaction.
+    /// Remembers cache keys to invalidate once the transaction commits.
+    pub(crate) fn invalidate_on_commit(&self, keys: Vec<String>) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys);
+    }
+
+    /// Commits every write made through this transaction, then invalidates the
+    /// cached rows it wrote.
     pub async fn commit(self) -> Result<()> {
         let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);
@@ -79,10 +91,15 @@ impl Transaction {
             #[cfg(feature = "mysql")]
             TxConn::MySql(tx) => tx.commit().await?,
         }
+        let mut keys = self.written.into_inner().unwrap_or_else(|e| e.into_inner());
+        keys.sort_unstable();
+        keys.dedup();
+        crate::store::invalidate(&self.db, &keys).await;
         Ok(())
     }
 
-    /// Undoes every write made through this transaction.
+    /// Undoes every write made through this transaction; the cache is left
+    /// exactly as it was.
     pub async fn rollback(self) -> Result<()> {
         let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);

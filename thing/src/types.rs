@@ -14,7 +14,7 @@
 //! | `u32` | INTEGER | BIGINT | INT UNSIGNED |
 //! | `f32`, `f64` | REAL | REAL, DOUBLE PRECISION | FLOAT, DOUBLE |
 //! | `bool` | BOOLEAN | BOOLEAN | BOOLEAN (TINYINT(1)) |
-//! | `String` | TEXT | TEXT | TEXT, or VARCHAR(255) when indexed |
+//! | `String` | TEXT | TEXT | LONGTEXT, or VARCHAR(255) when indexed |
 //! | `Vec<u8>` | BLOB | BYTEA | LONGBLOB |
 //! | `chrono::DateTime<Utc>` | TEXT | TIMESTAMPTZ | DATETIME(6) |
 //! | `chrono::NaiveDateTime` | TEXT | TIMESTAMP | DATETIME(6) |
@@ -77,6 +77,12 @@ pub enum SqlType {
 /// assert_eq!(<chrono::NaiveDate as ColumnType>::SQL_TYPE, SqlType::Date);
 /// assert!(!<chrono::NaiveDate as ColumnType>::NULLABLE);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a column of a Thing model",
+    label = "not a column type",
+    note = "Thing stores i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>, chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, and Option of these",
+    note = "mark the field #[thing(json)] to store a serde type as JSON, or #[thing(skip)] to not store it"
+)]
 pub trait ColumnType {
     /// The logical SQL type.
     const SQL_TYPE: SqlType;
@@ -88,6 +94,12 @@ pub trait ColumnType {
 ///
 /// Implemented by Thing for the types listed in the [module docs](self); the code
 /// `#[derive(Thing)]` generates calls these, monomorphised per backend.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a column of a Thing model on `{DB}`",
+    label = "not a column type on `{DB}`",
+    note = "Thing stores i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>, chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, and Option of these",
+    note = "mark the field #[thing(json)] to store a serde type as JSON, or #[thing(skip)] to not store it"
+)]
 pub trait Field<DB: Backend>: Sized {
     /// Appends `self` to the statement's arguments.
     fn bind(&self, args: &mut DB::Arguments) -> Result<(), BoxDynError>;

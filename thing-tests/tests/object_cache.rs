@@ -1,0 +1,226 @@
+//! The object cache: hits, misses, negative caching, invalidation across handles,
+//! transactions, the stale-fill race and corrupt entries — on every backend,
+//! with the in-process cache and with Redis. Proven by `db.stats()` counts.
+
+use std::sync::Arc;
+use std::time::Duration;
+use thing::cache::{Cache, Lookup};
+use thing::{Db, Thing};
+use thing_tests::models::User;
+use thing_tests::{CacheKind, CacheTest, cache_tests};
+use tokio::sync::Notify;
+
+async fn setup(c: &CacheTest) -> Db {
+    let db = c.handle().await;
+    db.create_table::<User>().await.unwrap();
+    db
+}
+
+async fn saved_user(db: &Db, email: &str, age: i32) -> User {
+    let mut user = User::new(email, "name", age);
+    user.save(db).await.unwrap();
+    user
+}
+
+cache_tests! {
+    async fn miss_then_hit(c) {
+        let db = setup(c).await;
+        let user = saved_user(&db, "a@x", 1).await;
+        db.reset_stats();
+        assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
+        let miss = db.stats();
+        assert_eq!((miss.selects, miss.cache_misses, miss.cache_fills), (1, 1, 1));
+        if c.kind == CacheKind::Redis {
+            assert_eq!(miss.cache_round_trips, 2, "one lookup, one fill");
+        }
+
+        db.reset_stats();
+        assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
+        let hit = db.stats();
+        assert_eq!((hit.statements(), hit.cache_hits), (0, 1));
+        if c.kind == CacheKind::Redis {
+            assert_eq!(hit.cache_round_trips, 1);
+        }
+    }
+
+    async fn by_ids_with_forty_of_a_hundred_cached(c) {
+        let db = setup(c).await;
+        let mut users: Vec<User> = (0..100).map(|i| User::new(&format!("u{i}@x"), "n", i)).collect();
+        User::save_many(&db, &mut users).await.unwrap();
+        let ids: Vec<i64> = users.iter().map(|user| user.base.id).collect();
+        User::by_ids(&db, &ids[..40]).await.unwrap();
+
+        db.reset_stats();
+        let read = User::by_ids(&db, &ids).await.unwrap();
+        assert_eq!(read, users);
+        let stats = db.stats();
+        assert_eq!((stats.selects, stats.cache_hits, stats.cache_misses, stats.cache_fills), (1, 40, 60, 60));
+        if c.kind == CacheKind::Redis {
+            assert_eq!(stats.cache_round_trips, 2, "one multi-get, one multi-fill");
+        }
+    }
+
+    async fn missing_id_is_cached_as_absent_until_created(c) {
+        let db = setup(c).await;
+        let first = saved_user(&db, "a@x", 1).await;
+        let next_id = first.base.id + 1;
+        db.reset_stats();
+        for _ in 0..2 {
+            assert!(User::by_id(&db, next_id).await.unwrap_err().is_not_found());
+        }
+        let stats = db.stats();
+        assert_eq!((stats.selects, stats.negative_hits), (1, 1));
+
+        let created = saved_user(&db, "b@x", 2).await;
+        assert_eq!(created.base.id, next_id, "ids are sequential in a fresh table");
+        assert_eq!(User::by_id(&db, next_id).await.unwrap(), created, "creating the id clears the marker");
+    }
+
+    async fn a_write_through_one_handle_is_seen_by_another(c) {
+        let reader = setup(c).await;
+        let writer = c.handle().await;
+        let mut user = saved_user(&writer, "a@x", 1).await;
+        assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 1);
+
+        user.age = 2;
+        user.save(&writer).await.unwrap();
+        assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 2);
+
+        user.delete(&writer).await.unwrap();
+        assert!(User::by_id(&reader, user.base.id).await.unwrap_err().is_not_found());
+    }
+
+    async fn rollback_leaves_the_cache_as_it_was(c) {
+        let db = setup(c).await;
+        let user = saved_user(&db, "a@x", 1).await;
+        User::by_id(&db, user.base.id).await.unwrap();
+
+        let tx = db.begin().await.unwrap();
+        let mut changed = user.clone();
+        changed.age = 99;
+        changed.save(&tx).await.unwrap();
+        db.reset_stats();
+        assert_eq!(User::by_id(&tx, user.base.id).await.unwrap().age, 99, "reads in a tx see the tx");
+        assert_eq!(db.stats().cache_hits, 0, "reads in a tx never use the cache");
+        tx.rollback().await.unwrap();
+
+        db.reset_stats();
+        assert_eq!(User::by_id(&db, user.base.id).await.unwrap().age, 1);
+        assert_eq!((db.stats().cache_hits, db.stats().invalidations), (1, 0));
+
+        // A value saved in a rolled-back transaction still believes it is saved:
+        // start again from the stored row.
+        let mut changed = User::by_id(&db, user.base.id).await.unwrap();
+        changed.age = 99;
+        let tx = db.begin().await.unwrap();
+        changed.save(&tx).await.unwrap();
+        assert_eq!(db.stats().invalidations, 0, "nothing is invalidated before commit");
+        tx.commit().await.unwrap();
+        assert_eq!(db.stats().invalidations, 1);
+        assert_eq!(User::by_id(&db, user.base.id).await.unwrap().age, 99);
+    }
+
+    async fn a_stale_fill_cannot_overwrite_a_committed_write(c) {
+        let db = setup(c).await;
+        let writer = c.handle().await;
+        let mut user = saved_user(&writer, "a@x", 1).await;
+        let id = user.base.id;
+
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        db.__pause_next_fill(reached.clone(), release.clone());
+        let reader = {
+            let db = db.clone();
+            tokio::spawn(async move { User::by_id(&db, id).await })
+        };
+        reached.notified().await; // the reader has read age = 1 and not filled yet
+
+        user.age = 2;
+        user.save(&writer).await.unwrap(); // commits and invalidates
+        release.notify_one();
+        assert_eq!(reader.await.unwrap().unwrap().age, 1, "the read began before the write");
+        assert_eq!(db.stats().cache_fills, 0, "its fill was refused");
+
+        assert_eq!(User::by_id(&db, id).await.unwrap().age, 2, "no stale value was cached");
+    }
+
+    async fn concurrent_misses_load_once(c) {
+        let db = setup(c).await;
+        let user = saved_user(&db, "a@x", 1).await;
+        let id = user.base.id;
+        db.reset_stats();
+
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        db.__pause_next_fill(reached.clone(), release.clone());
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { User::by_id(&db, id).await })
+            })
+            .collect();
+        reached.notified().await;
+        tokio::time::sleep(Duration::from_millis(50)).await; // let the others queue up
+        release.notify_one();
+        for reader in readers {
+            assert_eq!(reader.await.unwrap().unwrap(), user);
+        }
+        assert_eq!(db.stats().selects, 1, "one SQL statement for eight concurrent misses");
+    }
+
+    async fn a_corrupt_entry_is_a_miss_and_is_replaced(c) {
+        let db = setup(c).await;
+        let user = saved_user(&db, "a@x", 1).await;
+        let key = db.cache_key::<User>(user.base.id).unwrap();
+        corrupt(c, &key).await;
+
+        db.reset_stats();
+        assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
+        assert_eq!((db.stats().selects, db.stats().cache_fills), (1, 1));
+        db.reset_stats();
+        assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
+        assert_eq!((db.stats().selects, db.stats().cache_hits), (0, 1));
+    }
+}
+
+/// Writes garbage under `key` in the test's cache, as a damaged or foreign entry.
+async fn corrupt(c: &CacheTest, key: &str) {
+    let cache: Box<dyn Cache> = match c.kind {
+        CacheKind::Memory => Box::new(c.memory()),
+        CacheKind::Redis => Box::new(
+            thing::cache::RedisCache::connect(&thing_tests::redis_url())
+                .await
+                .unwrap(),
+        ),
+    };
+    let keys = [key.to_owned()];
+    cache.invalidate(&keys).await.unwrap();
+    let Lookup::Leased(token) = cache
+        .get_or_lease(&keys, Duration::from_secs(5))
+        .await
+        .unwrap()[0]
+    else {
+        panic!("expected a lease on an empty key");
+    };
+    let fill = thing::cache::Fill {
+        key: key.to_owned(),
+        token,
+        value: vec![1, 0xff, 0xfe, 0x07],
+        ttl: Duration::from_secs(60),
+    };
+    assert_eq!(cache.fill(std::slice::from_ref(&fill)).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn without_a_cache_every_read_is_sql() {
+    let db = Db::builder("sqlite::memory:")
+        .no_cache()
+        .build()
+        .await
+        .unwrap();
+    db.create_table::<User>().await.unwrap();
+    let user = saved_user(&db, "a@x", 1).await;
+    db.reset_stats();
+    for _ in 0..3 {
+        User::by_id(&db, user.base.id).await.unwrap();
+    }
+    assert_eq!((db.stats().selects, db.stats().cache_hits), (3, 0));
+}

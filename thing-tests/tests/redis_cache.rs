@@ -1,0 +1,657 @@
+//! `RedisCache` against a real Redis: the lease protocol, round trips, and
+//! recovery after an outage.
+//!
+//! Most tests use the shared Redis at `redis://127.0.0.1:6379` (override with
+//! `THING_TEST_REDIS_URL`), each under its own random key prefix: they never
+//! flush, scan or touch other keys. The outage tests start private
+//! `redis-server` processes on free ports and kill only those. When Redis (or
+//! `redis-server`) is unavailable the test is skipped with a loud message,
+//! unless `CI=true`, where it fails.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use thing::cache::{Cache, Fill, LeaseToken, Lookup, RedisCache};
+
+const LEASE_TTL: Duration = Duration::from_secs(5);
+const VALUE_TTL: Duration = Duration::from_secs(60);
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// Skips the test loudly, or fails it in CI.
+fn skip(test: &str, reason: &str) {
+    if in_ci() {
+        panic!("{test}: {reason} (CI=true: not skipping)");
+    }
+    eprintln!("\n*** SKIPPING {test}: {reason} (set CI=true to fail instead) ***\n");
+}
+
+fn shared_url() -> String {
+    std::env::var("THING_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix no other test (in this process or another) uses.
+fn unique_prefix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "thing-test:{}:{}:{}:",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A cache on the shared Redis, and this test's key prefix.
+struct Shared {
+    cache: RedisCache,
+    prefix: String,
+}
+
+impl Shared {
+    /// `None` (after a loud skip message) when the shared Redis is unreachable.
+    async fn connect(test: &str) -> Option<Self> {
+        let url = shared_url();
+        let cache = RedisCache::connect(&url)
+            .await
+            .expect("the Redis URL is valid");
+        let prefix = unique_prefix();
+        // A DEL of one of our own keys: the cheapest way to see Redis answer.
+        if let Err(err) = cache.invalidate(&[format!("{prefix}probe")]).await {
+            skip(test, &format!("Redis at {url} is unreachable: {err}"));
+            return None;
+        }
+        Some(Self { cache, prefix })
+    }
+
+    /// Another cache on the same Redis, as another process would have.
+    async fn other_process(&self) -> RedisCache {
+        RedisCache::connect(&shared_url()).await.unwrap()
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn keys(&self, count: usize) -> Vec<String> {
+        (0..count).map(|i| self.key(&format!("k{i}"))).collect()
+    }
+
+    /// Removes this test's keys (they would expire anyway).
+    async fn clean(&self, keys: &[String]) {
+        self.cache.invalidate(keys).await.unwrap();
+    }
+}
+
+async fn lease(cache: &RedisCache, key: &str, ttl: Duration) -> LeaseToken {
+    match cache
+        .get_or_lease(&[key.to_owned()], ttl)
+        .await
+        .unwrap()
+        .remove(0)
+    {
+        Lookup::Leased(token) => token,
+        other => panic!("expected a lease on {key}, got {other:?}"),
+    }
+}
+
+async fn lookup(cache: &RedisCache, key: &str) -> Lookup {
+    cache
+        .get_or_lease(&[key.to_owned()], LEASE_TTL)
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+fn fill(key: &str, token: LeaseToken, value: &[u8]) -> Fill {
+    Fill {
+        key: key.to_owned(),
+        token,
+        value: value.to_vec(),
+        ttl: VALUE_TTL,
+    }
+}
+
+#[tokio::test]
+async fn lease_then_fill_then_hit() {
+    let Some(t) = Shared::connect("lease_then_fill_then_hit").await else {
+        return;
+    };
+    let (row, empty) = (t.key("row"), t.key("empty"));
+    let value: Vec<u8> = (1..=255).chain(0..=255).collect(); // binary, but not starting with 0x00
+
+    let token = lease(&t.cache, &row, LEASE_TTL).await;
+    assert_eq!(t.cache.fill(&[fill(&row, token, &value)]).await.unwrap(), 1);
+    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.clone()));
+    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.clone()));
+    // The lease was used up: filling again with it stores nothing.
+    assert_eq!(
+        t.cache.fill(&[fill(&row, token, b"other")]).await.unwrap(),
+        0
+    );
+    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value));
+
+    // An empty value is a value, not a miss.
+    let token = lease(&t.cache, &empty, LEASE_TTL).await;
+    assert_eq!(t.cache.fill(&[fill(&empty, token, b"")]).await.unwrap(), 1);
+    assert_eq!(lookup(&t.cache, &empty).await, Lookup::Hit(Vec::new()));
+
+    t.clean(&[row, empty]).await;
+}
+
+#[tokio::test]
+async fn fill_after_invalidate_is_refused() {
+    let Some(t) = Shared::connect("fill_after_invalidate_is_refused").await else {
+        return;
+    };
+    let key = t.key("row");
+    // A reader leases the key and reads the old row; a writer commits and
+    // invalidates; the reader's fill of the old row must not land.
+    let token = lease(&t.cache, &key, LEASE_TTL).await;
+    t.cache
+        .invalidate(std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.cache
+            .fill(&[fill(&key, token, b"stale row")])
+            .await
+            .unwrap(),
+        0
+    );
+    let next = lease(&t.cache, &key, LEASE_TTL).await;
+    assert_ne!(next, token);
+
+    // Nor does a fill with a token that was never granted, or an old one
+    // after a new lease was granted.
+    assert_eq!(
+        t.cache
+            .fill(&[fill(&key, LeaseToken(7), b"forged")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        t.cache
+            .fill(&[fill(&key, token, b"stale row")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        t.cache
+            .fill(&[fill(&key, next, b"fresh row")])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        lookup(&t.cache, &key).await,
+        Lookup::Hit(b"fresh row".to_vec())
+    );
+
+    // Invalidation removes values too.
+    t.cache
+        .invalidate(std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    assert!(matches!(lookup(&t.cache, &key).await, Lookup::Leased(_)));
+    t.clean(&[key]).await;
+}
+
+#[tokio::test]
+async fn second_caller_sees_busy_while_a_lease_is_held() {
+    let Some(t) = Shared::connect("second_caller_sees_busy_while_a_lease_is_held").await else {
+        return;
+    };
+    let other = t.other_process().await;
+    let (key, free) = (t.key("row"), t.key("free"));
+    let token = lease(&t.cache, &key, LEASE_TTL).await;
+
+    assert_eq!(lookup(&other, &key).await, Lookup::Busy);
+    assert_eq!(lookup(&t.cache, &key).await, Lookup::Busy);
+    // In one call, each key gets its own answer, in order.
+    let both = other
+        .get_or_lease(&[key.clone(), free.clone()], LEASE_TTL)
+        .await
+        .unwrap();
+    assert_eq!(both[0], Lookup::Busy);
+    assert!(matches!(both[1], Lookup::Leased(_)));
+
+    assert_eq!(t.cache.fill(&[fill(&key, token, b"row")]).await.unwrap(), 1);
+    assert_eq!(lookup(&other, &key).await, Lookup::Hit(b"row".to_vec()));
+    t.clean(&[key, free]).await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_granted_again() {
+    let Some(t) = Shared::connect("an_expired_lease_is_granted_again").await else {
+        return;
+    };
+    let other = t.other_process().await;
+    let key = t.key("row");
+    let first = lease(&t.cache, &key, Duration::from_millis(50)).await;
+    assert_eq!(lookup(&other, &key).await, Lookup::Busy);
+
+    // The holder died (or is slow); once its lease expires, someone else gets one.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = lease(&other, &key, LEASE_TTL).await;
+    assert_ne!(first, second);
+    assert_eq!(
+        t.cache.fill(&[fill(&key, first, b"late")]).await.unwrap(),
+        0
+    );
+    assert_eq!(other.fill(&[fill(&key, second, b"row")]).await.unwrap(), 1);
+    assert_eq!(lookup(&t.cache, &key).await, Lookup::Hit(b"row".to_vec()));
+    t.clean(&[key]).await;
+}
+
+#[tokio::test]
+async fn a_hundred_keys_take_one_round_trip() {
+    let Some(t) = Shared::connect("a_hundred_keys_take_one_round_trip").await else {
+        return;
+    };
+    let keys = t.keys(100);
+
+    let before = t.cache.round_trips();
+    let lookups = t.cache.get_or_lease(&keys, LEASE_TTL).await.unwrap();
+    assert_eq!(t.cache.round_trips() - before, 1);
+    assert_eq!(lookups.len(), 100);
+    let Lookup::Leased(token) = lookups[0] else {
+        panic!("expected leases, got {lookups:?}");
+    };
+    // One token per call.
+    assert!(
+        lookups
+            .iter()
+            .all(|lookup| *lookup == Lookup::Leased(token))
+    );
+
+    let fills: Vec<Fill> = keys
+        .iter()
+        .map(|key| fill(key, token, format!("value of {key}").as_bytes()))
+        .collect();
+    let before = t.cache.round_trips();
+    assert_eq!(t.cache.fill(&fills).await.unwrap(), 100);
+    assert_eq!(t.cache.round_trips() - before, 1);
+
+    // The second run of a script (EVALSHA) is one round trip as well.
+    let before = t.cache.round_trips();
+    let lookups = t.cache.get_or_lease(&keys, LEASE_TTL).await.unwrap();
+    assert_eq!(t.cache.round_trips() - before, 1);
+    for (key, lookup) in keys.iter().zip(&lookups) {
+        assert_eq!(*lookup, Lookup::Hit(format!("value of {key}").into_bytes()));
+    }
+
+    // Nothing to do: no round trip.
+    let before = t.cache.round_trips();
+    assert!(
+        t.cache
+            .get_or_lease(&[], LEASE_TTL)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(t.cache.fill(&[]).await.unwrap(), 0);
+    assert_eq!(t.cache.round_trips() - before, 0);
+    t.clean(&keys).await;
+}
+
+#[tokio::test]
+async fn invalidating_many_keys_takes_one_round_trip() {
+    let Some(t) = Shared::connect("invalidating_many_keys_takes_one_round_trip").await else {
+        return;
+    };
+    let keys = t.keys(500);
+    let lookups = t.cache.get_or_lease(&keys, LEASE_TTL).await.unwrap();
+    let Lookup::Leased(token) = lookups[0] else {
+        panic!("expected leases, got {lookups:?}");
+    };
+    // Half values, half leases: invalidation removes both.
+    let fills: Vec<Fill> = keys[..250]
+        .iter()
+        .map(|key| fill(key, token, b"v"))
+        .collect();
+    assert_eq!(t.cache.fill(&fills).await.unwrap(), 250);
+
+    let before = t.cache.round_trips();
+    t.cache.invalidate(&keys).await.unwrap();
+    assert_eq!(t.cache.round_trips() - before, 1);
+
+    let before = t.cache.round_trips();
+    t.cache.invalidate(&[]).await.unwrap();
+    assert_eq!(t.cache.round_trips() - before, 0);
+
+    let lookups = t.cache.get_or_lease(&keys, LEASE_TTL).await.unwrap();
+    assert!(
+        lookups
+            .iter()
+            .all(|lookup| matches!(lookup, Lookup::Leased(_)))
+    );
+    t.clean(&keys).await;
+}
+
+#[tokio::test]
+async fn fill_rejects_a_value_starting_with_zero() {
+    let Some(t) = Shared::connect("fill_rejects_a_value_starting_with_zero").await else {
+        return;
+    };
+    let other = t.other_process().await;
+    let (key, good) = (t.key("row"), t.key("good"));
+    let token = lease(&t.cache, &key, LEASE_TTL).await;
+    let good_token = lease(&t.cache, &good, LEASE_TTL).await;
+
+    // The whole call is refused before anything is sent.
+    let before = t.cache.round_trips();
+    let err = t
+        .cache
+        .fill(&[
+            fill(&good, good_token, b"fine"),
+            fill(&key, token, &[0, 1, 2]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("0x00"), "{err}");
+    assert_eq!(t.cache.round_trips() - before, 0);
+    // So nothing was stored and the leases still hold.
+    assert_eq!(lookup(&other, &key).await, Lookup::Busy);
+    assert_eq!(lookup(&other, &good).await, Lookup::Busy);
+
+    // A zero byte elsewhere is fine.
+    assert_eq!(
+        t.cache
+            .fill(&[fill(&key, token, &[1, 0, 0])])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(lookup(&other, &key).await, Lookup::Hit(vec![1, 0, 0]));
+    t.clean(&[key, good]).await;
+}
+
+#[tokio::test]
+async fn connect_fails_on_a_bad_url_but_not_on_a_server_that_is_down() {
+    assert!(RedisCache::connect("not a url").await.is_err());
+    assert!(RedisCache::connect("http://127.0.0.1:6379").await.is_err());
+
+    // Nothing listens on this port.
+    let port = free_port();
+    let started = Instant::now();
+    let cache = RedisCache::builder(&format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .expect("an unreachable server does not fail connect");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(!cache.is_connected());
+
+    let keys = vec!["thing-test:unreachable".to_owned()];
+    let started = Instant::now();
+    assert!(cache.get_or_lease(&keys, LEASE_TTL).await.is_err());
+    assert!(
+        cache
+            .fill(&[fill(&keys[0], LeaseToken(1), b"v")])
+            .await
+            .is_err()
+    );
+    assert!(cache.invalidate(&keys).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(format!("{cache:?}").contains(&format!("127.0.0.1:{port}")));
+}
+
+/// A port nothing listens on (at the time of asking).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A `redis-server` of our own, killed when dropped (even on panic).
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` on `port` and waits until it answers; `Err` when
+    /// it cannot be run or does not come up.
+    fn start(port: u16) -> Result<Self, String> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| format!("cannot run redis-server: {err}"))?;
+        let mut server = Self {
+            port,
+            child: Some(child),
+        };
+        server.wait_until_up()?;
+        Ok(server)
+    }
+
+    fn wait_until_up(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port))
+                && command(&mut stream, &["PING"]).is_ok_and(|reply| reply.starts_with("+PONG"))
+            {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten())
+            {
+                return Err(format!(
+                    "redis-server on port {} exited: {status}",
+                    self.port
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "redis-server on port {} did not come up",
+                    self.port
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends a command on a connection of its own.
+    fn command(&self, args: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        command(&mut stream, args).unwrap()
+    }
+
+    /// Sends a signal to this server (by its pid, never by name).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        *self = Self::start(self.port).expect("redis-server restarts on the same port");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends one RESP command, returns the first reply chunk.
+fn command(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(out.as_bytes())?;
+    let mut reply = [0u8; 512];
+    let read = stream.read(&mut reply)?;
+    Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
+}
+
+/// Starts a private server, or `None` after a loud skip.
+fn private_redis(test: &str) -> Option<PrivateRedis> {
+    match PrivateRedis::start(free_port()) {
+        Ok(server) => Some(server),
+        Err(reason) => {
+            skip(test, &reason);
+            None
+        }
+    }
+}
+
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a failing call may take: its timeouts, plus slack for a busy machine.
+const FAIL_WITHIN: Duration = Duration::from_millis(200 + 300 + 1500);
+
+async fn private_cache(server: &PrivateRedis) -> RedisCache {
+    RedisCache::builder(&server.url())
+        .command_timeout(COMMAND_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Lease, fill and hit `key` on `cache`, which must be working.
+async fn use_cache(cache: &RedisCache, key: &str) {
+    let token = lease(cache, key, LEASE_TTL).await;
+    assert_eq!(cache.fill(&[fill(key, token, b"row")]).await.unwrap(), 1);
+    assert_eq!(lookup(cache, key).await, Lookup::Hit(b"row".to_vec()));
+}
+
+/// Every kind of call fails, each within `FAIL_WITHIN`.
+async fn assert_calls_fail(cache: &RedisCache, key: &str) {
+    let keys = vec![key.to_owned()];
+    for _ in 0..3 {
+        let started = Instant::now();
+        let result = cache.get_or_lease(&keys, LEASE_TTL).await;
+        assert!(result.is_err(), "{result:?}");
+        assert!(
+            started.elapsed() < FAIL_WITHIN,
+            "took {:?}",
+            started.elapsed()
+        );
+
+        let started = Instant::now();
+        assert!(cache.fill(&[fill(key, LeaseToken(1), b"v")]).await.is_err());
+        assert!(cache.invalidate(&keys).await.is_err());
+        assert!(
+            started.elapsed() < FAIL_WITHIN * 2,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn recovers_after_the_server_is_killed_and_restarted() {
+    let Some(mut server) = private_redis("recovers_after_the_server_is_killed_and_restarted")
+    else {
+        return;
+    };
+    let cache = private_cache(&server).await;
+    assert!(cache.is_connected());
+    use_cache(&cache, "before").await;
+
+    server.kill();
+    assert_calls_fail(&cache, "during").await;
+    assert!(!cache.is_connected());
+
+    server.restart();
+    // The same RedisCache, with no help from the caller: the next call
+    // connects to the new server (which starts empty).
+    use_cache(&cache, "after").await;
+    assert!(cache.is_connected());
+    assert!(matches!(lookup(&cache, "before").await, Lookup::Leased(_)));
+}
+
+#[tokio::test]
+async fn a_hung_server_times_out_and_recovers() {
+    let Some(server) = private_redis("a_hung_server_times_out_and_recovers") else {
+        return;
+    };
+    let cache = private_cache(&server).await;
+    use_cache(&cache, "before").await;
+
+    // Stopped, the server still accepts TCP connections but never answers.
+    server.signal("-STOP");
+    let resumed = scopeguard(|| server.signal("-CONT"));
+    assert_calls_fail(&cache, "during").await;
+    drop(resumed);
+
+    use_cache(&cache, "after").await;
+    assert_eq!(lookup(&cache, "before").await, Lookup::Hit(b"row".to_vec()));
+}
+
+#[tokio::test]
+async fn a_flushed_script_cache_costs_one_extra_round_trip() {
+    let Some(server) = private_redis("a_flushed_script_cache_costs_one_extra_round_trip") else {
+        return;
+    };
+    let cache = private_cache(&server).await;
+    use_cache(&cache, "k").await;
+
+    let before = cache.round_trips();
+    assert_eq!(lookup(&cache, "k").await, Lookup::Hit(b"row".to_vec()));
+    assert_eq!(cache.round_trips() - before, 1);
+
+    // EVALSHA gets NOSCRIPT, then EVAL runs (and reloads) the script.
+    assert!(server.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
+    let before = cache.round_trips();
+    assert_eq!(lookup(&cache, "k").await, Lookup::Hit(b"row".to_vec()));
+    assert_eq!(cache.round_trips() - before, 2);
+    assert!(cache.is_connected());
+
+    let before = cache.round_trips();
+    assert_eq!(lookup(&cache, "k").await, Lookup::Hit(b"row".to_vec()));
+    assert_eq!(cache.round_trips() - before, 1);
+}
+
+/// Runs `f` when dropped (so a stopped server is resumed even on panic).
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

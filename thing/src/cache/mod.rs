@@ -1,0 +1,134 @@
+//! The object cache: the [`Cache`] trait and its two implementations,
+//! [`MemoryCache`] (in process, the default) and [`RedisCache`] (shared by every
+//! process using the same Redis).
+//!
+//! # The protocol
+//!
+//! A cache maps keys to opaque values (a row's bytes, or an "absent" marker for
+//! an id that does not exist). Filling a key after a database read is guarded by a
+//! *lease*, as in Facebook's memcache:
+//!
+//! 1. [`Cache::get_or_lease`] returns, for each key, its value ([`Lookup::Hit`]),
+//!    or — when the key is empty — places a lease on it and returns the lease
+//!    token ([`Lookup::Leased`]). If another caller already holds a lease, it
+//!    returns [`Lookup::Busy`]: read the database, do not fill.
+//! 2. The caller reads the database, then calls [`Cache::fill`] with its token.
+//!    The value is stored only if the key still holds *that* lease.
+//! 3. A writer, after its transaction commits, calls [`Cache::invalidate`], which
+//!    removes values and leases alike.
+//!
+//! So a reader that read the old row before a write committed cannot store it
+//! after that write's invalidation: the invalidation removed its lease, and the
+//! fill is refused. Each step is atomic in the cache (a Lua script in Redis, an
+//! atomic entry update in memory).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryCache;
+pub use redis::{RedisCache, RedisCacheBuilder};
+
+/// A boxed future returned by [`Cache`] methods.
+pub type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>> + Send + 'a>>;
+
+/// A lease token: unique across processes with overwhelming probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseToken(pub u128);
+
+impl LeaseToken {
+    /// A fresh token.
+    ///
+    /// ```
+    /// use thing::cache::LeaseToken;
+    /// assert_ne!(LeaseToken::new(), LeaseToken::new());
+    /// ```
+    pub fn new() -> Self {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let seed = *SEED.get_or_init(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_nanos() as u64)
+                .unwrap_or_default();
+            let stack = &nanos as *const u64 as u64;
+            nanos ^ (u64::from(std::process::id()) << 32) ^ stack.rotate_left(17)
+        });
+        let count = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self((u128::from(seed) << 64) | u128::from(count))
+    }
+}
+
+impl Default for LeaseToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`Cache::get_or_lease`] found for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The stored value.
+    Hit(Vec<u8>),
+    /// The key was empty; the caller now holds this lease and may fill it.
+    Leased(LeaseToken),
+    /// The key is empty and someone else holds its lease: read the source, do not fill.
+    Busy,
+}
+
+/// One value to store with [`Cache::fill`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    /// The key.
+    pub key: String,
+    /// The lease returned by [`Cache::get_or_lease`] for this key.
+    pub token: LeaseToken,
+    /// The value.
+    pub value: Vec<u8>,
+    /// How long it lives.
+    pub ttl: Duration,
+}
+
+/// A failure of the cache itself (unreachable, timed out, refused a command).
+/// Thing never lets it fail an operation: it reads from the database instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheError(pub String);
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+/// A key-value cache that supports the lease protocol in the [module docs](self).
+///
+/// Implement it to put Thing in front of another store; every method must be
+/// atomic per key.
+pub trait Cache: Send + Sync + fmt::Debug + 'static {
+    /// For each key: its value, or a new lease if it is empty, or `Busy`.
+    /// Returns one [`Lookup`] per key, in order.
+    fn get_or_lease<'a>(
+        &'a self,
+        keys: &'a [String],
+        lease_ttl: Duration,
+    ) -> CacheFuture<'a, Vec<Lookup>>;
+
+    /// Stores each value whose key still holds the fill's lease; returns how
+    /// many were stored.
+    fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize>;
+
+    /// Removes the keys (values and leases).
+    fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()>;
+
+    /// Cache round trips made so far (0 for an in-process cache).
+    fn round_trips(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,725 @@
+//! [`RedisCache`]: the shared cache, on one Redis server. Its docs describe
+//! the encoding, the round trips and the Redis Cluster limitation.
+
+use super::{Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup};
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Value,
+    aio::MultiplexedConnection,
+};
+use deadpool_redis::{Connection, Manager, Pool};
+use std::fmt;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+/// The first byte of a lease; a value must not start with it.
+const LEASE_TAG: u8 = 0x00;
+
+/// The longest TTL sent to Redis, in milliseconds (Redis rejects expiry times
+/// that overflow its clock; this is about 285,000 years).
+const MAX_TTL_MS: u128 = 1 << 53;
+
+/// For each key: its value; or, when missing, a lease (`ARGV[1]`, for
+/// `ARGV[2]` ms) and `1`; or `0` when another lease holds it. Integers, never
+/// `nil`, so that the reply array is not cut short.
+static GET_OR_LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        0,
+        r"
+local out = {}
+for i, key in ipairs(KEYS) do
+    local v = redis.call('GET', key)
+    if not v then
+        redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+        out[i] = 1
+    elseif string.byte(v, 1) == 0 then
+        out[i] = 0
+    else
+        out[i] = v
+    end
+end
+return out
+",
+    )
+});
+
+/// For each key `KEYS[i]`, with `ARGV[3i-2]` its lease, `ARGV[3i-1]` the value
+/// and `ARGV[3i]` the TTL in ms: store the value if the key holds exactly that
+/// lease. Returns how many were stored.
+static FILL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        1,
+        r"
+local stored = 0
+for i, key in ipairs(KEYS) do
+    local at = (i - 1) * 3
+    if redis.call('GET', key) == ARGV[at + 1] then
+        redis.call('SET', key, ARGV[at + 2], 'PX', ARGV[at + 3])
+        stored = stored + 1
+    end
+end
+return stored
+",
+    )
+});
+
+/// A Lua script and its SHA-1, as `EVALSHA` wants it.
+struct Script {
+    /// Bit in [`Link::loaded`]: set once the script was sent with `EVAL` on
+    /// that connection.
+    bit: u8,
+    source: &'static str,
+    sha: String,
+}
+
+impl Script {
+    fn new(index: u8, source: &'static str) -> Self {
+        Self {
+            bit: 1 << index,
+            source,
+            sha: sha1_hex(source.as_bytes()),
+        }
+    }
+}
+
+/// A cache shared by every process using the same Redis server: the cache to
+/// use when several processes write the same database.
+///
+/// It holds one multiplexed connection, which all concurrent calls share (no
+/// connection is checked out per call). When a call fails on the connection
+/// (I/O error, timeout), the connection is dropped and the next call opens a
+/// new one, so that the cache recovers by itself once Redis is back. While no
+/// connection can be opened, calls fail with [`CacheError`] and Thing reads the
+/// database instead.
+///
+/// Every call is bounded: opening a connection by the
+/// [connect timeout](RedisCacheBuilder::connect_timeout) (only when a call has to
+/// open one), the commands by the
+/// [command timeout](RedisCacheBuilder::command_timeout). A call that finds
+/// another call opening the connection fails at once rather than waiting for it.
+///
+/// Timeouts use Tokio's timer: the runtime needs its time driver
+/// (`enable_time` or `enable_all`).
+///
+/// Clones share the connection and the [round-trip count](Cache::round_trips).
+///
+/// # Encoding
+///
+/// Each cache key is one Redis string key, holding either
+///
+/// * a **lease**: the byte `0x00` followed by the 16 bytes of the
+///   [`LeaseToken`] (big-endian), with the lease TTL as its expiry; or
+/// * a **value**: the bytes handed to [`Cache::fill`], verbatim, with the
+///   fill's TTL.
+///
+/// Values beginning with `0x00` are therefore reserved: [`Cache::fill`] refuses
+/// a call containing one with a [`CacheError`], before anything is sent. (An
+/// empty value is allowed.) TTLs are rounded up to whole milliseconds, at
+/// least 1.
+///
+/// # Round trips
+///
+/// [`get_or_lease`](Cache::get_or_lease) and [`fill`](Cache::fill) are one Lua
+/// script each, atomic in Redis; [`invalidate`](Cache::invalidate) is one
+/// `DEL`. Each call is one round trip whatever the number of keys, and a call
+/// with no keys makes none. Scripts are sent by SHA-1 (`EVALSHA`), except the
+/// first time on each connection (`EVAL`, which also loads the script), and
+/// after a `NOSCRIPT` reply (the server lost its script cache: the call then
+/// takes two round trips, `EVALSHA` and `EVAL`).
+/// [`round_trips`](Cache::round_trips) counts every command sent (not the
+/// handshake of a new connection).
+///
+/// # Redis Cluster
+///
+/// `RedisCache` targets a single Redis node (a standalone server or primary).
+/// A call's script touches all of its keys, which on a Redis Cluster would
+/// have to share one hash slot (a `{tag}` in every key); Cluster is not
+/// supported.
+///
+/// ```no_run
+/// use thing::cache::{Cache, Fill, Lookup, RedisCache};
+/// use std::time::Duration;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = RedisCache::connect("redis://127.0.0.1:6379").await?;
+/// let keys = vec!["user:42".to_string()];
+/// match cache.get_or_lease(&keys, Duration::from_secs(5)).await?.remove(0) {
+///     Lookup::Hit(bytes) => println!("cached: {bytes:?}"),
+///     Lookup::Leased(token) => {
+///         let value = b"row bytes".to_vec(); // read from the database
+///         let fill = Fill { key: keys[0].clone(), token, value, ttl: Duration::from_secs(60) };
+///         cache.fill(&[fill]).await?;
+///     }
+///     Lookup::Busy => { /* read the database, do not fill */ }
+/// }
+/// # Ok::<(), thing::cache::CacheError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `host:port` (or socket path), for `Debug`; never the password.
+    addr: String,
+    pool: Pool,
+    held: Mutex<Option<Held>>,
+    /// Held by the one call opening a connection.
+    connecting: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    round_trips: AtomicU64,
+    command_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+/// The connection in use.
+struct Held {
+    generation: u64,
+    conn: Connection,
+    loaded: Arc<AtomicU8>,
+}
+
+/// What one call uses: a handle on the held connection.
+struct Link {
+    generation: u64,
+    conn: MultiplexedConnection,
+    /// Scripts already sent with `EVAL` on this connection (bits of
+    /// [`Script::bit`]).
+    loaded: Arc<AtomicU8>,
+}
+
+/// Why a command failed.
+enum SendError {
+    Redis(RedisError),
+    Timeout,
+}
+
+/// Builds a [`RedisCache`] with non-default timeouts.
+///
+/// ```no_run
+/// use thing::cache::RedisCache;
+/// use std::time::Duration;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = RedisCache::builder("redis://cache.internal:6379/2")
+///     .command_timeout(Duration::from_millis(100))
+///     .connect_timeout(Duration::from_millis(500))
+///     .build()
+///     .await?;
+/// # Ok::<(), thing::cache::CacheError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisCacheBuilder {
+    url: String,
+    command_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl RedisCacheBuilder {
+    /// How long the commands of one call may take, from sending to the last
+    /// reply (default [`RedisCache::DEFAULT_COMMAND_TIMEOUT`], 250 ms). A call
+    /// that takes longer fails with [`CacheError`], and the connection is
+    /// replaced.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// # use std::time::Duration;
+    /// let builder = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .command_timeout(Duration::from_millis(50));
+    /// ```
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// How long opening a connection may take, including the handshake
+    /// (default [`RedisCache::DEFAULT_CONNECT_TIMEOUT`], 1 s).
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// # use std::time::Duration;
+    /// let builder = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .connect_timeout(Duration::from_millis(200));
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Creates the cache and tries to open its connection.
+    ///
+    /// Fails only when the URL is malformed or unsupported (`redis://` and
+    /// `unix://` are; `rediss://` is not, as this build has no TLS). An
+    /// unreachable server does not
+    /// make it fail, since the cache is optional: the attempt is bounded by the
+    /// connect timeout, a warning is logged, and the calls fail with
+    /// [`CacheError`] (so reads go to the database) until the server is
+    /// reachable, when the next call connects.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// assert!(RedisCache::builder("not a url").build().await.is_err());
+    /// # });
+    /// ```
+    pub async fn build(self) -> Result<RedisCache, CacheError> {
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|err| CacheError(format!("redis: invalid URL: {err}")))?;
+        let addr = info.addr().to_string();
+        // Timeouts are enforced here, around each call, not by redis-rs.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(None);
+        let manager = Manager::new_with_config(info, config)
+            .map_err(|err| CacheError(format!("redis: invalid URL: {err}")))?;
+        // One connection at a time: the one held.
+        let pool = Pool::builder(manager)
+            .max_size(1)
+            .build()
+            .map_err(|err| CacheError(format!("redis: {err}")))?;
+        let cache = RedisCache {
+            inner: Arc::new(Inner {
+                addr,
+                pool,
+                held: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                generation: AtomicU64::new(0),
+                round_trips: AtomicU64::new(0),
+                command_timeout: self.command_timeout,
+                connect_timeout: self.connect_timeout,
+            }),
+        };
+        if let Err(err) = cache.inner.link().await {
+            tracing::warn!(addr = %cache.inner.addr, error = %err, "Redis cache unreachable; will retry on use");
+        }
+        Ok(cache)
+    }
+}
+
+impl RedisCache {
+    /// The default [command timeout](RedisCacheBuilder::command_timeout): 250 ms.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// assert_eq!(RedisCache::DEFAULT_COMMAND_TIMEOUT.as_millis(), 250);
+    /// ```
+    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+
+    /// The default [connect timeout](RedisCacheBuilder::connect_timeout): 1 s.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// assert_eq!(RedisCache::DEFAULT_CONNECT_TIMEOUT.as_secs(), 1);
+    /// ```
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// A cache on the Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`,
+    /// `redis://:password@host:6379`), with the default timeouts. See
+    /// [`RedisCacheBuilder::build`]: it fails only on a malformed URL, never
+    /// because the server is down.
+    ///
+    /// ```no_run
+    /// use thing::cache::RedisCache;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = RedisCache::connect("redis://127.0.0.1:6379").await?;
+    /// # Ok::<(), thing::cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, CacheError> {
+        Self::builder(url).build().await
+    }
+
+    /// A builder, to set timeouts before connecting.
+    ///
+    /// ```no_run
+    /// use thing::cache::RedisCache;
+    /// use std::time::Duration;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .command_timeout(Duration::from_millis(100))
+    ///     .build()
+    ///     .await?;
+    /// # Ok::<(), thing::cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: &str) -> RedisCacheBuilder {
+        RedisCacheBuilder {
+            url: url.to_owned(),
+            command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// Whether a connection is currently held (it may still turn out broken on
+    /// the next call).
+    ///
+    /// ```no_run
+    /// use thing::cache::RedisCache;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = RedisCache::connect("redis://127.0.0.1:6379").await?;
+    /// if !cache.is_connected() {
+    ///     eprintln!("Redis is down; reads go to the database");
+    /// }
+    /// # Ok::<(), thing::cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn is_connected(&self) -> bool {
+        self.inner.lock_held().is_some()
+    }
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("addr", &self.inner.addr)
+            .field("connected", &self.is_connected())
+            .field("command_timeout", &self.inner.command_timeout)
+            .field("connect_timeout", &self.inner.connect_timeout)
+            .field("round_trips", &self.round_trips())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn current(&self) -> Option<Link> {
+        self.lock_held().as_ref().map(|held| Link {
+            generation: held.generation,
+            conn: MultiplexedConnection::clone(&held.conn),
+            loaded: Arc::clone(&held.loaded),
+        })
+    }
+
+    /// The held connection, opening one if there is none.
+    async fn link(&self) -> Result<Link, CacheError> {
+        if let Some(link) = self.current() {
+            return Ok(link);
+        }
+        let Ok(_connecting) = self.connecting.try_lock() else {
+            return Err(CacheError(format!(
+                "redis {}: not connected (another call is connecting)",
+                self.addr
+            )));
+        };
+        if let Some(link) = self.current() {
+            return Ok(link);
+        }
+        let conn = match tokio::time::timeout(self.connect_timeout, self.pool.get()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) => {
+                return Err(CacheError(format!(
+                    "redis {}: cannot connect: {err}",
+                    self.addr
+                )));
+            }
+            Err(_) => {
+                return Err(CacheError(format!(
+                    "redis {}: cannot connect within {:?}",
+                    self.addr, self.connect_timeout
+                )));
+            }
+        };
+        let held = Held {
+            generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            conn,
+            loaded: Arc::new(AtomicU8::new(0)),
+        };
+        let link = Link {
+            generation: held.generation,
+            conn: MultiplexedConnection::clone(&held.conn),
+            loaded: Arc::clone(&held.loaded),
+        };
+        *self.lock_held() = Some(held);
+        Ok(link)
+    }
+
+    /// Forgets the connection of `link` (if still held): the next call opens a
+    /// new one. It leaves the pool for good rather than being recycled.
+    fn drop_link(&self, link: &Link) {
+        let mut slot = self.lock_held();
+        if let Some(held) = slot.take_if(|held| held.generation == link.generation) {
+            drop(Connection::take(held.conn));
+        }
+    }
+
+    /// Sends one command and counts the round trip. Drops the connection on
+    /// any failure other than an error reply from the server.
+    async fn send(&self, link: &mut Link, cmd: &redis::Cmd) -> Result<Value, SendError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        match cmd.query_async::<Value>(&mut link.conn).await {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                if !matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                    self.drop_link(link);
+                }
+                Err(SendError::Redis(err))
+            }
+        }
+    }
+
+    /// Runs `script` with `keys` and `args`: `EVALSHA`, or `EVAL` when the
+    /// script was not sent on this connection yet or the server lost it
+    /// (`NOSCRIPT`).
+    async fn eval(
+        &self,
+        link: &mut Link,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<Value, SendError> {
+        let command = |name: &str, body: &str| {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(body).arg(keys.len());
+            for key in keys {
+                cmd.arg(*key);
+            }
+            for arg in args {
+                cmd.arg(*arg);
+            }
+            cmd
+        };
+        if link.loaded.load(Ordering::Relaxed) & script.bit != 0 {
+            match self.send(link, &command("EVALSHA", &script.sha)).await {
+                Err(SendError::Redis(err))
+                    if err.kind() == ErrorKind::Server(redis::ServerErrorKind::NoScript) => {}
+                other => return other,
+            }
+        }
+        let value = self.send(link, &command("EVAL", script.source)).await?;
+        link.loaded.fetch_or(script.bit, Ordering::Relaxed);
+        Ok(value)
+    }
+
+    /// Runs `work` on the connection within the command timeout.
+    async fn call<T>(
+        &self,
+        what: &str,
+        work: impl AsyncFnOnce(&Self, &mut Link) -> Result<T, SendError>,
+    ) -> Result<T, CacheError> {
+        let mut link = self.link().await?;
+        let outcome = match tokio::time::timeout(self.command_timeout, work(self, &mut link)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SendError::Timeout),
+        };
+        outcome.map_err(|err| match err {
+            SendError::Redis(err) => CacheError(format!("redis {}: {what}: {err}", self.addr)),
+            SendError::Timeout => {
+                self.drop_link(&link);
+                CacheError(format!(
+                    "redis {}: {what}: no reply within {:?}",
+                    self.addr, self.command_timeout
+                ))
+            }
+        })
+    }
+}
+
+/// The bytes stored for a lease.
+fn lease_bytes(token: LeaseToken) -> [u8; 17] {
+    let mut bytes = [LEASE_TAG; 17];
+    bytes[1..].copy_from_slice(&token.0.to_be_bytes());
+    bytes
+}
+
+/// A TTL as Redis `PX` milliseconds: at least 1 (0 is an error in Redis).
+fn ttl_ms(ttl: Duration) -> Vec<u8> {
+    let ms = ttl.as_nanos().div_ceil(1_000_000).clamp(1, MAX_TTL_MS);
+    ms.to_string().into_bytes()
+}
+
+fn unexpected(what: &str, value: &Value) -> SendError {
+    SendError::Redis(RedisError::from((
+        ErrorKind::UnexpectedReturnType,
+        "unexpected reply",
+        format!("{what}: {value:?}"),
+    )))
+}
+
+impl Cache for RedisCache {
+    fn get_or_lease<'a>(
+        &'a self,
+        keys: &'a [String],
+        lease_ttl: Duration,
+    ) -> CacheFuture<'a, Vec<Lookup>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let token = LeaseToken::new();
+            let lease = lease_bytes(token);
+            let ttl = ttl_ms(lease_ttl);
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.inner
+                .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
+                    let reply = inner
+                        .eval(link, &GET_OR_LEASE, &keys, &[&lease, &ttl])
+                        .await?;
+                    let Value::Array(items) = reply else {
+                        return Err(unexpected("get_or_lease", &reply));
+                    };
+                    if items.len() != keys.len() {
+                        return Err(unexpected(
+                            "get_or_lease: wrong length",
+                            &Value::Array(items),
+                        ));
+                    }
+                    items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
+                            Value::Int(1) => Ok(Lookup::Leased(token)),
+                            Value::Int(0) => Ok(Lookup::Busy),
+                            other => Err(unexpected("get_or_lease", &other)),
+                        })
+                        .collect()
+                })
+                .await
+        })
+    }
+
+    fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
+        Box::pin(async move {
+            if let Some(fill) = fills
+                .iter()
+                .find(|fill| fill.value.first() == Some(&LEASE_TAG))
+            {
+                return Err(CacheError(format!(
+                    "redis: cannot fill {:?}: values beginning with 0x00 are reserved for leases",
+                    fill.key
+                )));
+            }
+            if fills.is_empty() {
+                return Ok(0);
+            }
+            let keys: Vec<&str> = fills.iter().map(|fill| fill.key.as_str()).collect();
+            let leases: Vec<[u8; 17]> = fills.iter().map(|fill| lease_bytes(fill.token)).collect();
+            let ttls: Vec<Vec<u8>> = fills.iter().map(|fill| ttl_ms(fill.ttl)).collect();
+            let mut args: Vec<&[u8]> = Vec::with_capacity(fills.len() * 3);
+            for ((fill, lease), ttl) in fills.iter().zip(&leases).zip(&ttls) {
+                args.extend([lease.as_slice(), fill.value.as_slice(), ttl.as_slice()]);
+            }
+            self.inner
+                .call("fill", async |inner: &Inner, link: &mut Link| {
+                    match inner.eval(link, &FILL, &keys, &args).await? {
+                        Value::Int(stored) if stored >= 0 => Ok(stored as usize),
+                        other => Err(unexpected("fill", &other)),
+                    }
+                })
+                .await
+        })
+    }
+
+    fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let mut cmd = redis::cmd("DEL");
+            for key in keys {
+                cmd.arg(key.as_str());
+            }
+            self.inner
+                .call("invalidate", async |inner: &Inner, link: &mut Link| {
+                    inner.send(link, &cmd).await.map(drop)
+                })
+                .await
+        })
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.inner.round_trips.load(Ordering::Relaxed)
+    }
+}
+
+/// SHA-1 of `data` in lowercase hex: the name `EVALSHA` knows a script by.
+/// (redis-rs computes it only with its `script` feature, which is off here.)
+fn sha1_hex(data: &[u8]) -> String {
+    let mut state: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let mut message = data.to_vec();
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
+    for block in message.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
+            *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = state;
+        for (i, word) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let next = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*word);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = next;
+        }
+        for (slot, add) in state.iter_mut().zip([a, b, c, d, e]) {
+            *slot = slot.wrapping_add(add);
+        }
+    }
+    state.iter().map(|word| format!("{word:08x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_matches_known_digests() {
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            sha1_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+        assert_eq!(
+            sha1_hex(&vec![b'a'; 1_000_000]),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
+        );
+    }
+
+    #[test]
+    fn leases_and_ttls_are_encoded_for_redis() {
+        let bytes = lease_bytes(LeaseToken(0x0102));
+        assert_eq!(bytes[0], 0);
+        assert_eq!(&bytes[15..], &[1, 2]);
+        assert_eq!(ttl_ms(Duration::ZERO), b"1");
+        assert_eq!(ttl_ms(Duration::from_micros(1500)), b"2");
+        assert_eq!(ttl_ms(Duration::from_secs(60)), b"60000");
+        assert_eq!(
+            ttl_ms(Duration::MAX),
+            (1u128 << 53).to_string().into_bytes()
+        );
+    }
+}

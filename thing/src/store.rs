@@ -1,0 +1,341 @@
+//! The cached read path (`by_id`, `by_ids` through the object cache) and the
+//! invalidation that follows every committed write.
+//!
+//! Reads lease the keys they miss, read the database, and fill only while their
+//! lease holds (see [`crate::cache`]); writes invalidate after commit. Reads and
+//! writes inside a transaction never come here.
+
+use crate::cache::{Cache, CacheError, Fill, LeaseToken, Lookup};
+use crate::executor::Target;
+use crate::{Db, Result, Thing, crud};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+
+/// Cache settings of a [`Db`], set on its builder.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheConfig {
+    pub prefix: String,
+    pub ttl: Duration,
+    pub negative_ttl: Duration,
+    pub lease_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "thing".into(),
+            ttl: Duration::from_secs(8 * 3600),
+            negative_ttl: Duration::from_secs(60),
+            lease_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The first byte of a cached value.
+const ROW: u8 = 1;
+const ABSENT: u8 = 2;
+
+/// What a cached value says about a row.
+enum Entry<T> {
+    Row(T),
+    Absent,
+    Corrupt,
+}
+
+fn decode_entry<T: Thing>(bytes: &[u8]) -> Entry<T> {
+    match bytes.split_first() {
+        Some((&ROW, row)) => match T::decode_row(row) {
+            Some(mut item) => {
+                if let Some(snapshot) = item.__snapshot_mut() {
+                    snapshot.set(Arc::from(row));
+                }
+                Entry::Row(item)
+            }
+            None => Entry::Corrupt,
+        },
+        Some((&ABSENT, [])) => Entry::Absent,
+        _ => Entry::Corrupt,
+    }
+}
+
+fn encode_entry<T: Thing>(item: Option<&T>) -> Vec<u8> {
+    match item {
+        Some(item) => {
+            let row = item.encode_row();
+            let mut bytes = Vec::with_capacity(row.len() + 1);
+            bytes.push(ROW);
+            bytes.extend_from_slice(&row);
+            bytes
+        }
+        None => vec![ABSENT],
+    }
+}
+
+/// The cache key of row `id` of `T`: `{prefix}:{table}:{schema hash}:{id}`.
+pub(crate) fn key<T: Thing>(prefix: &str, id: i64) -> String {
+    format!("{prefix}:{}:{:016x}:{id}", T::TABLE, T::SCHEMA_HASH)
+}
+
+/// The cache of a [`Db`] and what it needs around it.
+pub(crate) struct ObjectCache {
+    pub cache: Arc<dyn Cache>,
+    pub config: CacheConfig,
+    flights: Mutex<HashMap<String, watch::Receiver<Option<Vec<u8>>>>>,
+    last_warning: AtomicU64,
+    started: Instant,
+    fill_gate: Mutex<Option<FillGate>>,
+}
+
+impl std::fmt::Debug for ObjectCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectCache")
+            .field("cache", &self.cache)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A test-only pause between a read's database query and its cache fill.
+#[derive(Clone)]
+pub(crate) struct FillGate {
+    pub reached: Arc<Notify>,
+    pub release: Arc<Notify>,
+}
+
+impl ObjectCache {
+    pub fn new(cache: Arc<dyn Cache>, config: CacheConfig) -> Self {
+        Self {
+            cache,
+            config,
+            flights: Mutex::default(),
+            last_warning: AtomicU64::new(0),
+            started: Instant::now(),
+            fill_gate: Mutex::default(),
+        }
+    }
+
+    pub fn set_fill_gate(&self, gate: FillGate) {
+        *self.fill_gate.lock().unwrap_or_else(|e| e.into_inner()) = Some(gate);
+    }
+
+    async fn pass_fill_gate(&self) {
+        let gate = self
+            .fill_gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(gate) = gate {
+            gate.reached.notify_one();
+            gate.release.notified().await;
+        }
+    }
+
+    /// Logs a cache failure at most once every ten seconds.
+    fn warn(&self, db: &Db, operation: &str, err: &CacheError) {
+        db.counters().cache_error();
+        let now = self.started.elapsed().as_secs() + 1;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now >= last + 10
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(error = %err, operation, "cache unavailable; using the database");
+        }
+    }
+}
+
+/// `by_id` through the cache, with concurrent misses of one key in this process
+/// loading it once.
+pub(crate) async fn by_id<T: Thing>(db: &Db, objects: &ObjectCache, id: i64) -> Result<Option<T>> {
+    let key = key::<T>(&objects.config.prefix, id);
+    loop {
+        let role = {
+            let mut flights = objects.flights.lock().unwrap_or_else(|e| e.into_inner());
+            match flights.get(&key) {
+                Some(receiver) => Err(receiver.clone()),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    flights.insert(key.clone(), receiver);
+                    Ok(sender)
+                }
+            }
+        };
+        match role {
+            Ok(sender) => {
+                let _flight = Flight { objects, key: &key };
+                let mut found = load::<T>(db, objects, &[id]).await?;
+                let item = found.remove(&id);
+                // Followers decode the same bytes the cache holds.
+                sender.send_replace(Some(encode_entry(item.as_ref())));
+                return Ok(item);
+            }
+            Err(mut receiver) => {
+                let Ok(published) = receiver.wait_for(Option::is_some).await else {
+                    continue; // the leader gave up; try again
+                };
+                if let Some(bytes) = published.as_ref() {
+                    db.counters().cache_hit();
+                    match decode_entry::<T>(bytes) {
+                        Entry::Row(item) => return Ok(Some(item)),
+                        Entry::Absent => return Ok(None),
+                        Entry::Corrupt => continue,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Removes a single-flight entry when its leader finishes or is cancelled.
+struct Flight<'a> {
+    objects: &'a ObjectCache,
+    key: &'a str,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self
+            .objects
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        flights.remove(self.key);
+    }
+}
+
+/// Rows by id through the cache: one cache lookup for all ids, one SQL `IN`
+/// for the misses, one fill. Soft-deleted rows are included.
+pub(crate) async fn load<T: Thing>(
+    db: &Db,
+    objects: &ObjectCache,
+    ids: &[i64],
+) -> Result<HashMap<i64, T>> {
+    let counters = db.counters();
+    let keys: Vec<String> = ids
+        .iter()
+        .map(|&id| key::<T>(&objects.config.prefix, id))
+        .collect();
+    let lookups = match objects
+        .cache
+        .get_or_lease(&keys, objects.config.lease_ttl)
+        .await
+    {
+        Ok(lookups) if lookups.len() == keys.len() => lookups,
+        Ok(_) => {
+            objects.warn(db, "get", &CacheError("wrong number of results".into()));
+            vec![Lookup::Busy; keys.len()]
+        }
+        Err(err) => {
+            objects.warn(db, "get", &err);
+            vec![Lookup::Busy; keys.len()]
+        }
+    };
+
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut misses: Vec<(usize, Option<LeaseToken>)> = Vec::new();
+    let mut corrupt: Vec<usize> = Vec::new();
+    for (index, lookup) in lookups.into_iter().enumerate() {
+        match lookup {
+            Lookup::Hit(bytes) => match decode_entry::<T>(&bytes) {
+                Entry::Row(item) => {
+                    counters.cache_hit();
+                    found.insert(ids[index], item);
+                }
+                Entry::Absent => counters.negative_hit(),
+                Entry::Corrupt => corrupt.push(index),
+            },
+            Lookup::Leased(token) => misses.push((index, Some(token))),
+            Lookup::Busy => misses.push((index, None)),
+        }
+    }
+    if !corrupt.is_empty() {
+        misses.extend(replace_corrupt(db, objects, &keys, &corrupt).await);
+    }
+    if misses.is_empty() {
+        return Ok(found);
+    }
+    counters.cache_misses(misses.len() as u64);
+
+    let miss_ids: Vec<i64> = misses.iter().map(|&(index, _)| ids[index]).collect();
+    let mut loaded = crud::select_ids::<T>(Target::Db(db), &miss_ids).await?;
+    objects.pass_fill_gate().await;
+
+    let fills: Vec<Fill> = misses
+        .iter()
+        .filter_map(|&(index, token)| {
+            let item = loaded.get(&ids[index]);
+            let ttl = match item {
+                Some(_) => objects.config.ttl,
+                None => objects.config.negative_ttl,
+            };
+            Some(Fill {
+                key: keys[index].clone(),
+                token: token?,
+                value: encode_entry(item),
+                ttl,
+            })
+        })
+        .collect();
+    if !fills.is_empty() {
+        match objects.cache.fill(&fills).await {
+            Ok(stored) => counters.cache_fills(stored as u64),
+            Err(err) => objects.warn(db, "fill", &err),
+        }
+    }
+    found.extend(loaded.drain());
+    Ok(found)
+}
+
+/// Drops undecodable values (written by another version, or damaged) and leases
+/// their keys so that this read replaces them.
+async fn replace_corrupt(
+    db: &Db,
+    objects: &ObjectCache,
+    keys: &[String],
+    corrupt: &[usize],
+) -> Vec<(usize, Option<LeaseToken>)> {
+    let corrupt_keys: Vec<String> = corrupt.iter().map(|&index| keys[index].clone()).collect();
+    let no_fill = || corrupt.iter().map(|&index| (index, None)).collect();
+    if let Err(err) = objects.cache.invalidate(&corrupt_keys).await {
+        objects.warn(db, "invalidate", &err);
+        return no_fill();
+    }
+    match objects
+        .cache
+        .get_or_lease(&corrupt_keys, objects.config.lease_ttl)
+        .await
+    {
+        Ok(lookups) => corrupt
+            .iter()
+            .zip(lookups)
+            .map(|(&index, lookup)| match lookup {
+                Lookup::Leased(token) => (index, Some(token)),
+                _ => (index, None),
+            })
+            .collect(),
+        Err(err) => {
+            objects.warn(db, "get", &err);
+            no_fill()
+        }
+    }
+}
+
+/// Invalidates committed writes' keys. Failures are counted and logged; the
+/// write itself has succeeded.
+pub(crate) async fn invalidate(db: &Db, keys: &[String]) {
+    let Some(objects) = db.object_cache() else {
+        return;
+    };
+    if keys.is_empty() {
+        return;
+    }
+    match objects.cache.invalidate(keys).await {
+        Ok(()) => db.counters().invalidations(keys.len() as u64),
+        Err(err) => objects.warn(db, "invalidate", &err),
+    }
+}
