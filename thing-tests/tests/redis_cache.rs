@@ -655,3 +655,73 @@ fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
     }
     Guard(Some(f))
 }
+
+/// The whole ORM over a Redis that dies mid-run: every operation still succeeds
+/// from the database, and once Redis is back, hits come back, with no restart.
+#[tokio::test]
+async fn the_orm_keeps_working_while_redis_is_down() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(mut server) = private_redis("the_orm_keeps_working_while_redis_is_down") else {
+        return;
+    };
+    let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let db = thing::Db::builder(&t.url)
+        .cache(private_cache(&server).await)
+        .build()
+        .await
+        .unwrap();
+    db.create_table::<User>().await.unwrap();
+    let mut user = User::new("a@x", "A", 1);
+    user.save(&db).await.unwrap();
+    User::by_id(&db, user.base.id).await.unwrap();
+    db.reset_stats();
+    User::by_id(&db, user.base.id).await.unwrap();
+    assert_eq!((db.stats().cache_hits, db.stats().selects), (1, 0));
+
+    server.kill();
+    db.reset_stats();
+    let started = Instant::now();
+    assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
+    user.age = 2;
+    user.save(&db).await.unwrap();
+    assert_eq!(
+        User::by_ids(&db, &[user.base.id]).await.unwrap(),
+        vec![user.clone()]
+    );
+    let mut other = User::new("b@x", "B", 3);
+    other.save(&db).await.unwrap();
+    other.delete(&db).await.unwrap();
+    assert!(
+        User::by_id(&db, other.base.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let down = db.stats();
+    assert!(
+        down.cache_errors >= 5,
+        "every cache call failed and was counted: {down:?}"
+    );
+    assert_eq!(
+        (down.cache_hits, down.selects),
+        (0, 3),
+        "reads went to the database"
+    );
+    assert!(started.elapsed() < FAIL_WITHIN * 8, "nothing hung");
+
+    server.restart();
+    User::by_id(&db, user.base.id).await.unwrap();
+    db.reset_stats();
+    assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
+    assert_eq!(
+        (db.stats().cache_hits, db.stats().selects),
+        (1, 0),
+        "hits are back"
+    );
+    drop(db);
+    t.finish().await;
+}
