@@ -49,7 +49,10 @@ pub struct Column {
     pub index: bool,
     pub unique: bool,
     pub default: Option<String>,
+    /// The field name.
     pub span: Span,
+    /// Where the column name comes from: the `column = "..."` literal, or the field name.
+    pub name_span: Span,
 }
 
 const BASE_COLUMNS: [(&str, &str); 4] = [
@@ -74,15 +77,52 @@ impl<'a> Model<'a> {
                 "#[derive(Thing)] does not support generic structs; derive it on a concrete struct",
             );
         }
+        let ident = &input.ident;
         let named = match &input.data {
             syn::Data::Struct(syn::DataStruct {
                 fields: syn::Fields::Named(named),
                 ..
             }) => named,
-            _ => {
+            syn::Data::Struct(syn::DataStruct {
+                fields: syn::Fields::Unnamed(unnamed),
+                ..
+            }) => {
                 cx.error_spanned_by(
-                    &input.ident,
-                    "#[derive(Thing)] needs a struct with named fields",
+                    unnamed,
+                    format!(
+                        "#[derive(Thing)] needs named fields, which name the columns: \
+                         write `struct {ident} {{ id: i64, ... }}` instead of a tuple struct"
+                    ),
+                );
+                return None;
+            }
+            syn::Data::Struct(syn::DataStruct {
+                fields: syn::Fields::Unit,
+                ..
+            }) => {
+                cx.error_spanned_by(
+                    ident,
+                    format!(
+                        "#[derive(Thing)] needs named fields, at least an id: \
+                         write `struct {ident} {{ id: i64, ... }}`"
+                    ),
+                );
+                return None;
+            }
+            syn::Data::Enum(data) => {
+                let keyword = data.enum_token;
+                cx.error_spanned_by(
+                    quote!(#keyword #ident),
+                    "#[derive(Thing)] works only on structs with named fields, not on enums; \
+                     to store an enum in a column, mark that field #[thing(json)]",
+                );
+                return None;
+            }
+            syn::Data::Union(data) => {
+                let keyword = data.union_token;
+                cx.error_spanned_by(
+                    quote!(#keyword #ident),
+                    "#[derive(Thing)] works only on structs with named fields, not on unions",
                 );
                 return None;
             }
@@ -117,6 +157,7 @@ impl<'a> Model<'a> {
                             unique: false,
                             default: None,
                             span: member.span(),
+                            name_span: member.span(),
                         });
                     }
                 }
@@ -142,6 +183,10 @@ impl<'a> Model<'a> {
                         unique: attrs.unique,
                         default: attrs.default.as_ref().map(syn::LitStr::value),
                         span: member.span(),
+                        name_span: attrs
+                            .column
+                            .as_ref()
+                            .map_or_else(|| member.span(), syn::LitStr::span),
                     });
                 }
                 Role::Snapshot | Role::Skip => {}
@@ -163,17 +208,26 @@ impl<'a> Model<'a> {
                 "a model can embed only one #[thing(base)] field",
             );
         }
-        let id = find("id").filter(|&id| is_type(&columns[id].ty, "i64"));
-        let Some(id) = id else {
+        let Some(id) = find("id") else {
             cx.error_spanned_by(
-                &input.ident,
+                ident,
                 format!(
-                    "model `{}` has no id: add `#[thing(base)] base: thing::BaseModel` or a field `id: i64`",
-                    input.ident
+                    "model `{ident}` has no id: add `#[thing(base)] base: thing::BaseModel` or a field `id: i64`"
                 ),
             );
             return None;
         };
+        if !is_type(&columns[id].ty, "i64") {
+            cx.error_spanned_by(
+                &columns[id].ty,
+                format!(
+                    "the `id` column is the primary key and must be `i64`: change the type of `{}` \
+                     to `i64`, or map the field to another column with #[thing(column = \"...\")]",
+                    columns[id].field_path
+                ),
+            );
+            return None;
+        }
         let deleted = find("deleted").filter(|&column| is_type(&columns[column].ty, "bool"));
         Some(Model {
             ident: &input.ident,
@@ -194,7 +248,8 @@ fn role_of(cx: &Ctxt, field: &syn::Field, attrs: &attr::Field) -> Role {
         if !is_type(&field.ty, "BaseModel") {
             cx.error_spanned_by(
                 &field.ty,
-                "#[thing(base)] goes on a `thing::BaseModel` field",
+                "#[thing(base)] goes on a `thing::BaseModel` field: change the type to \
+                 `thing::BaseModel`, or remove #[thing(base)]",
             );
         }
         if attrs.skip || attrs.json || attrs.column.is_some() || attrs.default.is_some() {
@@ -206,6 +261,18 @@ fn role_of(cx: &Ctxt, field: &syn::Field, attrs: &attr::Field) -> Role {
         return Role::Base;
     }
     if attrs.skip {
+        if attrs.json
+            || attrs.index
+            || attrs.unique
+            || attrs.column.is_some()
+            || attrs.default.is_some()
+        {
+            cx.error_spanned_by(
+                field.ident.as_ref(),
+                "#[thing(skip)] cannot be combined with column attributes, as a skipped field is not stored: \
+                 remove one or the other",
+            );
+        }
         return Role::Skip;
     }
     if is_type(&field.ty, "Snapshot") {
@@ -214,8 +281,11 @@ fn role_of(cx: &Ctxt, field: &syn::Field, attrs: &attr::Field) -> Role {
     if is_type(&field.ty, "BaseModel") {
         cx.error_spanned_by(
             &field.ty,
-            "a `BaseModel` field needs #[thing(base)] to provide the id, timestamps and soft delete",
+            "a `BaseModel` field needs #[thing(base)] to embed its id, timestamp and soft-delete \
+             columns: add #[thing(base)] above the field",
         );
+        // Go on as if it were there, so that the missing id is not reported too.
+        return Role::Base;
     }
     Role::Column
 }
@@ -233,22 +303,39 @@ fn last_segment(ty: &syn::Type) -> Option<&syn::PathSegment> {
     }
 }
 
+/// Kept in step with the `#[diagnostic::on_unimplemented]` notes of `ColumnType`,
+/// `Codec` and `Field` in the thing crate.
 const UNSUPPORTED_HINT: &str = "Thing stores i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>, \
-chrono::DateTime<Utc>, NaiveDateTime, NaiveDate, uuid::Uuid, serde_json::Value and Option of these; \
-mark other serde types #[thing(json)] to store them as JSON, or #[thing(skip)] to not store them";
+chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, \
+and Option of these; mark the field #[thing(json)] to store a serde type as JSON, or \
+#[thing(skip)] to not store it";
 
 /// Rejects, at the field, types that are certainly not columns. Types this
 /// cannot judge (aliases, newtypes) are left to the trait bounds.
 fn check_supported_type(cx: &Ctxt, ty: &syn::Type) {
     let unsupported = match ty {
-        syn::Type::Reference(_) => Some("a reference"),
-        syn::Type::Tuple(_) => Some("a tuple"),
-        syn::Type::Array(_) | syn::Type::Slice(_) => Some("an array"),
-        syn::Type::Ptr(_) | syn::Type::BareFn(_) | syn::Type::TraitObject(_) => Some("this type"),
+        syn::Type::Reference(_) => Some((
+            "a reference",
+            "store an owned value (`String` rather than `&str`)",
+        )),
+        syn::Type::Tuple(_) => Some((
+            "a tuple",
+            "use one field per column, or mark it #[thing(json)]",
+        )),
+        syn::Type::Array(_) | syn::Type::Slice(_) => Some((
+            "an array",
+            "use `Vec<u8>` for bytes, or mark it #[thing(json)]",
+        )),
+        syn::Type::Ptr(_) | syn::Type::BareFn(_) | syn::Type::TraitObject(_) => {
+            Some(("this type", "mark it #[thing(skip)]"))
+        }
         _ => None,
     };
-    if let Some(what) = unsupported {
-        cx.error_spanned_by(ty, format!("{what} cannot be a column: {UNSUPPORTED_HINT}"));
+    if let Some((what, fix)) = unsupported {
+        cx.error_spanned_by(
+            ty,
+            format!("{what} cannot be a column: {fix}. {UNSUPPORTED_HINT}"),
+        );
         return;
     }
     let Some(segment) = last_segment(ty) else {
@@ -266,27 +353,46 @@ fn check_supported_type(cx: &Ctxt, ty: &syn::Type) {
         ("Option", Some(inner)) => check_supported_type(cx, inner),
         ("Vec", Some(inner)) if !is_type(inner, "u8") => cx.error_spanned_by(
             ty,
-            format!("`Vec` of anything but `u8` cannot be a column: {UNSUPPORTED_HINT}"),
+            format!(
+                "`Vec` cannot be a column unless it is `Vec<u8>` (a blob): mark it #[thing(json)] \
+                 to store the list as JSON. {UNSUPPORTED_HINT}"
+            ),
         ),
-        (
-            "u8" | "u16" | "u64" | "u128" | "i128" | "usize" | "isize" | "char" | "HashMap"
-            | "BTreeMap" | "HashSet" | "BTreeSet" | "Box" | "Rc" | "Arc" | "Cow",
-            _,
-        ) => cx.error_spanned_by(
-            ty,
-            format!("unsupported field type `{name}`: {UNSUPPORTED_HINT}"),
-        ),
-        _ => {}
+        (name, _) => {
+            if let Some(fix) = unsupported_fix(name) {
+                cx.error_spanned_by(
+                    ty,
+                    format!("unsupported field type `{name}`: {fix}. {UNSUPPORTED_HINT}"),
+                );
+            }
+        }
     }
+}
+
+/// How to fix a field of a common type that is not a column type, or `None` when
+/// `name` is not one of them.
+fn unsupported_fix(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "u8" => "use `i16`",
+        "u16" => "use `i32` or `u32`",
+        "u64" | "usize" => "use `i64`, or `u32` when the values fit",
+        "isize" => "use `i64`",
+        "u128" | "i128" => "use `i64`, or `uuid::Uuid` for 128-bit ids",
+        "char" => "use `String`",
+        "HashMap" | "BTreeMap" | "HashSet" | "BTreeSet" => "mark it #[thing(json)]",
+        "Box" | "Rc" | "Arc" | "Cow" => "store the inner type itself",
+        _ => return None,
+    })
 }
 
 fn check_duplicates(cx: &Ctxt, columns: &[Column]) {
     for (i, column) in columns.iter().enumerate() {
         if let Some(first) = columns[..i].iter().find(|other| other.name == column.name) {
             cx.syn_error(syn::Error::new(
-                column.span,
+                column.name_span,
                 format!(
-                    "duplicate column `{}` (also used by `{}`); rename one with #[thing(column = \"...\")]",
+                    "duplicate column `{}`: field `{}` already maps to it; give one of them another \
+                     name with #[thing(column = \"...\")]",
                     column.name, first.field_path
                 ),
             ));

@@ -3,8 +3,10 @@
 use crate::ctxt::Ctxt;
 use syn::spanned::Spanned;
 
-const CONTAINER_KEYS: &str = "`table`";
-const FIELD_KEYS: &str = "`base`, `column`, `skip`, `index`, `unique`, `json`, `default`";
+const CONTAINER_KEYS: &[&str] = &["table"];
+const FIELD_KEYS: &[&str] = &[
+    "base", "column", "skip", "index", "unique", "json", "default",
+];
 
 /// `#[thing(...)]` on the struct.
 #[derive(Default)]
@@ -100,14 +102,49 @@ fn set_once(
     Ok(())
 }
 
-fn unknown(meta: &syn::meta::ParseNestedMeta<'_>, expected: &str, place: &str) -> syn::Error {
+fn unknown(meta: &syn::meta::ParseNestedMeta<'_>, expected: &[&str], place: &str) -> syn::Error {
+    let name = path_name(&meta.path);
+    let listed = expected
+        .iter()
+        .map(|key| format!("`{key}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let suggestion = expected
+        .iter()
+        .find(|key| edit_distance(&name, key) <= 2)
+        .map(|key| format!("did you mean `{key}`? "))
+        .unwrap_or_default();
+    let expected = match expected {
+        [only] => format!("the only one on {place} is `{only}`"),
+        _ => format!("expected one of {listed}"),
+    };
+    let expected = if suggestion.is_empty() {
+        expected
+    } else {
+        format!("({expected})")
+    };
     syn::Error::new(
         meta.path.span(),
-        format!(
-            "unknown thing attribute `{}` on {place}; expected one of {expected}",
-            path_name(&meta.path)
-        ),
+        format!("unknown thing attribute `{name}` on {place}; {suggestion}{expected}"),
     )
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn path_name(path: &syn::Path) -> String {

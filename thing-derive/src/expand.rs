@@ -136,7 +136,10 @@ fn thing_impl(model: &Model) -> TokenStream {
     let encode = model.columns.iter().map(|column| {
         let access = &column.access;
         if column.json {
-            quote!(writer.json_column(&#access);)
+            // The type is written out in this call and the other json calls,
+            // so that a type without serde's traits is reported at the field.
+            let ty = &column.ty;
+            quote!(writer.json_column::<#ty>(&#access);)
         } else {
             quote!(writer.column(&#access);)
         }
@@ -145,7 +148,7 @@ fn thing_impl(model: &Model) -> TokenStream {
         let var = format_ident!("__c{}", i);
         let ty = &column.ty;
         if column.json {
-            quote!(let #var: #ty = reader.json_column()?;)
+            quote!(let #var: #ty = reader.json_column::<#ty>()?;)
         } else {
             quote!(let #var: #ty = reader.column()?;)
         }
@@ -197,9 +200,35 @@ fn thing_impl(model: &Model) -> TokenStream {
         None => quote!(false),
     };
 
+    // The impl holds under these bounds rather than requiring them: written with
+    // `for<'__thing>` they are not checked where the impl is declared, so a field
+    // type that is not a column is reported once, at the field, by
+    // `type_assertions`, instead of again in every item of this impl and, through
+    // the `ModelIoAll` supertrait, once per backend at the struct name. When
+    // every field type is a column type the bounds hold and change nothing.
+    let mut seen = std::collections::HashSet::new();
+    let column_bounds = model
+        .columns
+        .iter()
+        .filter(|column| !column.json)
+        .filter(|column| {
+            let ty = &column.ty;
+            seen.insert(quote!(#ty).to_string())
+        })
+        .map(|column| {
+            let ty = &column.ty;
+            quote! {
+                for<'__thing> #ty: ::thing::__private::ColumnType + ::thing::__private::Codec
+            }
+        });
+
     quote! {
         #[automatically_derived]
-        impl ::thing::Thing for #ident {
+        impl ::thing::Thing for #ident
+        where
+            for<'__thing> Self: ::thing::backend::ModelIoAll,
+            #(#column_bounds,)*
+        {
             const TABLE: &'static str = #table;
             const COLUMNS: &'static [::thing::ColumnDef] = &[#(#column_defs),*];
             const META: ::thing::ModelMeta = ::thing::ModelMeta {
@@ -323,7 +352,7 @@ fn model_io_impl(model: &Model) -> TokenStream {
         let access = &column.access;
         let ty = &column.ty;
         if column.json {
-            quote!(#i => <__DB as ::thing::__private::Backend>::bind_json(&#access, args))
+            quote!(#i => <__DB as ::thing::__private::Backend>::bind_json::<#ty>(&#access, args))
         } else {
             quote!(#i => <#ty as ::thing::__private::Field<__DB>>::bind(&#access, args))
         }
@@ -406,7 +435,12 @@ fn column_handles(model: &Model) -> TokenStream {
 }
 
 /// One assertion per column type, spanned at the field, so that an unsupported
-/// type is reported where it is written.
+/// type is reported where it is written, with the message of `ColumnType`'s
+/// `#[diagnostic::on_unimplemented]`. Only `ColumnType` is asserted: a type that
+/// lacks it almost always lacks `Codec` and `Field` too, and one error per field
+/// is enough. A type with `ColumnType` but without the others (a hand-written
+/// column type missing an impl) leaves the model without a `Thing` impl, which
+/// is reported, naming the missing trait, where the model is used.
 fn type_assertions(model: &Model) -> TokenStream {
     let checks = model
         .columns
@@ -420,7 +454,7 @@ fn type_assertions(model: &Model) -> TokenStream {
         });
     quote! {
         #[allow(dead_code)]
-        fn __assert_column<T: ::thing::__private::ColumnType + ::thing::__private::Codec>() {}
+        fn __assert_column<T: ::thing::__private::ColumnType>() {}
         #[allow(dead_code)]
         fn __assert_columns() {
             #(#checks)*

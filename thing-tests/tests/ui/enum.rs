@@ -1,0 +1,10 @@
+use thing::{BaseModel, Thing};
+
+#[derive(Thing, Default)]
+enum Role {
+    #[default]
+    Reader,
+    Admin(BaseModel),
+}
+
+fn main() {}

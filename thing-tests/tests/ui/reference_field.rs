@@ -1,0 +1,10 @@
+use thing::{BaseModel, Thing};
+
+#[derive(Thing, Default)]
+struct User {
+    #[thing(base)]
+    base: BaseModel,
+    name: &'static str,
+}
+
+fn main() {}

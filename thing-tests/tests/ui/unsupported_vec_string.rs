@@ -1,0 +1,10 @@
+use thing::{BaseModel, Thing};
+
+#[derive(Thing, Default)]
+struct Post {
+    #[thing(base)]
+    base: BaseModel,
+    tags: Vec<String>,
+}
+
+fn main() {}
