@@ -31,7 +31,8 @@ pub struct TestDb {
     pub backend: Backend,
 }
 
-fn in_ci() -> bool {
+/// Whether this is a CI run (`CI=true`), where missing servers fail tests.
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
 
@@ -47,7 +48,8 @@ fn server_url(backend: Backend) -> String {
     std::env::var(var).unwrap_or_else(|_| default.into())
 }
 
-fn unique_name() -> String {
+/// A name no other test, in this process or another, uses.
+pub fn unique_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -11,16 +11,12 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use thing::cache::{Cache, Fill, LeaseToken, Lookup, RedisCache};
+use thing_tests::{in_ci, redis_url, unique_name};
 
 const LEASE_TTL: Duration = Duration::from_secs(5);
 const VALUE_TTL: Duration = Duration::from_secs(60);
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
-}
 
 /// Skips the test loudly, or fails it in CI.
 fn skip(test: &str, reason: &str) {
@@ -30,23 +26,9 @@ fn skip(test: &str, reason: &str) {
     eprintln!("\n*** SKIPPING {test}: {reason} (set CI=true to fail instead) ***\n");
 }
 
-fn shared_url() -> String {
-    std::env::var("THING_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 /// A key prefix no other test (in this process or another) uses.
 fn unique_prefix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "thing-test:{}:{}:{}:",
-        std::process::id(),
-        nanos,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("thing-test:{}:", unique_name())
 }
 
 /// A cache on the shared Redis, and this test's key prefix.
@@ -58,7 +40,7 @@ struct Shared {
 impl Shared {
     /// `None` (after a loud skip message) when the shared Redis is unreachable.
     async fn connect(test: &str) -> Option<Self> {
-        let url = shared_url();
+        let url = redis_url();
         let cache = RedisCache::connect(&url)
             .await
             .expect("the Redis URL is valid");
@@ -73,7 +55,7 @@ impl Shared {
 
     /// Another cache on the same Redis, as another process would have.
     async fn other_process(&self) -> RedisCache {
-        RedisCache::connect(&shared_url()).await.unwrap()
+        RedisCache::connect(&redis_url()).await.unwrap()
     }
 
     fn key(&self, name: &str) -> String {
