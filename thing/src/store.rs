@@ -64,10 +64,19 @@ fn decode_entry<T: Thing>(bytes: &[u8]) -> Entry<T> {
 fn encode_entry<T: Thing>(item: Option<&T>) -> Vec<u8> {
     match item {
         Some(item) => {
-            let row = item.encode_row();
+            // A row just read carries its bytes in its snapshot: reuse them
+            // rather than encoding the row a second time.
+            let encoded;
+            let row = match item.__snapshot().and_then(crate::Snapshot::row) {
+                Some(row) => row,
+                None => {
+                    encoded = item.encode_row();
+                    &encoded
+                }
+            };
             let mut bytes = Vec::with_capacity(row.len() + 1);
             bytes.push(ROW);
-            bytes.extend_from_slice(&row);
+            bytes.extend_from_slice(row);
             bytes
         }
         None => vec![ABSENT],
