@@ -13,51 +13,87 @@ pub(crate) enum StatementKind {
     Other,
 }
 
-/// A snapshot of a [`Db`](crate::Db)'s counters, from [`Db::stats`](crate::Db::stats).
-///
-/// Counts only what went through Thing (not statements run directly on the sqlx
-/// pool). Tests use it to prove what an operation cost:
-///
-/// ```
-/// # use thing::{Db, Thing};
-/// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let db = Db::connect("sqlite::memory:").await?;
-/// db.create_table::<Item>().await?;
-/// db.reset_stats();
-/// Item { name: "pen".into(), ..Default::default() }.save(&db).await?;
-/// let stats = db.stats();
-/// assert_eq!((stats.inserts, stats.selects, stats.statements()), (1, 0, 1));
-/// # Ok::<(), thing::Error>(())
-/// # }).unwrap();
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
+/// Declares every counter once: the public [`Stats`] field and the atomic
+/// counter behind it, with the snapshot and reset that copy between them.
+macro_rules! counters {
+    ($(#[$stats_doc:meta])* pub struct Stats; $($(#[$doc:meta])* $name:ident,)*) => {
+        $(#[$stats_doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+            /// Round trips to the cache server (0 for the in-process cache).
+            pub cache_round_trips: u64,
+        }
+
+        #[derive(Debug, Default)]
+        pub(crate) struct StatsCounters {
+            $($name: AtomicU64,)*
+            /// The cache's round-trip count when the counters were last reset.
+            round_trips_base: AtomicU64,
+        }
+
+        impl StatsCounters {
+            /// The counters now; `round_trips` is the cache's own running count.
+            pub fn snapshot(&self, round_trips: u64) -> Stats {
+                let base = self.round_trips_base.load(Ordering::Relaxed);
+                Stats {
+                    $($name: self.$name.load(Ordering::Relaxed),)*
+                    cache_round_trips: round_trips.saturating_sub(base),
+                }
+            }
+
+            pub fn reset(&self, round_trips: u64) {
+                $(self.$name.store(0, Ordering::Relaxed);)*
+                self.round_trips_base.store(round_trips, Ordering::Relaxed);
+            }
+        }
+    };
+}
+
+counters! {
+    /// A snapshot of a [`Db`](crate::Db)'s counters, from [`Db::stats`](crate::Db::stats).
+    ///
+    /// Counts only what went through Thing (not statements run directly on the sqlx
+    /// pool). Tests use it to prove what an operation cost:
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// db.create_table::<Item>().await?;
+    /// db.reset_stats();
+    /// Item { name: "pen".into(), ..Default::default() }.save(&db).await?;
+    /// let stats = db.stats();
+    /// assert_eq!((stats.inserts, stats.selects, stats.statements()), (1, 0, 1));
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub struct Stats;
+
     /// `SELECT` statements.
-    pub selects: u64,
+    selects,
     /// `INSERT` statements.
-    pub inserts: u64,
+    inserts,
     /// `UPDATE` statements (soft deletes included).
-    pub updates: u64,
+    updates,
     /// `DELETE` statements.
-    pub deletes: u64,
+    deletes,
     /// Other statements: DDL, `BEGIN`, `COMMIT`, `ROLLBACK`.
-    pub other: u64,
+    other,
     /// Rows served from the object cache.
-    pub cache_hits: u64,
+    cache_hits,
     /// Rows looked up in the cache and not found there (read from the database).
-    pub cache_misses: u64,
+    cache_misses,
     /// Ids found cached as absent: answered `NotFound` without SQL.
-    pub negative_hits: u64,
+    negative_hits,
     /// Values stored in the cache after a miss.
-    pub cache_fills: u64,
+    cache_fills,
     /// Keys invalidated after committed writes.
-    pub invalidations: u64,
+    invalidations,
     /// Cache operations that failed (the database answered instead).
-    pub cache_errors: u64,
-    /// Round trips to the cache server (0 for the in-process cache).
-    pub cache_round_trips: u64,
+    cache_errors,
 }
 
 impl Stats {
@@ -65,23 +101,6 @@ impl Stats {
     pub fn statements(&self) -> u64 {
         self.selects + self.inserts + self.updates + self.deletes + self.other
     }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct StatsCounters {
-    selects: AtomicU64,
-    inserts: AtomicU64,
-    updates: AtomicU64,
-    deletes: AtomicU64,
-    other: AtomicU64,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    negative_hits: AtomicU64,
-    cache_fills: AtomicU64,
-    invalidations: AtomicU64,
-    cache_errors: AtomicU64,
-    /// The cache's round-trip count when the counters were last reset.
-    round_trips_base: AtomicU64,
 }
 
 impl StatsCounters {
@@ -118,62 +137,5 @@ impl StatsCounters {
 
     pub fn cache_error(&self) {
         self.cache_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn counters(&self) -> [&AtomicU64; 11] {
-        [
-            &self.selects,
-            &self.inserts,
-            &self.updates,
-            &self.deletes,
-            &self.other,
-            &self.cache_hits,
-            &self.cache_misses,
-            &self.negative_hits,
-            &self.cache_fills,
-            &self.invalidations,
-            &self.cache_errors,
-        ]
-    }
-
-    /// The counters now; `round_trips` is the cache's own running count.
-    pub fn snapshot(&self, round_trips: u64) -> Stats {
-        let [
-            selects,
-            inserts,
-            updates,
-            deletes,
-            other,
-            cache_hits,
-            cache_misses,
-            negative_hits,
-            cache_fills,
-            invalidations,
-            cache_errors,
-        ] = self
-            .counters()
-            .map(|counter| counter.load(Ordering::Relaxed));
-        let base = self.round_trips_base.load(Ordering::Relaxed);
-        Stats {
-            selects,
-            inserts,
-            updates,
-            deletes,
-            other,
-            cache_hits,
-            cache_misses,
-            negative_hits,
-            cache_fills,
-            invalidations,
-            cache_errors,
-            cache_round_trips: round_trips.saturating_sub(base),
-        }
-    }
-
-    pub fn reset(&self, round_trips: u64) {
-        for counter in self.counters() {
-            counter.store(0, Ordering::Relaxed);
-        }
-        self.round_trips_base.store(round_trips, Ordering::Relaxed);
     }
 }
