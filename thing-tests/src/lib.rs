@@ -174,6 +174,20 @@ async fn run(db: &Db, sql: &str) {
     result.unwrap_or_else(|err| panic!("raw SQL `{sql}` failed: {err}"));
 }
 
+/// Waits (up to ten seconds) until every failed invalidation of `db` has been
+/// retried into the cache, and asserts that it has.
+pub async fn wait_until_flushed(db: &Db) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.unflushed_invalidations() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        db.unflushed_invalidations(),
+        0,
+        "the retried invalidations reached the cache"
+    );
+}
+
 /// The object cache a test runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheKind {

@@ -224,3 +224,69 @@ async fn without_a_cache_every_read_is_sql() {
     }
     assert_eq!((db.stats().selects, db.stats().cache_hits), (3, 0));
 }
+
+/// An in-process cache whose invalidations fail while `down` is set, as a Redis
+/// that answers reads but not a writer's deletes (or comes back between them).
+#[derive(Debug, Clone)]
+struct DropsInvalidations {
+    inner: thing::cache::MemoryCache,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Cache for DropsInvalidations {
+    fn get_or_lease<'a>(
+        &'a self,
+        keys: &'a [String],
+        lease_ttl: Duration,
+    ) -> thing::cache::CacheFuture<'a, Vec<Lookup>> {
+        self.inner.get_or_lease(keys, lease_ttl)
+    }
+    fn fill<'a>(&'a self, fills: &'a [thing::cache::Fill]) -> thing::cache::CacheFuture<'a, usize> {
+        self.inner.fill(fills)
+    }
+    fn invalidate<'a>(&'a self, keys: &'a [String]) -> thing::cache::CacheFuture<'a, ()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(thing::cache::CacheError("unreachable".into())) });
+        }
+        self.inner.invalidate(keys)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
+    let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .unwrap();
+    let cache = DropsInvalidations {
+        inner: thing::cache::MemoryCache::new(1_000),
+        down: Arc::default(),
+    };
+    let open = || Db::builder(&t.url).cache(cache.clone()).build();
+    let (writer, other) = (open().await.unwrap(), open().await.unwrap());
+    writer.create_table::<User>().await.unwrap();
+    let mut user = saved_user(&writer, "a@x", 1).await;
+    assert_eq!(User::by_id(&other, user.base.id).await.unwrap().age, 1); // cached
+
+    cache.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    user.age = 2;
+    user.save(&writer).await.unwrap();
+    assert_eq!(writer.unflushed_invalidations(), 1);
+    assert_eq!(writer.stats().cache_errors, 1);
+    writer.reset_stats();
+    assert_eq!(
+        User::by_id(&writer, user.base.id).await.unwrap().age,
+        2,
+        "the writer never reads its stale row"
+    );
+    assert_eq!((writer.stats().selects, writer.stats().cache_fills), (1, 0));
+
+    cache.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    thing_tests::wait_until_flushed(&writer).await;
+    assert_eq!(
+        User::by_id(&other, user.base.id).await.unwrap().age,
+        2,
+        "and other handles see the write"
+    );
+    drop((writer, other));
+    t.finish().await;
+}

@@ -696,6 +696,9 @@ async fn the_orm_keeps_working_while_redis_is_down() {
     assert!(started.elapsed() < FAIL_WITHIN * 8, "nothing hung");
 
     server.restart();
+    // The writes made during the outage are invalidated again once Redis is
+    // back; until then their rows are read from the database.
+    thing_tests::wait_until_flushed(&db).await;
     User::by_id(&db, user.base.id).await.unwrap();
     db.reset_stats();
     assert_eq!(User::by_id(&db, user.base.id).await.unwrap(), user);
@@ -705,5 +708,47 @@ async fn the_orm_keeps_working_while_redis_is_down() {
         "hits are back"
     );
     drop(db);
+    t.finish().await;
+}
+
+/// A write that commits while Redis hangs cannot invalidate; once Redis answers
+/// again, the retried invalidation reaches it, so another process (here another
+/// `Db` with its own connection) does not go on reading the old row.
+#[tokio::test]
+async fn an_invalidation_lost_to_a_hung_redis_reaches_it_later() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(server) = private_redis("an_invalidation_lost_to_a_hung_redis_reaches_it_later")
+    else {
+        return;
+    };
+    let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let writer = thing::Db::builder(&t.url)
+        .cache(private_cache(&server).await)
+        .build()
+        .await
+        .unwrap();
+    let reader = thing::Db::builder(&t.url)
+        .cache(private_cache(&server).await)
+        .build()
+        .await
+        .unwrap();
+    writer.create_table::<User>().await.unwrap();
+    let mut user = User::new("a@x", "A", 1);
+    user.save(&writer).await.unwrap();
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 1);
+
+    server.signal("-STOP");
+    user.age = 2;
+    user.save(&writer).await.unwrap();
+    assert_eq!(writer.unflushed_invalidations(), 1);
+    server.signal("-CONT");
+
+    thing_tests::wait_until_flushed(&writer).await;
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 2);
+    drop((writer, reader));
     t.finish().await;
 }

@@ -118,6 +118,14 @@ impl Db {
         self.inner.stats.reset(self.cache_round_trips());
     }
 
+    /// How many cache invalidations of this handle's writes the cache has not
+    /// taken yet (it was unreachable). They are retried in the background; until
+    /// then this handle reads those rows from the database. 0 without a cache.
+    pub fn unflushed_invalidations(&self) -> usize {
+        self.object_cache()
+            .map_or(0, |objects| objects.unflushed.len())
+    }
+
     /// The cache key of row `id` of `T`, or `None` when this handle has no cache.
     ///
     /// ```

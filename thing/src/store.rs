@@ -5,6 +5,7 @@
 //! lease holds (see [`crate::cache`]); writes invalidate after commit. Reads and
 //! writes inside a transaction never come here.
 
+use crate::cache::unflushed::Unflushed;
 use crate::cache::{Cache, CacheError, Fill, LeaseToken, Lookup};
 use crate::executor::Target;
 use crate::{Db, Result, Thing, crud};
@@ -96,6 +97,8 @@ pub(crate) struct ObjectCache {
     last_warning: AtomicU64,
     started: Instant,
     fill_gate: Mutex<Option<FillGate>>,
+    /// Invalidations the cache did not take yet.
+    pub unflushed: Arc<Unflushed>,
 }
 
 impl std::fmt::Debug for ObjectCache {
@@ -123,6 +126,7 @@ impl ObjectCache {
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
             fill_gate: Mutex::default(),
+            unflushed: Arc::default(),
         }
     }
 
@@ -249,6 +253,13 @@ pub(crate) async fn load<T: Thing>(
     let mut misses: Vec<(usize, Option<LeaseToken>)> = Vec::new();
     let mut corrupt: Vec<usize> = Vec::new();
     for (index, lookup) in lookups.into_iter().enumerate() {
+        // This process wrote the row and could not invalidate it yet: whatever
+        // the cache holds may be older than that write.
+        let lookup = if objects.unflushed.contains(&keys[index]) {
+            Lookup::Busy
+        } else {
+            lookup
+        };
         match lookup {
             Lookup::Hit(bytes) => match decode_entry::<T>(&bytes) {
                 Entry::Row(item) => {
@@ -345,6 +356,9 @@ pub(crate) async fn invalidate(db: &Db, keys: &[String]) {
     }
     match objects.cache.invalidate(keys).await {
         Ok(()) => db.counters().invalidations(keys.len() as u64),
-        Err(err) => objects.warn(db, "invalidate", &err),
+        Err(err) => {
+            objects.warn(db, "invalidate", &err);
+            objects.unflushed.add(&objects.cache, keys);
+        }
     }
 }

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 mod memory;
 mod redis;
+pub(crate) mod unflushed;
 
 pub use memory::MemoryCache;
 pub use redis::{RedisCache, RedisCacheBuilder};

@@ -1,0 +1,143 @@
+//! Invalidations the cache did not take (it was down or slow), kept and retried
+//! in the background until it does.
+//!
+//! While a key is here, reads in this process treat it as a miss and do not fill
+//! it, so this process never serves the value its own write made stale. Once the
+//! cache is reachable again the retry deletes the key there too, for every other
+//! process.
+
+use super::Cache;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+
+/// The keys whose invalidation failed.
+#[derive(Debug, Default)]
+pub(crate) struct Unflushed {
+    keys: Mutex<HashSet<String>>,
+    /// Set while a retry task runs (and so while `keys` may be non-empty).
+    retrying: AtomicBool,
+}
+
+impl Unflushed {
+    fn keys(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many keys wait for their invalidation.
+    pub fn len(&self) -> usize {
+        if !self.retrying.load(Ordering::Acquire) {
+            return 0;
+        }
+        self.keys().len()
+    }
+
+    /// Whether `key` waits for its invalidation. Cheap when nothing does.
+    pub fn contains(&self, key: &str) -> bool {
+        self.retrying.load(Ordering::Acquire) && self.keys().contains(key)
+    }
+
+    /// Keeps `keys` and makes sure a task retries them against `cache`.
+    pub fn add(self: &Arc<Self>, cache: &Arc<dyn Cache>, keys: &[String]) {
+        self.keys().extend(keys.iter().cloned());
+        if !self.retrying.swap(true, Ordering::AcqRel) {
+            tokio::spawn(retry(Arc::downgrade(self), Arc::clone(cache)));
+        }
+    }
+}
+
+/// Retries until every kept key is invalidated, backing off up to two seconds
+/// between tries. Stops when the `Db` that owns the set is dropped.
+async fn retry(unflushed: std::sync::Weak<Unflushed>, cache: Arc<dyn Cache>) {
+    let mut pause = FIRST_RETRY;
+    loop {
+        tokio::time::sleep(pause).await;
+        let Some(unflushed) = unflushed.upgrade() else {
+            return;
+        };
+        let batch: Vec<String> = unflushed.keys().iter().cloned().collect();
+        if cache.invalidate(&batch).await.is_err() {
+            pause = (pause * 2).min(LAST_RETRY);
+            continue;
+        }
+        pause = FIRST_RETRY;
+        let mut keys = unflushed.keys();
+        for key in &batch {
+            keys.remove(key);
+        }
+        if keys.is_empty() {
+            // Cleared under the lock: a key added after this point sees
+            // `retrying == false` and starts a new task.
+            unflushed.retrying.store(false, Ordering::Release);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{CacheError, CacheFuture, Fill, Lookup};
+    use std::sync::atomic::AtomicUsize;
+
+    /// Fails the first `failures` invalidations, then takes them.
+    #[derive(Debug)]
+    struct Flaky {
+        failures: AtomicUsize,
+        taken: Mutex<Vec<String>>,
+    }
+
+    impl Cache for Flaky {
+        fn get_or_lease<'a>(
+            &'a self,
+            _: &'a [String],
+            _: Duration,
+        ) -> CacheFuture<'a, Vec<Lookup>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn fill<'a>(&'a self, _: &'a [Fill]) -> CacheFuture<'a, usize> {
+            Box::pin(async { Ok(0) })
+        }
+        fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
+            Box::pin(async move {
+                let left = self.failures.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.failures.store(left - 1, Ordering::SeqCst);
+                    return Err(CacheError("down".into()));
+                }
+                self.taken.lock().unwrap().extend(keys.iter().cloned());
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_keys_are_retried_until_the_cache_takes_them() {
+        let flaky = Arc::new(Flaky {
+            failures: AtomicUsize::new(3),
+            taken: Mutex::default(),
+        });
+        let cache: Arc<dyn Cache> = flaky.clone();
+        let unflushed = Arc::new(Unflushed::default());
+        unflushed.add(&cache, &["a".into(), "b".into()]);
+        assert!(unflushed.contains("a") && !unflushed.contains("c"));
+        assert_eq!(unflushed.len(), 2);
+
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(unflushed.len(), 0);
+        assert!(!unflushed.contains("a"));
+        let mut taken = flaky.taken.lock().unwrap().clone();
+        taken.sort();
+        assert_eq!(taken, vec!["a".to_string(), "b".to_string()]);
+
+        // A later failure starts a new retry.
+        unflushed.add(&cache, &["c".into()]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(unflushed.len(), 0);
+        assert!(flaky.taken.lock().unwrap().contains(&"c".to_string()));
+    }
+}
