@@ -286,6 +286,44 @@ async fn a_hundred_keys_take_one_round_trip() {
     t.clean(&keys).await;
 }
 
+/// Past the 1000-key slices of the lookup script, with hits, leases and busy
+/// keys mixed: still one round trip, and every answer at its key.
+#[tokio::test]
+async fn thousands_of_mixed_keys_take_one_round_trip() {
+    let Some(t) = Shared::connect("thousands_of_mixed_keys_take_one_round_trip").await else {
+        return;
+    };
+    let keys = t.keys(2_500);
+    let Lookup::Leased(token) = t
+        .cache
+        .get_or_lease(&keys[..1_200], LEASE_TTL)
+        .await
+        .unwrap()[0]
+    else {
+        panic!("expected a lease");
+    };
+    // Fill every other key of the first 1200; the rest of them stay leased.
+    let fills: Vec<Fill> = keys[..1_200]
+        .iter()
+        .step_by(2)
+        .map(|key| fill(key, token, key.as_bytes()))
+        .collect();
+    assert_eq!(t.cache.fill(&fills).await.unwrap(), 600);
+
+    let before = t.cache.round_trips();
+    let lookups = t.cache.get_or_lease(&keys, LEASE_TTL).await.unwrap();
+    assert_eq!(t.cache.round_trips() - before, 1);
+    assert_eq!(lookups.len(), 2_500);
+    for (i, (key, lookup)) in keys.iter().zip(&lookups).enumerate() {
+        match i {
+            0..1_200 if i % 2 == 0 => assert_eq!(*lookup, Lookup::Hit(key.clone().into_bytes())),
+            0..1_200 => assert_eq!(*lookup, Lookup::Busy, "key {i}"),
+            _ => assert!(matches!(lookup, Lookup::Leased(_)), "key {i}: {lookup:?}"),
+        }
+    }
+    t.clean(&keys).await;
+}
+
 #[tokio::test]
 async fn invalidating_many_keys_takes_one_round_trip() {
     let Some(t) = Shared::connect("invalidating_many_keys_takes_one_round_trip").await else {

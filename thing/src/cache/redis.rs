@@ -21,22 +21,31 @@ const MAX_TTL_MS: u128 = 1 << 53;
 
 /// For each key: its value; or, when missing, a lease (`ARGV[1]`, for
 /// `ARGV[2]` ms) and `1`; or `0` when another lease holds it. Integers, never
-/// `nil`, so that the reply array is not cut short.
+/// `nil`, so that the reply array is not cut short. Values are read with `MGET`
+/// in slices of 1000 keys (Lua's `unpack` has a stack limit).
 static GET_OR_LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         0,
         r"
 local out = {}
-for i, key in ipairs(KEYS) do
-    local v = redis.call('GET', key)
-    if not v then
-        redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
-        out[i] = 1
-    elseif string.byte(v, 1) == 0 then
-        out[i] = 0
-    else
-        out[i] = v
+local count = #KEYS
+local first = 1
+while first <= count do
+    local last = math.min(first + 999, count)
+    local values = redis.call('MGET', unpack(KEYS, first, last))
+    for offset = 1, last - first + 1 do
+        local i = first + offset - 1
+        local v = values[offset]
+        if not v then
+            redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+            out[i] = 1
+        elseif string.byte(v, 1) == 0 then
+            out[i] = 0
+        else
+            out[i] = v
+        end
     end
+    first = last + 1
 end
 return out
 ",
