@@ -1,0 +1,269 @@
+//! Object cache benchmark: Thing's cached `by_id`/`by_ids` against the raw
+//! work it wraps, interleaved in one process (see `thing_bench`).
+//!
+//! ```text
+//! cargo bench -p thing-bench --bench object_cache
+//! ```
+//!
+//! Needs PostgreSQL (`THING_BENCH_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`) and Redis (`THING_BENCH_REDIS_URL`,
+//! default `redis://127.0.0.1:6379`). It creates and drops a database of its own
+//! and uses a key prefix of its own.
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use thing::cache::{Cache, MemoryCache, RedisCache};
+use thing::sqlx::{self, AssertSqlSafe, Row};
+use thing::{BaseModel, Db, Thing};
+use thing_bench::{Contender, Plan, interleave, report, time_async};
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "bench_users")]
+struct BenchUser {
+    #[thing(base)]
+    base: BaseModel,
+    email: String,
+    name: String,
+    age: i32,
+    bio: Option<String>,
+    views: i64,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn raw(pool: &sqlx::PgPool, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|err| panic!("`{sql}`: {err}"));
+}
+
+/// A raw sqlx read of the same row, decoded by hand as an application would.
+async fn raw_select(pool: &sqlx::PgPool, id: i64) -> BenchUser {
+    let row = sqlx::query(
+        "SELECT id, created_at, updated_at, deleted, email, name, age, bio, views \
+         FROM bench_users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut base = BaseModel::default();
+    base.id = row.get(0);
+    base.created_at = row.get(1);
+    base.updated_at = row.get(2);
+    base.deleted = row.get(3);
+    BenchUser {
+        base,
+        email: row.get(4),
+        name: row.get(5),
+        age: row.get(6),
+        bio: row.get(7),
+        views: row.get(8),
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plan = Plan::from_env();
+    let server = env_or(
+        "THING_BENCH_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
+    let redis_url = env_or("THING_BENCH_REDIS_URL", "redis://127.0.0.1:6379");
+    let database = format!("thing_bench_{}", std::process::id());
+    let prefix = format!("thing-bench:{}", std::process::id());
+    let url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
+
+    let admin = runtime.block_on(async {
+        let admin = sqlx::PgPool::connect(&server).await.expect("PostgreSQL");
+        raw(&admin, &format!("CREATE DATABASE {database}")).await;
+        admin
+    });
+
+    let memory = MemoryCache::new(100_000);
+    let (db_redis, db_memory, ids, mut redis_conn) = runtime.block_on(async {
+        let redis_cache = RedisCache::connect(&redis_url).await.expect("Redis");
+        let db_redis = Db::builder(&url)
+            .cache(redis_cache)
+            .key_prefix(prefix.clone())
+            .max_connections(4)
+            .build()
+            .await
+            .unwrap();
+        let db_memory = Db::builder(&url)
+            .cache(memory.clone())
+            .key_prefix(prefix.clone())
+            .max_connections(4)
+            .build()
+            .await
+            .unwrap();
+        db_redis.create_table::<BenchUser>().await.unwrap();
+        let mut users: Vec<BenchUser> = (0..1_000)
+            .map(|i| BenchUser {
+                email: format!("user{i}@example.com"),
+                name: format!("User {i}"),
+                age: i % 90,
+                bio: (i % 3 == 0).then(|| "likes benchmarks".to_owned()),
+                views: i64::from(i) * 7,
+                ..Default::default()
+            })
+            .collect();
+        BenchUser::save_many(&db_redis, &mut users).await.unwrap();
+        let ids: Vec<i64> = users.iter().map(|user| user.base.id).collect();
+        // Warm both caches.
+        BenchUser::by_ids(&db_redis, &ids).await.unwrap();
+        BenchUser::by_ids(&db_memory, &ids).await.unwrap();
+        let client = redis::Client::open(redis_url.as_str()).unwrap();
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        (db_redis, db_memory, ids, conn)
+    });
+    let id = ids[0];
+    let key = db_redis.cache_key::<BenchUser>(id).unwrap();
+    let hundred: Vec<i64> = ids[..100].to_vec();
+    let hundred_keys: Vec<String> = hundred
+        .iter()
+        .map(|&id| db_redis.cache_key::<BenchUser>(id).unwrap())
+        .collect();
+    let pool = db_memory.as_postgres().unwrap().clone();
+
+    // Check every contender's answer before timing anything.
+    runtime.block_on(async {
+        let expected = raw_select(&pool, id).await;
+        let bytes: Vec<u8> = redis_conn.get(&key).await.unwrap();
+        assert_eq!(BenchUser::decode_row(&bytes[1..]).unwrap(), expected);
+        assert_eq!(BenchUser::by_id(&db_redis, id).await.unwrap(), expected);
+        assert_eq!(BenchUser::by_id(&db_memory, id).await.unwrap(), expected);
+        let many: Vec<Vec<u8>> = redis_conn.mget(&hundred_keys).await.unwrap();
+        assert_eq!(many.len(), 100);
+        assert_eq!(
+            BenchUser::by_ids(&db_redis, &hundred).await.unwrap().len(),
+            100
+        );
+        db_redis.reset_stats();
+        BenchUser::by_ids(&db_redis, &hundred).await.unwrap();
+        let stats = db_redis.stats();
+        println!(
+            "by_ids(100), all cached in Redis: {} cache round trip(s), {} SQL statement(s)",
+            stats.cache_round_trips,
+            stats.statements()
+        );
+        assert_eq!((stats.cache_round_trips, stats.statements()), (1, 0));
+    });
+    println!(
+        "plan: {} rounds of ~{} ms per contender",
+        plan.rounds,
+        plan.round_time.as_millis()
+    );
+
+    let cached_bytes = runtime.block_on(async {
+        let bytes: Vec<u8> = redis_conn.get(&key).await.unwrap();
+        bytes
+    });
+
+    // 1. by_id, Redis hit, vs a raw GET + decode.
+    let mut conn = redis_conn.clone();
+    let summaries = interleave(
+        plan,
+        vec![
+            Contender::new("raw Redis GET + decode", |n| {
+                time_async(&runtime, n, || {
+                    let mut conn = conn.clone();
+                    let key = key.clone();
+                    async move {
+                        let bytes: Vec<u8> = conn.get(&key).await.unwrap();
+                        std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
+                    }
+                })
+            }),
+            Contender::new("thing by_id (RedisCache hit)", |n| {
+                time_async(&runtime, n, || async {
+                    std::hint::black_box(BenchUser::by_id(&db_redis, id).await.unwrap());
+                })
+            }),
+        ],
+    );
+    report("by_id: Redis hit", &summaries);
+
+    // 2. by_id, memory hit, vs decoding the same bytes (the floor).
+    let summaries = interleave(
+        plan,
+        vec![
+            Contender::new("decode row bytes only", |n| {
+                time_async(&runtime, n, || async {
+                    std::hint::black_box(BenchUser::decode_row(&cached_bytes[1..]).unwrap());
+                })
+            }),
+            Contender::new("thing by_id (MemoryCache hit)", |n| {
+                time_async(&runtime, n, || async {
+                    std::hint::black_box(BenchUser::by_id(&db_memory, id).await.unwrap());
+                })
+            }),
+        ],
+    );
+    report("by_id: memory hit", &summaries);
+
+    // 3. by_id, miss, vs a raw sqlx select on the same pool.
+    let keys = [key.clone()];
+    let summaries = interleave(
+        plan,
+        vec![
+            Contender::new("raw sqlx SELECT + decode", |n| {
+                time_async(&runtime, n, || async {
+                    std::hint::black_box(raw_select(&pool, id).await);
+                })
+            }),
+            Contender::new("thing by_id (MemoryCache miss)", |n| {
+                time_async(&runtime, n, || async {
+                    memory.invalidate(&keys).await.unwrap();
+                    std::hint::black_box(BenchUser::by_id(&db_memory, id).await.unwrap());
+                })
+            }),
+        ],
+    );
+    report("by_id: miss (memory cache) vs raw sqlx", &summaries);
+
+    // 4. by_ids(100), all Redis hits, vs a raw MGET + decode.
+    conn = redis_conn.clone();
+    let summaries = interleave(
+        plan,
+        vec![
+            Contender::new("raw Redis MGET(100) + decode", |n| {
+                time_async(&runtime, n, || {
+                    let mut conn = conn.clone();
+                    let keys = &hundred_keys;
+                    async move {
+                        let many: Vec<Vec<u8>> = conn.mget(keys).await.unwrap();
+                        for bytes in &many {
+                            std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
+                        }
+                    }
+                })
+            }),
+            Contender::new("thing by_ids(100) (RedisCache hits)", |n| {
+                time_async(&runtime, n, || async {
+                    std::hint::black_box(BenchUser::by_ids(&db_redis, &hundred).await.unwrap());
+                })
+            }),
+        ],
+    );
+    report("by_ids(100): Redis hits", &summaries);
+
+    runtime.block_on(async {
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|&id| db_redis.cache_key::<BenchUser>(id).unwrap())
+            .collect();
+        let _: () = redis_conn.del(&keys).await.unwrap();
+        drop((db_redis, db_memory, pool));
+        raw(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        )
+        .await;
+    });
+}
