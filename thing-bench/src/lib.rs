@@ -117,7 +117,7 @@ fn median_with_interval(values: &mut [f64]) -> (f64, f64, f64) {
     let middle = n / 2;
     let low = middle.saturating_sub(half_width);
     let high = (middle + half_width).min(n - 1);
-    let median = if n % 2 == 0 {
+    let median = if n.is_multiple_of(2) {
         (values[middle - 1] + values[middle]) / 2.0
     } else {
         values[middle]
