@@ -246,6 +246,14 @@ impl CacheTest {
     /// A new `Db` handle on the test database sharing this test's cache (the
     /// same `MemoryCache`, or the same Redis key prefix).
     pub async fn handle(&self) -> Db {
+        self.handle_with(|builder| builder).await
+    }
+
+    /// [`CacheTest::handle`] with more builder settings.
+    pub async fn handle_with(
+        &self,
+        configure: impl FnOnce(thing::DbBuilder) -> thing::DbBuilder,
+    ) -> Db {
         let builder = Db::builder(&self.t.url)
             .max_connections(5)
             .key_prefix(self.prefix.clone());
@@ -257,7 +265,7 @@ impl CacheTest {
                     .expect("connect to Redis"),
             ),
         };
-        builder.build().await.expect("open a handle")
+        configure(builder).build().await.expect("open a handle")
     }
 
     /// The in-process cache the handles share (for `CacheKind::Memory`).

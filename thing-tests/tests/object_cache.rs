@@ -143,6 +143,26 @@ cache_tests! {
         assert_eq!(User::by_id(&db, id).await.unwrap().age, 2, "no stale value was cached");
     }
 
+    async fn a_fill_slower_than_the_lease_ttl_is_dropped(c) {
+        let db = c.handle_with(|builder| builder.lease_ttl(Duration::from_millis(50))).await;
+        db.create_table::<User>().await.unwrap();
+        let user = saved_user(&db, "a@x", 1).await;
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        db.__pause_next_fill(reached.clone(), release.clone());
+        db.reset_stats();
+        let reader = {
+            let db = db.clone();
+            tokio::spawn(async move { User::by_id(&db, user.base.id).await })
+        };
+        reached.notified().await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        release.notify_one();
+        assert_eq!(reader.await.unwrap().unwrap().age, 1);
+        assert_eq!(db.stats().cache_fills, 0, "the lease had run out");
+        User::by_id(&db, user.base.id).await.unwrap();
+        assert_eq!(db.stats().cache_fills, 1, "the next read fills");
+    }
+
     async fn concurrent_misses_load_once(c) {
         let db = setup(c).await;
         let user = saved_user(&db, "a@x", 1).await;

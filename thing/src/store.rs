@@ -89,11 +89,14 @@ pub(crate) fn key<T: Thing>(prefix: &str, id: i64) -> String {
     format!("{prefix}:{}:{:016x}:{id}", T::TABLE, T::SCHEMA_HASH)
 }
 
+/// What followers of a single flight wait on: the cached bytes the leader read.
+type FlightReceiver = watch::Receiver<Option<Vec<u8>>>;
+
 /// The cache of a [`Db`] and what it needs around it.
 pub(crate) struct ObjectCache {
     pub cache: Arc<dyn Cache>,
     pub config: CacheConfig,
-    flights: Mutex<HashMap<String, watch::Receiver<Option<Vec<u8>>>>>,
+    flights: Mutex<HashMap<String, FlightReceiver>>,
     last_warning: AtomicU64,
     started: Instant,
     fill_gate: Mutex<Option<FillGate>>,
@@ -130,6 +133,29 @@ impl ObjectCache {
         }
     }
 
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<String, FlightReceiver>> {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The flight loading `key` in this process, if there is one.
+    fn flight(&self, key: &str) -> Option<FlightReceiver> {
+        self.flights().get(key).cloned()
+    }
+
+    /// Becomes the leader of `key`'s flight, or joins the one already there.
+    fn lead(
+        &self,
+        key: &str,
+    ) -> std::result::Result<watch::Sender<Option<Vec<u8>>>, FlightReceiver> {
+        let mut flights = self.flights();
+        if let Some(receiver) = flights.get(key) {
+            return Err(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        flights.insert(key.to_owned(), receiver);
+        Ok(sender)
+    }
+
     pub fn set_fill_gate(&self, gate: FillGate) {
         *self.fill_gate.lock().unwrap_or_else(|e| e.into_inner()) = Some(gate);
     }
@@ -162,45 +188,69 @@ impl ObjectCache {
     }
 }
 
-/// `by_id` through the cache, with concurrent misses of one key in this process
-/// loading it once.
+/// `by_id` through the cache. A hit costs one lookup; concurrent misses of one
+/// key in this process load it once (single flight): the first to miss leads,
+/// the others wait for the row it read.
 pub(crate) async fn by_id<T: Thing>(db: &Db, objects: &ObjectCache, id: i64) -> Result<Option<T>> {
-    let key = key::<T>(&objects.config.prefix, id);
+    let keys = [key::<T>(&objects.config.prefix, id)];
     loop {
-        let role = {
-            let mut flights = objects.flights.lock().unwrap_or_else(|e| e.into_inner());
-            match flights.get(&key) {
-                Some(receiver) => Err(receiver.clone()),
-                None => {
-                    let (sender, receiver) = watch::channel(None);
-                    flights.insert(key.clone(), receiver);
-                    Ok(sender)
+        if let Some(receiver) = objects.flight(&keys[0]) {
+            match follow::<T>(db, receiver).await {
+                Some(item) => return Ok(item),
+                None => continue,
+            }
+        }
+        let lookups = lookup(db, objects, &keys).await;
+        if matches!(lookups.answers[0], Lookup::Hit(_)) {
+            return Ok(resolve::<T>(db, objects, &[id], &keys, lookups)
+                .await?
+                .remove(&id));
+        }
+        let sender = match objects.lead(&keys[0]) {
+            Ok(sender) => sender,
+            Err(receiver) => {
+                // Someone in this process is already loading the row. A lease we
+                // took is released: their read may predate it.
+                if matches!(lookups.answers[0], Lookup::Leased(_))
+                    && let Err(err) = objects.cache.invalidate(&keys).await
+                {
+                    objects.warn(db, "invalidate", &err);
+                }
+                match follow::<T>(db, receiver).await {
+                    Some(item) => return Ok(item),
+                    None => continue,
                 }
             }
         };
-        match role {
-            Ok(sender) => {
-                let _flight = Flight { objects, key: &key };
-                let mut found = load::<T>(db, objects, &[id]).await?;
-                let item = found.remove(&id);
-                // Followers decode the same bytes the cache holds.
-                sender.send_replace(Some(encode_entry(item.as_ref())));
-                return Ok(item);
-            }
-            Err(mut receiver) => {
-                let Ok(published) = receiver.wait_for(Option::is_some).await else {
-                    continue; // the leader gave up; try again
-                };
-                if let Some(bytes) = published.as_ref() {
-                    db.counters().cache_hit();
-                    match decode_entry::<T>(bytes) {
-                        Entry::Row(item) => return Ok(Some(item)),
-                        Entry::Absent => return Ok(None),
-                        Entry::Corrupt => continue,
-                    }
-                }
-            }
+        let flight = Flight {
+            objects,
+            key: &keys[0],
+        };
+        let item = resolve::<T>(db, objects, &[id], &keys, lookups)
+            .await?
+            .remove(&id);
+        drop(flight);
+        // Followers decode the bytes the cache holds; encode them only for them.
+        if sender.receiver_count() > 0 {
+            sender.send_replace(Some(encode_entry(item.as_ref())));
         }
+        return Ok(item);
+    }
+}
+
+/// Waits for the leader of a flight: `Some(row or none)` from it, or `None` when
+/// it gave up (the caller tries again).
+async fn follow<T: Thing>(
+    db: &Db,
+    mut receiver: watch::Receiver<Option<Vec<u8>>>,
+) -> Option<Option<T>> {
+    let published = receiver.wait_for(Option::is_some).await.ok()?;
+    let bytes = published.as_ref()?;
+    db.counters().cache_hit();
+    match decode_entry::<T>(bytes) {
+        Entry::Row(item) => Some(Some(item)),
+        Entry::Absent => Some(None),
+        Entry::Corrupt => None,
     }
 }
 
@@ -212,12 +262,7 @@ struct Flight<'a> {
 
 impl Drop for Flight<'_> {
     fn drop(&mut self) {
-        let mut flights = self
-            .objects
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        flights.remove(self.key);
+        self.objects.flights().remove(self.key);
     }
 }
 
@@ -228,14 +273,22 @@ pub(crate) async fn load<T: Thing>(
     objects: &ObjectCache,
     ids: &[i64],
 ) -> Result<HashMap<i64, T>> {
-    let counters = db.counters();
     let keys: Vec<String> = ids
         .iter()
         .map(|&id| key::<T>(&objects.config.prefix, id))
         .collect();
-    let lookups = match objects
+    let lookups = lookup(db, objects, &keys).await;
+    resolve(db, objects, ids, &keys, lookups).await
+}
+
+/// One cache lookup for `keys`. A failing cache answers `Busy` for every key
+/// (read the database, do not fill), and so does a key whose invalidation this
+/// process still owes the cache.
+async fn lookup(db: &Db, objects: &ObjectCache, keys: &[String]) -> Lookups {
+    let at = Instant::now();
+    let mut answers = match objects
         .cache
-        .get_or_lease(&keys, objects.config.lease_ttl)
+        .get_or_lease(keys, objects.config.lease_ttl)
         .await
     {
         Ok(lookups) if lookups.len() == keys.len() => lookups,
@@ -248,18 +301,36 @@ pub(crate) async fn load<T: Thing>(
             vec![Lookup::Busy; keys.len()]
         }
     };
+    for (lookup, key) in answers.iter_mut().zip(keys) {
+        // This process wrote the row and could not invalidate it yet: whatever
+        // the cache holds may be older than that write.
+        if objects.unflushed.contains(key) {
+            *lookup = Lookup::Busy;
+        }
+    }
+    Lookups { answers, at }
+}
 
+/// The answers of one cache lookup, and when it was made.
+struct Lookups {
+    answers: Vec<Lookup>,
+    at: Instant,
+}
+
+/// Turns lookups into rows: decodes the hits, reads the misses with one SQL
+/// `IN`, and fills the keys this caller leased.
+async fn resolve<T: Thing>(
+    db: &Db,
+    objects: &ObjectCache,
+    ids: &[i64],
+    keys: &[String],
+    lookups: Lookups,
+) -> Result<HashMap<i64, T>> {
+    let counters = db.counters();
     let mut found = HashMap::with_capacity(ids.len());
     let mut misses: Vec<(usize, Option<LeaseToken>)> = Vec::new();
     let mut corrupt: Vec<usize> = Vec::new();
-    for (index, lookup) in lookups.into_iter().enumerate() {
-        // This process wrote the row and could not invalidate it yet: whatever
-        // the cache holds may be older than that write.
-        let lookup = if objects.unflushed.contains(&keys[index]) {
-            Lookup::Busy
-        } else {
-            lookup
-        };
+    for (index, lookup) in lookups.answers.into_iter().enumerate() {
         match lookup {
             Lookup::Hit(bytes) => match decode_entry::<T>(&bytes) {
                 Entry::Row(item) => {
@@ -274,7 +345,7 @@ pub(crate) async fn load<T: Thing>(
         }
     }
     if !corrupt.is_empty() {
-        misses.extend(replace_corrupt(db, objects, &keys, &corrupt).await);
+        misses.extend(replace_corrupt(db, objects, keys, &corrupt).await);
     }
     if misses.is_empty() {
         return Ok(found);
@@ -285,6 +356,12 @@ pub(crate) async fn load<T: Thing>(
     let mut loaded = crud::select_ids::<T>(Target::Db(db), &miss_ids).await?;
     objects.pass_fill_gate().await;
 
+    // A lease (or version token) is only honoured for `lease_ttl`: a reader
+    // slower than that does not fill, whatever the cache would accept.
+    if lookups.at.elapsed() > objects.config.lease_ttl {
+        found.extend(loaded.drain());
+        return Ok(found);
+    }
     let fills: Vec<Fill> = misses
         .iter()
         .filter_map(|&(index, token)| {

@@ -6,21 +6,32 @@
 //!
 //! A cache maps keys to opaque values (a row's bytes, or an "absent" marker for
 //! an id that does not exist). Filling a key after a database read is guarded by a
-//! *lease*, as in Facebook's memcache:
+//! token, so that a fill never lands after an invalidation it did not see:
 //!
 //! 1. [`Cache::get_or_lease`] returns, for each key, its value ([`Lookup::Hit`]),
-//!    or — when the key is empty — places a lease on it and returns the lease
-//!    token ([`Lookup::Leased`]). If another caller already holds a lease, it
-//!    returns [`Lookup::Busy`]: read the database, do not fill.
+//!    or — when the key is empty — a token ([`Lookup::Leased`]), or
+//!    [`Lookup::Busy`]: read the database, do not fill.
 //! 2. The caller reads the database, then calls [`Cache::fill`] with its token.
-//!    The value is stored only if the key still holds *that* lease.
-//! 3. A writer, after its transaction commits, calls [`Cache::invalidate`], which
-//!    removes values and leases alike.
+//! 3. A writer, after its transaction commits, calls [`Cache::invalidate`].
 //!
-//! So a reader that read the old row before a write committed cannot store it
-//! after that write's invalidation: the invalidation removed its lease, and the
-//! fill is refused. Each step is atomic in the cache (a Lua script in Redis, an
-//! atomic entry update in memory).
+//! The rule every cache keeps: **a fill is stored only if no invalidation of its
+//! key happened since the lookup that issued its token.** So a reader that read
+//! the old row before a write committed cannot store it after that write's
+//! invalidation. Each step is atomic in the cache.
+//!
+//! The two built-in caches keep the rule two ways:
+//!
+//! * [`MemoryCache`] places a *lease* on an empty key, as Facebook's memcache does:
+//!   one caller at a time may fill it, others get `Busy`, and invalidation removes
+//!   values and leases alike.
+//! * [`RedisCache`] keeps a *version* per key, bumped by every invalidation: the
+//!   token is the version the lookup saw, and a Lua script stores a fill only if
+//!   it is unchanged. A hit is then a plain `MGET`, as cheap as Redis gets, and
+//!   concurrent missers in several processes may all fill (each with a value read
+//!   after the last invalidation).
+//!
+//! Thing drops fills issued longer ago than its lease TTL, so no token is
+//! trusted for long.
 
 use std::fmt;
 use std::future::Future;
@@ -76,9 +87,10 @@ impl Default for LeaseToken {
 pub enum Lookup {
     /// The stored value.
     Hit(Vec<u8>),
-    /// The key was empty; the caller now holds this lease and may fill it.
+    /// The key was empty; the caller may fill it with this token.
     Leased(LeaseToken),
-    /// The key is empty and someone else holds its lease: read the source, do not fill.
+    /// The key is empty and may not be filled by this caller (someone else holds
+    /// its lease): read the source, do not fill.
     Busy,
 }
 
@@ -113,7 +125,7 @@ impl std::error::Error for CacheError {}
 /// Implement it to put Thing in front of another store; every method must be
 /// atomic per key.
 pub trait Cache: Send + Sync + fmt::Debug + 'static {
-    /// For each key: its value, or a new lease if it is empty, or `Busy`.
+    /// For each key: its value, or a fill token if it is empty, or `Busy`.
     /// Returns one [`Lookup`] per key, in order.
     fn get_or_lease<'a>(
         &'a self,

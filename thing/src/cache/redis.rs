@@ -12,62 +12,54 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-/// The first byte of a lease; a value must not start with it.
-const LEASE_TAG: u8 = 0x00;
+/// The suffix of a key's version counter: `{key}:v`.
+const VERSION_SUFFIX: &str = ":v";
+
+/// How long a version counter outlives the last invalidation that bumped it. A
+/// fill compares the version its lookup saw; a counter that expired and came
+/// back could only fool a fill issued longer ago than this, and Thing drops
+/// fills older than its lease TTL (seconds).
+const VERSION_TTL_MS: &[u8] = b"3600000";
 
 /// The longest TTL sent to Redis, in milliseconds (Redis rejects expiry times
 /// that overflow its clock; this is about 285,000 years).
 const MAX_TTL_MS: u128 = 1 << 53;
 
-/// For each key: its value; or, when missing, a lease (`ARGV[1]`, for
-/// `ARGV[2]` ms) and `1`; or `0` when another lease holds it. Integers, never
-/// `nil`, so that the reply array is not cut short. Values are read with `MGET`
-/// in slices of 1000 keys (Lua's `unpack` has a stack limit).
-static GET_OR_LEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        0,
-        r"
-local out = {}
-local count = #KEYS
-local first = 1
-while first <= count do
-    local last = math.min(first + 999, count)
-    local values = redis.call('MGET', unpack(KEYS, first, last))
-    for offset = 1, last - first + 1 do
-        local i = first + offset - 1
-        local v = values[offset]
-        if not v then
-            redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
-            out[i] = 1
-        elseif string.byte(v, 1) == 0 then
-            out[i] = 0
-        else
-            out[i] = v
-        end
-    end
-    first = last + 1
-end
-return out
-",
-    )
-});
-
-/// For each key `KEYS[i]`, with `ARGV[3i-2]` its lease, `ARGV[3i-1]` the value
-/// and `ARGV[3i]` the TTL in ms: store the value if the key holds exactly that
-/// lease. Returns how many were stored.
+/// For each key `KEYS[i]`, with `ARGV[3i-2]` the version its lookup saw,
+/// `ARGV[3i-1]` the value and `ARGV[3i]` the TTL in ms: store the value if the
+/// key's version is still that one (no invalidation since). Returns how many
+/// were stored.
 static FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        1,
+        0,
         r"
 local stored = 0
 for i, key in ipairs(KEYS) do
     local at = (i - 1) * 3
-    if redis.call('GET', key) == ARGV[at + 1] then
+    local version = redis.call('GET', key .. ':v') or '0'
+    if version == ARGV[at + 1] then
         redis.call('SET', key, ARGV[at + 2], 'PX', ARGV[at + 3])
         stored = stored + 1
     end
 end
 return stored
+",
+    )
+});
+
+/// For each key: delete its value and bump its version (kept `ARGV[1]` ms), so
+/// that every fill issued before this call is refused.
+static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        1,
+        r"
+for _, key in ipairs(KEYS) do
+    redis.call('DEL', key)
+    local version = key .. ':v'
+    redis.call('INCR', version)
+    redis.call('PEXPIRE', version, ARGV[1])
+end
+return #KEYS
 ",
     )
 });
@@ -112,38 +104,37 @@ impl Script {
 ///
 /// Clones share the connection and the [round-trip count](Cache::round_trips).
 ///
-/// # Encoding
+/// # Encoding and the fill guard
 ///
-/// Each cache key is one Redis string key, holding either
-///
-/// * a **lease**: the byte `0x00` followed by the 16 bytes of the
-///   [`LeaseToken`] (big-endian), with the lease TTL as its expiry; or
-/// * a **value**: the bytes handed to [`Cache::fill`], verbatim, with the
-///   fill's TTL.
-///
-/// Values beginning with `0x00` are therefore reserved: [`Cache::fill`] refuses
-/// a call containing one with a [`CacheError`], before anything is sent. (An
-/// empty value is allowed.) TTLs are rounded up to whole milliseconds, at
-/// least 1.
+/// Each cache key is one Redis string key holding the bytes handed to
+/// [`Cache::fill`], verbatim, with the fill's TTL. Beside it, `{key}:v` counts
+/// the key's invalidations. A lookup reads both; for a missing value it returns
+/// [`Lookup::Leased`] with the version it saw as the token. A fill stores the
+/// value only if the version is still that one, so a reader that read the
+/// database before a write's invalidation cannot store what it read after it.
+/// Unlike [`MemoryCache`](super::MemoryCache), several processes missing the same
+/// key may all fill it (each with a value read after the last invalidation);
+/// [`Lookup::Busy`] is never returned. TTLs are rounded up to whole
+/// milliseconds, at least 1.
 ///
 /// # Round trips
 ///
-/// [`get_or_lease`](Cache::get_or_lease) and [`fill`](Cache::fill) are one Lua
-/// script each, atomic in Redis; [`invalidate`](Cache::invalidate) is one
-/// `DEL`. Each call is one round trip whatever the number of keys, and a call
-/// with no keys makes none. Scripts are sent by SHA-1 (`EVALSHA`), except the
-/// first time on each connection (`EVAL`, which also loads the script), and
-/// after a `NOSCRIPT` reply (the server lost its script cache: the call then
-/// takes two round trips, `EVALSHA` and `EVAL`).
+/// [`get_or_lease`](Cache::get_or_lease) is one `MGET` of the keys and their
+/// versions — a hit costs exactly what a plain `GET` does, no script runs.
+/// [`fill`](Cache::fill) and [`invalidate`](Cache::invalidate) are one Lua script
+/// each, atomic in Redis. Each call is one round trip whatever the number of
+/// keys, and a call with no keys makes none. Scripts are sent by SHA-1
+/// (`EVALSHA`), except the first time on each connection (`EVAL`, which also
+/// loads the script), and after a `NOSCRIPT` reply (the server lost its script
+/// cache: the call then takes two round trips, `EVALSHA` and `EVAL`).
 /// [`round_trips`](Cache::round_trips) counts every command sent (not the
 /// handshake of a new connection).
 ///
 /// # Redis Cluster
 ///
 /// `RedisCache` targets a single Redis node (a standalone server or primary).
-/// A call's script touches all of its keys, which on a Redis Cluster would
-/// have to share one hash slot (a `{tag}` in every key); Cluster is not
-/// supported.
+/// A call touches all of its keys and their version keys, which on a Redis
+/// Cluster would have to share one hash slot; Cluster is not supported.
 ///
 /// ```no_run
 /// use thing::cache::{Cache, Fill, Lookup, RedisCache};
@@ -158,7 +149,7 @@ impl Script {
 ///         let fill = Fill { key: keys[0].clone(), token, value, ttl: Duration::from_secs(60) };
 ///         cache.fill(&[fill]).await?;
 ///     }
-///     Lookup::Busy => { /* read the database, do not fill */ }
+///     Lookup::Busy => { /* never from RedisCache; other caches: do not fill */ }
 /// }
 /// # Ok::<(), thing::cache::CacheError>(())
 /// # }).unwrap();
@@ -532,17 +523,27 @@ impl Inner {
     }
 }
 
-/// The bytes stored for a lease.
-fn lease_bytes(token: LeaseToken) -> [u8; 17] {
-    let mut bytes = [LEASE_TAG; 17];
-    bytes[1..].copy_from_slice(&token.0.to_be_bytes());
-    bytes
+/// A version token as the decimal text Redis `INCR` keeps.
+fn version_text(token: LeaseToken) -> Vec<u8> {
+    token.0.to_string().into_bytes()
 }
 
 /// A TTL as Redis `PX` milliseconds: at least 1 (0 is an error in Redis).
 fn ttl_ms(ttl: Duration) -> Vec<u8> {
     let ms = ttl.as_nanos().div_ceil(1_000_000).clamp(1, MAX_TTL_MS);
     ms.to_string().into_bytes()
+}
+
+/// A version counter from an `MGET` reply: missing is 0.
+fn parse_version(value: &Value) -> Result<u128, SendError> {
+    match value {
+        Value::Nil => Ok(0),
+        Value::BulkString(text) => std::str::from_utf8(text)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| unexpected("version", value)),
+        other => Err(unexpected("version", other)),
+    }
 }
 
 fn unexpected(what: &str, value: &Value) -> SendError {
@@ -557,36 +558,39 @@ impl Cache for RedisCache {
     fn get_or_lease<'a>(
         &'a self,
         keys: &'a [String],
-        lease_ttl: Duration,
+        _lease_ttl: Duration,
     ) -> CacheFuture<'a, Vec<Lookup>> {
         Box::pin(async move {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let token = LeaseToken::new();
-            let lease = lease_bytes(token);
-            let ttl = ttl_ms(lease_ttl);
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let mut cmd = redis::cmd("MGET");
+            for key in keys {
+                cmd.arg(key.as_str());
+            }
+            for key in keys {
+                cmd.arg(format!("{key}{VERSION_SUFFIX}"));
+            }
             self.inner
                 .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
-                    let reply = inner
-                        .eval(link, &GET_OR_LEASE, &keys, &[&lease, &ttl])
-                        .await?;
+                    let reply = inner.send(link, &cmd).await?;
                     let Value::Array(items) = reply else {
                         return Err(unexpected("get_or_lease", &reply));
                     };
-                    if items.len() != keys.len() {
+                    if items.len() != keys.len() * 2 {
                         return Err(unexpected(
                             "get_or_lease: wrong length",
                             &Value::Array(items),
                         ));
                     }
-                    items
+                    let mut items = items.into_iter();
+                    let values: Vec<Value> = items.by_ref().take(keys.len()).collect();
+                    values
                         .into_iter()
-                        .map(|item| match item {
+                        .zip(items)
+                        .map(|(value, version)| match value {
                             Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
-                            Value::Int(1) => Ok(Lookup::Leased(token)),
-                            Value::Int(0) => Ok(Lookup::Busy),
+                            Value::Nil => Ok(Lookup::Leased(LeaseToken(parse_version(&version)?))),
                             other => Err(unexpected("get_or_lease", &other)),
                         })
                         .collect()
@@ -597,24 +601,16 @@ impl Cache for RedisCache {
 
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
         Box::pin(async move {
-            if let Some(fill) = fills
-                .iter()
-                .find(|fill| fill.value.first() == Some(&LEASE_TAG))
-            {
-                return Err(CacheError(format!(
-                    "redis: cannot fill {:?}: values beginning with 0x00 are reserved for leases",
-                    fill.key
-                )));
-            }
             if fills.is_empty() {
                 return Ok(0);
             }
             let keys: Vec<&str> = fills.iter().map(|fill| fill.key.as_str()).collect();
-            let leases: Vec<[u8; 17]> = fills.iter().map(|fill| lease_bytes(fill.token)).collect();
+            let versions: Vec<Vec<u8>> =
+                fills.iter().map(|fill| version_text(fill.token)).collect();
             let ttls: Vec<Vec<u8>> = fills.iter().map(|fill| ttl_ms(fill.ttl)).collect();
             let mut args: Vec<&[u8]> = Vec::with_capacity(fills.len() * 3);
-            for ((fill, lease), ttl) in fills.iter().zip(&leases).zip(&ttls) {
-                args.extend([lease.as_slice(), fill.value.as_slice(), ttl.as_slice()]);
+            for ((fill, version), ttl) in fills.iter().zip(&versions).zip(&ttls) {
+                args.extend([version.as_slice(), fill.value.as_slice(), ttl.as_slice()]);
             }
             self.inner
                 .call("fill", async |inner: &Inner, link: &mut Link| {
@@ -632,14 +628,18 @@ impl Cache for RedisCache {
             if keys.is_empty() {
                 return Ok(());
             }
-            let mut cmd = redis::cmd("DEL");
-            for key in keys {
-                cmd.arg(key.as_str());
-            }
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             self.inner
-                .call("invalidate", async |inner: &Inner, link: &mut Link| {
-                    inner.send(link, &cmd).await.map(drop)
-                })
+                .call(
+                    "invalidate",
+                    async |inner: &Inner, link: &mut Link| match inner
+                        .eval(link, &INVALIDATE, &keys, &[VERSION_TTL_MS])
+                        .await?
+                    {
+                        Value::Int(_) => Ok(()),
+                        other => Err(unexpected("invalidate", &other)),
+                    },
+                )
                 .await
         })
     }
@@ -719,10 +719,15 @@ mod tests {
     }
 
     #[test]
-    fn leases_and_ttls_are_encoded_for_redis() {
-        let bytes = lease_bytes(LeaseToken(0x0102));
-        assert_eq!(bytes[0], 0);
-        assert_eq!(&bytes[15..], &[1, 2]);
+    fn versions_and_ttls_are_encoded_for_redis() {
+        assert_eq!(version_text(LeaseToken(0)), b"0");
+        assert_eq!(version_text(LeaseToken(258)), b"258");
+        assert_eq!(parse_version(&Value::Nil).ok(), Some(0));
+        assert_eq!(
+            parse_version(&Value::BulkString(b"42".to_vec())).ok(),
+            Some(42)
+        );
+        assert!(parse_version(&Value::BulkString(b"x".to_vec())).is_err());
         assert_eq!(ttl_ms(Duration::ZERO), b"1");
         assert_eq!(ttl_ms(Duration::from_micros(1500)), b"2");
         assert_eq!(ttl_ms(Duration::from_secs(60)), b"60000");
