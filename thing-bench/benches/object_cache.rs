@@ -165,93 +165,105 @@ fn main() {
         bytes
     });
 
+    // THING_BENCH_CASE=<substring> runs only the matching cases (for profiling).
+    let only = std::env::var("THING_BENCH_CASE").unwrap_or_default();
+    let wanted = |case: &str| case.contains(only.as_str());
+
     // 1. by_id, Redis hit, vs a raw GET + decode.
-    let mut conn = redis_conn.clone();
-    let summaries = interleave(
-        plan,
-        vec![
-            Contender::new("raw Redis GET + decode", |n| {
-                time_async(&runtime, n, || {
-                    let mut conn = conn.clone();
-                    let key = key.clone();
-                    async move {
-                        let bytes: Vec<u8> = conn.get(&key).await.unwrap();
-                        std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
-                    }
-                })
-            }),
-            Contender::new("thing by_id (RedisCache hit)", |n| {
-                time_async(&runtime, n, || async {
-                    std::hint::black_box(BenchUser::by_id(&db_redis, id).await.unwrap());
-                })
-            }),
-        ],
-    );
-    report("by_id: Redis hit", &summaries);
-
-    // 2. by_id, memory hit, vs decoding the same bytes (the floor).
-    let summaries = interleave(
-        plan,
-        vec![
-            Contender::new("decode row bytes only", |n| {
-                time_async(&runtime, n, || async {
-                    std::hint::black_box(BenchUser::decode_row(&cached_bytes[1..]).unwrap());
-                })
-            }),
-            Contender::new("thing by_id (MemoryCache hit)", |n| {
-                time_async(&runtime, n, || async {
-                    std::hint::black_box(BenchUser::by_id(&db_memory, id).await.unwrap());
-                })
-            }),
-        ],
-    );
-    report("by_id: memory hit", &summaries);
-
-    // 3. by_id, miss, vs a raw sqlx select on the same pool.
-    let keys = [key.clone()];
-    let summaries = interleave(
-        plan,
-        vec![
-            Contender::new("raw sqlx SELECT + decode", |n| {
-                time_async(&runtime, n, || async {
-                    std::hint::black_box(raw_select(&pool, id).await);
-                })
-            }),
-            Contender::new("thing by_id (MemoryCache miss)", |n| {
-                time_async(&runtime, n, || async {
-                    memory.invalidate(&keys).await.unwrap();
-                    std::hint::black_box(BenchUser::by_id(&db_memory, id).await.unwrap());
-                })
-            }),
-        ],
-    );
-    report("by_id: miss (memory cache) vs raw sqlx", &summaries);
-
-    // 4. by_ids(100), all Redis hits, vs a raw MGET + decode.
-    conn = redis_conn.clone();
-    let summaries = interleave(
-        plan,
-        vec![
-            Contender::new("raw Redis MGET(100) + decode", |n| {
-                time_async(&runtime, n, || {
-                    let mut conn = conn.clone();
-                    let keys = &hundred_keys;
-                    async move {
-                        let many: Vec<Vec<u8>> = conn.mget(keys).await.unwrap();
-                        for bytes in &many {
+    if wanted("by_id: Redis hit") {
+        let conn = redis_conn.clone();
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw Redis GET + decode", |n| {
+                    time_async(&runtime, n, || {
+                        let mut conn = conn.clone();
+                        let key = key.clone();
+                        async move {
+                            let bytes: Vec<u8> = conn.get(&key).await.unwrap();
                             std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
                         }
-                    }
-                })
-            }),
-            Contender::new("thing by_ids(100) (RedisCache hits)", |n| {
-                time_async(&runtime, n, || async {
-                    std::hint::black_box(BenchUser::by_ids(&db_redis, &hundred).await.unwrap());
-                })
-            }),
-        ],
-    );
-    report("by_ids(100): Redis hits", &summaries);
+                    })
+                }),
+                Contender::new("thing by_id (RedisCache hit)", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(BenchUser::by_id(&db_redis, id).await.unwrap());
+                    })
+                }),
+            ],
+        );
+        report("by_id: Redis hit", &summaries);
+    }
+
+    // 2. by_id, memory hit, vs decoding the same bytes (the floor).
+    if wanted("by_id: memory hit") {
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("decode row bytes only", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(BenchUser::decode_row(&cached_bytes[1..]).unwrap());
+                    })
+                }),
+                Contender::new("thing by_id (MemoryCache hit)", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(BenchUser::by_id(&db_memory, id).await.unwrap());
+                    })
+                }),
+            ],
+        );
+        report("by_id: memory hit", &summaries);
+    }
+
+    // 3. by_id, miss, vs a raw sqlx select on the same pool.
+    if wanted("by_id: miss (memory cache) vs raw sqlx") {
+        let keys = [key.clone()];
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw sqlx SELECT + decode", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(raw_select(&pool, id).await);
+                    })
+                }),
+                Contender::new("thing by_id (MemoryCache miss)", |n| {
+                    time_async(&runtime, n, || async {
+                        memory.invalidate(&keys).await.unwrap();
+                        std::hint::black_box(BenchUser::by_id(&db_memory, id).await.unwrap());
+                    })
+                }),
+            ],
+        );
+        report("by_id: miss (memory cache) vs raw sqlx", &summaries);
+    }
+
+    // 4. by_ids(100), all Redis hits, vs a raw MGET + decode.
+    if wanted("by_ids(100): Redis hits") {
+        let conn = redis_conn.clone();
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw Redis MGET(100) + decode", |n| {
+                    time_async(&runtime, n, || {
+                        let mut conn = conn.clone();
+                        let keys = &hundred_keys;
+                        async move {
+                            let many: Vec<Vec<u8>> = conn.mget(keys).await.unwrap();
+                            for bytes in &many {
+                                std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
+                            }
+                        }
+                    })
+                }),
+                Contender::new("thing by_ids(100) (RedisCache hits)", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(BenchUser::by_ids(&db_redis, &hundred).await.unwrap());
+                    })
+                }),
+            ],
+        );
+        report("by_ids(100): Redis hits", &summaries);
+    }
 
     runtime.block_on(async {
         let keys: Vec<String> = ids

@@ -8,7 +8,6 @@ use crate::stats::StatementKind;
 use crate::{Error, Result, Thing, codec, store};
 use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Ids per `IN (...)` statement: well under every backend's parameter limit.
 const IN_BATCH: usize = 500;
@@ -38,15 +37,18 @@ pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let mut found = match executor.__target() {
+    let rows = match executor.__target() {
         Target::Db(db) if let Some(objects) = db.object_cache() => {
             store::load::<T>(db, objects, &wanted).await?
         }
-        target => select_ids::<T>(target, &wanted).await?,
+        target => {
+            let mut found = select_ids::<T>(target, &wanted).await?;
+            wanted.iter().map(|id| found.remove(id)).collect()
+        }
     };
-    Ok(wanted
-        .iter()
-        .filter_map(|id| found.remove(id))
+    Ok(rows
+        .into_iter()
+        .flatten()
         .filter(|item| !item.__is_deleted())
         .collect())
 }
@@ -211,7 +213,7 @@ fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
     let mut item = <T as ModelIo<DB>>::from_row(row)?;
     let bytes = item.encode_row();
     if let Some(snapshot) = item.__snapshot_mut() {
-        snapshot.set(Arc::from(bytes));
+        snapshot.set(bytes);
     }
     Ok(item)
 }
@@ -332,7 +334,7 @@ where
 fn remember<T: Thing>(item: &mut T) {
     let bytes = item.encode_row();
     if let Some(snapshot) = item.__snapshot_mut() {
-        snapshot.set(Arc::from(bytes));
+        snapshot.set(bytes);
     }
 }
 

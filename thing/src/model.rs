@@ -106,15 +106,32 @@ impl BaseModel {
 /// assert_eq!(Tag::COLUMNS.len(), 2);
 /// ```
 #[derive(Clone, Default)]
-pub struct Snapshot(Option<Arc<[u8]>>);
+pub struct Snapshot(Option<SnapshotRow>);
+
+/// Row bytes shared with the buffer they arrived in (a cache value starts with
+/// a one-byte tag, which `start` skips), so keeping them copies nothing.
+#[derive(Clone)]
+struct SnapshotRow {
+    bytes: Arc<Vec<u8>>,
+    start: usize,
+}
 
 impl Snapshot {
-    pub(crate) fn set(&mut self, row: Arc<[u8]>) {
-        self.0 = Some(row);
+    /// Keeps `row` as the last known row.
+    pub(crate) fn set(&mut self, row: Vec<u8>) {
+        self.set_from(row, 0);
+    }
+
+    /// Keeps `buffer[start..]` as the last known row, without copying it.
+    pub(crate) fn set_from(&mut self, buffer: Vec<u8>, start: usize) {
+        self.0 = Some(SnapshotRow {
+            bytes: Arc::new(buffer),
+            start,
+        });
     }
 
     pub(crate) fn row(&self) -> Option<&[u8]> {
-        self.0.as_deref()
+        self.0.as_ref().map(|row| &row.bytes[row.start..])
     }
 }
 
@@ -126,7 +143,7 @@ impl PartialEq for Snapshot {
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match self.row() {
             Some(row) => write!(f, "Snapshot({} bytes)", row.len()),
             None => f.write_str("Snapshot(none)"),
         }

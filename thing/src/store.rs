@@ -46,12 +46,13 @@ enum Entry<T> {
     Corrupt,
 }
 
-fn decode_entry<T: Thing>(bytes: &[u8]) -> Entry<T> {
+/// Decodes a cached value; a row keeps `bytes` as its snapshot (no copy).
+fn decode_entry<T: Thing>(bytes: Vec<u8>) -> Entry<T> {
     match bytes.split_first() {
         Some((&ROW, row)) => match T::decode_row(row) {
             Some(mut item) => {
                 if let Some(snapshot) = item.__snapshot_mut() {
-                    snapshot.set(Arc::from(row));
+                    snapshot.set_from(bytes, 1);
                 }
                 Entry::Row(item)
             }
@@ -200,11 +201,20 @@ pub(crate) async fn by_id<T: Thing>(db: &Db, objects: &ObjectCache, id: i64) -> 
                 None => continue,
             }
         }
-        let lookups = lookup(db, objects, &keys).await;
-        if matches!(lookups.answers[0], Lookup::Hit(_)) {
-            return Ok(resolve::<T>(db, objects, &[id], &keys, lookups)
-                .await?
-                .remove(&id));
+        let mut lookups = lookup(db, objects, &keys).await;
+        if let Lookup::Hit(bytes) = &mut lookups.answers[0] {
+            match decode_entry::<T>(std::mem::take(bytes)) {
+                Entry::Row(item) => {
+                    db.counters().cache_hit();
+                    return Ok(Some(item));
+                }
+                Entry::Absent => {
+                    db.counters().negative_hit();
+                    return Ok(None);
+                }
+                // Replaced by `resolve`, on the miss path below.
+                Entry::Corrupt => lookups.answers[0] = Lookup::Hit(Vec::new()),
+            }
         }
         let sender = match objects.lead(&keys[0]) {
             Ok(sender) => sender,
@@ -228,7 +238,8 @@ pub(crate) async fn by_id<T: Thing>(db: &Db, objects: &ObjectCache, id: i64) -> 
         };
         let item = resolve::<T>(db, objects, &[id], &keys, lookups)
             .await?
-            .remove(&id);
+            .pop()
+            .flatten();
         drop(flight);
         // Followers decode the bytes the cache holds; encode them only for them.
         if sender.receiver_count() > 0 {
@@ -245,7 +256,7 @@ async fn follow<T: Thing>(
     mut receiver: watch::Receiver<Option<Vec<u8>>>,
 ) -> Option<Option<T>> {
     let published = receiver.wait_for(Option::is_some).await.ok()?;
-    let bytes = published.as_ref()?;
+    let bytes = published.as_ref()?.clone();
     db.counters().cache_hit();
     match decode_entry::<T>(bytes) {
         Entry::Row(item) => Some(Some(item)),
@@ -266,13 +277,13 @@ impl Drop for Flight<'_> {
     }
 }
 
-/// Rows by id through the cache: one cache lookup for all ids, one SQL `IN`
-/// for the misses, one fill. Soft-deleted rows are included.
+/// Rows by id through the cache, one per id in order: one cache lookup for all
+/// ids, one SQL `IN` for the misses, one fill. Soft-deleted rows are included.
 pub(crate) async fn load<T: Thing>(
     db: &Db,
     objects: &ObjectCache,
     ids: &[i64],
-) -> Result<HashMap<i64, T>> {
+) -> Result<Vec<Option<T>>> {
     let keys: Vec<String> = ids
         .iter()
         .map(|&id| key::<T>(&objects.config.prefix, id))
@@ -317,25 +328,27 @@ struct Lookups {
     at: Instant,
 }
 
-/// Turns lookups into rows: decodes the hits, reads the misses with one SQL
-/// `IN`, and fills the keys this caller leased.
+/// Turns lookups into rows, one per id in order (`None`: no such row):
+/// decodes the hits, reads the misses with one SQL `IN`, and fills the keys
+/// this caller may fill.
 async fn resolve<T: Thing>(
     db: &Db,
     objects: &ObjectCache,
     ids: &[i64],
     keys: &[String],
     lookups: Lookups,
-) -> Result<HashMap<i64, T>> {
+) -> Result<Vec<Option<T>>> {
     let counters = db.counters();
-    let mut found = HashMap::with_capacity(ids.len());
+    let mut rows: Vec<Option<T>> = Vec::with_capacity(ids.len());
     let mut misses: Vec<(usize, Option<LeaseToken>)> = Vec::new();
     let mut corrupt: Vec<usize> = Vec::new();
     for (index, lookup) in lookups.answers.into_iter().enumerate() {
+        rows.push(None);
         match lookup {
-            Lookup::Hit(bytes) => match decode_entry::<T>(&bytes) {
+            Lookup::Hit(bytes) => match decode_entry::<T>(bytes) {
                 Entry::Row(item) => {
                     counters.cache_hit();
-                    found.insert(ids[index], item);
+                    rows[index] = Some(item);
                 }
                 Entry::Absent => counters.negative_hit(),
                 Entry::Corrupt => corrupt.push(index),
@@ -348,24 +361,26 @@ async fn resolve<T: Thing>(
         misses.extend(replace_corrupt(db, objects, keys, &corrupt).await);
     }
     if misses.is_empty() {
-        return Ok(found);
+        return Ok(rows);
     }
     counters.cache_misses(misses.len() as u64);
 
     let miss_ids: Vec<i64> = misses.iter().map(|&(index, _)| ids[index]).collect();
     let mut loaded = crud::select_ids::<T>(Target::Db(db), &miss_ids).await?;
     objects.pass_fill_gate().await;
+    for &(index, _) in &misses {
+        rows[index] = loaded.remove(&ids[index]);
+    }
 
-    // A lease (or version token) is only honoured for `lease_ttl`: a reader
-    // slower than that does not fill, whatever the cache would accept.
+    // A token is only honoured for `lease_ttl`: a reader slower than that does
+    // not fill, whatever the cache would accept.
     if lookups.at.elapsed() > objects.config.lease_ttl {
-        found.extend(loaded.drain());
-        return Ok(found);
+        return Ok(rows);
     }
     let fills: Vec<Fill> = misses
         .iter()
         .filter_map(|&(index, token)| {
-            let item = loaded.get(&ids[index]);
+            let item = rows[index].as_ref();
             let ttl = match item {
                 Some(_) => objects.config.ttl,
                 None => objects.config.negative_ttl,
@@ -384,8 +399,7 @@ async fn resolve<T: Thing>(
             Err(err) => objects.warn(db, "fill", &err),
         }
     }
-    found.extend(loaded.drain());
-    Ok(found)
+    Ok(rows)
 }
 
 /// Drops undecodable values (written by another version, or damaged) and leases
