@@ -107,19 +107,19 @@ async fn lease_then_fill_then_hit() {
         return;
     };
     let (row, empty) = (t.key("row"), t.key("empty"));
-    let value: Vec<u8> = (0..=255).chain(0..=255).collect(); // binary, any first byte
+    let value: Vec<u8> = (1..=255).chain(0..=255).collect(); // binary, but not starting with 0x00
 
     let token = lease(&t.cache, &row, LEASE_TTL).await;
     assert_eq!(t.cache.fill(&[fill(&row, token, &value)]).await.unwrap(), 1);
     assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.clone()));
     assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.clone()));
-    // No invalidation since the lookup: a second fill with the token is as
-    // current as the first (both were read after the last invalidation).
+    // The token was for an empty key: once filled, filling again with it
+    // stores nothing.
     assert_eq!(
         t.cache.fill(&[fill(&row, token, b"again")]).await.unwrap(),
-        1
+        0
     );
-    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(b"again".to_vec()));
+    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value));
 
     // An empty value is a value, not a miss.
     let token = lease(&t.cache, &empty, LEASE_TTL).await;
@@ -189,8 +189,8 @@ async fn fill_after_invalidate_is_refused() {
     t.clean(&[key]).await;
 }
 
-/// Two processes missing the same key may both fill it, each with what it read
-/// after the last invalidation; an invalidation refuses both their tokens.
+/// Two processes missing the same key get the same token; the first fill
+/// stores, the second finds a value; an invalidation refuses both tokens.
 #[tokio::test]
 async fn concurrent_missers_may_fill_until_an_invalidation() {
     let Some(t) = Shared::connect("concurrent_missers_may_fill_until_an_invalidation").await else {
@@ -200,7 +200,7 @@ async fn concurrent_missers_may_fill_until_an_invalidation() {
     let (key, free) = (t.key("row"), t.key("free"));
     let mine = lease(&t.cache, &key, LEASE_TTL).await;
     let theirs = lease(&other, &key, LEASE_TTL).await;
-    assert_eq!(mine, theirs, "the token is the key's version");
+    assert_eq!(mine, theirs, "the token is what the lookup saw");
 
     // In one call, each key gets its own answer, in order.
     assert_eq!(t.cache.fill(&[fill(&key, mine, b"row")]).await.unwrap(), 1);
@@ -210,7 +210,7 @@ async fn concurrent_missers_may_fill_until_an_invalidation() {
         .unwrap();
     assert_eq!(both[0], Lookup::Hit(b"row".to_vec()));
     assert!(matches!(both[1], Lookup::Leased(_)));
-    assert_eq!(other.fill(&[fill(&key, theirs, b"row")]).await.unwrap(), 1);
+    assert_eq!(other.fill(&[fill(&key, theirs, b"row")]).await.unwrap(), 0);
 
     other.invalidate(std::slice::from_ref(&key)).await.unwrap();
     for token in [mine, theirs] {
@@ -343,28 +343,44 @@ async fn invalidating_many_keys_takes_one_round_trip() {
     t.clean(&keys).await;
 }
 
-/// Values are stored verbatim, whatever their bytes; several in one call.
 #[tokio::test]
-async fn values_are_stored_verbatim() {
-    let Some(t) = Shared::connect("values_are_stored_verbatim").await else {
+async fn fill_rejects_a_value_starting_with_zero() {
+    let Some(t) = Shared::connect("fill_rejects_a_value_starting_with_zero").await else {
         return;
     };
     let other = t.other_process().await;
     let (key, good) = (t.key("row"), t.key("good"));
     let token = lease(&t.cache, &key, LEASE_TTL).await;
     let good_token = lease(&t.cache, &good, LEASE_TTL).await;
+
+    // The whole call is refused before anything is sent.
     let before = t.cache.round_trips();
-    let stored = t
+    let err = t
         .cache
         .fill(&[
             fill(&good, good_token, b"fine"),
             fill(&key, token, &[0, 1, 2]),
         ])
         .await
+        .unwrap_err();
+    assert!(err.to_string().contains("0x00"), "{err}");
+    assert_eq!(t.cache.round_trips() - before, 0);
+    // So nothing was stored.
+    assert!(matches!(lookup(&other, &key).await, Lookup::Leased(_)));
+    assert!(matches!(lookup(&other, &good).await, Lookup::Leased(_)));
+
+    // A zero byte elsewhere is fine; several fills are one round trip.
+    let before = t.cache.round_trips();
+    let stored = t
+        .cache
+        .fill(&[
+            fill(&good, good_token, b"fine"),
+            fill(&key, token, &[1, 0, 0]),
+        ])
+        .await
         .unwrap();
     assert_eq!((stored, t.cache.round_trips() - before), (2, 1));
-    assert_eq!(lookup(&other, &key).await, Lookup::Hit(vec![0, 1, 2]));
-    assert_eq!(lookup(&other, &good).await, Lookup::Hit(b"fine".to_vec()));
+    assert_eq!(lookup(&other, &key).await, Lookup::Hit(vec![1, 0, 0]));
     t.clean(&[key, good]).await;
 }
 
@@ -617,27 +633,26 @@ async fn a_flushed_script_cache_costs_one_extra_round_trip() {
         return;
     };
     let cache = private_cache(&server).await;
-    let keys = ["k".to_string()];
-    cache.invalidate(&keys).await.unwrap(); // loads the script (EVAL)
-
-    let before = cache.round_trips();
-    cache.invalidate(&keys).await.unwrap();
-    assert_eq!(cache.round_trips() - before, 1, "EVALSHA");
+    // Each fill needs a fresh token: invalidate, look up, fill.
+    let fill_once = async |value: &[u8]| {
+        let keys = ["k".to_string()];
+        cache.invalidate(&keys).await.unwrap();
+        let Lookup::Leased(token) = lookup(&cache, "k").await else {
+            panic!("expected a token");
+        };
+        let before = cache.round_trips();
+        assert_eq!(cache.fill(&[fill("k", token, value)]).await.unwrap(), 1);
+        cache.round_trips() - before
+    };
+    assert_eq!(fill_once(b"one").await, 1, "EVAL loads the script");
+    assert_eq!(fill_once(b"two").await, 1, "EVALSHA");
 
     // EVALSHA gets NOSCRIPT, then EVAL runs (and reloads) the script.
     assert!(server.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
-    let before = cache.round_trips();
-    cache.invalidate(&keys).await.unwrap();
-    assert_eq!(cache.round_trips() - before, 2);
+    assert_eq!(fill_once(b"three").await, 2);
     assert!(cache.is_connected());
-
-    let before = cache.round_trips();
-    cache.invalidate(&keys).await.unwrap();
-    assert_eq!(cache.round_trips() - before, 1);
-    // A lookup is a plain MGET: no script at all.
-    let before = cache.round_trips();
-    assert!(matches!(lookup(&cache, "k").await, Lookup::Leased(_)));
-    assert_eq!(cache.round_trips() - before, 1);
+    assert_eq!(fill_once(b"four").await, 1);
+    assert_eq!(lookup(&cache, "k").await, Lookup::Hit(b"four".to_vec()));
 }
 
 /// Runs `f` when dropped (so a stopped server is resumed even on panic).
@@ -766,4 +781,60 @@ async fn an_invalidation_lost_to_a_hung_redis_reaches_it_later() {
     assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 2);
     drop((writer, reader));
     t.finish().await;
+}
+
+/// A reader slower than the fill window: the writer's tombstone has expired by
+/// the time it fills, so the cache alone would take its stale row; Thing must
+/// not send that fill.
+#[tokio::test]
+async fn a_reader_slower_than_the_fill_window_does_not_fill() {
+    use std::sync::Arc;
+    use thing::Thing;
+    use thing_tests::models::User;
+    use tokio::sync::Notify;
+
+    let Some(t) = Shared::connect("a_reader_slower_than_the_fill_window_does_not_fill").await
+    else {
+        return;
+    };
+    let db_test = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let open = async || {
+        let cache = RedisCache::builder(&redis_url())
+            .fill_window(Duration::from_millis(50))
+            .build()
+            .await
+            .unwrap();
+        thing::Db::builder(&db_test.url)
+            .cache(cache)
+            .key_prefix(t.key("orm"))
+            .build()
+            .await
+            .unwrap()
+    };
+    let (reader, writer) = (open().await, open().await);
+    reader.create_table::<User>().await.unwrap();
+    let mut user = User::new("a@x", "A", 1);
+    user.save(&writer).await.unwrap();
+    // Let the insert's tombstone expire: the reader's lookup sees nothing.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    reader.__pause_next_fill(reached.clone(), release.clone());
+    let slow = {
+        let reader = reader.clone();
+        let id = user.base.id;
+        tokio::spawn(async move { User::by_id(&reader, id).await })
+    };
+    reached.notified().await; // it has read age 1
+    user.age = 2;
+    user.save(&writer).await.unwrap(); // tombstone for 50 ms
+    tokio::time::sleep(Duration::from_millis(150)).await; // tombstone gone
+    release.notify_one();
+    assert_eq!(slow.await.unwrap().unwrap().age, 1);
+    assert_eq!(reader.stats().cache_fills, 0);
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 2);
+    drop((reader, writer));
+    db_test.finish().await;
 }

@@ -372,9 +372,10 @@ async fn resolve<T: Thing>(
         rows[index] = loaded.remove(&ids[index]);
     }
 
-    // A token is only honoured for `lease_ttl`: a reader slower than that does
-    // not fill, whatever the cache would accept.
-    if lookups.at.elapsed() > objects.config.lease_ttl {
+    // A token is only honoured for `lease_ttl`, and never longer than the cache
+    // can vouch for it: a reader slower than that does not fill.
+    let window = objects.config.lease_ttl.min(objects.cache.fill_window());
+    if lookups.at.elapsed() > window {
         return Ok(rows);
     }
     let fills: Vec<Fill> = misses

@@ -24,14 +24,14 @@
 //! * [`MemoryCache`] places a *lease* on an empty key, as Facebook's memcache does:
 //!   one caller at a time may fill it, others get `Busy`, and invalidation removes
 //!   values and leases alike.
-//! * [`RedisCache`] keeps a *version* per key, bumped by every invalidation: the
-//!   token is the version the lookup saw, and a Lua script stores a fill only if
-//!   it is unchanged. A hit is then a plain `MGET`, as cheap as Redis gets, and
-//!   concurrent missers in several processes may all fill (each with a value read
-//!   after the last invalidation).
+//! * [`RedisCache`] writes a *tombstone* on invalidation, as Shopify's
+//!   IdentityCache does: the token is what the lookup saw (nothing, or a
+//!   tombstone), and a Lua script stores a fill only if the key still holds
+//!   exactly that. A hit is then a plain `MGET`, as cheap as Redis gets.
 //!
-//! Thing drops fills issued longer ago than its lease TTL, so no token is
-//! trusted for long.
+//! Thing drops fills issued longer ago than its lease TTL or the cache's
+//! [`Cache::fill_window`] (how long a tombstone lives), so no token is trusted
+//! for longer than the cache can vouch for it.
 
 use std::fmt;
 use std::future::Future;
@@ -139,6 +139,13 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
 
     /// Removes the keys (values and leases).
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()>;
+
+    /// How long after its lookup a fill token may still be used. Thing drops
+    /// fills older than this (or than its lease TTL, if shorter). Default:
+    /// unbounded, for caches whose tokens stay exact for ever.
+    fn fill_window(&self) -> Duration {
+        Duration::MAX
+    }
 
     /// Cache round trips made so far (0 for an in-process cache).
     fn round_trips(&self) -> u64 {

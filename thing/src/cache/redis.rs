@@ -12,23 +12,17 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-/// The suffix of a key's version counter: `{key}:v`.
-const VERSION_SUFFIX: &str = ":v";
-
-/// How long a version counter outlives the last invalidation that bumped it. A
-/// fill compares the version its lookup saw; a counter that expired and came
-/// back could only fool a fill issued longer ago than this, and Thing drops
-/// fills older than its lease TTL (seconds).
-const VERSION_TTL_MS: &[u8] = b"3600000";
+/// The first byte of a tombstone; a value must not start with it.
+const TOMBSTONE_TAG: u8 = 0x00;
 
 /// The longest TTL sent to Redis, in milliseconds (Redis rejects expiry times
 /// that overflow its clock; this is about 285,000 years).
 const MAX_TTL_MS: u128 = 1 << 53;
 
-/// For each key `KEYS[i]`, with `ARGV[3i-2]` the version its lookup saw,
-/// `ARGV[3i-1]` the value and `ARGV[3i]` the TTL in ms: store the value if the
-/// key's version is still that one (no invalidation since). Returns how many
-/// were stored.
+/// For each key `KEYS[i]`, with `ARGV[3i-2]` what its lookup saw (a tombstone,
+/// or empty for nothing), `ARGV[3i-1]` the value and `ARGV[3i]` the TTL in ms:
+/// store the value if the key still holds exactly that (no invalidation since).
+/// Returns how many were stored.
 static FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         0,
@@ -36,30 +30,14 @@ static FILL: LazyLock<Script> = LazyLock::new(|| {
 local stored = 0
 for i, key in ipairs(KEYS) do
     local at = (i - 1) * 3
-    local version = redis.call('GET', key .. ':v') or '0'
-    if version == ARGV[at + 1] then
+    local seen = ARGV[at + 1]
+    local current = redis.call('GET', key)
+    if (current == false and seen == '') or current == seen then
         redis.call('SET', key, ARGV[at + 2], 'PX', ARGV[at + 3])
         stored = stored + 1
     end
 end
 return stored
-",
-    )
-});
-
-/// For each key: delete its value and bump its version (kept `ARGV[1]` ms), so
-/// that every fill issued before this call is refused.
-static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        1,
-        r"
-for _, key in ipairs(KEYS) do
-    redis.call('DEL', key)
-    local version = key .. ':v'
-    redis.call('INCR', version)
-    redis.call('PEXPIRE', version, ARGV[1])
-end
-return #KEYS
 ",
     )
 });
@@ -106,35 +84,43 @@ impl Script {
 ///
 /// # Encoding and the fill guard
 ///
-/// Each cache key is one Redis string key holding the bytes handed to
-/// [`Cache::fill`], verbatim, with the fill's TTL. Beside it, `{key}:v` counts
-/// the key's invalidations. A lookup reads both; for a missing value it returns
-/// [`Lookup::Leased`] with the version it saw as the token. A fill stores the
-/// value only if the version is still that one, so a reader that read the
-/// database before a write's invalidation cannot store what it read after it.
-/// Unlike [`MemoryCache`](super::MemoryCache), several processes missing the same
-/// key may all fill it (each with a value read after the last invalidation);
+/// Each cache key is one Redis string key holding either the bytes handed to
+/// [`Cache::fill`], verbatim, with the fill's TTL, or a **tombstone**: the byte
+/// `0x00` and 16 random bytes, left by [`Cache::invalidate`] for the
+/// [fill window](RedisCacheBuilder::fill_window) (IdentityCache's approach). A
+/// lookup is a plain `MGET`; for a key without a value it returns
+/// [`Lookup::Leased`] with what it saw (nothing, or that tombstone) as the token.
+/// A fill stores its value only if the key still holds exactly that. An
+/// invalidation writes a new tombstone, so a reader that read the database
+/// before it cannot store what it read after it; and since Thing never fills
+/// later than the fill window after its lookup, the tombstone outlives every
+/// fill it must refuse.
+///
+/// Values beginning with `0x00` are therefore reserved: [`Cache::fill`] refuses
+/// a call containing one with a [`CacheError`], before anything is sent. (An
+/// empty value is allowed.) Several processes missing the same key may all try
+/// to fill it; the first one stores, the others find a value and store nothing.
 /// [`Lookup::Busy`] is never returned. TTLs are rounded up to whole
 /// milliseconds, at least 1.
 ///
 /// # Round trips
 ///
-/// [`get_or_lease`](Cache::get_or_lease) is one `MGET` of the keys and their
-/// versions — a hit costs exactly what a plain `GET` does, no script runs.
-/// [`fill`](Cache::fill) and [`invalidate`](Cache::invalidate) are one Lua script
-/// each, atomic in Redis. Each call is one round trip whatever the number of
-/// keys, and a call with no keys makes none. Scripts are sent by SHA-1
-/// (`EVALSHA`), except the first time on each connection (`EVAL`, which also
-/// loads the script), and after a `NOSCRIPT` reply (the server lost its script
-/// cache: the call then takes two round trips, `EVALSHA` and `EVAL`).
-/// [`round_trips`](Cache::round_trips) counts every command sent (not the
-/// handshake of a new connection).
+/// [`get_or_lease`](Cache::get_or_lease) is one `MGET` — a hit costs exactly what
+/// a plain `GET` does, no script runs. [`fill`](Cache::fill) is one Lua script,
+/// atomic in Redis; [`invalidate`](Cache::invalidate) one `MSET`-like pipeline of
+/// `SET ... PX`. Each call is one round trip whatever the number of keys, and a
+/// call with no keys makes none. The script is sent by SHA-1 (`EVALSHA`), except
+/// the first time on each connection (`EVAL`, which also loads it), and after a
+/// `NOSCRIPT` reply (the server lost its script cache: the call then takes two
+/// round trips, `EVALSHA` and `EVAL`). [`round_trips`](Cache::round_trips) counts
+/// every command or pipeline sent (not the handshake of a new connection).
 ///
 /// # Redis Cluster
 ///
 /// `RedisCache` targets a single Redis node (a standalone server or primary).
-/// A call touches all of its keys and their version keys, which on a Redis
-/// Cluster would have to share one hash slot; Cluster is not supported.
+/// A call's script touches all of its keys, which on a Redis Cluster would
+/// have to share one hash slot (a `{tag}` in every key); Cluster is not
+/// supported.
 ///
 /// ```no_run
 /// use thing::cache::{Cache, Fill, Lookup, RedisCache};
@@ -170,6 +156,7 @@ struct Inner {
     round_trips: AtomicU64,
     command_timeout: Duration,
     connect_timeout: Duration,
+    fill_window: Duration,
 }
 
 /// The connection in use.
@@ -213,6 +200,7 @@ pub struct RedisCacheBuilder {
     url: String,
     command_timeout: Duration,
     connect_timeout: Duration,
+    fill_window: Duration,
 }
 
 impl RedisCacheBuilder {
@@ -243,6 +231,23 @@ impl RedisCacheBuilder {
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an invalidation's tombstone stays, and so how long after its
+    /// lookup a reader may still fill (default
+    /// [`RedisCache::DEFAULT_FILL_WINDOW`], 10 s). Thing drops fills older than
+    /// this (or than its own lease TTL, if shorter). Every process sharing the
+    /// Redis should use the same window.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// # use std::time::Duration;
+    /// let builder = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .fill_window(Duration::from_secs(5));
+    /// ```
+    pub fn fill_window(mut self, window: Duration) -> Self {
+        self.fill_window = window;
         self
     }
 
@@ -290,6 +295,7 @@ impl RedisCacheBuilder {
                 round_trips: AtomicU64::new(0),
                 command_timeout: self.command_timeout,
                 connect_timeout: self.connect_timeout,
+                fill_window: self.fill_window,
             }),
         };
         if let Err(err) = cache.inner.link().await {
@@ -315,6 +321,14 @@ impl RedisCache {
     /// assert_eq!(RedisCache::DEFAULT_CONNECT_TIMEOUT.as_secs(), 1);
     /// ```
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The default [fill window](RedisCacheBuilder::fill_window): 10 s.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// assert_eq!(RedisCache::DEFAULT_FILL_WINDOW.as_secs(), 10);
+    /// ```
+    pub const DEFAULT_FILL_WINDOW: Duration = Duration::from_secs(10);
 
     /// A cache on the Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`,
     /// `redis://:password@host:6379`), with the default timeouts. See
@@ -350,6 +364,7 @@ impl RedisCache {
             url: url.to_owned(),
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            fill_window: Self::DEFAULT_FILL_WINDOW,
         }
     }
 
@@ -465,6 +480,24 @@ impl Inner {
         }
     }
 
+    /// Sends a pipeline as one round trip; failures as in [`Inner::send`].
+    async fn send_pipeline(
+        &self,
+        link: &mut Link,
+        pipe: &redis::Pipeline,
+    ) -> Result<(), SendError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        match pipe.query_async::<()>(&mut link.conn).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                if !matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                    self.drop_link(link);
+                }
+                Err(SendError::Redis(err))
+            }
+        }
+    }
+
     /// Runs `script` with `keys` and `args`: `EVALSHA`, or `EVAL` when the
     /// script was not sent on this connection yet or the server lost it
     /// (`NOSCRIPT`).
@@ -523,27 +556,36 @@ impl Inner {
     }
 }
 
-/// A version token as the decimal text Redis `INCR` keeps.
-fn version_text(token: LeaseToken) -> Vec<u8> {
-    token.0.to_string().into_bytes()
+/// The bytes of a tombstone.
+fn tombstone(token: LeaseToken) -> [u8; 17] {
+    let mut bytes = [TOMBSTONE_TAG; 17];
+    bytes[1..].copy_from_slice(&token.0.to_be_bytes());
+    bytes
+}
+
+/// What a lookup saw, as a token: 0 for nothing, else the tombstone's id.
+fn token_of(seen: Option<&[u8]>) -> Option<LeaseToken> {
+    match seen {
+        None => Some(LeaseToken(0)),
+        Some([TOMBSTONE_TAG, id @ ..]) => {
+            Some(LeaseToken(u128::from_be_bytes(id.try_into().ok()?)))
+        }
+        Some(_) => None,
+    }
+}
+
+/// The token as the fill script compares it: empty for nothing.
+fn seen_bytes(token: LeaseToken) -> Vec<u8> {
+    match token.0 {
+        0 => Vec::new(),
+        _ => tombstone(token).to_vec(),
+    }
 }
 
 /// A TTL as Redis `PX` milliseconds: at least 1 (0 is an error in Redis).
 fn ttl_ms(ttl: Duration) -> Vec<u8> {
     let ms = ttl.as_nanos().div_ceil(1_000_000).clamp(1, MAX_TTL_MS);
     ms.to_string().into_bytes()
-}
-
-/// A version counter from an `MGET` reply: missing is 0.
-fn parse_version(value: &Value) -> Result<u128, SendError> {
-    match value {
-        Value::Nil => Ok(0),
-        Value::BulkString(text) => std::str::from_utf8(text)
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .ok_or_else(|| unexpected("version", value)),
-        other => Err(unexpected("version", other)),
-    }
 }
 
 fn unexpected(what: &str, value: &Value) -> SendError {
@@ -568,29 +610,28 @@ impl Cache for RedisCache {
             for key in keys {
                 cmd.arg(key.as_str());
             }
-            for key in keys {
-                cmd.arg(format!("{key}{VERSION_SUFFIX}"));
-            }
             self.inner
                 .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
                     let reply = inner.send(link, &cmd).await?;
                     let Value::Array(items) = reply else {
                         return Err(unexpected("get_or_lease", &reply));
                     };
-                    if items.len() != keys.len() * 2 {
+                    if items.len() != keys.len() {
                         return Err(unexpected(
                             "get_or_lease: wrong length",
                             &Value::Array(items),
                         ));
                     }
-                    let mut items = items.into_iter();
-                    let values: Vec<Value> = items.by_ref().take(keys.len()).collect();
-                    values
+                    items
                         .into_iter()
-                        .zip(items)
-                        .map(|(value, version)| match value {
+                        .map(|item| match item {
+                            Value::Nil => Ok(Lookup::Leased(LeaseToken(0))),
+                            Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
+                                token_of(Some(&bytes)).map(Lookup::Leased).ok_or_else(|| {
+                                    unexpected("tombstone", &Value::BulkString(bytes))
+                                })
+                            }
                             Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
-                            Value::Nil => Ok(Lookup::Leased(LeaseToken(parse_version(&version)?))),
                             other => Err(unexpected("get_or_lease", &other)),
                         })
                         .collect()
@@ -601,16 +642,24 @@ impl Cache for RedisCache {
 
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
         Box::pin(async move {
+            if let Some(fill) = fills
+                .iter()
+                .find(|fill| fill.value.first() == Some(&TOMBSTONE_TAG))
+            {
+                return Err(CacheError(format!(
+                    "redis: cannot fill {:?}: values beginning with 0x00 are reserved for tombstones",
+                    fill.key
+                )));
+            }
             if fills.is_empty() {
                 return Ok(0);
             }
             let keys: Vec<&str> = fills.iter().map(|fill| fill.key.as_str()).collect();
-            let versions: Vec<Vec<u8>> =
-                fills.iter().map(|fill| version_text(fill.token)).collect();
+            let seen: Vec<Vec<u8>> = fills.iter().map(|fill| seen_bytes(fill.token)).collect();
             let ttls: Vec<Vec<u8>> = fills.iter().map(|fill| ttl_ms(fill.ttl)).collect();
             let mut args: Vec<&[u8]> = Vec::with_capacity(fills.len() * 3);
-            for ((fill, version), ttl) in fills.iter().zip(&versions).zip(&ttls) {
-                args.extend([version.as_slice(), fill.value.as_slice(), ttl.as_slice()]);
+            for ((fill, seen), ttl) in fills.iter().zip(&seen).zip(&ttls) {
+                args.extend([seen.as_slice(), fill.value.as_slice(), ttl.as_slice()]);
             }
             self.inner
                 .call("fill", async |inner: &Inner, link: &mut Link| {
@@ -628,20 +677,27 @@ impl Cache for RedisCache {
             if keys.is_empty() {
                 return Ok(());
             }
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let stone = tombstone(LeaseToken::new());
+            let window = ttl_ms(self.inner.fill_window);
+            let mut pipe = redis::pipe();
+            for key in keys {
+                pipe.cmd("SET")
+                    .arg(key.as_str())
+                    .arg(stone.as_slice())
+                    .arg("PX")
+                    .arg(window.as_slice())
+                    .ignore();
+            }
             self.inner
-                .call(
-                    "invalidate",
-                    async |inner: &Inner, link: &mut Link| match inner
-                        .eval(link, &INVALIDATE, &keys, &[VERSION_TTL_MS])
-                        .await?
-                    {
-                        Value::Int(_) => Ok(()),
-                        other => Err(unexpected("invalidate", &other)),
-                    },
-                )
+                .call("invalidate", async |inner: &Inner, link: &mut Link| {
+                    inner.send_pipeline(link, &pipe).await
+                })
                 .await
         })
+    }
+
+    fn fill_window(&self) -> Duration {
+        self.inner.fill_window
     }
 
     fn round_trips(&self) -> u64 {
@@ -719,15 +775,19 @@ mod tests {
     }
 
     #[test]
-    fn versions_and_ttls_are_encoded_for_redis() {
-        assert_eq!(version_text(LeaseToken(0)), b"0");
-        assert_eq!(version_text(LeaseToken(258)), b"258");
-        assert_eq!(parse_version(&Value::Nil).ok(), Some(0));
+    fn tombstones_tokens_and_ttls_are_encoded_for_redis() {
+        let stone = tombstone(LeaseToken(0x0102));
+        assert_eq!(stone[0], 0);
+        assert_eq!(&stone[15..], &[1, 2]);
+        assert_eq!(token_of(Some(&stone)), Some(LeaseToken(0x0102)));
+        assert_eq!(token_of(None), Some(LeaseToken(0)));
         assert_eq!(
-            parse_version(&Value::BulkString(b"42".to_vec())).ok(),
-            Some(42)
+            token_of(Some(&[0, 1])),
+            None,
+            "a short tombstone is malformed"
         );
-        assert!(parse_version(&Value::BulkString(b"x".to_vec())).is_err());
+        assert_eq!(seen_bytes(LeaseToken(0)), b"");
+        assert_eq!(seen_bytes(LeaseToken(0x0102)), stone.to_vec());
         assert_eq!(ttl_ms(Duration::ZERO), b"1");
         assert_eq!(ttl_ms(Duration::from_micros(1500)), b"2");
         assert_eq!(ttl_ms(Duration::from_secs(60)), b"60000");
