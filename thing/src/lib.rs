@@ -55,6 +55,7 @@ mod crud;
 mod db;
 mod error;
 mod executor;
+mod flight;
 mod model;
 pub mod sql;
 mod stats;

@@ -8,12 +8,12 @@
 use crate::cache::unflushed::Unflushed;
 use crate::cache::{Cache, CacheError, Fill, LeaseToken, Lookup};
 use crate::executor::Target;
+use crate::flight::{Flights, Landing, Role};
 use crate::{Db, Result, Thing, crud};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 /// Cache settings of a [`Db`], set on its builder.
 #[derive(Debug, Clone)]
@@ -90,14 +90,11 @@ pub(crate) fn key<T: Thing>(prefix: &str, id: i64) -> String {
     format!("{prefix}:{}:{:016x}:{id}", T::TABLE, T::SCHEMA_HASH)
 }
 
-/// What followers of a single flight wait on: the cached bytes the leader read.
-type FlightReceiver = watch::Receiver<Option<Vec<u8>>>;
-
 /// The cache of a [`Db`] and what it needs around it.
 pub(crate) struct ObjectCache {
     pub cache: Arc<dyn Cache>,
     pub config: CacheConfig,
-    flights: Mutex<HashMap<String, FlightReceiver>>,
+    flights: Flights,
     last_warning: AtomicU64,
     started: Instant,
     fill_gate: Mutex<Option<FillGate>>,
@@ -126,35 +123,12 @@ impl ObjectCache {
         Self {
             cache,
             config,
-            flights: Mutex::default(),
+            flights: Flights::default(),
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
             fill_gate: Mutex::default(),
             unflushed: Arc::default(),
         }
-    }
-
-    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<String, FlightReceiver>> {
-        self.flights.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The flight loading `key` in this process, if there is one.
-    fn flight(&self, key: &str) -> Option<FlightReceiver> {
-        self.flights().get(key).cloned()
-    }
-
-    /// Becomes the leader of `key`'s flight, or joins the one already there.
-    fn lead(
-        &self,
-        key: &str,
-    ) -> std::result::Result<watch::Sender<Option<Vec<u8>>>, FlightReceiver> {
-        let mut flights = self.flights();
-        if let Some(receiver) = flights.get(key) {
-            return Err(receiver.clone());
-        }
-        let (sender, receiver) = watch::channel(None);
-        flights.insert(key.to_owned(), receiver);
-        Ok(sender)
     }
 
     pub fn set_fill_gate(&self, gate: FillGate) {
@@ -195,8 +169,8 @@ impl ObjectCache {
 pub(crate) async fn by_id<T: Thing>(db: &Db, objects: &ObjectCache, id: i64) -> Result<Option<T>> {
     let keys = [key::<T>(&objects.config.prefix, id)];
     loop {
-        if let Some(receiver) = objects.flight(&keys[0]) {
-            match follow::<T>(db, receiver).await {
+        if let Some(landing) = objects.flights.joinable(&keys[0]) {
+            match follow::<T>(db, &landing).await {
                 Some(item) => return Ok(item),
                 None => continue,
             }
@@ -216,64 +190,39 @@ pub(crate) async fn by_id<T: Thing>(db: &Db, objects: &ObjectCache, id: i64) -> 
                 Entry::Corrupt => lookups.answers[0] = Lookup::Hit(Vec::new()),
             }
         }
-        let sender = match objects.lead(&keys[0]) {
-            Ok(sender) => sender,
-            Err(receiver) => {
+        let leader = match objects.flights.lead_or_follow(&keys[0]) {
+            Role::Lead(leader) => leader,
+            Role::Follow(landing) => {
                 // Someone in this process is already loading the row. A lease we
-                // took is released: their read may predate it.
-                if matches!(lookups.answers[0], Lookup::Leased(_))
-                    && let Err(err) = objects.cache.invalidate(&keys).await
-                {
-                    objects.warn(db, "invalidate", &err);
+                // took is given back, so that it does not block later fills.
+                if let Lookup::Leased(token) = lookups.answers[0] {
+                    objects.cache.release(&keys[0], token);
                 }
-                match follow::<T>(db, receiver).await {
+                match follow::<T>(db, &landing).await {
                     Some(item) => return Ok(item),
                     None => continue,
                 }
             }
         };
-        let flight = Flight {
-            objects,
-            key: &keys[0],
-        };
         let item = resolve::<T>(db, objects, &[id], &keys, lookups)
             .await?
             .pop()
             .flatten();
-        drop(flight);
-        // Followers decode the bytes the cache holds; encode them only for them.
-        if sender.receiver_count() > 0 {
-            sender.send_replace(Some(encode_entry(item.as_ref())));
-        }
+        // Followers decode the bytes the cache holds; encoded only for them.
+        leader.land(|| encode_entry(item.as_ref()));
         return Ok(item);
     }
 }
 
 /// Waits for the leader of a flight: `Some(row or none)` from it, or `None` when
 /// it gave up (the caller tries again).
-async fn follow<T: Thing>(
-    db: &Db,
-    mut receiver: watch::Receiver<Option<Vec<u8>>>,
-) -> Option<Option<T>> {
-    let published = receiver.wait_for(Option::is_some).await.ok()?;
-    let bytes = published.as_ref()?.clone();
+async fn follow<T: Thing>(db: &Db, landing: &Landing) -> Option<Option<T>> {
+    let bytes = landing.wait().await?;
     db.counters().cache_hit();
     match decode_entry::<T>(bytes) {
         Entry::Row(item) => Some(Some(item)),
         Entry::Absent => Some(None),
         Entry::Corrupt => None,
-    }
-}
-
-/// Removes a single-flight entry when its leader finishes or is cancelled.
-struct Flight<'a> {
-    objects: &'a ObjectCache,
-    key: &'a str,
-}
-
-impl Drop for Flight<'_> {
-    fn drop(&mut self) {
-        self.objects.flights().remove(self.key);
     }
 }
 

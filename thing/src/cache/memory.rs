@@ -1,39 +1,50 @@
 //! [`MemoryCache`]: the in-process cache, bounded, on moka.
+//!
+//! Values live in moka (bounded, per-entry expiry). Leases live beside them in a
+//! few mutex-guarded maps, one per shard of the key space; a fill and an
+//! invalidation of a key both run under its shard's lock, which is what makes
+//! "store only while the lease holds" atomic. Hits take no lock.
 
 use super::{Cache, CacheFuture, Fill, LeaseToken, Lookup};
-use moka::ops::compute::{CompResult, Op};
 use moka::sync::Cache as Moka;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Shards of the lease maps.
+const SHARDS: usize = 16;
+
+/// A shard's lease count past which its expired leases (of readers that never
+/// filled) are swept.
+const SWEEP_AT: usize = 1024;
+
 #[derive(Clone, Debug)]
-enum Slot {
-    Value { bytes: Arc<[u8]>, ttl: Duration },
-    Lease { token: LeaseToken, ttl: Duration },
+struct Value {
+    bytes: Arc<[u8]>,
+    ttl: Duration,
 }
 
-struct SlotExpiry;
+#[derive(Debug)]
+struct Lease {
+    token: LeaseToken,
+    until: Instant,
+}
 
-impl moka::Expiry<String, Slot> for SlotExpiry {
-    fn expire_after_create(&self, _: &String, slot: &Slot, _: Instant) -> Option<Duration> {
-        Some(slot.ttl())
+struct ValueExpiry;
+
+impl moka::Expiry<String, Value> for ValueExpiry {
+    fn expire_after_create(&self, _: &String, value: &Value, _: Instant) -> Option<Duration> {
+        Some(value.ttl)
     }
     fn expire_after_update(
         &self,
         _: &String,
-        slot: &Slot,
+        value: &Value,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(slot.ttl())
-    }
-}
-
-impl Slot {
-    fn ttl(&self) -> Duration {
-        match self {
-            Self::Value { ttl, .. } | Self::Lease { ttl, .. } => *ttl,
-        }
+        Some(value.ttl)
     }
 }
 
@@ -60,13 +71,14 @@ impl Slot {
 /// ```
 #[derive(Clone)]
 pub struct MemoryCache {
-    entries: Moka<String, Slot>,
+    values: Moka<String, Value>,
+    leases: Arc<[Mutex<HashMap<String, Lease>>; SHARDS]>,
 }
 
 impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryCache")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.values.entry_count())
             .finish()
     }
 }
@@ -75,54 +87,74 @@ impl MemoryCache {
     /// A cache holding at most `max_entries` entries.
     pub fn new(max_entries: u64) -> Self {
         Self {
-            entries: Moka::builder()
+            values: Moka::builder()
                 .max_capacity(max_entries)
-                .expire_after(SlotExpiry)
+                .expire_after(ValueExpiry)
                 .build(),
+            leases: Arc::new(std::array::from_fn(|_| Mutex::default())),
         }
+    }
+
+    /// The lease map of `key`'s shard, locked.
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, Lease>> {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        self.leases[hash as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Looks up one key, leasing it when empty. Runs on the calling thread.
-    pub(crate) fn lookup(&self, key: &str, lease_ttl: Duration) -> Lookup {
-        if let Some(Slot::Value { bytes, .. }) = self.entries.get(key) {
-            return Lookup::Hit(bytes.to_vec());
+    fn lookup(&self, key: &str, lease_ttl: Duration) -> Lookup {
+        if let Some(value) = self.values.get(key) {
+            return Lookup::Hit(value.bytes.to_vec());
+        }
+        let mut leases = self.shard(key);
+        // A fill may have landed since the first look.
+        if let Some(value) = self.values.get(key) {
+            return Lookup::Hit(value.bytes.to_vec());
+        }
+        let now = Instant::now();
+        if leases.get(key).is_some_and(|lease| lease.until > now) {
+            return Lookup::Busy;
+        }
+        if leases.len() >= SWEEP_AT {
+            leases.retain(|_, lease| lease.until > now);
         }
         let token = LeaseToken::new();
-        let result = self
-            .entries
-            .entry(key.to_owned())
-            .and_compute_with(|current| match current.map(|entry| entry.into_value()) {
-                Some(_) => Op::Nop,
-                None => Op::Put(Slot::Lease {
-                    token,
-                    ttl: lease_ttl,
-                }),
-            });
-        match result {
-            CompResult::Inserted(_) => Lookup::Leased(token),
-            CompResult::Unchanged(entry) | CompResult::ReplacedWith(entry) => {
-                match entry.into_value() {
-                    Slot::Value { bytes, .. } => Lookup::Hit(bytes.to_vec()),
-                    Slot::Lease { .. } => Lookup::Busy,
-                }
-            }
-            CompResult::StillNone(_) | CompResult::Removed(_) => Lookup::Busy,
-        }
+        leases.insert(
+            key.to_owned(),
+            Lease {
+                token,
+                until: now + lease_ttl,
+            },
+        );
+        Lookup::Leased(token)
     }
 
+    /// Stores the fill if its lease still holds, under the shard's lock.
     fn fill_one(&self, fill: &Fill) -> bool {
-        let bytes: Arc<[u8]> = Arc::from(fill.value.as_slice());
-        let ttl = fill.ttl;
-        let result = self
-            .entries
-            .entry(fill.key.clone())
-            .and_compute_with(|current| match current.map(|entry| entry.into_value()) {
-                Some(Slot::Lease { token, .. }) if token == fill.token => {
-                    Op::Put(Slot::Value { bytes, ttl })
-                }
-                _ => Op::Nop,
-            });
-        matches!(result, CompResult::ReplacedWith(_))
+        let mut leases = self.shard(&fill.key);
+        let holds = leases
+            .get(&fill.key)
+            .is_some_and(|lease| lease.token == fill.token && lease.until > Instant::now());
+        if holds {
+            leases.remove(&fill.key);
+            self.values.insert(
+                fill.key.clone(),
+                Value {
+                    bytes: Arc::from(fill.value.as_slice()),
+                    ttl: fill.ttl,
+                },
+            );
+        }
+        holds
+    }
+
+    /// Drops the key's value and lease, under the shard's lock.
+    fn invalidate_one(&self, key: &str) {
+        let mut leases = self.shard(key);
+        leases.remove(key);
+        self.values.invalidate(key);
     }
 }
 
@@ -143,8 +175,81 @@ impl Cache for MemoryCache {
 
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
         for key in keys {
-            self.entries.invalidate(key);
+            self.invalidate_one(key);
         }
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn release(&self, key: &str, token: LeaseToken) {
+        let mut leases = self.shard(key);
+        if leases.get(key).is_some_and(|lease| lease.token == token) {
+            leases.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(5);
+
+    fn fill(key: &str, token: LeaseToken, value: &[u8]) -> Fill {
+        Fill {
+            key: key.into(),
+            token,
+            value: value.to_vec(),
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn one_lease_at_a_time_and_invalidation_revokes_it() {
+        let cache = MemoryCache::new(100);
+        let Lookup::Leased(first) = cache.lookup("k", LEASE) else {
+            panic!("an empty key is leased");
+        };
+        assert_eq!(cache.lookup("k", LEASE), Lookup::Busy);
+        cache.invalidate_one("k");
+        assert!(!cache.fill_one(&fill("k", first, b"stale")), "revoked");
+        let Lookup::Leased(second) = cache.lookup("k", LEASE) else {
+            panic!("leased again after the invalidation");
+        };
+        assert!(!cache.fill_one(&fill("k", first, b"stale")));
+        assert!(cache.fill_one(&fill("k", second, b"fresh")));
+        assert!(
+            !cache.fill_one(&fill("k", second, b"again")),
+            "a lease fills once"
+        );
+        assert_eq!(cache.lookup("k", LEASE), Lookup::Hit(b"fresh".to_vec()));
+
+        let Lookup::Leased(unused) = cache.lookup("other", LEASE) else {
+            panic!("leased");
+        };
+        cache.release("other", LeaseToken(7)); // not its lease: kept
+        assert_eq!(cache.lookup("other", LEASE), Lookup::Busy);
+        cache.release("other", unused);
+        assert!(matches!(cache.lookup("other", LEASE), Lookup::Leased(_)));
+    }
+
+    #[test]
+    fn expired_leases_are_granted_again_and_swept() {
+        let cache = MemoryCache::new(100);
+        let Lookup::Leased(old) = cache.lookup("k", Duration::ZERO) else {
+            panic!("leased");
+        };
+        let Lookup::Leased(new) = cache.lookup("k", LEASE) else {
+            panic!("an expired lease is granted again");
+        };
+        assert!(!cache.fill_one(&fill("k", old, b"late")));
+        assert!(cache.fill_one(&fill("k", new, b"row")));
+
+        for i in 0..SWEEP_AT * SHARDS * 2 {
+            cache.lookup(&format!("abandoned{i}"), Duration::ZERO);
+        }
+        for shard in cache.leases.iter() {
+            let held = shard.lock().unwrap().len();
+            assert!(held <= SWEEP_AT, "expired leases are swept: {held} held");
+        }
     }
 }

@@ -140,6 +140,12 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// Removes the keys (values and leases).
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()>;
 
+    /// Gives back the token of a key the caller will not fill after all, so that
+    /// it does not hold up other fillers. Default: nothing to do.
+    fn release(&self, key: &str, token: LeaseToken) {
+        let _ = (key, token);
+    }
+
     /// How long after its lookup a fill token may still be used. Thing drops
     /// fills older than this (or than its lease TTL, if shorter). Default:
     /// unbounded, for caches whose tokens stay exact for ever.
