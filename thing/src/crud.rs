@@ -41,10 +41,7 @@ pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
         Target::Db(db) if let Some(objects) = db.object_cache() => {
             store::load::<T>(db, objects, &wanted).await?
         }
-        target => {
-            let mut found = select_ids::<T>(target, &wanted).await?;
-            wanted.iter().map(|id| found.remove(id)).collect()
-        }
+        target => select_ids::<T>(target, &wanted).await?,
     };
     Ok(rows
         .into_iter()
@@ -53,18 +50,20 @@ pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
         .collect())
 }
 
-/// Rows by id from the database (soft-deleted ones included).
+/// Rows by id from the database, one per id in order (soft-deleted ones
+/// included; `None`: no such row).
 pub(crate) async fn select_ids<T: Thing>(
     target: Target<'_>,
     ids: &[i64],
-) -> Result<HashMap<i64, T>> {
+) -> Result<Vec<Option<T>>> {
     if let [id] = ids {
         let row = with_session!(target, |session| {
             select_by_id::<T, _>(&mut session, *id).await
         })?;
-        return Ok(row.map(|item| (*id, item)).into_iter().collect());
+        return Ok(vec![row]);
     }
-    with_session!(target, |session| select_in::<T, _>(&mut session, ids).await)
+    let mut found = with_session!(target, |session| select_in::<T, _>(&mut session, ids).await)?;
+    Ok(ids.iter().map(|id| found.remove(id)).collect())
 }
 
 /// After a write succeeded: invalidate its keys now (autocommit) or when the

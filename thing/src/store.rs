@@ -315,10 +315,10 @@ async fn resolve<T: Thing>(
     counters.cache_misses(misses.len() as u64);
 
     let miss_ids: Vec<i64> = misses.iter().map(|&(index, _)| ids[index]).collect();
-    let mut loaded = crud::select_ids::<T>(Target::Db(db), &miss_ids).await?;
+    let loaded = crud::select_ids::<T>(Target::Db(db), &miss_ids).await?;
     objects.pass_fill_gate().await;
-    for &(index, _) in &misses {
-        rows[index] = loaded.remove(&ids[index]);
+    for (&(index, _), row) in misses.iter().zip(loaded) {
+        rows[index] = row;
     }
 
     // A token is only honoured for `lease_ttl`, and never longer than the cache
