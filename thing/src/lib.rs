@@ -57,6 +57,7 @@ mod error;
 mod executor;
 mod flight;
 mod model;
+mod sha1;
 pub mod sql;
 mod stats;
 mod store;
