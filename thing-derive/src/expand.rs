@@ -42,6 +42,7 @@ pub fn fallback(input: &syn::DeriveInput, errors: syn::Error) -> TokenStream {
                 fn __base(&self) -> ::core::option::Option<&::thing::BaseModel> { #never }
                 fn __base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> { #never }
                 fn __is_deleted(&self) -> bool { #never }
+                fn __value(&self, _: usize) -> ::thing::value::Value { #never }
                 fn __snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> { #never }
                 fn __snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> { #never }
                 fn __statements() -> &'static ::thing::__private::StatementCache { #never }
@@ -192,6 +193,14 @@ fn thing_impl(model: &Model) -> TokenStream {
             quote!(::core::option::Option::None),
         ),
     };
+    let values = model.columns.iter().enumerate().map(|(i, column)| {
+        let access = &column.access;
+        if column.json {
+            quote!(#i => ::thing::value::Value::Opaque)
+        } else {
+            quote!(#i => ::thing::value::ToValue::to_value(&#access))
+        }
+    });
     let is_deleted = match model.deleted {
         Some(index) => {
             let access = &model.columns[index].access;
@@ -276,6 +285,13 @@ fn thing_impl(model: &Model) -> TokenStream {
             #[inline]
             fn __base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> {
                 #base_mut
+            }
+
+            fn __value(&self, column: usize) -> ::thing::value::Value {
+                match column {
+                    #(#values,)*
+                    _ => ::thing::value::Value::Null,
+                }
             }
 
             #[inline]

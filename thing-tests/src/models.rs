@@ -94,3 +94,17 @@ pub struct Account {
     pub deleted: bool,
     pub snapshot: Snapshot,
 }
+
+/// The model of the query tests: every kind of filterable column, with NULLs.
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "items")]
+pub struct Item {
+    #[thing(base)]
+    pub base: BaseModel,
+    #[thing(index)]
+    pub name: String,
+    pub age: i32,
+    pub rank: Option<i64>,
+    pub tag: Option<String>,
+    pub active: bool,
+}

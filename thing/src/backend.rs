@@ -38,6 +38,12 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     fn bind_bool(value: bool, args: &mut Self::Arguments) -> Result<(), BoxDynError>;
 
     #[doc(hidden)]
+    fn bind_value(
+        value: &crate::value::Value,
+        args: &mut Self::Arguments,
+    ) -> Result<(), BoxDynError>;
+
+    #[doc(hidden)]
     fn bind_timestamp(
         value: chrono::DateTime<chrono::Utc>,
         args: &mut Self::Arguments,
@@ -187,6 +193,26 @@ macro_rules! backend {
 
             fn bind_bool(value: bool, args: &mut Self::Arguments) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, value)
+            }
+
+            fn bind_value(
+                value: &crate::value::Value,
+                args: &mut Self::Arguments,
+            ) -> Result<(), BoxDynError> {
+                use crate::value::Value;
+                match value {
+                    Value::Null => sqlx::Arguments::add(args, None::<i64>),
+                    Value::Int(v) => sqlx::Arguments::add(args, *v),
+                    Value::Float(v) => sqlx::Arguments::add(args, *v),
+                    Value::Bool(v) => sqlx::Arguments::add(args, *v),
+                    Value::Text(v) => sqlx::Arguments::add(args, v.as_str()),
+                    Value::Bytes(v) => sqlx::Arguments::add(args, v.as_slice()),
+                    Value::TimestampTz(v) => sqlx::Arguments::add(args, *v),
+                    Value::Timestamp(v) => sqlx::Arguments::add(args, *v),
+                    Value::Date(v) => sqlx::Arguments::add(args, *v),
+                    Value::Uuid(v) => sqlx::Arguments::add(args, *v),
+                    Value::Opaque => Err("a JSON column cannot be a filter operand".into()),
+                }
             }
 
             fn bind_timestamp(

@@ -208,7 +208,7 @@ where
     Ok(found)
 }
 
-fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
+pub(crate) fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
     let mut item = <T as ModelIo<DB>>::from_row(row)?;
     let bytes = item.encode_row();
     if let Some(snapshot) = item.__snapshot_mut() {
@@ -378,6 +378,6 @@ fn not_found<T: Thing>(id: i64) -> Error {
     }
 }
 
-fn encode_error(err: sqlx::error::BoxDynError) -> Error {
+pub(crate) fn encode_error(err: sqlx::error::BoxDynError) -> Error {
     Error::Database(sqlx::Error::Encode(err))
 }

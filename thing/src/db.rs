@@ -424,7 +424,9 @@ impl DbBuilder {
         use std::str::FromStr;
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
             .create_if_missing(true)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // LIKE is case-sensitive on every backend Thing supports.
+            .pragma("case_sensitive_like", "ON");
         let in_memory = self.url.contains(":memory:") || self.url.contains("mode=memory");
         let pool = self.pool_options(in_memory).connect_with(options).await?;
         Ok(Pool::Sqlite(pool))

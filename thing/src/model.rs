@@ -269,6 +269,8 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
     #[doc(hidden)]
     fn __is_deleted(&self) -> bool;
     #[doc(hidden)]
+    fn __value(&self, column: usize) -> crate::value::Value;
+    #[doc(hidden)]
     fn __snapshot(&self) -> Option<&Snapshot>;
     #[doc(hidden)]
     fn __snapshot_mut(&mut self) -> Option<&mut Snapshot>;
@@ -291,6 +293,11 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
             .into_iter()
             .map(|index| Self::COLUMNS[index].name)
             .collect()
+    }
+
+    /// A list query on this model; see [`Query`](crate::Query).
+    fn query() -> crate::Query<Self> {
+        crate::Query::new()
     }
 
     /// Reads one row by id: from the cache when the executor is a

@@ -1,0 +1,530 @@
+//! Typed filters: built from column handles (`User::AGE.gt(18)`), combined with
+//! `&`, `|` and `!`, rendered as SQL with bound parameters, and evaluated in
+//! Rust against a row to decide which cached lists a write touches.
+
+use crate::model::{Column, ColumnDef};
+use crate::sql::Dialect;
+use crate::value::{Operand, ToValue, Truth, Value, like};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{BitAnd, BitOr, Not};
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CmpOp {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::Ne => "<>",
+            Self::Gt => ">",
+            Self::Ge => ">=",
+            Self::Lt => "<",
+            Self::Le => "<=",
+        }
+    }
+}
+
+/// The untyped tree of a filter. Columns are indices into `Thing::COLUMNS`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Expr {
+    Const(bool),
+    Cmp {
+        column: usize,
+        op: CmpOp,
+        value: Value,
+    },
+    In {
+        column: usize,
+        values: Vec<Value>,
+        negated: bool,
+    },
+    Like {
+        column: usize,
+        /// Always [`Value::Text`].
+        pattern: Value,
+    },
+    Null {
+        column: usize,
+        negated: bool,
+    },
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    /// A SQL fragment with `?` placeholders: never matched in Rust.
+    Raw {
+        sql: String,
+        args: Vec<Value>,
+    },
+}
+
+/// A condition on rows of model `M`, from the column handles `#[derive(Thing)]`
+/// generates. Combine with `&` (and), `|` (or) and `!` (not).
+///
+/// ```
+/// use thing::{BaseModel, Thing};
+///
+/// #[derive(Thing, Default)]
+/// struct User { #[thing(base)] base: BaseModel, name: String, age: i32, bio: Option<String> }
+///
+/// let adults_named_a = User::AGE.ge(18) & User::NAME.like("A%");
+/// let no_bio_or_young = User::BIO.is_null() | !User::AGE.gt(30);
+/// let either = adults_named_a | no_bio_or_young;
+/// # let _ = either;
+/// ```
+pub struct Filter<M> {
+    pub(crate) expr: Expr,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> Filter<M> {
+    pub(crate) fn new(expr: Expr) -> Self {
+        Self {
+            expr,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M> Clone for Filter<M> {
+    fn clone(&self) -> Self {
+        Self::new(self.expr.clone())
+    }
+}
+
+impl<M> fmt::Debug for Filter<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.expr.fmt(f)
+    }
+}
+
+impl<M> BitAnd for Filter<M> {
+    type Output = Self;
+    fn bitand(self, other: Self) -> Self {
+        Self::new(Expr::And(vec![self.expr, other.expr]))
+    }
+}
+
+impl<M> BitOr for Filter<M> {
+    type Output = Self;
+    fn bitor(self, other: Self) -> Self {
+        Self::new(Expr::Or(vec![self.expr, other.expr]))
+    }
+}
+
+impl<M> Not for Filter<M> {
+    type Output = Self;
+    fn not(self) -> Self {
+        Self::new(Expr::Not(Box::new(self.expr)))
+    }
+}
+
+impl<M: crate::Thing> Filter<M> {
+    /// Whether `row` might match: what Thing uses to decide which cached lists
+    /// a write touches. Never `false` for a row the database would select.
+    #[doc(hidden)]
+    pub fn __may_match(&self, row: &M) -> bool {
+        self.expr.eval(&|column| row.__value(column)).may_match()
+    }
+}
+
+impl<M> Filter<M> {
+    /// Both conditions (as `&`).
+    pub fn and(self, other: Self) -> Self {
+        self & other
+    }
+
+    /// Either condition (as `|`).
+    pub fn or(self, other: Self) -> Self {
+        self | other
+    }
+}
+
+impl<M, V: Operand> Column<M, V> {
+    fn compare(&self, op: CmpOp, value: impl Into<V::Of>) -> Filter<M> {
+        Filter::new(Expr::Cmp {
+            column: self.index(),
+            op,
+            value: value.into().to_value(),
+        })
+    }
+
+    /// `column = value`.
+    pub fn eq(&self, value: impl Into<V::Of>) -> Filter<M> {
+        self.compare(CmpOp::Eq, value)
+    }
+
+    /// `column <> value` (as in SQL, a NULL column matches neither `eq` nor `ne`).
+    pub fn ne(&self, value: impl Into<V::Of>) -> Filter<M> {
+        self.compare(CmpOp::Ne, value)
+    }
+
+    /// `column > value`.
+    pub fn gt(&self, value: impl Into<V::Of>) -> Filter<M> {
+        self.compare(CmpOp::Gt, value)
+    }
+
+    /// `column >= value`.
+    pub fn ge(&self, value: impl Into<V::Of>) -> Filter<M> {
+        self.compare(CmpOp::Ge, value)
+    }
+
+    /// `column < value`.
+    pub fn lt(&self, value: impl Into<V::Of>) -> Filter<M> {
+        self.compare(CmpOp::Lt, value)
+    }
+
+    /// `column <= value`.
+    pub fn le(&self, value: impl Into<V::Of>) -> Filter<M> {
+        self.compare(CmpOp::Le, value)
+    }
+
+    fn membership<I>(&self, values: I, negated: bool) -> Filter<M>
+    where
+        I: IntoIterator,
+        I::Item: Into<V::Of>,
+    {
+        Filter::new(Expr::In {
+            column: self.index(),
+            values: values
+                .into_iter()
+                .map(|value| value.into().to_value())
+                .collect(),
+            negated,
+        })
+    }
+
+    /// `column IN (values)`. An empty list matches nothing (and a query that
+    /// can match nothing sends no SQL).
+    pub fn is_in<I>(&self, values: I) -> Filter<M>
+    where
+        I: IntoIterator,
+        I::Item: Into<V::Of>,
+    {
+        self.membership(values, false)
+    }
+
+    /// `column NOT IN (values)`. An empty list matches every row whose column
+    /// is not NULL... and, as in Thing's other filters, NULL columns never
+    /// match a comparison.
+    pub fn not_in<I>(&self, values: I) -> Filter<M>
+    where
+        I: IntoIterator,
+        I::Item: Into<V::Of>,
+    {
+        self.membership(values, true)
+    }
+
+    /// Ascending order on this column (NULLs first).
+    pub fn asc(&self) -> Order<M> {
+        Order::new(self.index(), false)
+    }
+
+    /// Descending order on this column (NULLs last).
+    pub fn desc(&self) -> Order<M> {
+        Order::new(self.index(), true)
+    }
+}
+
+impl<M, V: Operand<Of = String>> Column<M, V> {
+    /// `column LIKE pattern`, case-sensitive on every backend: `%` any run,
+    /// `_` one character, `\` escapes the next one.
+    pub fn like(&self, pattern: impl Into<String>) -> Filter<M> {
+        Filter::new(Expr::Like {
+            column: self.index(),
+            pattern: Value::Text(pattern.into()),
+        })
+    }
+}
+
+impl<M, T> Column<M, Option<T>> {
+    /// `column IS NULL`.
+    pub fn is_null(&self) -> Filter<M> {
+        Filter::new(Expr::Null {
+            column: self.index(),
+            negated: false,
+        })
+    }
+
+    /// `column IS NOT NULL`.
+    pub fn is_not_null(&self) -> Filter<M> {
+        Filter::new(Expr::Null {
+            column: self.index(),
+            negated: true,
+        })
+    }
+}
+
+/// A sort key: a column and a direction, from [`Column::asc`] or
+/// [`Column::desc`].
+pub struct Order<M> {
+    pub(crate) column: usize,
+    pub(crate) descending: bool,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> Order<M> {
+    fn new(column: usize, descending: bool) -> Self {
+        Self {
+            column,
+            descending,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M> Clone for Order<M> {
+    fn clone(&self) -> Self {
+        Self::new(self.column, self.descending)
+    }
+}
+
+impl<M> fmt::Debug for Order<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let direction = if self.descending { "desc" } else { "asc" };
+        write!(f, "Order({}, {direction})", self.column)
+    }
+}
+
+impl Expr {
+    /// Folds constants: an empty `IN` is false, an empty `NOT IN` needs only a
+    /// non-NULL column, `AND`/`OR` of constants collapse.
+    pub fn simplify(self) -> Self {
+        match self {
+            Self::In {
+                values,
+                negated: false,
+                ..
+            } if values.is_empty() => Self::Const(false),
+            Self::In {
+                column,
+                values,
+                negated: true,
+            } if values.is_empty() => Self::Null {
+                column,
+                negated: true,
+            },
+            Self::And(parts) => {
+                let mut kept = Vec::with_capacity(parts.len());
+                for part in parts.into_iter().map(Self::simplify) {
+                    match part {
+                        Self::Const(false) => return Self::Const(false),
+                        Self::Const(true) => {}
+                        other => kept.push(other),
+                    }
+                }
+                match kept.len() {
+                    0 => Self::Const(true),
+                    1 => kept.pop().unwrap_or(Self::Const(true)),
+                    _ => Self::And(kept),
+                }
+            }
+            Self::Or(parts) => {
+                let mut kept = Vec::with_capacity(parts.len());
+                for part in parts.into_iter().map(Self::simplify) {
+                    match part {
+                        Self::Const(true) => return Self::Const(true),
+                        Self::Const(false) => {}
+                        other => kept.push(other),
+                    }
+                }
+                match kept.len() {
+                    0 => Self::Const(false),
+                    1 => kept.pop().unwrap_or(Self::Const(false)),
+                    _ => Self::Or(kept),
+                }
+            }
+            Self::Not(inner) => match inner.simplify() {
+                Self::Const(value) => Self::Const(!value),
+                other => Self::Not(Box::new(other)),
+            },
+            other => other,
+        }
+    }
+
+    /// What the filter says about a row whose column `i` is `value(i)`.
+    pub fn eval(&self, value: &impl Fn(usize) -> Value) -> Truth {
+        match self {
+            Self::Const(constant) => Truth::from_bool(*constant),
+            Self::Cmp {
+                column,
+                op,
+                value: operand,
+            } => {
+                let row = value(*column);
+                if matches!(row, Value::Null) {
+                    return Truth::Unknown;
+                }
+                match op {
+                    CmpOp::Eq => row.sql_eq(operand),
+                    CmpOp::Ne => row.sql_eq(operand).not(),
+                    _ => match row.sql_cmp(operand) {
+                        None => Truth::Maybe,
+                        Some(ordering) => Truth::from_bool(match op {
+                            CmpOp::Gt => ordering == Ordering::Greater,
+                            CmpOp::Ge => ordering != Ordering::Less,
+                            CmpOp::Lt => ordering == Ordering::Less,
+                            _ => ordering != Ordering::Greater,
+                        }),
+                    },
+                }
+            }
+            Self::In {
+                column,
+                values,
+                negated,
+            } => {
+                let row = value(*column);
+                let found = values.iter().fold(Truth::False, |found, candidate| {
+                    found.or(row.sql_eq(candidate))
+                });
+                let found = if matches!(row, Value::Null) {
+                    Truth::Unknown
+                } else {
+                    found
+                };
+                if *negated { found.not() } else { found }
+            }
+            Self::Like { column, pattern } => match (value(*column), pattern) {
+                (Value::Null, _) => Truth::Unknown,
+                (Value::Text(text), Value::Text(pattern)) => Truth::from_bool(like(&text, pattern)),
+                _ => Truth::Maybe,
+            },
+            Self::Null { column, negated } => {
+                let is_null = matches!(value(*column), Value::Null);
+                Truth::from_bool(is_null != *negated)
+            }
+            Self::And(parts) => parts
+                .iter()
+                .fold(Truth::True, |truth, part| truth.and(part.eval(value))),
+            Self::Or(parts) => parts
+                .iter()
+                .fold(Truth::False, |truth, part| truth.or(part.eval(value))),
+            Self::Not(inner) => inner.eval(value).not(),
+            Self::Raw { .. } => Truth::Maybe,
+        }
+    }
+
+    /// Whether Rust can decide this filter exactly (no raw SQL in it).
+    pub fn is_exact(&self) -> bool {
+        match self {
+            Self::Raw { .. } => false,
+            Self::And(parts) | Self::Or(parts) => parts.iter().all(Self::is_exact),
+            Self::Not(inner) => inner.is_exact(),
+            _ => true,
+        }
+    }
+
+    /// Appends the filter as SQL to `sql`, its values to `args`.
+    pub fn render<'a>(
+        &'a self,
+        dialect: Dialect,
+        columns: &[ColumnDef],
+        sql: &mut String,
+        args: &mut Vec<&'a Value>,
+    ) {
+        let column_name = |sql: &mut String, column: usize| {
+            dialect.push_quoted(sql, columns[column].name);
+        };
+        let placeholder = |sql: &mut String, args: &mut Vec<&'a Value>, value: &'a Value| {
+            args.push(value);
+            dialect.push_placeholder(sql, args.len());
+        };
+        match self {
+            Self::Const(true) => sql.push_str("1 = 1"),
+            Self::Const(false) => sql.push_str("1 = 0"),
+            Self::Cmp { column, op, value } => {
+                column_name(sql, *column);
+                sql.push(' ');
+                sql.push_str(op.sql());
+                sql.push(' ');
+                placeholder(sql, args, value);
+            }
+            Self::In {
+                column,
+                values,
+                negated,
+            } => {
+                if values.is_empty() {
+                    // `IN ()` is not SQL; queries simplify it away before this.
+                    if *negated {
+                        column_name(sql, *column);
+                        sql.push_str(" IS NOT NULL");
+                    } else {
+                        sql.push_str("1 = 0");
+                    }
+                    return;
+                }
+                column_name(sql, *column);
+                sql.push_str(if *negated { " NOT IN (" } else { " IN (" });
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    placeholder(sql, args, value);
+                }
+                sql.push(')');
+            }
+            Self::Like { column, pattern } => {
+                column_name(sql, *column);
+                sql.push_str(" LIKE ");
+                placeholder(sql, args, pattern);
+                sql.push_str(match dialect {
+                    Dialect::MySql => " ESCAPE '\\\\'",
+                    _ => " ESCAPE '\\'",
+                });
+            }
+            Self::Null { column, negated } => {
+                column_name(sql, *column);
+                sql.push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
+            }
+            Self::And(parts) | Self::Or(parts) => {
+                let joiner = if matches!(self, Self::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                sql.push('(');
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(joiner);
+                    }
+                    part.render(dialect, columns, sql, args);
+                }
+                sql.push(')');
+            }
+            Self::Not(inner) => {
+                sql.push_str("NOT (");
+                inner.render(dialect, columns, sql, args);
+                sql.push(')');
+            }
+            Self::Raw {
+                sql: fragment,
+                args: raw_args,
+            } => {
+                sql.push('(');
+                let mut raw_args = raw_args.iter();
+                for ch in fragment.chars() {
+                    if ch == '?'
+                        && let Some(value) = raw_args.next()
+                    {
+                        placeholder(sql, args, value);
+                        continue;
+                    }
+                    sql.push(ch);
+                }
+                sql.push(')');
+            }
+        }
+    }
+}
