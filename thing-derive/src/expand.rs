@@ -227,7 +227,7 @@ fn thing_impl(model: &Model) -> TokenStream {
         .map(|column| {
             let ty = &column.ty;
             quote! {
-                for<'__thing> #ty: ::thing::__private::ColumnType + ::thing::__private::Codec
+                for<'__thing> #ty: ::thing::__private::ColumnType + ::thing::__private::Codec + ::thing::value::ToValue
             }
         });
 

@@ -264,6 +264,28 @@ impl Cache for DropsInvalidations {
     fn fill<'a>(&'a self, fills: &'a [thing::cache::Fill]) -> thing::cache::CacheFuture<'a, usize> {
         self.inner.fill(fills)
     }
+    fn register<'a>(
+        &'a self,
+        registry: &'a str,
+        query: &'a str,
+        spec: &'a [u8],
+        ttl: Duration,
+    ) -> thing::cache::CacheFuture<'a, ()> {
+        self.inner.register(registry, query, spec, ttl)
+    }
+    fn registered<'a>(
+        &'a self,
+        registry: &'a str,
+    ) -> thing::cache::CacheFuture<'a, Vec<(String, Vec<u8>)>> {
+        self.inner.registered(registry)
+    }
+    fn unregister<'a>(
+        &'a self,
+        registry: &'a str,
+        queries: &'a [String],
+    ) -> thing::cache::CacheFuture<'a, ()> {
+        self.inner.unregister(registry, queries)
+    }
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> thing::cache::CacheFuture<'a, ()> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
             return Box::pin(async { Err(thing::cache::CacheError("unreachable".into())) });

@@ -2,6 +2,7 @@
 
 use crate::backend::{Backend, ModelIo, Session};
 use crate::executor::{Executor, Target, with_session};
+use crate::lists::Write;
 use crate::model::{BaseModel, Snapshot};
 use crate::sql::{self, dynamic, fixed, insertable};
 use crate::stats::StatementKind;
@@ -66,23 +67,18 @@ pub(crate) async fn select_ids<T: Thing>(
     Ok(ids.iter().map(|id| found.remove(id)).collect())
 }
 
-/// After a write succeeded: invalidate its keys now (autocommit) or when the
-/// transaction commits.
-async fn written<T: Thing>(target: Target<'_>, ids: &[i64]) {
-    let db = match target {
-        Target::Db(db) => db,
-        Target::Tx(tx) => tx.db(),
-    };
-    let Some(objects) = db.object_cache() else {
-        return;
-    };
-    let keys: Vec<String> = ids
-        .iter()
-        .map(|&id| store::key::<T>(&objects.config.prefix, id))
-        .collect();
+/// After writes succeeded: drop what they make stale in the cache, now
+/// (autocommit) or when the transaction commits.
+async fn written<T: Thing>(target: Target<'_>, writes: Vec<Write>) {
     match target {
-        Target::Db(db) => store::invalidate(db, &keys).await,
-        Target::Tx(tx) => tx.invalidate_on_commit(keys),
+        Target::Db(db) => store::after_write::<T>(db, writes).await,
+        Target::Tx(tx) => {
+            if tx.db().object_cache().is_some() {
+                tx.on_commit(Box::new(move |db: crate::Db| {
+                    Box::pin(async move { store::after_write::<T>(&db, writes).await })
+                }));
+            }
+        }
     }
 }
 
@@ -91,11 +87,16 @@ pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mu
     let target = executor.__target();
     let result = with_session!(target, |session| write::<T, _>(&mut session, item).await);
     match result {
-        Ok(Wrote::Row) => written::<T>(target, &[item.id()]).await,
-        Ok(Wrote::Nothing) => {}
-        Err(_) => undo.restore(item),
+        Ok(Some(write)) => {
+            written::<T>(target, vec![write]).await;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(err) => {
+            undo.restore(item);
+            Err(err)
+        }
     }
-    result.map(drop)
 }
 
 pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
@@ -104,9 +105,9 @@ pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
     hard: bool,
 ) -> Result<()> {
     let target = executor.__target();
-    with_session!(target, |session| remove::<T, _>(&mut session, id, hard)
+    let write = with_session!(target, |session| remove::<T, _>(&mut session, id, hard)
         .await)?;
-    written::<T>(target, &[id]).await;
+    written::<T>(target, vec![write]).await;
     Ok(())
 }
 
@@ -117,8 +118,10 @@ pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
     let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
     let result = atomically(executor.__target(), async |tx| {
         for item in items.iter_mut() {
-            if with_session!(tx, |session| write::<T, _>(&mut session, item).await)? == Wrote::Row {
-                written::<T>(tx, &[item.id()]).await;
+            if let Some(write) =
+                with_session!(tx, |session| write::<T, _>(&mut session, item).await)?
+            {
+                written::<T>(tx, vec![write]).await;
             }
         }
         Ok(())
@@ -139,8 +142,8 @@ pub(crate) async fn delete_many<T: Thing, E: Executor + ?Sized>(
     atomically(executor.__target(), async |tx| {
         for item in items {
             let id = item.id();
-            with_session!(tx, |session| remove::<T, _>(&mut session, id, false).await)?;
-            written::<T>(tx, &[id]).await;
+            let write = with_session!(tx, |session| remove::<T, _>(&mut session, id, false).await)?;
+            written::<T>(tx, vec![write]).await;
         }
         Ok(())
     })
@@ -217,26 +220,20 @@ pub(crate) fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Resu
     Ok(item)
 }
 
-/// Whether `save` sent a statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wrote {
-    Row,
-    Nothing,
-}
-
-async fn write<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Wrote>
+/// What `save` wrote, or `None` when nothing changed (and no SQL was sent).
+async fn write<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Option<Write>>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
 {
     if item.id() == 0 {
-        insert::<T, DB>(session, item).await.map(|()| Wrote::Row)
+        insert::<T, DB>(session, item).await.map(Some)
     } else {
         update::<T, DB>(session, item).await
     }
 }
 
-async fn insert<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<()>
+async fn insert<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Write>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
@@ -266,10 +263,15 @@ where
     };
     item.__set_id(id);
     remember(item);
-    Ok(())
+    Ok(Write::Inserted {
+        id,
+        after: (0..T::COLUMNS.len())
+            .map(|column| item.__value(column))
+            .collect(),
+    })
 }
 
-async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Wrote>
+async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Option<Write>>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
@@ -282,8 +284,14 @@ where
         None => every_column(),
     };
     if columns.is_empty() {
-        return Ok(Wrote::Nothing);
+        return Ok(None);
     }
+    // The changed columns' values as last read, to tell which cached lists held
+    // the row; without a snapshot they are unknown.
+    let before_row = item
+        .__snapshot()
+        .and_then(Snapshot::row)
+        .and_then(T::decode_row);
     if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.__base_mut()) {
         base.updated_at = now();
         if !columns.contains(&updated_at) {
@@ -301,32 +309,57 @@ where
         return Err(not_found::<T>(item.id()));
     }
     remember(item);
-    Ok(Wrote::Row)
+    let before = before_row.map(|before| {
+        columns
+            .iter()
+            .map(|&column| (column, before.__value(column)))
+            .collect()
+    });
+    Ok(Some(Write::Updated {
+        id: item.id(),
+        before,
+    }))
 }
 
-async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<()>
+async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<Write>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
 {
     let statements = T::__statements().get::<T>(DB::DIALECT);
     let mut args = DB::Arguments::default();
-    let (kind, sql) = match &statements.soft_delete {
-        Some(soft_delete) if !hard => {
+    let (kind, sql, write) = match (&statements.soft_delete, T::META.deleted) {
+        (Some(soft_delete), Some(deleted)) if !hard => {
             DB::bind_bool(true, &mut args).map_err(encode_error)?;
             if T::META.updated_at.is_some() {
                 DB::bind_timestamp(now(), &mut args).map_err(encode_error)?;
             }
-            (StatementKind::Update, soft_delete)
+            // Whatever the row was, it was not deleted (or the write changes
+            // nothing a list could see); updated_at is unknown.
+            let mut before = vec![(deleted, crate::value::Value::Bool(false))];
+            before.extend(
+                T::META
+                    .updated_at
+                    .map(|at| (at, crate::value::Value::Opaque)),
+            );
+            let write = Write::Updated {
+                id,
+                before: Some(before),
+            };
+            (StatementKind::Update, soft_delete, write)
         }
-        _ => (StatementKind::Delete, &statements.delete),
+        _ => (
+            StatementKind::Delete,
+            &statements.delete,
+            Write::Deleted { id },
+        ),
     };
     DB::bind_id(id, &mut args).map_err(encode_error)?;
     let (affected, _) = session.execute(kind, fixed(sql), args).await?;
     if affected == 0 {
         return Err(not_found::<T>(id));
     }
-    Ok(())
+    Ok(write)
 }
 
 /// Records the row as now stored, so the next `save` sends only what changes.

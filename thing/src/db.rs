@@ -370,6 +370,13 @@ impl DbBuilder {
         self
     }
 
+    /// How many ids of each list query are cached (default 200): pages within
+    /// them are served from the cache, pages past them from SQL.
+    pub fn list_window(mut self, ids: usize) -> Self {
+        self.cache_config.list_window = ids;
+        self
+    }
+
     /// How long a reader may hold a key's lease between its database read and
     /// its fill (default 10 seconds); a slower reader's fill is dropped.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {

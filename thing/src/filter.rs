@@ -400,10 +400,10 @@ impl Expr {
                 (Value::Text(text), Value::Text(pattern)) => Truth::from_bool(like(&text, pattern)),
                 _ => Truth::Maybe,
             },
-            Self::Null { column, negated } => {
-                let is_null = matches!(value(*column), Value::Null);
-                Truth::from_bool(is_null != *negated)
-            }
+            Self::Null { column, negated } => match value(*column) {
+                Value::Opaque => Truth::Maybe,
+                row => Truth::from_bool(matches!(row, Value::Null) != *negated),
+            },
             Self::And(parts) => parts
                 .iter()
                 .fold(Truth::True, |truth, part| truth.and(part.eval(value))),
@@ -415,13 +415,21 @@ impl Expr {
         }
     }
 
-    /// Whether Rust can decide this filter exactly (no raw SQL in it).
-    pub fn is_exact(&self) -> bool {
+    /// Adds the columns the filter reads to `out`; `false` when it holds raw
+    /// SQL, which could read any column.
+    pub fn columns(&self, out: &mut Vec<usize>) -> bool {
         match self {
+            Self::Const(_) => true,
+            Self::Cmp { column, .. }
+            | Self::In { column, .. }
+            | Self::Like { column, .. }
+            | Self::Null { column, .. } => {
+                out.push(*column);
+                true
+            }
+            Self::And(parts) | Self::Or(parts) => parts.iter().all(|part| part.columns(out)),
+            Self::Not(inner) => inner.columns(out),
             Self::Raw { .. } => false,
-            Self::And(parts) | Self::Or(parts) => parts.iter().all(Self::is_exact),
-            Self::Not(inner) => inner.is_exact(),
-            _ => true,
         }
     }
 

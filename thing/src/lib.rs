@@ -57,6 +57,7 @@ mod error;
 mod executor;
 mod filter;
 mod flight;
+mod lists;
 mod model;
 mod query;
 mod sha1;

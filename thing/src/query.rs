@@ -6,7 +6,7 @@ use crate::filter::{Expr, Filter, Order};
 use crate::sql::{Dialect, dynamic};
 use crate::stats::StatementKind;
 use crate::value::Value;
-use crate::{Error, Result, Thing, crud};
+use crate::{Error, Result, Thing, crud, lists};
 use std::marker::PhantomData;
 
 /// A list query on model `M`, from [`Thing::query`]. Build it with
@@ -155,18 +155,52 @@ impl<M: Thing> Query<M> {
     }
 
     /// Up to `limit` rows from position `offset`.
+    ///
+    /// Through a [`Db`](crate::Db) with a cache, the query's first ids (200 by
+    /// default) and its count are cached; a page inside them costs one cache
+    /// lookup plus [`Thing::by_ids`] (itself cached), a page past them reads just
+    /// its ids from SQL.
     pub async fn fetch<E: Executor + ?Sized>(
         &self,
         executor: &E,
         offset: u64,
         limit: u64,
     ) -> Result<Vec<M>> {
-        self.rows(executor.__target(), Some((offset, limit))).await
+        let target = executor.__target();
+        if limit == 0 || self.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let Some((db, objects)) = cache_of(target) else {
+            return self.rows(target, Some((offset, limit))).await;
+        };
+        let list = lists::list(db, objects, self).await?;
+        let end = offset.saturating_add(limit);
+        let ids: Vec<i64> = if list.complete || end <= list.ids.len() as u64 {
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            list.ids.iter().skip(skip).take(take).copied().collect()
+        } else {
+            self.page_ids(target, Some((offset, limit))).await?
+        };
+        load(db, objects, &ids).await
     }
 
     /// Every matching row.
     pub async fn all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
-        self.rows(executor.__target(), None).await
+        let target = executor.__target();
+        if self.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let Some((db, objects)) = cache_of(target) else {
+            return self.rows(target, None).await;
+        };
+        let list = lists::list(db, objects, self).await?;
+        let ids = if list.complete {
+            list.ids
+        } else {
+            self.page_ids(target, None).await?
+        };
+        load(db, objects, &ids).await
     }
 
     /// The first matching row, if any.
@@ -174,20 +208,45 @@ impl<M: Thing> Query<M> {
         Ok(self.fetch(executor, 0, 1).await?.into_iter().next())
     }
 
-    /// How many rows match.
+    /// How many rows match (cached with the list).
     pub async fn count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
-        let expr = self.expr();
-        if expr == Expr::Const(false) {
+        let target = executor.__target();
+        if self.matches_nothing() {
             return Ok(0);
         }
-        let target = executor.__target();
-        with_session!(target, |session| select_count::<M, _>(&mut session, &expr)
-            .await)
+        match cache_of(target) {
+            Some((db, objects)) => Ok(lists::list(db, objects, self).await?.count),
+            None => self.count_in(target).await,
+        }
     }
 
     /// The ids of every matching row, in order.
     pub async fn ids<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<i64>> {
-        self.page_ids(executor.__target(), None).await
+        let target = executor.__target();
+        if self.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        if let Some((db, objects)) = cache_of(target) {
+            let list = lists::list(db, objects, self).await?;
+            if list.complete {
+                return Ok(list.ids);
+            }
+        }
+        self.page_ids(target, None).await
+    }
+
+    fn matches_nothing(&self) -> bool {
+        self.expr() == Expr::Const(false)
+    }
+
+    /// The count, from SQL.
+    pub(crate) async fn count_in(&self, target: Target<'_>) -> Result<u64> {
+        let expr = self.expr();
+        if expr == Expr::Const(false) {
+            return Ok(0);
+        }
+        with_session!(target, |session| select_count::<M, _>(&mut session, &expr)
+            .await)
     }
 
     pub(crate) async fn page_ids(
@@ -215,6 +274,31 @@ impl<M: Thing> Query<M> {
             select_rows::<M, _>(&mut session, &expr, &order, page).await
         })
     }
+}
+
+/// The executor's `Db` and cache, when reads go through the cache.
+fn cache_of(target: Target<'_>) -> Option<(&crate::Db, &crate::store::ObjectCache)> {
+    match target {
+        Target::Db(db) => db.object_cache().map(|objects| (db, objects)),
+        Target::Tx(_) => None,
+    }
+}
+
+/// Rows by id through the object cache, in the order of `ids` (rows deleted
+/// since are skipped).
+async fn load<M: Thing>(
+    db: &crate::Db,
+    objects: &crate::store::ObjectCache,
+    ids: &[i64],
+) -> Result<Vec<M>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(crate::store::load::<M>(db, objects, ids)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// `SELECT <what> FROM <table> WHERE <expr> [ORDER BY ...] [LIMIT ? OFFSET ?]`

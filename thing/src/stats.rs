@@ -94,6 +94,10 @@ counters! {
     invalidations,
     /// Cache operations that failed (the database answered instead).
     cache_errors,
+    /// List queries answered from their cached list.
+    query_hits,
+    /// List queries whose list was read from the database.
+    query_misses,
 }
 
 impl Stats {
@@ -133,6 +137,14 @@ impl StatsCounters {
 
     pub fn invalidations(&self, count: u64) {
         self.invalidations.fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub fn query_hit(&self) {
+        self.query_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn query_miss(&self) {
+        self.query_misses.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn cache_error(&self) {

@@ -22,6 +22,8 @@ pub(crate) struct CacheConfig {
     pub ttl: Duration,
     pub negative_ttl: Duration,
     pub lease_ttl: Duration,
+    /// How many ids of a list query are cached.
+    pub list_window: usize,
 }
 
 impl Default for CacheConfig {
@@ -31,6 +33,7 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(8 * 3600),
             negative_ttl: Duration::from_secs(60),
             lease_ttl: Duration::from_secs(10),
+            list_window: 200,
         }
     }
 }
@@ -135,7 +138,7 @@ impl ObjectCache {
         *self.fill_gate.lock().unwrap_or_else(|e| e.into_inner()) = Some(gate);
     }
 
-    async fn pass_fill_gate(&self) {
+    pub async fn pass_fill_gate(&self) {
         let gate = self
             .fill_gate
             .lock()
@@ -148,7 +151,7 @@ impl ObjectCache {
     }
 
     /// Logs a cache failure at most once every ten seconds.
-    fn warn(&self, db: &Db, operation: &str, err: &CacheError) {
+    pub fn warn(&self, db: &Db, operation: &str, err: &CacheError) {
         db.counters().cache_error();
         let now = self.started.elapsed().as_secs() + 1;
         let last = self.last_warning.load(Ordering::Relaxed);
@@ -384,6 +387,20 @@ async fn replace_corrupt(
             no_fill()
         }
     }
+}
+
+/// After `writes` to `T` committed: invalidates their rows and the cached
+/// lists they could change.
+pub(crate) async fn after_write<T: Thing>(db: &Db, writes: Vec<crate::lists::Write>) {
+    let Some(objects) = db.object_cache() else {
+        return;
+    };
+    let keys: Vec<String> = writes
+        .iter()
+        .map(|write| key::<T>(&objects.config.prefix, write.id()))
+        .collect();
+    invalidate(db, &keys).await;
+    crate::lists::after_write::<T>(db, objects, &writes).await;
 }
 
 /// Invalidates committed writes' keys. Failures are counted and logged; the

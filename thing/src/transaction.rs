@@ -4,6 +4,10 @@ use crate::stats::StatementKind;
 use crate::{Db, Result};
 use tokio::sync::{Mutex, MutexGuard};
 
+/// Cache work deferred to after the commit.
+pub(crate) type OnCommit =
+    Box<dyn FnOnce(Db) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
 /// The open sqlx transaction of one backend.
 #[doc(hidden)]
 pub enum TxConn {
@@ -38,8 +42,8 @@ pub enum TxConn {
 pub struct Transaction {
     db: Db,
     conn: Mutex<TxConn>,
-    /// Cache keys written in this transaction, invalidated after commit.
-    written: std::sync::Mutex<Vec<String>>,
+    /// What to do with the cache once this transaction commits.
+    on_commit: std::sync::Mutex<Vec<OnCommit>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -56,7 +60,7 @@ impl Transaction {
         Self {
             db,
             conn: Mutex::new(conn),
-            written: std::sync::Mutex::default(),
+            on_commit: std::sync::Mutex::default(),
         }
     }
 
@@ -70,12 +74,12 @@ impl Transaction {
         self.conn.lock().await
     }
 
-    /// Remembers cache keys to invalidate once the transaction commits.
-    pub(crate) fn invalidate_on_commit(&self, keys: Vec<String>) {
-        self.written
+    /// Runs `action` once the transaction has committed (never on rollback).
+    pub(crate) fn on_commit(&self, action: OnCommit) {
+        self.on_commit
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(keys);
+            .push(action);
     }
 
     /// Commits every write made through this transaction, then invalidates the
@@ -91,10 +95,13 @@ impl Transaction {
             #[cfg(feature = "mysql")]
             TxConn::MySql(tx) => tx.commit().await?,
         }
-        let mut keys = self.written.into_inner().unwrap_or_else(|e| e.into_inner());
-        keys.sort_unstable();
-        keys.dedup();
-        crate::store::invalidate(&self.db, &keys).await;
+        let actions = self
+            .on_commit
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        for action in actions {
+            action(self.db.clone()).await;
+        }
         Ok(())
     }
 

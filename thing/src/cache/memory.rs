@@ -12,6 +12,12 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// An instant far enough ahead to stand for "never" (an `Instant` cannot hold
+/// `now + Duration::MAX`).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
 /// Shards of the lease maps.
 const SHARDS: usize = 16;
 
@@ -73,7 +79,11 @@ impl moka::Expiry<String, Value> for ValueExpiry {
 pub struct MemoryCache {
     values: Moka<String, Value>,
     leases: Arc<[Mutex<HashMap<String, Lease>>; SHARDS]>,
+    registries: Arc<Mutex<HashMap<String, Registry>>>,
 }
+
+/// The cached queries of one table: query key → (spec, expiry).
+type Registry = HashMap<String, (Vec<u8>, Instant)>;
 
 impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,6 +102,7 @@ impl MemoryCache {
                 .expire_after(ValueExpiry)
                 .build(),
             leases: Arc::new(std::array::from_fn(|_| Mutex::default())),
+            registries: Arc::default(),
         }
     }
 
@@ -101,6 +112,10 @@ impl MemoryCache {
         self.leases[hash as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn registries(&self) -> MutexGuard<'_, HashMap<String, Registry>> {
+        self.registries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Looks up one key, leasing it when empty. Runs on the calling thread.
@@ -176,6 +191,46 @@ impl Cache for MemoryCache {
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
         for key in keys {
             self.invalidate_one(key);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn register<'a>(
+        &'a self,
+        registry: &'a str,
+        query: &'a str,
+        spec: &'a [u8],
+        ttl: Duration,
+    ) -> CacheFuture<'a, ()> {
+        let until = Instant::now().checked_add(ttl).unwrap_or_else(far_future);
+        self.registries()
+            .entry(registry.to_owned())
+            .or_default()
+            .insert(query.to_owned(), (spec.to_vec(), until));
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn registered<'a>(&'a self, registry: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>> {
+        let now = Instant::now();
+        let mut registries = self.registries();
+        let entries = match registries.get_mut(registry) {
+            Some(entries) => {
+                entries.retain(|_, (_, until)| *until > now);
+                entries
+                    .iter()
+                    .map(|(query, (spec, _))| (query.clone(), spec.clone()))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Box::pin(std::future::ready(Ok(entries)))
+    }
+
+    fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()> {
+        if let Some(entries) = self.registries().get_mut(registry) {
+            for query in queries {
+                entries.remove(query);
+            }
         }
         Box::pin(std::future::ready(Ok(())))
     }

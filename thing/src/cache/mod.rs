@@ -140,6 +140,23 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// Removes the keys (values and leases).
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()>;
 
+    /// Records a cached query in the registry `registry` (one per table), where
+    /// writers in every process sharing the cache look for the queries a write
+    /// touches. `spec` describes the query; the entry lasts `ttl`.
+    fn register<'a>(
+        &'a self,
+        registry: &'a str,
+        query: &'a str,
+        spec: &'a [u8],
+        ttl: Duration,
+    ) -> CacheFuture<'a, ()>;
+
+    /// Every live entry of `registry`: `(query, spec)`.
+    fn registered<'a>(&'a self, registry: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>>;
+
+    /// Removes `queries` from `registry`.
+    fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()>;
+
     /// Gives back the token of a key the caller will not fill after all, so that
     /// it does not hold up other fillers. Default: nothing to do.
     fn release(&self, key: &str, token: LeaseToken) {

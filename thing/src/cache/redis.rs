@@ -582,6 +582,15 @@ fn seen_bytes(token: LeaseToken) -> Vec<u8> {
     }
 }
 
+/// Milliseconds since the Unix epoch, by this machine's clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 /// A TTL as Redis `PX` milliseconds: at least 1 (0 is an error in Redis).
 fn ttl_ms(ttl: Duration) -> Vec<u8> {
     let ms = ttl.as_nanos().div_ceil(1_000_000).clamp(1, MAX_TTL_MS);
@@ -698,6 +707,103 @@ impl Cache for RedisCache {
 
     fn fill_window(&self) -> Duration {
         self.inner.fill_window
+    }
+
+    fn register<'a>(
+        &'a self,
+        registry: &'a str,
+        query: &'a str,
+        spec: &'a [u8],
+        ttl: Duration,
+    ) -> CacheFuture<'a, ()> {
+        Box::pin(async move {
+            let ttl = ttl_ms(ttl);
+            let until = now_ms().saturating_add(
+                std::str::from_utf8(&ttl)
+                    .ok()
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX),
+            );
+            let mut entry = until.to_be_bytes().to_vec();
+            entry.extend_from_slice(spec);
+            let mut pipe = redis::pipe();
+            pipe.cmd("HSET")
+                .arg(registry)
+                .arg(query)
+                .arg(entry)
+                .ignore();
+            // The registry lives as long as its longest-lived entry.
+            for mode in ["NX", "GT"] {
+                pipe.cmd("PEXPIRE")
+                    .arg(registry)
+                    .arg(ttl.as_slice())
+                    .arg(mode)
+                    .ignore();
+            }
+            self.inner
+                .call("register", async |inner: &Inner, link: &mut Link| {
+                    inner.send_pipeline(link, &pipe).await
+                })
+                .await
+        })
+    }
+
+    fn registered<'a>(&'a self, registry: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("HGETALL");
+            cmd.arg(registry);
+            let reply = self
+                .inner
+                .call("registered", async |inner: &Inner, link: &mut Link| {
+                    inner.send(link, &cmd).await
+                })
+                .await?;
+            let items = match reply {
+                Value::Array(items) => items,
+                Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+                other => {
+                    return Err(CacheError(format!(
+                        "redis: registered: unexpected {other:?}"
+                    )));
+                }
+            };
+            let now = now_ms();
+            let (mut live, mut expired) = (Vec::new(), Vec::new());
+            let mut items = items.into_iter();
+            while let (Some(Value::BulkString(query)), Some(Value::BulkString(entry))) =
+                (items.next(), items.next())
+            {
+                let query = String::from_utf8_lossy(&query).into_owned();
+                match entry.split_first_chunk::<8>() {
+                    Some((until, spec)) if u64::from_be_bytes(*until) > now => {
+                        live.push((query, spec.to_vec()));
+                    }
+                    _ => expired.push(query),
+                }
+            }
+            if !expired.is_empty() {
+                self.unregister(registry, &expired).await?;
+            }
+            Ok(live)
+        })
+    }
+
+    fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()> {
+        Box::pin(async move {
+            if queries.is_empty() {
+                return Ok(());
+            }
+            let mut cmd = redis::cmd("HDEL");
+            cmd.arg(registry);
+            for query in queries {
+                cmd.arg(query.as_str());
+            }
+            self.inner
+                .call("unregister", async |inner: &Inner, link: &mut Link| {
+                    inner.send(link, &cmd).await.map(drop)
+                })
+                .await
+        })
     }
 
     fn round_trips(&self) -> u64 {

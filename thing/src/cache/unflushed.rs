@@ -102,6 +102,21 @@ mod tests {
         fn fill<'a>(&'a self, _: &'a [Fill]) -> CacheFuture<'a, usize> {
             Box::pin(async { Ok(0) })
         }
+        fn register<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a [u8],
+            _: Duration,
+        ) -> CacheFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn registered<'a>(&'a self, _: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn unregister<'a>(&'a self, _: &'a str, _: &'a [String]) -> CacheFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
         fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
             Box::pin(async move {
                 let left = self.failures.load(Ordering::SeqCst);

@@ -1,0 +1,275 @@
+//! Cached list queries: hits, and invalidation that drops exactly the lists a
+//! committed write could change — on every backend, with the in-process cache
+//! and with Redis. Whether a read hit or missed is read from `db.stats()`.
+
+use std::sync::Arc;
+use thing::{Db, Query, Thing};
+use thing_tests::models::Item;
+use thing_tests::{CacheKind, CacheTest, cache_tests};
+use tokio::sync::Notify;
+
+async fn setup(c: &CacheTest) -> (Db, Vec<Item>) {
+    let db = c.handle().await;
+    db.create_table::<Item>().await.unwrap();
+    let mut items = vec![
+        item("ann", 30, Some(1), Some("red"), true),
+        item("bob", 12, None, Some("blue"), true),
+        item("a_b", 45, Some(3), None, false),
+        item("axb", 10, Some(3), Some("red"), true),
+        item("cid", 5, None, None, true),
+    ];
+    Item::save_many(&db, &mut items).await.unwrap();
+    (db, items)
+}
+
+fn item(name: &str, age: i32, rank: Option<i64>, tag: Option<&str>, active: bool) -> Item {
+    Item {
+        name: name.into(),
+        age,
+        rank,
+        tag: tag.map(Into::into),
+        active,
+        ..Default::default()
+    }
+}
+
+fn names(items: &[Item]) -> Vec<&str> {
+    items.iter().map(|item| item.name.as_str()).collect()
+}
+
+/// Reads the query twice from `db`: returns whether the second read was a hit.
+async fn read(db: &Db, query: &Query<Item>) -> (Vec<Item>, bool) {
+    db.reset_stats();
+    let rows = query.fetch(db, 0, 20).await.unwrap();
+    (rows, db.stats().query_hits == 1)
+}
+
+/// Caches `query`, runs `write`, and says whether the next read hit.
+async fn hit_after<F: AsyncFnOnce(&Db)>(
+    db: &Db,
+    query: &Query<Item>,
+    write: F,
+) -> (Vec<Item>, bool) {
+    query.fetch(db, 0, 20).await.unwrap();
+    let (_, hit) = read(db, query).await;
+    assert!(hit, "a second read hits");
+    write(db).await;
+    read(db, query).await
+}
+
+cache_tests! {
+    async fn a_cached_page_costs_no_sql(c) {
+        let (db, _) = setup(c).await;
+        let query = Item::query().filter(Item::AGE.gt(8)).order_by(Item::AGE.desc());
+        let first = query.fetch(&db, 0, 20).await.unwrap();
+        assert_eq!(names(&first), ["a_b", "ann", "bob", "axb"]);
+        db.reset_stats();
+        let again = query.fetch(&db, 0, 20).await.unwrap();
+        assert_eq!(again, first);
+        let stats = db.stats();
+        assert_eq!((stats.query_hits, stats.statements()), (1, 0));
+        if c.kind == CacheKind::Redis {
+            assert_eq!(stats.cache_round_trips, 2, "the list, then the rows");
+        }
+        assert_eq!(query.count(&db).await.unwrap(), 4);
+        assert_eq!(db.stats().statements(), 0, "the count is cached with the list");
+    }
+
+    async fn unrelated_writes_keep_the_hit(c) {
+        let (db, items) = setup(c).await;
+        let query = Item::query().filter(Item::AGE.gt(18));
+        // Another row's age changes, but on the same side of 18.
+        let (_, hit) = hit_after(&db, &query, async |db| {
+            let mut cid = items[4].clone();
+            cid.age = 6;
+            cid.save(db).await.unwrap();
+        }).await;
+        assert!(hit, "an unrelated update keeps the list");
+        // A new row that does not match.
+        let (_, hit) = hit_after(&db, &query, async |db| {
+            item("dan", 3, None, None, true).save(db).await.unwrap();
+        }).await;
+        assert!(hit, "an unrelated insert keeps the list");
+        // A matching row changes a column the query does not read.
+        let (_, hit) = hit_after(&db, &query, async |db| {
+            let mut ann = items[0].clone();
+            ann.tag = Some("green".into());
+            ann.save(db).await.unwrap();
+        }).await;
+        assert!(hit, "a column the query does not read");
+    }
+
+    async fn writes_that_matter_drop_the_list(c) {
+        let (db, items) = setup(c).await;
+        let query = Item::query().filter(Item::AGE.gt(18)).order_by(Item::AGE.asc());
+        let (rows, hit) = hit_after(&db, &query, async |db| {
+            let mut bob = items[1].clone();
+            bob.age = 20;
+            bob.save(db).await.unwrap();
+        }).await;
+        assert!(!hit, "a row entering the filter");
+        assert_eq!(names(&rows), ["bob", "ann", "a_b"]);
+
+        let (rows, hit) = hit_after(&db, &query, async |db| {
+            item("eve", 99, None, None, true).save(db).await.unwrap();
+        }).await;
+        assert!(!hit, "a matching insert");
+        assert_eq!(names(&rows), ["bob", "ann", "a_b", "eve"]);
+
+        let (rows, hit) = hit_after(&db, &query, async |db| {
+            let mut ann = Item::by_id(db, items[0].base.id).await.unwrap();
+            ann.age = 50;
+            ann.save(db).await.unwrap();
+        }).await;
+        assert!(!hit, "a matching row whose sort column changed moves");
+        assert_eq!(names(&rows), ["bob", "a_b", "ann", "eve"]);
+
+        let (rows, hit) = hit_after(&db, &query, async |db| {
+            Item::by_id(db, items[2].base.id).await.unwrap().delete(db).await.unwrap();
+        }).await;
+        assert!(!hit, "a soft delete");
+        assert_eq!(names(&rows), ["bob", "ann", "eve"]);
+
+        let (rows, hit) = hit_after(&db, &query, async |db| {
+            let mut restored = Item::query().include_deleted().filter(Item::NAME.eq("a_b")).first(db).await.unwrap().unwrap();
+            restored.base.deleted = false;
+            restored.save(db).await.unwrap();
+        }).await;
+        assert!(!hit, "a restore");
+        assert_eq!(names(&rows), ["bob", "a_b", "ann", "eve"]);
+    }
+
+    async fn null_like_and_in_are_matched_as_sql_does(c) {
+        let (db, items) = setup(c).await;
+        // `ne` never matches NULL: a NULL-rank row changing another column is unrelated.
+        let not_three = Item::query().filter(Item::RANK.ne(3));
+        let (_, hit) = hit_after(&db, &not_three, async |db| {
+            let mut bob = items[1].clone();
+            bob.age = 13;
+            bob.save(db).await.unwrap();
+        }).await;
+        assert!(hit);
+        let (rows, hit) = hit_after(&db, &not_three, async |db| {
+            let mut bob = Item::by_id(db, items[1].base.id).await.unwrap();
+            bob.rank = Some(7);
+            bob.save(db).await.unwrap();
+        }).await;
+        assert!(!hit, "NULL -> 7 enters `rank <> 3`");
+        assert_eq!(names(&rows), ["ann", "bob"]);
+
+        // LIKE with an escaped `_`: only a literal underscore matches.
+        let underscore = Item::query().filter(Item::NAME.like("a\\_%"));
+        let (_, hit) = hit_after(&db, &underscore, async |db| {
+            let mut axb = items[3].clone();
+            axb.name = "axbx".into();
+            axb.save(db).await.unwrap();
+        }).await;
+        assert!(hit, "`axbx` does not match `a\\_%`, before or after");
+        let (rows, hit) = hit_after(&db, &underscore, async |db| {
+            let mut axb = Item::by_id(db, items[3].base.id).await.unwrap();
+            axb.name = "a_x".into();
+            axb.save(db).await.unwrap();
+        }).await;
+        assert!(!hit);
+        assert_eq!(names(&rows), ["a_b", "a_x"]);
+
+        let reds = Item::query().filter(Item::TAG.is_in(["red"]));
+        let (_, hit) = hit_after(&db, &reds, async |db| {
+            let mut bob = Item::by_id(db, items[1].base.id).await.unwrap();
+            bob.tag = Some("green".into());
+            bob.save(db).await.unwrap();
+        }).await;
+        assert!(hit, "blue -> green is outside `in (red)`");
+        let (rows, hit) = hit_after(&db, &reds, async |db| {
+            let mut bob = Item::by_id(db, items[1].base.id).await.unwrap();
+            bob.tag = Some("red".into());
+            bob.save(db).await.unwrap();
+        }).await;
+        assert!(!hit);
+        assert_eq!(rows.len(), 3);
+    }
+
+    async fn raw_queries_are_dropped_by_any_write(c) {
+        let (db, items) = setup(c).await;
+        let raw = Item::query().where_raw("age * 2 > ?", [40.into()]);
+        let (_, hit) = hit_after(&db, &raw, async |db| {
+            let mut cid = items[4].clone();
+            cid.name = "cyd".into();
+            cid.save(db).await.unwrap();
+        }).await;
+        assert!(!hit, "Thing cannot tell what raw SQL reads");
+    }
+
+    async fn a_write_through_one_handle_reaches_the_others_lists(c) {
+        let (reader, items) = setup(c).await;
+        let writer = c.handle().await;
+        let query = Item::query().filter(Item::ACTIVE.eq(true)).order_by(Item::NAME.asc());
+        assert_eq!(query.count(&reader).await.unwrap(), 4);
+        let mut a_b = Item::by_id(&writer, items[2].base.id).await.unwrap();
+        a_b.active = true;
+        a_b.save(&writer).await.unwrap();
+        assert_eq!(query.count(&reader).await.unwrap(), 5);
+        assert_eq!(names(&query.all(&reader).await.unwrap()), ["a_b", "ann", "axb", "bob", "cid"]);
+    }
+
+    async fn rollback_keeps_the_list(c) {
+        let (db, _) = setup(c).await;
+        let query = Item::query().filter(Item::AGE.gt(18));
+        let (_, hit) = hit_after(&db, &query, async |db| {
+            let tx = db.begin().await.unwrap();
+            item("tom", 40, None, None, true).save(&tx).await.unwrap();
+            assert_eq!(query.count(&tx).await.unwrap(), 3, "the transaction sees its insert");
+            tx.rollback().await.unwrap();
+        }).await;
+        assert!(hit);
+        let (rows, hit) = hit_after(&db, &query, async |db| {
+            let tx = db.begin().await.unwrap();
+            item("tom", 40, None, None, true).save(&tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }).await;
+        assert!(!hit, "dropped at commit");
+        assert_eq!(rows.len(), 3);
+    }
+
+    async fn a_stale_list_fill_is_refused(c) {
+        let (db, _) = setup(c).await;
+        let writer = c.handle().await;
+        let query = Item::query().filter(Item::AGE.gt(18));
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        db.__pause_next_fill(reached.clone(), release.clone());
+        let reader = {
+            let (db, query) = (db.clone(), query.clone());
+            tokio::spawn(async move { query.count(&db).await })
+        };
+        reached.notified().await; // the reader has counted 2, not filled yet
+        item("new", 77, None, None, true).save(&writer).await.unwrap();
+        release.notify_one();
+        assert_eq!(reader.await.unwrap().unwrap(), 2, "its read began before the insert");
+        assert_eq!(query.count(&db).await.unwrap(), 3, "and its list was not cached");
+    }
+
+    async fn pages_across_the_window_edge(c) {
+        let db = c.handle_with(|builder| builder.list_window(200)).await;
+        db.create_table::<Item>().await.unwrap();
+        let mut many: Vec<Item> = (0..220).map(|i| item(&format!("n{i:03}"), i % 50, None, None, i % 3 != 0)).collect();
+        Item::save_many(&db, &mut many).await.unwrap();
+        let query = Item::query().filter(Item::AGE.ge(0)).order_by(Item::AGE.desc());
+        let tx = db.begin().await.unwrap(); // reads in a transaction skip the cache: the oracle
+        let expected = query.ids(&tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(expected.len(), 220);
+        for _ in 0..2 {
+            let page: Vec<i64> = query.fetch(&db, 198, 10).await.unwrap().iter().map(|i| i.base.id).collect();
+            assert_eq!(page, expected[198..208]);
+            let inside: Vec<i64> = query.fetch(&db, 190, 10).await.unwrap().iter().map(|i| i.base.id).collect();
+            assert_eq!(inside, expected[190..200]);
+            assert_eq!(query.count(&db).await.unwrap(), 220);
+            assert_eq!(query.ids(&db).await.unwrap(), expected);
+        }
+        db.reset_stats();
+        query.fetch(&db, 190, 10).await.unwrap();
+        assert_eq!(db.stats().statements(), 0, "inside the window: no SQL");
+        query.fetch(&db, 200, 8).await.unwrap(); // rows 198..208 were read above
+        assert_eq!(db.stats().selects, 1, "past it: the page's ids only (rows are cached)");
+    }
+}
