@@ -273,3 +273,101 @@ cache_tests! {
         assert_eq!(db.stats().selects, 1, "past it: the page's ids only (rows are cached)");
     }
 }
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// The queries the random test keeps cached.
+fn standing_queries() -> Vec<Query<Item>> {
+    vec![
+        Item::query()
+            .filter(Item::AGE.gt(20))
+            .order_by(Item::AGE.desc()),
+        Item::query().filter(Item::AGE.le(10) | Item::RANK.is_null()),
+        Item::query()
+            .filter(Item::RANK.ne(2))
+            .order_by(Item::RANK.asc()),
+        Item::query().filter(Item::NAME.like("a%") & Item::ACTIVE.eq(true)),
+        Item::query()
+            .filter(Item::TAG.is_in(["red", "blue"]))
+            .order_by(Item::NAME.desc()),
+        Item::query().filter(!Item::TAG.eq("red")),
+        Item::query()
+            .filter(Item::AGE.not_in([1, 2, 3]))
+            .include_deleted(),
+        Item::query()
+            .order_by(Item::ACTIVE.asc())
+            .order_by(Item::AGE.asc()),
+        Item::query().where_raw("age % 2 = ?", [0.into()]),
+    ]
+}
+
+cache_tests! {
+    async fn random_writes_never_leave_a_stale_list(c) {
+        let (db, _) = setup(c).await;
+        let other = c.handle().await; // writes also come from another handle
+        let queries = standing_queries();
+        let names = ["ann", "abe", "bob", "a_b", "cid"];
+        let tags = [None, Some("red"), Some("blue"), Some("green")];
+        let mut rng = Rng(0x1157_ca11);
+        let (mut hits, mut reads) = (0, 0);
+        for round in 0..120 {
+            // Read every standing query through the cache and check it.
+            for (i, query) in queries.iter().enumerate() {
+                db.reset_stats();
+                let cached: Vec<i64> = query.fetch(&db, 0, 50).await.unwrap().iter().map(|item| item.base.id).collect();
+                hits += db.stats().query_hits;
+                reads += 1;
+                let tx = db.begin().await.unwrap();
+                let truth = query.fetch(&tx, 0, 50).await.unwrap();
+                tx.commit().await.unwrap();
+                let truth: Vec<i64> = truth.iter().map(|item| item.base.id).collect();
+                assert_eq!(cached, truth, "round {round}, query {i}: a stale list");
+                assert_eq!(query.count(&db).await.unwrap(), {
+                    let tx = db.begin().await.unwrap();
+                    let n = query.count(&tx).await.unwrap();
+                    tx.commit().await.unwrap();
+                    n
+                }, "round {round}, query {i}: a stale count");
+            }
+            // One random write, from either handle.
+            let writer = if rng.below(2) == 0 { &db } else { &other };
+            let all = Item::query().include_deleted().ids(writer).await.unwrap();
+            match rng.below(6) {
+                0 => {
+                    let mut new = item(names[rng.below(5) as usize], rng.below(40) as i32, None, tags[rng.below(4) as usize], rng.below(2) == 0);
+                    new.rank = (rng.below(2) == 0).then(|| rng.below(4) as i64);
+                    new.save(writer).await.unwrap();
+                }
+                1 => {
+                    let id = all[rng.below(all.len() as u64) as usize];
+                    if let Ok(row) = Item::by_id(writer, id).await {
+                        row.delete(writer).await.unwrap();
+                    }
+                }
+                _ => {
+                    let id = all[rng.below(all.len() as u64) as usize];
+                    let Some(mut row) = Item::query().include_deleted().filter(Item::ID.eq(id)).first(writer).await.unwrap() else { continue };
+                    match rng.below(5) {
+                        0 => row.age = rng.below(40) as i32,
+                        1 => row.rank = (rng.below(2) == 0).then(|| rng.below(4) as i64),
+                        2 => row.tag = tags[rng.below(4) as usize].map(Into::into),
+                        3 => row.name = names[rng.below(5) as usize].into(),
+                        _ => row.base.deleted = !row.base.deleted,
+                    }
+                    row.save(writer).await.unwrap();
+                }
+            }
+        }
+        assert!(hits * 4 > reads, "most reads should still hit: {hits}/{reads}");
+    }
+}
