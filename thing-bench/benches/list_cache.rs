@@ -1,0 +1,235 @@
+//! List cache benchmark.
+//!
+//! 1. Hit rate: a 95 % read / 5 % write mix over 50 distinct queries (one per
+//!    team, ordered by age), measured from `db.stats()`, beside the hit rate a
+//!    flush-the-table strategy would have had on the same operations (every
+//!    write drops every list of the table; simulated exactly, by tracking for
+//!    each query whether a write happened since it was last filled).
+//! 2. `fetch(0, 20)` all hits: cache round trips, and time against the same
+//!    query in raw sqlx, interleaved as `shared/notes/benchmarking.md` asks.
+//!
+//! ```text
+//! cargo bench -p thing-bench --bench list_cache
+//! ```
+
+use thing::cache::RedisCache;
+use thing::sqlx::{self, AssertSqlSafe, Row};
+use thing::{BaseModel, Db, Thing};
+use thing_bench::{Contender, Plan, interleave, report, time_async};
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "bench_items")]
+struct BenchItem {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(index)]
+    team: i64,
+    name: String,
+    age: i32,
+}
+
+const TEAMS: i64 = 50;
+const ROWS: i64 = 2_000;
+const OPERATIONS: usize = 10_000;
+
+/// xorshift64*: the same operations on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn raw(pool: &sqlx::PgPool, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|err| panic!("`{sql}`: {err}"));
+}
+
+fn team_query(team: i64) -> thing::Query<BenchItem> {
+    BenchItem::query()
+        .filter(BenchItem::TEAM.eq(team))
+        .order_by(BenchItem::AGE.desc())
+}
+
+/// The same page in raw sqlx, decoded by hand.
+async fn raw_page(pool: &sqlx::PgPool, team: i64) -> Vec<BenchItem> {
+    sqlx::query(
+        "SELECT id, created_at, updated_at, deleted, team, name, age FROM bench_items \
+         WHERE team = $1 AND deleted = FALSE ORDER BY age DESC NULLS LAST, id ASC LIMIT 20",
+    )
+    .bind(team)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        let mut base = BaseModel::default();
+        base.id = row.get(0);
+        base.created_at = row.get(1);
+        base.updated_at = row.get(2);
+        base.deleted = row.get(3);
+        BenchItem {
+            base,
+            team: row.get(4),
+            name: row.get(5),
+            age: row.get(6),
+        }
+    })
+    .collect()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plan = Plan::from_env();
+    let server = env_or(
+        "THING_BENCH_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
+    let redis_url = env_or("THING_BENCH_REDIS_URL", "redis://127.0.0.1:6379");
+    let database = format!("thing_bench_lists_{}", std::process::id());
+    let url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
+    let admin = runtime.block_on(async {
+        let admin = sqlx::PgPool::connect(&server).await.expect("PostgreSQL");
+        raw(&admin, &format!("CREATE DATABASE {database}")).await;
+        admin
+    });
+
+    for cache in ["memory", "redis"] {
+        let db = runtime.block_on(async {
+            let builder = Db::builder(&url)
+                .key_prefix(format!("thing-bench-lists:{}:{cache}", std::process::id()))
+                .max_connections(4);
+            let builder = match cache {
+                "redis" => builder.cache(RedisCache::connect(&redis_url).await.expect("Redis")),
+                _ => builder,
+            };
+            let db = builder.build().await.unwrap();
+            db.drop_table::<BenchItem>().await.unwrap();
+            db.create_table::<BenchItem>().await.unwrap();
+            let mut rng = Rng(42);
+            let mut items: Vec<BenchItem> = (0..ROWS)
+                .map(|i| BenchItem {
+                    team: i % TEAMS,
+                    name: format!("item {i}"),
+                    age: rng.below(80) as i32,
+                    ..Default::default()
+                })
+                .collect();
+            BenchItem::save_many(&db, &mut items).await.unwrap();
+            db
+        });
+
+        // 1. Hit rate under a 95 % read / 5 % write mix.
+        let (precise, flush, reads, writes) = runtime.block_on(async {
+            let mut rng = Rng(7);
+            // For the flush-the-table simulation: whether each query's list
+            // would still be cached (filled since the last write).
+            let mut flush_cached = vec![false; TEAMS as usize];
+            let (mut flush_hits, mut reads, mut writes) = (0u64, 0u64, 0u64);
+            db.reset_stats();
+            for _ in 0..OPERATIONS {
+                if rng.below(100) < 95 {
+                    let team = rng.below(TEAMS as u64) as i64;
+                    team_query(team).fetch(&db, 0, 20).await.unwrap();
+                    reads += 1;
+                    if flush_cached[team as usize] {
+                        flush_hits += 1;
+                    }
+                    flush_cached[team as usize] = true;
+                } else {
+                    let id = 1 + rng.below(ROWS as u64) as i64;
+                    let mut item = BenchItem::by_id(&db, id).await.unwrap();
+                    match rng.below(3) {
+                        0 => item.team = rng.below(TEAMS as u64) as i64,
+                        1 => item.age = rng.below(80) as i32,
+                        _ => item.name = format!("renamed {}", rng.below(1000)),
+                    }
+                    item.save(&db).await.unwrap();
+                    writes += 1;
+                    flush_cached.fill(false);
+                }
+            }
+            let stats = db.stats();
+            (
+                stats.query_hits as f64 / reads as f64,
+                flush_hits as f64 / reads as f64,
+                reads,
+                writes,
+            )
+        });
+        println!(
+            "\n### {cache}: hit rate, {reads} reads / {writes} writes over {TEAMS} queries\n\n\
+             | strategy | list hit rate |\n|---|---:|\n\
+             | Thing (precise invalidation) | {:.1} % |\n\
+             | flush the table on every write (simulated) | {:.1} % |",
+            precise * 100.0,
+            flush * 100.0
+        );
+
+        // 2. fetch(0, 20), all hits, vs the same page in raw sqlx.
+        let pool = db.as_postgres().unwrap().clone();
+        runtime.block_on(async {
+            for team in 0..TEAMS {
+                let expected = raw_page(&pool, team).await;
+                assert_eq!(team_query(team).fetch(&db, 0, 20).await.unwrap(), expected);
+            }
+            db.reset_stats();
+            team_query(3).fetch(&db, 0, 20).await.unwrap();
+            let stats = db.stats();
+            println!(
+                "\nfetch(0, 20), all cached ({cache}): {} cache round trip(s), {} SQL statement(s)",
+                stats.cache_round_trips,
+                stats.statements()
+            );
+            assert_eq!(stats.statements(), 0);
+        });
+        let team = std::cell::Cell::new(0i64);
+        let next_team = || {
+            team.set((team.get() + 1) % TEAMS);
+            team.get()
+        };
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw sqlx page (20 rows)", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(raw_page(&pool, next_team()).await);
+                    })
+                }),
+                Contender::new("thing fetch(0, 20), cached", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(
+                            team_query(next_team()).fetch(&db, 0, 20).await.unwrap(),
+                        );
+                    })
+                }),
+            ],
+        );
+        report(
+            &format!("fetch(0, 20): {cache} cache, all hits"),
+            &summaries,
+        );
+        drop((db, pool));
+    }
+
+    runtime.block_on(async {
+        raw(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        )
+        .await;
+    });
+}
