@@ -6,7 +6,7 @@
 
 use thing::{Db, Filter, Thing};
 use thing_tests::models::Item;
-use thing_tests::{Backend, TestDb, backend_tests};
+use thing_tests::{Backend, TestDb, backend_tests, cache_tests};
 
 /// A small deterministic generator (xorshift64*), so failures replay.
 struct Rng(u64);
@@ -219,21 +219,25 @@ async fn seeded(t: &TestDb, seed: u64) -> (Vec<Item>, Rng) {
     (items, rng)
 }
 
-backend_tests! {
-    async fn random_filters_select_what_sql_selects(t) {
+cache_tests! {
+    async fn random_filters_select_what_sql_selects(c) {
+        let t = &c.t;
         let seed = std::env::var("THING_QUERY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1234);
         let (items, mut rng) = seeded(t, seed).await;
-        let db: &Db = &t.db;
+        // Reads go through a handle with this test's cache (memory or Redis).
+        let db: &Db = &c.handle().await;
         let live: Vec<&Item> = items.iter().enumerate().filter(|(i, _)| i % 7 != 0).map(|(_, item)| item).collect();
         for round in 0..150 {
             let cond = random_cond(&mut rng, 3, t.backend);
             let expected = oracle_ids(t, &cond.sql).await;
             let query = Item::query().filter(cond.filter.clone()).order_by(Item::AGE.desc());
-            let got = query.ids(db).await.unwrap();
-            assert_eq!(got, expected, "seed {seed:#x} round {round}: {}", cond.sql);
-            let rows: Vec<i64> = query.all(db).await.unwrap().iter().map(|item| item.base.id).collect();
-            assert_eq!(rows, expected, "all(): {}", cond.sql);
-            assert_eq!(query.count(db).await.unwrap(), expected.len() as u64, "count(): {}", cond.sql);
+            for pass in ["miss", "hit"] {
+                let got = query.ids(db).await.unwrap();
+                assert_eq!(got, expected, "seed {seed:#x} round {round} ({pass}): {}", cond.sql);
+                let rows: Vec<i64> = query.all(db).await.unwrap().iter().map(|item| item.base.id).collect();
+                assert_eq!(rows, expected, "all() ({pass}): {}", cond.sql);
+                assert_eq!(query.count(db).await.unwrap(), expected.len() as u64, "count() ({pass}): {}", cond.sql);
+            }
             for item in &live {
                 if expected.contains(&item.base.id) {
                     assert!(cond.filter.__may_match(item), "matcher missed a selected row: {} {item:?}", cond.sql);
@@ -241,7 +245,9 @@ backend_tests! {
             }
         }
     }
+}
 
+backend_tests! {
     async fn pages_are_stable_and_complete(t) {
         let (_, _) = seeded(t, 7).await;
         let db: &Db = &t.db;
