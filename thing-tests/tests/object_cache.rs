@@ -277,6 +277,9 @@ impl Cache for DropsInvalidations {
         &'a self,
         registry: &'a str,
     ) -> thing::cache::CacheFuture<'a, Vec<(String, Vec<u8>)>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(thing::cache::CacheError("unreachable".into())) });
+        }
         self.inner.registered(registry)
     }
     fn unregister<'a>(
@@ -312,8 +315,10 @@ async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
     cache.down.store(true, std::sync::atomic::Ordering::SeqCst);
     user.age = 2;
     user.save(&writer).await.unwrap();
-    assert_eq!(writer.unflushed_invalidations(), 1);
-    assert_eq!(writer.stats().cache_errors, 1);
+    // Two things wait: the row's key, and the table's lists (the registry could
+    // not be read either).
+    assert_eq!(writer.unflushed_invalidations(), 2);
+    assert_eq!(writer.stats().cache_errors, 2);
     writer.reset_stats();
     assert_eq!(
         User::by_id(&writer, user.base.id).await.unwrap().age,
@@ -328,6 +333,47 @@ async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
         User::by_id(&other, user.base.id).await.unwrap().age,
         2,
         "and other handles see the write"
+    );
+    drop((writer, other));
+    t.finish().await;
+}
+
+/// Writes that cannot read the registry of cached queries: the writer reads that
+/// table's lists from the database until the cache answers again; then every list
+/// of the table is dropped, for every handle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_a_write_could_not_invalidate_are_dropped_later() {
+    let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .unwrap();
+    let cache = DropsInvalidations {
+        inner: thing::cache::MemoryCache::new(1_000),
+        down: Arc::default(),
+    };
+    let open = || Db::builder(&t.url).cache(cache.clone()).build();
+    let (writer, other) = (open().await.unwrap(), open().await.unwrap());
+    writer.create_table::<User>().await.unwrap();
+    saved_user(&writer, "a@x", 30).await;
+    let adults = User::query().filter(User::AGE.ge(18));
+    assert_eq!(adults.count(&other).await.unwrap(), 1); // cached
+
+    cache.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    saved_user(&writer, "b@x", 40).await;
+    assert!(writer.unflushed_invalidations() >= 1);
+    writer.reset_stats();
+    assert_eq!(
+        adults.count(&writer).await.unwrap(),
+        2,
+        "the writer never reads its stale list"
+    );
+    assert_eq!(writer.stats().query_hits, 0);
+
+    cache.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    thing_tests::wait_until_flushed(&writer).await;
+    assert_eq!(
+        adults.count(&other).await.unwrap(),
+        2,
+        "and the others' lists were dropped"
     );
     drop((writer, other));
     t.finish().await;

@@ -122,6 +122,12 @@ pub(crate) async fn list<T: Thing>(
     let spec =
         serde_json::to_vec(&spec).map_err(|err| crate::Error::InvalidInput(err.to_string()))?;
     let keys = [list_key::<T>(&objects.config.prefix, &spec)];
+    let registry = registry::<T>(&objects.config.prefix);
+    if objects.unflushed.contains_registry(&registry) || objects.unflushed.contains(&keys[0]) {
+        // This process owes the cache an invalidation of this table's lists.
+        db.counters().query_miss();
+        return read_list(query, objects.config.list_window, db).await;
+    }
     let looked_up = Instant::now();
     let token = match objects
         .cache
@@ -152,7 +158,6 @@ pub(crate) async fn list<T: Thing>(
     // the query, and invalidates it if it must.
     let token = match token {
         Some(token) => {
-            let registry = registry::<T>(&objects.config.prefix);
             match objects
                 .cache
                 .register(&registry, &keys[0], &spec, objects.config.ttl)
@@ -168,22 +173,7 @@ pub(crate) async fn list<T: Thing>(
         None => None,
     };
 
-    let window = objects.config.list_window;
-    let mut ids = query
-        .page_ids(Target::Db(db), Some((0, window as u64 + 1)))
-        .await?;
-    let complete = ids.len() <= window;
-    ids.truncate(window);
-    let count = if complete {
-        ids.len() as u64
-    } else {
-        query.count_in(Target::Db(db)).await?
-    };
-    let list = CachedList {
-        ids,
-        count,
-        complete,
-    };
+    let list = read_list(query, objects.config.list_window, db).await?;
 
     objects.pass_fill_gate().await;
     let fill_window = objects.config.lease_ttl.min(objects.cache.fill_window());
@@ -202,6 +192,25 @@ pub(crate) async fn list<T: Thing>(
         }
     }
     Ok(list)
+}
+
+/// The list from SQL: up to `window` ids, and the count.
+async fn read_list<T: Thing>(query: &Query<T>, window: usize, db: &Db) -> Result<CachedList> {
+    let mut ids = query
+        .page_ids(Target::Db(db), Some((0, window as u64 + 1)))
+        .await?;
+    let complete = ids.len() <= window;
+    ids.truncate(window);
+    let count = if complete {
+        ids.len() as u64
+    } else {
+        query.count_in(Target::Db(db)).await?
+    };
+    Ok(CachedList {
+        ids,
+        count,
+        complete,
+    })
 }
 
 async fn lease_again(db: &Db, objects: &ObjectCache, keys: &[String]) -> Option<LeaseToken> {
@@ -232,7 +241,11 @@ pub(crate) async fn after_write<T: Thing>(db: &Db, objects: &ObjectCache, writes
     let registered = match objects.cache.registered(&registry).await {
         Ok(registered) => registered,
         Err(err) => {
+            // Which lists the write touched cannot be told now: drop them all
+            // once the cache answers, and read this table's lists from the
+            // database meanwhile.
             objects.warn(db, "registered", &err);
+            objects.unflushed.add_registry(&objects.cache, &registry);
             return;
         }
     };
@@ -282,6 +295,7 @@ pub(crate) async fn after_write<T: Thing>(db: &Db, objects: &ObjectCache, writes
         }
     }
     if let Err(err) = objects.cache.unregister(&registry, &touched).await {
+        // Harmless: an entry left behind only costs a later writer a look.
         objects.warn(db, "unregister", &err);
     }
 }

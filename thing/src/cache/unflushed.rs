@@ -15,43 +15,88 @@ use std::time::Duration;
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LAST_RETRY: Duration = Duration::from_secs(2);
 
-/// The keys whose invalidation failed.
+/// What a failed invalidation left to do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Pending {
+    /// Drop this key.
+    Key(String),
+    /// Drop every list registered here (the write's details are gone).
+    Registry(String),
+}
+
+/// The invalidations that failed.
 #[derive(Debug, Default)]
 pub(crate) struct Unflushed {
-    keys: Mutex<HashSet<String>>,
-    /// Set while a retry task runs (and so while `keys` may be non-empty).
+    pending: Mutex<HashSet<Pending>>,
+    /// Set while a retry task runs (and so while `pending` may be non-empty).
     retrying: AtomicBool,
 }
 
 impl Unflushed {
-    fn keys(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    fn pending(&self) -> MutexGuard<'_, HashSet<Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many keys wait for their invalidation.
+    /// How many invalidations wait.
     pub fn len(&self) -> usize {
         if !self.retrying.load(Ordering::Acquire) {
             return 0;
         }
-        self.keys().len()
+        self.pending().len()
+    }
+
+    fn holds(&self, pending: &Pending) -> bool {
+        self.retrying.load(Ordering::Acquire) && self.pending().contains(pending)
     }
 
     /// Whether `key` waits for its invalidation. Cheap when nothing does.
     pub fn contains(&self, key: &str) -> bool {
-        self.retrying.load(Ordering::Acquire) && self.keys().contains(key)
+        self.holds(&Pending::Key(key.to_owned()))
+    }
+
+    /// Whether the lists of `registry` wait to be dropped.
+    pub fn contains_registry(&self, registry: &str) -> bool {
+        self.holds(&Pending::Registry(registry.to_owned()))
     }
 
     /// Keeps `keys` and makes sure a task retries them against `cache`.
     pub fn add(self: &Arc<Self>, cache: &Arc<dyn Cache>, keys: &[String]) {
-        self.keys().extend(keys.iter().cloned());
+        self.keep(cache, keys.iter().cloned().map(Pending::Key));
+    }
+
+    /// Keeps "drop every list of `registry`" and makes sure a task does it.
+    pub fn add_registry(self: &Arc<Self>, cache: &Arc<dyn Cache>, registry: &str) {
+        self.keep(
+            cache,
+            std::iter::once(Pending::Registry(registry.to_owned())),
+        );
+    }
+
+    fn keep(self: &Arc<Self>, cache: &Arc<dyn Cache>, pending: impl Iterator<Item = Pending>) {
+        self.pending().extend(pending);
         if !self.retrying.swap(true, Ordering::AcqRel) {
             tokio::spawn(retry(Arc::downgrade(self), Arc::clone(cache)));
         }
     }
 }
 
-/// Retries until every kept key is invalidated, backing off up to two seconds
-/// between tries. Stops when the `Db` that owns the set is dropped.
+/// Does one pending invalidation against the cache.
+async fn flush(cache: &dyn Cache, pending: &Pending) -> bool {
+    match pending {
+        Pending::Key(key) => cache.invalidate(std::slice::from_ref(key)).await.is_ok(),
+        Pending::Registry(registry) => {
+            let Ok(registered) = cache.registered(registry).await else {
+                return false;
+            };
+            let lists: Vec<String> = registered.into_iter().map(|(list, _)| list).collect();
+            cache.invalidate(&lists).await.is_ok()
+                && cache.unregister(registry, &lists).await.is_ok()
+        }
+    }
+}
+
+/// Retries until every pending invalidation is done, backing off up to two
+/// seconds between tries. Stops when the `Db` that owns the set is dropped.
 async fn retry(unflushed: std::sync::Weak<Unflushed>, cache: Arc<dyn Cache>) {
     let mut pause = FIRST_RETRY;
     loop {
@@ -59,22 +104,30 @@ async fn retry(unflushed: std::sync::Weak<Unflushed>, cache: Arc<dyn Cache>) {
         let Some(unflushed) = unflushed.upgrade() else {
             return;
         };
-        let batch: Vec<String> = unflushed.keys().iter().cloned().collect();
-        if cache.invalidate(&batch).await.is_err() {
-            pause = (pause * 2).min(LAST_RETRY);
-            continue;
+        let batch: Vec<Pending> = unflushed.pending().iter().cloned().collect();
+        let mut done = Vec::with_capacity(batch.len());
+        for pending in batch {
+            if !flush(cache.as_ref(), &pending).await {
+                break;
+            }
+            done.push(pending);
         }
-        pause = FIRST_RETRY;
-        let mut keys = unflushed.keys();
-        for key in &batch {
-            keys.remove(key);
+        let mut pending = unflushed.pending();
+        let progressed = !done.is_empty();
+        for item in &done {
+            pending.remove(item);
         }
-        if keys.is_empty() {
-            // Cleared under the lock: a key added after this point sees
+        if pending.is_empty() {
+            // Cleared under the lock: anything added after this point sees
             // `retrying == false` and starts a new task.
             unflushed.retrying.store(false, Ordering::Release);
             return;
         }
+        pause = if progressed {
+            FIRST_RETRY
+        } else {
+            (pause * 2).min(LAST_RETRY)
+        };
     }
 }
 
