@@ -248,6 +248,27 @@ cache_tests! {
         assert_eq!(query.count(&db).await.unwrap(), 3, "and its list was not cached");
     }
 
+    async fn concurrent_misses_of_a_list_read_it_once(c) {
+        let (db, _) = setup(c).await;
+        let query = Item::query().filter(Item::AGE.gt(8)).order_by(Item::AGE.desc());
+        db.reset_stats();
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        db.__pause_next_fill(reached.clone(), release.clone());
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, query) = (db.clone(), query.clone());
+                tokio::spawn(async move { query.count(&db).await })
+            })
+            .collect();
+        reached.notified().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await; // let the others queue up
+        release.notify_one();
+        for reader in readers {
+            assert_eq!(reader.await.unwrap().unwrap(), 4);
+        }
+        assert_eq!(db.stats().selects, 1, "one SQL read for eight concurrent misses");
+    }
+
     async fn pages_across_the_window_edge(c) {
         let db = c.handle_with(|builder| builder.list_window(200)).await;
         db.create_table::<Item>().await.unwrap();

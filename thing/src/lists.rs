@@ -13,6 +13,7 @@
 use crate::cache::{Fill, LeaseToken, Lookup};
 use crate::executor::Target;
 use crate::filter::Expr;
+use crate::flight::{Landing, Role};
 use crate::query::Query;
 use crate::store::ObjectCache;
 use crate::value::Value;
@@ -128,37 +129,56 @@ pub(crate) async fn list<T: Thing>(
         db.counters().query_miss();
         return read_list(query, objects.config.list_window, db).await;
     }
-    let looked_up = Instant::now();
-    let token = match objects
-        .cache
-        .get_or_lease(&keys, objects.config.lease_ttl)
-        .await
-    {
-        Ok(mut lookups) if lookups.len() == 1 => match lookups.remove(0) {
-            Lookup::Hit(bytes) => match CachedList::decode(&bytes) {
-                Some(list) => {
-                    db.counters().query_hit();
-                    return Ok(list);
-                }
-                // Undecodable: dropped, and this read refills it.
-                None => lease_again(db, objects, &keys).await,
-            },
-            Lookup::Leased(token) => Some(token),
-            Lookup::Busy => None,
-        },
-        Ok(_) => None,
-        Err(err) => {
-            objects.warn(db, "get", &err);
-            None
+    loop {
+        // Concurrent misses of one list in this process read it once.
+        if let Some(landing) = objects.flights.joinable(&keys[0]) {
+            match follow(db, &landing).await {
+                Some(list) => return Ok(list),
+                None => continue,
+            }
         }
-    };
-    db.counters().query_miss();
+        let looked_up = Instant::now();
+        let token = match objects
+            .cache
+            .get_or_lease(&keys, objects.config.lease_ttl)
+            .await
+        {
+            Ok(mut lookups) if lookups.len() == 1 => match lookups.remove(0) {
+                Lookup::Hit(bytes) => match CachedList::decode(&bytes) {
+                    Some(list) => {
+                        db.counters().query_hit();
+                        return Ok(list);
+                    }
+                    // Undecodable: dropped, and this read refills it.
+                    None => lease_again(db, objects, &keys).await,
+                },
+                Lookup::Leased(token) => Some(token),
+                Lookup::Busy => None,
+            },
+            Ok(_) => None,
+            Err(err) => {
+                objects.warn(db, "get", &err);
+                None
+            }
+        };
+        let leader = match objects.flights.lead_or_follow(&keys[0]) {
+            Role::Lead(leader) => leader,
+            Role::Follow(landing) => {
+                if let Some(token) = token {
+                    objects.cache.release(&keys[0], token);
+                }
+                match follow(db, &landing).await {
+                    Some(list) => return Ok(list),
+                    None => continue,
+                }
+            }
+        };
+        db.counters().query_miss();
 
-    // Registered before the SQL read: a write committing after this point sees
-    // the query, and invalidates it if it must.
-    let token = match token {
-        Some(token) => {
-            match objects
+        // Registered before the SQL read: a write committing after this point
+        // sees the query, and invalidates it if it must.
+        let token = match token {
+            Some(token) => match objects
                 .cache
                 .register(&registry, &keys[0], &spec, objects.config.ttl)
                 .await
@@ -168,30 +188,38 @@ pub(crate) async fn list<T: Thing>(
                     objects.warn(db, "register", &err);
                     None
                 }
+            },
+            None => None,
+        };
+
+        let list = read_list(query, objects.config.list_window, db).await?;
+
+        objects.pass_fill_gate().await;
+        let fill_window = objects.config.lease_ttl.min(objects.cache.fill_window());
+        if let Some(token) = token
+            && looked_up.elapsed() <= fill_window
+        {
+            let fill = Fill {
+                key: keys[0].clone(),
+                token,
+                value: list.encode(),
+                ttl: objects.config.ttl,
+            };
+            match objects.cache.fill(std::slice::from_ref(&fill)).await {
+                Ok(stored) => db.counters().cache_fills(stored as u64),
+                Err(err) => objects.warn(db, "fill", &err),
             }
         }
-        None => None,
-    };
-
-    let list = read_list(query, objects.config.list_window, db).await?;
-
-    objects.pass_fill_gate().await;
-    let fill_window = objects.config.lease_ttl.min(objects.cache.fill_window());
-    if let Some(token) = token
-        && looked_up.elapsed() <= fill_window
-    {
-        let fill = Fill {
-            key: keys[0].clone(),
-            token,
-            value: list.encode(),
-            ttl: objects.config.ttl,
-        };
-        match objects.cache.fill(std::slice::from_ref(&fill)).await {
-            Ok(stored) => db.counters().cache_fills(stored as u64),
-            Err(err) => objects.warn(db, "fill", &err),
-        }
+        leader.land(|| list.encode());
+        return Ok(list);
     }
-    Ok(list)
+}
+
+/// Waits for this process' reader of the same list: `None` when it gave up.
+async fn follow(db: &Db, landing: &Landing) -> Option<CachedList> {
+    let list = CachedList::decode(&landing.wait().await?)?;
+    db.counters().query_hit();
+    Some(list)
 }
 
 /// The list from SQL: up to `window` ids, and the count.

@@ -97,7 +97,7 @@ pub(crate) fn key<T: Thing>(prefix: &str, id: i64) -> String {
 pub(crate) struct ObjectCache {
     pub cache: Arc<dyn Cache>,
     pub config: CacheConfig,
-    flights: Flights,
+    pub flights: Flights,
     last_warning: AtomicU64,
     started: Instant,
     fill_gate: Mutex<Option<FillGate>>,
