@@ -111,6 +111,59 @@ pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
     Ok(())
 }
 
+pub(crate) async fn incr<T: Thing, E: Executor + ?Sized>(
+    executor: &E,
+    id: i64,
+    column: usize,
+    delta: crate::value::Value,
+) -> Result<()> {
+    let target = executor.__target();
+    let write = with_session!(target, |session| {
+        increment::<T, _>(&mut session, id, column, &delta).await
+    })?;
+    written::<T>(target, vec![write]).await;
+    Ok(())
+}
+
+pub(crate) async fn update_or_create<T, E, F>(
+    executor: &E,
+    filter: crate::Filter<T>,
+    apply: F,
+) -> Result<(T, bool)>
+where
+    T: Thing + Default,
+    E: Executor + ?Sized,
+    F: FnOnce(&mut T) + Send,
+{
+    let query = T::query().filter(filter);
+    let run = async |tx: &crate::Transaction| {
+        let found = query.first(tx).await?;
+        let created = found.is_none();
+        let mut row = found.unwrap_or_default();
+        apply(&mut row);
+        row.save(tx).await?;
+        Ok((row, created))
+    };
+    match executor.__target() {
+        Target::Tx(tx) => run(tx).await,
+        Target::Db(db) => {
+            let tx = db.begin().await?;
+            match run(&tx).await {
+                Ok(done) => {
+                    tx.commit().await?;
+                    Ok(done)
+                }
+                Err(err) => {
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::warn!(error = %rollback, "rollback failed after an error");
+                    }
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
 pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
     executor: &E,
     items: &mut [T],
@@ -319,6 +372,40 @@ where
         id: item.id(),
         before,
     }))
+}
+
+async fn increment<T, DB>(
+    session: &mut Session<'_, DB>,
+    id: i64,
+    column: usize,
+    delta: &crate::value::Value,
+) -> Result<Write>
+where
+    T: Thing + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    DB::bind_value(delta, &mut args).map_err(encode_error)?;
+    if T::META.updated_at.is_some() {
+        DB::bind_timestamp(now(), &mut args).map_err(encode_error)?;
+    }
+    DB::bind_id(id, &mut args).map_err(encode_error)?;
+    let sql = dynamic(sql::increment::<T>(DB::DIALECT, column));
+    let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
+    if affected == 0 {
+        return Err(not_found::<T>(id));
+    }
+    // The old values are not known here: any list reading them is dropped.
+    let mut before = vec![(column, crate::value::Value::Opaque)];
+    before.extend(
+        T::META
+            .updated_at
+            .map(|at| (at, crate::value::Value::Opaque)),
+    );
+    Ok(Write::Updated {
+        id,
+        before: Some(before),
+    })
 }
 
 async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<Write>

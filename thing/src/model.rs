@@ -361,6 +361,74 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
         crud::save_many(executor, items)
     }
 
+    /// Adds `delta` to a numeric column of row `id`, atomically in SQL
+    /// (`SET views = views + ?`), and keeps the cache right: the row and every
+    /// cached list that reads the column are dropped after the write commits.
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Db, Thing};
+    /// #[derive(Thing, Default)]
+    /// struct Post { #[thing(base)] base: BaseModel, views: i64 }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let db = Db::connect("sqlite::memory:").await?;
+    /// # db.create_table::<Post>().await?;
+    /// let mut post = Post::default();
+    /// post.save(&db).await?;
+    /// Post::incr(&db, post.base.id, Post::VIEWS, 1).await?;
+    /// Post::incr(&db, post.base.id, Post::VIEWS, 2).await?;
+    /// assert_eq!(Post::by_id(&db, post.base.id).await?.views, 3);
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn incr<E: Executor + ?Sized, V: crate::value::Numeric>(
+        executor: &E,
+        id: i64,
+        column: crate::Column<Self, V>,
+        delta: V,
+    ) -> impl Future<Output = Result<()>> + Send {
+        crud::incr::<Self, E>(executor, id, column.index(), delta.to_value())
+    }
+
+    /// Finds the first row matching `filter` and applies `apply` to it, or, when
+    /// there is none, applies `apply` to `Self::default()`; then saves it, all in
+    /// one transaction. Returns the row and whether it was created.
+    ///
+    /// It is not a lock: two callers at once can both create, unless a unique
+    /// index on the filter's columns makes the second fail.
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Db, Thing};
+    /// #[derive(Thing, Default)]
+    /// struct User { #[thing(base)] base: BaseModel, #[thing(unique)] email: String, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let db = Db::connect("sqlite::memory:").await?;
+    /// # db.create_table::<User>().await?;
+    /// let set_name = |name: &'static str| move |user: &mut User| {
+    ///     user.email = "ann@example.com".into();
+    ///     user.name = name.into();
+    /// };
+    /// let email = || User::EMAIL.eq("ann@example.com");
+    /// let (ann, created) = User::update_or_create(&db, email(), set_name("Ann")).await?;
+    /// assert!(created);
+    /// let (ann2, created) = User::update_or_create(&db, email(), set_name("Annie")).await?;
+    /// assert!(!created);
+    /// assert_eq!((ann2.base.id, ann2.name.as_str()), (ann.base.id, "Annie"));
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn update_or_create<'a, E, F>(
+        executor: &'a E,
+        filter: crate::Filter<Self>,
+        apply: F,
+    ) -> impl Future<Output = Result<(Self, bool)>> + Send + 'a
+    where
+        Self: Default,
+        E: Executor + ?Sized,
+        F: FnOnce(&mut Self) + Send + 'a,
+    {
+        crud::update_or_create(executor, filter, apply)
+    }
+
     /// Deletes every item (as [`Thing::delete`] does) in one transaction.
     fn delete_many<'a, E: Executor + ?Sized>(
         executor: &'a E,

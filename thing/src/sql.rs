@@ -275,6 +275,31 @@ pub(crate) fn update<T: Thing>(dialect: Dialect, columns: &[usize]) -> String {
     sql
 }
 
+/// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`.
+pub(crate) fn increment<T: Thing>(dialect: Dialect, column: usize) -> String {
+    let mut sql = String::from("UPDATE ");
+    dialect.push_quoted(&mut sql, T::TABLE);
+    sql.push_str(" SET ");
+    dialect.push_quoted(&mut sql, T::COLUMNS[column].name);
+    sql.push_str(" = ");
+    dialect.push_quoted(&mut sql, T::COLUMNS[column].name);
+    sql.push_str(" + ");
+    dialect.push_placeholder(&mut sql, 1);
+    let mut n = 1;
+    if let Some(updated_at) = T::META.updated_at {
+        n += 1;
+        sql.push_str(", ");
+        dialect.push_quoted(&mut sql, T::COLUMNS[updated_at].name);
+        sql.push_str(" = ");
+        dialect.push_placeholder(&mut sql, n);
+    }
+    sql.push_str(" WHERE ");
+    dialect.push_quoted(&mut sql, T::COLUMNS[T::META.id].name);
+    sql.push_str(" = ");
+    dialect.push_placeholder(&mut sql, n + 1);
+    sql
+}
+
 /// `CREATE TABLE IF NOT EXISTS` and its indexes, one statement per item.
 pub(crate) fn create_table<T: Thing>(dialect: Dialect) -> Vec<String> {
     let table = dialect.quote(T::TABLE);

@@ -94,6 +94,18 @@ values! {
     uuid::Uuid => |v| Value::Uuid(*v),
 }
 
+/// A column type [`Thing::incr`](crate::Thing::incr) can add to: the integers
+/// and floats (not `Option`s: NULL plus anything stays NULL).
+pub trait Numeric: ToValue {}
+
+impl Numeric for i8 {}
+impl Numeric for i16 {}
+impl Numeric for i32 {}
+impl Numeric for i64 {}
+impl Numeric for u32 {}
+impl Numeric for f32 {}
+impl Numeric for f64 {}
+
 impl<T: ToValue> ToValue for Option<T> {
     fn to_value(&self) -> Value {
         self.as_ref().map_or(Value::Null, ToValue::to_value)

@@ -1,0 +1,111 @@
+//! `incr` and `update_or_create`, on every backend and both caches.
+
+use thing::{Db, Thing};
+use thing_tests::models::{Item, User};
+use thing_tests::{CacheTest, cache_tests};
+
+async fn setup(c: &CacheTest) -> Db {
+    let db = c.handle().await;
+    db.create_table::<User>().await.unwrap();
+    db.create_table::<Item>().await.unwrap();
+    db
+}
+
+cache_tests! {
+    async fn incr_is_atomic_across_handles(c) {
+        let db = setup(c).await;
+        let other = c.handle().await;
+        let mut user = User::new("a@x", "A", 1);
+        user.save(&db).await.unwrap();
+        let id = user.base.id;
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let handle = if i % 2 == 0 { db.clone() } else { other.clone() };
+                tokio::spawn(async move { User::incr(&handle, id, User::VIEWS, 1).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(User::by_id(&db, id).await.unwrap().views, 20);
+        assert_eq!(User::by_id(&other, id).await.unwrap().views, 20);
+        User::incr(&db, id, User::VIEWS, -5).await.unwrap();
+        assert_eq!(User::by_id(&other, id).await.unwrap().views, 15);
+        assert!(User::incr(&db, 987_654, User::VIEWS, 1).await.unwrap_err().is_not_found());
+    }
+
+    async fn incr_keeps_the_cache_right(c) {
+        let db = setup(c).await;
+        let mut user = User::new("a@x", "A", 1);
+        user.save(&db).await.unwrap();
+        let before = User::by_id(&db, user.base.id).await.unwrap(); // cached
+        db.reset_stats();
+        User::incr(&db, user.base.id, User::VIEWS, 3).await.unwrap();
+        assert_eq!(db.stats().updates, 1);
+        let after = User::by_id(&db, user.base.id).await.unwrap();
+        assert_eq!(after.views, 3);
+        assert!(after.base.updated_at >= before.base.updated_at);
+        assert_eq!(db.stats().cache_hits, 0, "the cached row was dropped");
+    }
+
+    async fn incr_drops_only_the_lists_that_read_the_column(c) {
+        let db = setup(c).await;
+        let mut items: Vec<Item> = (0..4)
+            .map(|i| Item { name: format!("i{i}"), age: i, ..Default::default() })
+            .collect();
+        Item::save_many(&db, &mut items).await.unwrap();
+        let by_age = Item::query().order_by(Item::AGE.desc());
+        let by_name = Item::query().filter(Item::NAME.like("i%")).order_by(Item::NAME.asc());
+        for query in [&by_age, &by_name] {
+            query.fetch(&db, 0, 10).await.unwrap();
+        }
+        Item::incr(&db, items[0].base.id, Item::AGE, 10).await.unwrap();
+        db.reset_stats();
+        by_name.fetch(&db, 0, 10).await.unwrap();
+        assert_eq!(db.stats().query_hits, 1, "a list that does not read `age` keeps its hit");
+        let rows = by_age.fetch(&db, 0, 10).await.unwrap();
+        assert_eq!(db.stats().query_hits, 1, "the list ordered by `age` was dropped");
+        assert_eq!(rows[0].name, "i0");
+        assert_eq!(rows[0].age, 10);
+    }
+
+    async fn update_or_create_creates_then_updates(c) {
+        let db = setup(c).await;
+        let upsert = |name: &'static str| {
+            move |user: &mut User| {
+                user.email = "ann@x".into();
+                user.name = name.into();
+                user.data = serde_json::json!({});
+            }
+        };
+        let (ann, created) = User::update_or_create(&db, User::EMAIL.eq("ann@x"), upsert("Ann")).await.unwrap();
+        assert!(created && ann.base.id > 0);
+        let cached = User::by_id(&db, ann.base.id).await.unwrap();
+        let (again, created) = User::update_or_create(&db, User::EMAIL.eq("ann@x"), upsert("Annie")).await.unwrap();
+        assert!(!created);
+        assert_eq!(again.base.id, ann.base.id);
+        assert_eq!(cached.name, "Ann");
+        assert_eq!(User::by_id(&db, ann.base.id).await.unwrap().name, "Annie", "the cache saw the update");
+        assert_eq!(User::query().filter(User::EMAIL.eq("ann@x")).count(&db).await.unwrap(), 1);
+
+        // Inside a caller's transaction, and rolled back with it.
+        let tx = db.begin().await.unwrap();
+        let (bob, created) = User::update_or_create(&tx, User::EMAIL.eq("bob@x"), |user: &mut User| {
+            user.email = "bob@x".into();
+        })
+        .await
+        .unwrap();
+        assert!(created);
+        tx.rollback().await.unwrap();
+        assert!(User::by_id(&db, bob.base.id).await.unwrap_err().is_not_found());
+
+        // A failing save leaves nothing behind.
+        let err = User::update_or_create(&db, User::EMAIL.eq("nobody@x"), |user: &mut User| {
+            user.email = "ann@x".into(); // taken: the unique index refuses it
+        })
+        .await
+        .unwrap_err();
+        assert!(err.as_database_error().is_some_and(|e| e.is_unique_violation()), "{err}");
+        assert_eq!(User::query().count(&db).await.unwrap(), 1);
+    }
+}
