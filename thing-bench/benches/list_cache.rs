@@ -13,9 +13,9 @@
 //! ```
 
 use thing::cache::RedisCache;
-use thing::sqlx::{self, AssertSqlSafe, Row};
+use thing::sqlx::{self, Row};
 use thing::{BaseModel, Db, Thing};
-use thing_bench::{Contender, Plan, interleave, report, time_async};
+use thing_bench::{Contender, Plan, Rng, interleave, report, time_async};
 
 #[derive(Thing, Debug, Clone, Default, PartialEq)]
 #[thing(table = "bench_items")]
@@ -31,29 +31,6 @@ struct BenchItem {
 const TEAMS: i64 = 50;
 const ROWS: i64 = 2_000;
 const OPERATIONS: usize = 10_000;
-
-/// xorshift64*: the same operations on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-async fn raw(pool: &sqlx::PgPool, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(pool)
-        .await
-        .unwrap_or_else(|err| panic!("`{sql}`: {err}"));
-}
 
 fn team_query(team: i64) -> thing::Query<BenchItem> {
     BenchItem::query()
@@ -94,18 +71,9 @@ fn main() {
         .build()
         .unwrap();
     let plan = Plan::from_env();
-    let server = env_or(
-        "THING_BENCH_POSTGRES_URL",
-        "postgres://postgres@127.0.0.1:5432/test",
-    );
-    let redis_url = env_or("THING_BENCH_REDIS_URL", "redis://127.0.0.1:6379");
-    let database = format!("thing_bench_lists_{}", std::process::id());
-    let url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
-    let admin = runtime.block_on(async {
-        let admin = sqlx::PgPool::connect(&server).await.expect("PostgreSQL");
-        raw(&admin, &format!("CREATE DATABASE {database}")).await;
-        admin
-    });
+    let redis_url = thing_bench::redis_url();
+    let database = runtime.block_on(thing_bench::BenchDatabase::create("thing_bench_lists"));
+    let url = database.url.clone();
 
     for cache in ["memory", "redis"] {
         let db = runtime.block_on(async {
@@ -226,10 +194,6 @@ fn main() {
     }
 
     runtime.block_on(async {
-        raw(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-        )
-        .await;
+        database.drop().await;
     });
 }

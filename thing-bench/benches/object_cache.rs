@@ -12,7 +12,7 @@
 
 use deadpool_redis::redis::{self, AsyncCommands};
 use thing::cache::{Cache, MemoryCache, RedisCache};
-use thing::sqlx::{self, AssertSqlSafe, Row};
+use thing::sqlx::{self, Row};
 use thing::{BaseModel, Db, Thing};
 use thing_bench::{Contender, Plan, interleave, report, time_async};
 
@@ -26,17 +26,6 @@ struct BenchUser {
     age: i32,
     bio: Option<String>,
     views: i64,
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-async fn raw(pool: &sqlx::PgPool, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(pool)
-        .await
-        .unwrap_or_else(|err| panic!("`{sql}`: {err}"));
 }
 
 /// A raw sqlx read of the same row, decoded by hand as an application would.
@@ -70,20 +59,11 @@ fn main() {
         .build()
         .unwrap();
     let plan = Plan::from_env();
-    let server = env_or(
-        "THING_BENCH_POSTGRES_URL",
-        "postgres://postgres@127.0.0.1:5432/test",
-    );
-    let redis_url = env_or("THING_BENCH_REDIS_URL", "redis://127.0.0.1:6379");
-    let database = format!("thing_bench_{}", std::process::id());
+    let redis_url = thing_bench::redis_url();
     let prefix = format!("thing-bench:{}", std::process::id());
-    let url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
 
-    let admin = runtime.block_on(async {
-        let admin = sqlx::PgPool::connect(&server).await.expect("PostgreSQL");
-        raw(&admin, &format!("CREATE DATABASE {database}")).await;
-        admin
-    });
+    let database = runtime.block_on(thing_bench::BenchDatabase::create("thing_bench"));
+    let url = database.url.clone();
 
     let memory = MemoryCache::new(100_000);
     let (db_redis, db_memory, ids, mut redis_conn) = runtime.block_on(async {
@@ -272,10 +252,6 @@ fn main() {
             .collect();
         let _: () = redis_conn.del(&keys).await.unwrap();
         drop((db_redis, db_memory, pool));
-        raw(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-        )
-        .await;
+        database.drop().await;
     });
 }

@@ -140,6 +140,70 @@ where
     })
 }
 
+/// A deterministic generator (xorshift64*): the same operations on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// The Redis a bench uses (`THING_BENCH_REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("THING_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A PostgreSQL database that exists only for one bench run, on the server at
+/// `THING_BENCH_POSTGRES_URL` (default the local one).
+pub struct BenchDatabase {
+    /// The URL of the new database.
+    pub url: String,
+    name: String,
+    admin: thing::sqlx::PgPool,
+}
+
+impl BenchDatabase {
+    /// Creates `{name}_{pid}`.
+    pub async fn create(name: &str) -> Self {
+        let server = std::env::var("THING_BENCH_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("{name}_{}", std::process::id());
+        let admin = thing::sqlx::PgPool::connect(&server)
+            .await
+            .expect("PostgreSQL");
+        raw(&admin, &format!("CREATE DATABASE {name}")).await;
+        let url = format!(
+            "{}/{name}",
+            server
+                .rsplit_once('/')
+                .map_or(server.as_str(), |(base, _)| base)
+        );
+        Self { url, name, admin }
+    }
+
+    /// Drops the database.
+    pub async fn drop(self) {
+        raw(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )
+        .await;
+    }
+}
+
+/// Runs SQL on `pool`, panicking on failure (bench set-up only).
+pub async fn raw(pool: &thing::sqlx::PgPool, sql: &str) {
+    thing::sqlx::raw_sql(thing::sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|err| panic!("`{sql}`: {err}"));
+}
+
 /// Prints one case as a Markdown table.
 pub fn report(case: &str, summaries: &[Summary]) {
     println!("\n### {case}\n");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use thing::{Db, Query, Thing};
 use thing_tests::models::Item;
-use thing_tests::{CacheKind, CacheTest, cache_tests};
+use thing_tests::{CacheKind, CacheTest, Rng, cache_tests};
 use tokio::sync::Notify;
 
 async fn setup(c: &CacheTest) -> (Db, Vec<Item>) {
@@ -292,18 +292,6 @@ cache_tests! {
         assert_eq!(db.stats().statements(), 0, "inside the window: no SQL");
         query.fetch(&db, 200, 8).await.unwrap(); // rows 198..208 were read above
         assert_eq!(db.stats().selects, 1, "past it: the page's ids only (rows are cached)");
-    }
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
 }
 

@@ -297,8 +297,9 @@ impl Cache for DropsInvalidations {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
+/// A SQLite database, a cache that drops invalidations on demand, and two
+/// handles on both (a writer and "another process").
+async fn flaky_handles() -> (thing_tests::TestDb, DropsInvalidations, Db, Db) {
     let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
         .await
         .unwrap();
@@ -309,6 +310,12 @@ async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
     let open = || Db::builder(&t.url).cache(cache.clone()).build();
     let (writer, other) = (open().await.unwrap(), open().await.unwrap());
     writer.create_table::<User>().await.unwrap();
+    (t, cache, writer, other)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
+    let (t, cache, writer, other) = flaky_handles().await;
     let mut user = saved_user(&writer, "a@x", 1).await;
     assert_eq!(User::by_id(&other, user.base.id).await.unwrap().age, 1); // cached
 
@@ -343,16 +350,7 @@ async fn a_failed_invalidation_is_retried_and_never_read_stale_meanwhile() {
 /// of the table is dropped, for every handle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_a_write_could_not_invalidate_are_dropped_later() {
-    let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
-        .await
-        .unwrap();
-    let cache = DropsInvalidations {
-        inner: thing::cache::MemoryCache::new(1_000),
-        down: Arc::default(),
-    };
-    let open = || Db::builder(&t.url).cache(cache.clone()).build();
-    let (writer, other) = (open().await.unwrap(), open().await.unwrap());
-    writer.create_table::<User>().await.unwrap();
+    let (t, cache, writer, other) = flaky_handles().await;
     saved_user(&writer, "a@x", 30).await;
     let adults = User::query().filter(User::AGE.ge(18));
     assert_eq!(adults.count(&other).await.unwrap(), 1); // cached

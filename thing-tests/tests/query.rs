@@ -6,25 +6,7 @@
 
 use thing::{Db, Filter, Thing};
 use thing_tests::models::Item;
-use thing_tests::{Backend, TestDb, backend_tests, cache_tests};
-
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+use thing_tests::{Backend, Rng, TestDb, backend_tests, cache_tests};
 
 const NAMES: &[&str] = &["ann", "Ann", "bob", "a_b", "a%b", "", "abe", "ANNA", "b"];
 const TAGS: &[&str] = &["red", "blue", "re", "x_y"];
