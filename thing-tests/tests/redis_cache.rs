@@ -839,3 +839,75 @@ async fn a_reader_slower_than_the_fill_window_does_not_fill() {
     drop((reader, writer));
     db_test.finish().await;
 }
+
+/// A writer that dies between its commit and its invalidation leaves no stale
+/// row behind: it locked the key before committing, so every other process reads
+/// the database until the lock expires, and then caches the committed row.
+#[tokio::test]
+async fn a_writer_dying_after_its_commit_leaves_no_stale_row() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(t) = Shared::connect("a_writer_dying_after_its_commit_leaves_no_stale_row").await
+    else {
+        return;
+    };
+    let db_test = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let window = Duration::from_millis(300);
+    let open = async || {
+        let cache = RedisCache::builder(&redis_url())
+            .fill_window(window)
+            .build()
+            .await
+            .unwrap();
+        thing::Db::builder(&db_test.url)
+            .cache(cache)
+            .key_prefix(t.key("orm"))
+            .build()
+            .await
+            .unwrap()
+    };
+    let (reader, writer) = (open().await, open().await);
+    reader.create_table::<User>().await.unwrap();
+    let mut user = User::new("a@x", "A", 1);
+    user.save(&writer).await.unwrap();
+    tokio::time::sleep(window * 2).await; // the insert's tombstone is gone
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 1);
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 1); // cached
+
+    writer.__die_after_commit(true);
+    user.age = 2;
+    user.save(&writer).await.unwrap();
+    reader.reset_stats();
+    assert_eq!(
+        User::by_id(&reader, user.base.id).await.unwrap().age,
+        2,
+        "no stale row"
+    );
+    assert_eq!(
+        (reader.stats().cache_hits, reader.stats().cache_fills),
+        (0, 0)
+    );
+
+    // The same inside a transaction: the lock is taken just before COMMIT.
+    let tx = writer.begin().await.unwrap();
+    user.age = 3;
+    user.save(&tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        User::by_id(&reader, user.base.id).await.unwrap().age,
+        3,
+        "no stale row"
+    );
+
+    // Once the lock expires, the committed row is cached again.
+    tokio::time::sleep(window * 2).await;
+    User::by_id(&reader, user.base.id).await.unwrap();
+    reader.reset_stats();
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 3);
+    assert_eq!(reader.stats().cache_hits, 1);
+    drop((reader, writer));
+    db_test.finish().await;
+}

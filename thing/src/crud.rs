@@ -73,7 +73,12 @@ async fn written<T: Thing>(target: Target<'_>, writes: Vec<Write>) {
     match target {
         Target::Db(db) => store::after_write::<T>(db, writes).await,
         Target::Tx(tx) => {
-            if tx.db().object_cache().is_some() {
+            if let Some(objects) = tx.db().object_cache() {
+                tx.lock_before_commit(
+                    writes
+                        .iter()
+                        .map(|write| store::key::<T>(&objects.config.prefix, write.id())),
+                );
                 tx.on_commit(Box::new(move |db: crate::Db| {
                     Box::pin(async move { store::after_write::<T>(&db, writes).await })
                 }));
@@ -85,6 +90,12 @@ async fn written<T: Thing>(target: Target<'_>, writes: Vec<Write>) {
 pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mut T) -> Result<()> {
     let undo = Undo::capture(item);
     let target = executor.__target();
+    if let Target::Db(db) = target
+        && item.id() != 0
+        && !changed_columns(item).is_empty()
+    {
+        store::lock::<T>(db, &[item.id()]).await;
+    }
     let result = with_session!(target, |session| write::<T, _>(&mut session, item).await);
     match result {
         Ok(Some(write)) => {
@@ -118,6 +129,9 @@ pub(crate) async fn incr<T: Thing, E: Executor + ?Sized>(
     delta: crate::value::Value,
 ) -> Result<()> {
     let target = executor.__target();
+    if let Target::Db(db) = target {
+        store::lock::<T>(db, &[id]).await;
+    }
     let write = with_session!(target, |session| {
         increment::<T, _>(&mut session, id, column, &delta).await
     })?;
@@ -324,18 +338,24 @@ where
     })
 }
 
+/// The columns `save` would write for a saved row: those that changed since
+/// it was read or saved, or all of them without a snapshot.
+fn changed_columns<T: Thing>(item: &T) -> Vec<usize> {
+    let every_column = || insertable::<T>().collect::<Vec<_>>();
+    match item.__snapshot().and_then(Snapshot::row) {
+        Some(before) => codec::changed_columns(before, &item.encode_row())
+            .map(|changed| changed.into_iter().filter(|&c| c != T::META.id).collect())
+            .unwrap_or_else(every_column),
+        None => every_column(),
+    }
+}
+
 async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Option<Write>>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
 {
-    let every_column = || insertable::<T>().collect::<Vec<_>>();
-    let mut columns = match item.__snapshot().and_then(Snapshot::row) {
-        Some(before) => codec::changed_columns(before, &item.encode_row())
-            .map(|changed| changed.into_iter().filter(|&c| c != T::META.id).collect())
-            .unwrap_or_else(every_column),
-        None => every_column(),
-    };
+    let mut columns = changed_columns(item);
     if columns.is_empty() {
         return Ok(None);
     }

@@ -143,6 +143,17 @@ impl Db {
             .map(|objects| crate::store::key::<T>(&objects.config.prefix, id))
     }
 
+    /// Test hook: when `on`, writes through this handle commit and then skip
+    /// every cache invalidation, as if the process died right after its commit.
+    #[doc(hidden)]
+    pub fn __die_after_commit(&self, on: bool) {
+        if let Some(objects) = self.object_cache() {
+            objects
+                .skip_after_commit
+                .store(on, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Test hook: the next cached read that misses stops between its database
     /// query and its cache fill, notifies `reached`, and waits for `release`.
     /// Used to force the stale-fill interleaving deterministically.

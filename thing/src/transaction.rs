@@ -44,6 +44,8 @@ pub struct Transaction {
     conn: Mutex<TxConn>,
     /// What to do with the cache once this transaction commits.
     on_commit: std::sync::Mutex<Vec<OnCommit>>,
+    /// Cache keys to lock against fills just before the commit.
+    locks: std::sync::Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -61,6 +63,7 @@ impl Transaction {
             db,
             conn: Mutex::new(conn),
             on_commit: std::sync::Mutex::default(),
+            locks: std::sync::Mutex::default(),
         }
     }
 
@@ -74,6 +77,15 @@ impl Transaction {
         self.conn.lock().await
     }
 
+    /// Locks `keys` against fills just before the commit (never on rollback, so
+    /// a rolled-back transaction leaves the cache as it was).
+    pub(crate) fn lock_before_commit(&self, keys: impl Iterator<Item = String>) {
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys);
+    }
+
     /// Runs `action` once the transaction has committed (never on rollback).
     pub(crate) fn on_commit(&self, action: OnCommit) {
         self.on_commit
@@ -85,6 +97,10 @@ impl Transaction {
     /// Commits every write made through this transaction, then invalidates the
     /// cached rows it wrote.
     pub async fn commit(self) -> Result<()> {
+        let mut locks = self.locks.into_inner().unwrap_or_else(|e| e.into_inner());
+        locks.sort_unstable();
+        locks.dedup();
+        crate::store::lock_keys(&self.db, &locks).await;
         let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);
         match conn {

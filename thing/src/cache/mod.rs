@@ -157,6 +157,17 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// Removes `queries` from `registry`.
     fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()>;
 
+    /// Locks `keys` against fills while a write to them is about to commit: a
+    /// shared cache that outlives the writer refuses every fill of a locked key
+    /// until the writer's [`invalidate`](Cache::invalidate) or the lock's expiry
+    /// (its [fill window](Cache::fill_window)). So a writer that dies between its
+    /// commit and its invalidation leaves no stale value behind. Default: nothing
+    /// to do (an in-process cache dies with the writer).
+    fn lock<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
+        let _ = keys;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Gives back the token of a key the caller will not fill after all, so that
     /// it does not hold up other fillers. Default: nothing to do.
     fn release(&self, key: &str, token: LeaseToken) {

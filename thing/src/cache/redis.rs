@@ -15,6 +15,9 @@ use std::time::Duration;
 /// The first byte of a tombstone; a value must not start with it.
 const TOMBSTONE_TAG: u8 = 0x00;
 
+/// The last byte of a write lock (see [`write_lock`]).
+const LOCK_TAG: u8 = b'L';
+
 /// The longest TTL sent to Redis, in milliseconds (Redis rejects expiry times
 /// that overflow its clock; this is about 285,000 years).
 const MAX_TTL_MS: u128 = 1 << 53;
@@ -563,6 +566,18 @@ fn tombstone(token: LeaseToken) -> [u8; 17] {
     bytes
 }
 
+/// The bytes of a write lock: a tombstone with a trailing `L`, which no lookup
+/// hands out as a token, so no fill can match it.
+fn write_lock(token: LeaseToken) -> [u8; 18] {
+    let mut bytes = [LOCK_TAG; 18];
+    bytes[..17].copy_from_slice(&tombstone(token));
+    bytes
+}
+
+fn is_lock(bytes: &[u8]) -> bool {
+    bytes.len() == 18 && bytes[0] == TOMBSTONE_TAG && bytes[17] == LOCK_TAG
+}
+
 /// What a lookup saw, as a token: 0 for nothing, else the tombstone's id.
 fn token_of(seen: Option<&[u8]>) -> Option<LeaseToken> {
     match seen {
@@ -635,6 +650,7 @@ impl Cache for RedisCache {
                         .into_iter()
                         .map(|item| match item {
                             Value::Nil => Ok(Lookup::Leased(LeaseToken(0))),
+                            Value::BulkString(bytes) if is_lock(&bytes) => Ok(Lookup::Busy),
                             Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
                                 token_of(Some(&bytes)).map(Lookup::Leased).ok_or_else(|| {
                                     unexpected("tombstone", &Value::BulkString(bytes))
@@ -707,6 +723,30 @@ impl Cache for RedisCache {
 
     fn fill_window(&self) -> Duration {
         self.inner.fill_window
+    }
+
+    fn lock<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let lock = write_lock(LeaseToken::new());
+            let window = ttl_ms(self.inner.fill_window);
+            let mut pipe = redis::pipe();
+            for key in keys {
+                pipe.cmd("SET")
+                    .arg(key.as_str())
+                    .arg(lock.as_slice())
+                    .arg("PX")
+                    .arg(window.as_slice())
+                    .ignore();
+            }
+            self.inner
+                .call("lock", async |inner: &Inner, link: &mut Link| {
+                    inner.send_pipeline(link, &pipe).await
+                })
+                .await
+        })
     }
 
     fn register<'a>(
@@ -829,6 +869,13 @@ mod tests {
         );
         assert_eq!(seen_bytes(LeaseToken(0)), b"");
         assert_eq!(seen_bytes(LeaseToken(0x0102)), stone.to_vec());
+        let lock = write_lock(LeaseToken(0x0102));
+        assert!(is_lock(&lock) && !is_lock(&stone));
+        assert_ne!(
+            token_of(Some(&lock)),
+            Some(LeaseToken(0x0102)),
+            "a lock is never a token"
+        );
         assert_eq!(ttl_ms(Duration::ZERO), b"1");
         assert_eq!(ttl_ms(Duration::from_micros(1500)), b"2");
         assert_eq!(ttl_ms(Duration::from_secs(60)), b"60000");
