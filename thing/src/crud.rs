@@ -90,13 +90,16 @@ async fn written<T: Thing>(target: Target<'_>, writes: Vec<Write>) {
 pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mut T) -> Result<()> {
     let undo = Undo::capture(item);
     let target = executor.__target();
-    if let Target::Db(db) = target
-        && item.id() != 0
-        && !changed_columns(item).is_empty()
+    // What an update would write, worked out once: it also decides the lock.
+    let columns = (item.id() != 0).then(|| changed_columns(item));
+    if let (Target::Db(db), Some(columns)) = (target, &columns)
+        && !columns.is_empty()
     {
         store::lock::<T>(db, &[item.id()]).await;
     }
-    let result = with_session!(target, |session| write::<T, _>(&mut session, item).await);
+    let result = with_session!(target, |session| {
+        write::<T, _>(&mut session, item, columns).await
+    });
     match result {
         Ok(Some(write)) => {
             written::<T>(target, vec![write]).await;
@@ -185,9 +188,10 @@ pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
     let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
     let result = atomically(executor.__target(), async |tx| {
         for item in items.iter_mut() {
-            if let Some(write) =
-                with_session!(tx, |session| write::<T, _>(&mut session, item).await)?
-            {
+            let columns = (item.id() != 0).then(|| changed_columns(item));
+            if let Some(write) = with_session!(tx, |session| {
+                write::<T, _>(&mut session, item, columns).await
+            })? {
                 written::<T>(tx, vec![write]).await;
             }
         }
@@ -288,15 +292,20 @@ pub(crate) fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Resu
 }
 
 /// What `save` wrote, or `None` when nothing changed (and no SQL was sent).
-async fn write<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Option<Write>>
+/// `columns`: `None` to insert, else the columns to update (see
+/// [`changed_columns`]).
+async fn write<T, DB>(
+    session: &mut Session<'_, DB>,
+    item: &mut T,
+    columns: Option<Vec<usize>>,
+) -> Result<Option<Write>>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
 {
-    if item.id() == 0 {
-        insert::<T, DB>(session, item).await.map(Some)
-    } else {
-        update::<T, DB>(session, item).await
+    match columns {
+        None => insert::<T, DB>(session, item).await.map(Some),
+        Some(columns) => update::<T, DB>(session, item, columns).await,
     }
 }
 
@@ -350,12 +359,15 @@ fn changed_columns<T: Thing>(item: &T) -> Vec<usize> {
     }
 }
 
-async fn update<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Option<Write>>
+async fn update<T, DB>(
+    session: &mut Session<'_, DB>,
+    item: &mut T,
+    mut columns: Vec<usize>,
+) -> Result<Option<Write>>
 where
     T: Thing + ModelIo<DB>,
     DB: Backend,
 {
-    let mut columns = changed_columns(item);
     if columns.is_empty() {
         return Ok(None);
     }
