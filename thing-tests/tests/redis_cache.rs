@@ -798,24 +798,7 @@ async fn a_reader_slower_than_the_fill_window_does_not_fill() {
     else {
         return;
     };
-    let db_test = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
-        .await
-        .expect("SQLite needs no server");
-    let open = async || {
-        let cache = RedisCache::builder(&redis_url())
-            .fill_window(Duration::from_millis(50))
-            .build()
-            .await
-            .unwrap();
-        thing::Db::builder(&db_test.url)
-            .cache(cache)
-            .key_prefix(t.key("orm"))
-            .build()
-            .await
-            .unwrap()
-    };
-    let (reader, writer) = (open().await, open().await);
-    reader.create_table::<User>().await.unwrap();
+    let (db_test, reader, writer) = orm_pair(&t, Duration::from_millis(50)).await;
     let mut user = User::new("a@x", "A", 1);
     user.save(&writer).await.unwrap();
     // Let the insert's tombstone expire: the reader's lookup sees nothing.
@@ -852,25 +835,8 @@ async fn a_writer_dying_after_its_commit_leaves_no_stale_row() {
     else {
         return;
     };
-    let db_test = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
-        .await
-        .expect("SQLite needs no server");
     let window = Duration::from_millis(300);
-    let open = async || {
-        let cache = RedisCache::builder(&redis_url())
-            .fill_window(window)
-            .build()
-            .await
-            .unwrap();
-        thing::Db::builder(&db_test.url)
-            .cache(cache)
-            .key_prefix(t.key("orm"))
-            .build()
-            .await
-            .unwrap()
-    };
-    let (reader, writer) = (open().await, open().await);
-    reader.create_table::<User>().await.unwrap();
+    let (db_test, reader, writer) = orm_pair(&t, window).await;
     let mut user = User::new("a@x", "A", 1);
     user.save(&writer).await.unwrap();
     tokio::time::sleep(window * 2).await; // the insert's tombstone is gone
@@ -910,4 +876,31 @@ async fn a_writer_dying_after_its_commit_leaves_no_stale_row() {
     assert_eq!(reader.stats().cache_hits, 1);
     drop((reader, writer));
     db_test.finish().await;
+}
+
+/// A SQLite database with the `User` table, and two ORM handles on it ("two
+/// processes") sharing this test's Redis key prefix, with the given fill window.
+async fn orm_pair(t: &Shared, window: Duration) -> (thing_tests::TestDb, thing::Db, thing::Db) {
+    let db_test = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let open = async || {
+        let cache = RedisCache::builder(&redis_url())
+            .fill_window(window)
+            .build()
+            .await
+            .unwrap();
+        thing::Db::builder(&db_test.url)
+            .cache(cache)
+            .key_prefix(t.key("orm"))
+            .build()
+            .await
+            .unwrap()
+    };
+    let (reader, writer) = (open().await, open().await);
+    reader
+        .create_table::<thing_tests::models::User>()
+        .await
+        .unwrap();
+    (db_test, reader, writer)
 }

@@ -620,6 +620,31 @@ fn unexpected(what: &str, value: &Value) -> SendError {
     )))
 }
 
+impl RedisCache {
+    /// Sets every key to `marker` (a tombstone or a lock) for the fill window,
+    /// in one pipeline.
+    async fn mark(&self, what: &str, keys: &[String], marker: Vec<u8>) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let window = ttl_ms(self.inner.fill_window);
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(key.as_str())
+                .arg(marker.as_slice())
+                .arg("PX")
+                .arg(window.as_slice())
+                .ignore();
+        }
+        self.inner
+            .call(what, async |inner: &Inner, link: &mut Link| {
+                inner.send_pipeline(link, &pipe).await
+            })
+            .await
+    }
+}
+
 impl Cache for RedisCache {
     fn get_or_lease<'a>(
         &'a self,
@@ -698,27 +723,7 @@ impl Cache for RedisCache {
     }
 
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(());
-            }
-            let stone = tombstone(LeaseToken::new());
-            let window = ttl_ms(self.inner.fill_window);
-            let mut pipe = redis::pipe();
-            for key in keys {
-                pipe.cmd("SET")
-                    .arg(key.as_str())
-                    .arg(stone.as_slice())
-                    .arg("PX")
-                    .arg(window.as_slice())
-                    .ignore();
-            }
-            self.inner
-                .call("invalidate", async |inner: &Inner, link: &mut Link| {
-                    inner.send_pipeline(link, &pipe).await
-                })
-                .await
-        })
+        Box::pin(self.mark("invalidate", keys, tombstone(LeaseToken::new()).to_vec()))
     }
 
     fn fill_window(&self) -> Duration {
@@ -726,27 +731,7 @@ impl Cache for RedisCache {
     }
 
     fn lock<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(());
-            }
-            let lock = write_lock(LeaseToken::new());
-            let window = ttl_ms(self.inner.fill_window);
-            let mut pipe = redis::pipe();
-            for key in keys {
-                pipe.cmd("SET")
-                    .arg(key.as_str())
-                    .arg(lock.as_slice())
-                    .arg("PX")
-                    .arg(window.as_slice())
-                    .ignore();
-            }
-            self.inner
-                .call("lock", async |inner: &Inner, link: &mut Link| {
-                    inner.send_pipeline(link, &pipe).await
-                })
-                .await
-        })
+        Box::pin(self.mark("lock", keys, write_lock(LeaseToken::new()).to_vec()))
     }
 
     fn register<'a>(
