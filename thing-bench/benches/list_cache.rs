@@ -49,18 +49,11 @@ async fn raw_page(pool: &sqlx::PgPool, team: i64) -> Vec<BenchItem> {
     .await
     .unwrap()
     .iter()
-    .map(|row| {
-        let mut base = BaseModel::default();
-        base.id = row.get(0);
-        base.created_at = row.get(1);
-        base.updated_at = row.get(2);
-        base.deleted = row.get(3);
-        BenchItem {
-            base,
-            team: row.get(4),
-            name: row.get(5),
-            age: row.get(6),
-        }
+    .map(|row| BenchItem {
+        base: thing_bench::base_model(row),
+        team: row.get(4),
+        name: row.get(5),
+        age: row.get(6),
     })
     .collect()
 }

@@ -38,13 +38,8 @@ async fn raw_select(pool: &sqlx::PgPool, id: i64) -> BenchUser {
     .fetch_one(pool)
     .await
     .unwrap();
-    let mut base = BaseModel::default();
-    base.id = row.get(0);
-    base.created_at = row.get(1);
-    base.updated_at = row.get(2);
-    base.deleted = row.get(3);
     BenchUser {
-        base,
+        base: thing_bench::base_model(&row),
         email: row.get(4),
         name: row.get(5),
         age: row.get(6),

@@ -196,6 +196,18 @@ impl BenchDatabase {
     }
 }
 
+/// The `BaseModel` in the first four columns of a raw row (`id`, `created_at`,
+/// `updated_at`, `deleted`), decoded by hand as an application using sqlx would.
+pub fn base_model(row: &thing::sqlx::postgres::PgRow) -> thing::BaseModel {
+    use thing::sqlx::Row;
+    let mut base = thing::BaseModel::default();
+    base.id = row.get(0);
+    base.created_at = row.get(1);
+    base.updated_at = row.get(2);
+    base.deleted = row.get(3);
+    base
+}
+
 /// Runs SQL on `pool`, panicking on failure (bench set-up only).
 pub async fn raw(pool: &thing::sqlx::PgPool, sql: &str) {
     thing::sqlx::raw_sql(thing::sqlx::AssertSqlSafe(sql.to_owned()))
