@@ -1,10 +1,14 @@
 //! Generates the `Thing` and `ModelIo` impls and the typed column handles.
+//!
+//! Each generator function below builds one piece of the output; [`thing_impl`],
+//! [`model_io_impl`] and [`expand`] only put the pieces together.
 
-use crate::ast::{Model, Role};
+use crate::ast::{Column, Field, Model, Role};
 use crate::ctxt::Ctxt;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
+/// Parses and checks `input`, then generates the impls, or returns every error found.
 pub fn derive(input: &syn::DeriveInput) -> syn::Result<TokenStream> {
     let cx = Ctxt::new();
     let model = Model::from_ast(&cx, input);
@@ -24,44 +28,64 @@ pub fn fallback(input: &syn::DeriveInput, errors: syn::Error) -> TokenStream {
         return errors;
     }
     let never = quote!(::core::unreachable!("#[derive(Thing)] reported errors"));
+    let thing_impl = fallback_thing_impl(ident, &never);
+    let io_impl = fallback_model_io_impl(ident, &never);
     quote! {
         #errors
         const _: () = {
-            #[automatically_derived]
-            impl ::thing::Thing for #ident {
-                const TABLE: &'static str = "";
-                const COLUMNS: &'static [::thing::ColumnDef] = &[];
-                const META: ::thing::ModelMeta = ::thing::ModelMeta {
-                    id: 0, created_at: None, updated_at: None, deleted: None,
-                };
-                const SCHEMA_HASH: u64 = 0;
-                fn id(&self) -> i64 { #never }
-                fn encode_row(&self) -> ::std::vec::Vec<u8> { #never }
-                fn decode_row(_: &[u8]) -> ::core::option::Option<Self> { #never }
-                fn __set_id(&mut self, _: i64) { #never }
-                fn __base(&self) -> ::core::option::Option<&::thing::BaseModel> { #never }
-                fn __base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> { #never }
-                fn __is_deleted(&self) -> bool { #never }
-                fn __value(&self, _: usize) -> ::thing::value::Value { #never }
-                fn __snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> { #never }
-                fn __snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> { #never }
-                fn __statements() -> &'static ::thing::__private::StatementCache { #never }
-            }
-            #[automatically_derived]
-            impl<__DB: ::thing::__private::Backend> ::thing::__private::ModelIo<__DB> for #ident {
-                fn bind_column(
-                    &self,
-                    _: usize,
-                    _: &mut <__DB as ::thing::__private::Database>::Arguments,
-                ) -> ::core::result::Result<(), ::thing::__private::BoxDynError> { #never }
-                fn from_row(
-                    _: &<__DB as ::thing::__private::Database>::Row,
-                ) -> ::thing::Result<Self> { #never }
-            }
+            #thing_impl
+            #io_impl
         };
     }
 }
 
+/// The `Schema` and `Thing` impls of [`fallback`], every method of which is
+/// `never`.
+fn fallback_thing_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl ::thing::Thing for #ident {}
+        #[automatically_derived]
+        impl ::thing::__private::Schema for #ident {
+            const TABLE: &'static str = "";
+            const COLUMNS: &'static [::thing::ColumnDef] = &[];
+            const META: ::thing::ModelMeta = ::thing::ModelMeta {
+                id: 0, created_at: None, updated_at: None, deleted: None,
+            };
+            const SCHEMA_HASH: u64 = 0;
+            fn id(&self) -> i64 { #never }
+            fn encode_row(&self) -> ::std::vec::Vec<u8> { #never }
+            fn decode_row(_: &[u8]) -> ::core::option::Option<Self> { #never }
+            fn set_id(&mut self, _: i64) { #never }
+            fn base(&self) -> ::core::option::Option<&::thing::BaseModel> { #never }
+            fn base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> { #never }
+            fn is_deleted(&self) -> bool { #never }
+            fn value(&self, _: usize) -> ::thing::value::Value { #never }
+            fn snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> { #never }
+            fn snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> { #never }
+            fn statements() -> &'static ::thing::__private::StatementCache { #never }
+        }
+    }
+}
+
+/// The `ModelIo` impl of [`fallback`], every method of which is `never`.
+fn fallback_model_io_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl<__DB: ::thing::__private::Backend> ::thing::__private::ModelIo<__DB> for #ident {
+            fn bind_column(
+                &self,
+                _: usize,
+                _: &mut <__DB as ::thing::__private::Database>::Arguments,
+            ) -> ::core::result::Result<(), ::thing::__private::BoxDynError> { #never }
+            fn from_row(
+                _: &<__DB as ::thing::__private::Database>::Row,
+            ) -> ::thing::Result<Self> { #never }
+        }
+    }
+}
+
+/// Everything generated for a valid model.
 fn expand(model: &Model) -> TokenStream {
     let thing_impl = thing_impl(model);
     let io_impl = model_io_impl(model);
@@ -77,144 +101,69 @@ fn expand(model: &Model) -> TokenStream {
     }
 }
 
+/// The `Schema` impl, assembled from the generators below, and the `Thing`
+/// impl over it (every item of `Thing` has a default).
 fn thing_impl(model: &Model) -> TokenStream {
     let ident = model.ident;
     let table = &model.table;
-    let column_defs = model.columns.iter().map(|column| {
-        let name = &column.name;
-        let field = &column.field_path;
-        let (index, unique) = (column.index, column.unique);
-        let default = match &column.default {
-            Some(default) => quote!(::core::option::Option::Some(#default)),
-            None => quote!(::core::option::Option::None),
-        };
-        let (sql_type, nullable) = if column.json {
-            (quote!(::thing::__private::SqlType::Json), quote!(false))
-        } else {
-            let ty = &column.ty;
-            (
-                quote!(<#ty as ::thing::__private::ColumnType>::SQL_TYPE),
-                quote!(<#ty as ::thing::__private::ColumnType>::NULLABLE),
-            )
-        };
-        quote! {
-            ::thing::ColumnDef {
-                name: #name,
-                field: #field,
-                sql_type: #sql_type,
-                nullable: #nullable,
-                index: #index,
-                unique: #unique,
-                default: #default,
-            }
-        }
-    });
-    let option = |index: Option<usize>| match index {
-        Some(index) => quote!(::core::option::Option::Some(#index)),
-        None => quote!(::core::option::Option::None),
-    };
-    let id_index = model.id;
-    let (created_at, updated_at, deleted) = (
-        option(model.created_at),
-        option(model.updated_at),
-        option(model.deleted),
-    );
-    let schema_parts = std::iter::once(table.clone()).chain(model.columns.iter().map(|column| {
-        let ty = &column.ty;
-        let json = if column.json { ":json" } else { "" };
-        format!(
-            "{}:{}{json}",
-            column.name,
-            quote!(#ty).to_string().replace(' ', "")
-        )
-    }));
-    let schema_hash = schema_parts.map(|part| {
-        let bytes = syn::LitByteStr::new(part.as_bytes(), Span::call_site());
-        quote!(let hash = ::thing::__private::fnv1a(hash, #bytes);)
-    });
+    let bounds = thing_bounds(model);
+    let columns = columns_const(model);
+    let meta = meta_const(model);
+    let schema_hash = schema_hash_const(model);
+    let id = id_fn(model);
+    let encode_row = encode_row_fn(model);
+    let decode_row = decode_row_fn(model);
+    let set_id = set_id_fn(model);
+    let base = base_fns(model);
+    let value = value_fn(model);
+    let is_deleted = is_deleted_fn(model);
+    let snapshot = snapshot_fns(model);
+    let statements = statements_fn();
+    quote! {
+        #[automatically_derived]
+        impl ::thing::Thing for #ident where for<'__thing> Self: ::thing::__private::Schema {}
 
-    let id_access = &model.columns[model.id].access;
-    let encode = model.columns.iter().map(|column| {
-        let access = &column.access;
-        if column.json {
-            // The type is written out in this call and the other json calls,
-            // so that a type without serde's traits is reported at the field.
-            let ty = &column.ty;
-            quote!(writer.json_column::<#ty>(&#access);)
-        } else {
-            quote!(writer.column(&#access);)
-        }
-    });
-    let decode_columns = model.columns.iter().enumerate().map(|(i, column)| {
-        let var = format_ident!("__c{}", i);
-        let ty = &column.ty;
-        if column.json {
-            quote!(let #var: #ty = reader.json_column::<#ty>()?;)
-        } else {
-            quote!(let #var: #ty = reader.column()?;)
-        }
-    });
-    let construct = construct(model);
-    let base_field = model.fields.iter().find(|field| field.role == Role::Base);
-    let snapshot_field = model
-        .fields
-        .iter()
-        .find(|field| field.role == Role::Snapshot);
-    let (base, base_mut) = match base_field {
-        Some(field) => {
-            let member = field.member;
-            (
-                quote!(::core::option::Option::Some(&self.#member)),
-                quote!(::core::option::Option::Some(&mut self.#member)),
-            )
-        }
-        None => (
-            quote!(::core::option::Option::None),
-            quote!(::core::option::Option::None),
-        ),
-    };
-    let (snapshot, snapshot_mut) = match (base_field, snapshot_field) {
-        (_, Some(field)) => {
-            let member = field.member;
-            (
-                quote!(::core::option::Option::Some(&self.#member)),
-                quote!(::core::option::Option::Some(&mut self.#member)),
-            )
-        }
-        (Some(field), None) => {
-            let member = field.member;
-            (
-                quote!(::core::option::Option::Some(self.#member.__snapshot())),
-                quote!(::core::option::Option::Some(self.#member.__snapshot_mut())),
-            )
-        }
-        (None, None) => (
-            quote!(::core::option::Option::None),
-            quote!(::core::option::Option::None),
-        ),
-    };
-    let values = model.columns.iter().enumerate().map(|(i, column)| {
-        let access = &column.access;
-        if column.json {
-            quote!(#i => ::thing::value::Value::Opaque)
-        } else {
-            quote!(#i => ::thing::value::ToValue::to_value(&#access))
-        }
-    });
-    let is_deleted = match model.deleted {
-        Some(index) => {
-            let access = &model.columns[index].access;
-            quote!(#access)
-        }
-        None => quote!(false),
-    };
+        #[automatically_derived]
+        impl ::thing::__private::Schema for #ident
+        where
+            #bounds
+        {
+            const TABLE: &'static str = #table;
+            #columns
+            #meta
+            #schema_hash
 
-    // The impl holds under these bounds rather than requiring them: written with
-    // `for<'__thing>` they are not checked where the impl is declared, so a field
-    // type that is not a column is reported once, at the field, by
-    // `type_assertions`, instead of again in every item of this impl and, through
-    // the `ModelIoAll` supertrait, once per backend at the struct name. When
-    // every field type is a column type the bounds hold and change nothing.
+            #id
+
+            #encode_row
+
+            #decode_row
+
+            #set_id
+
+            #base
+
+            #value
+
+            #is_deleted
+
+            #snapshot
+
+            #statements
+        }
+    }
+}
+
+/// The `where` bounds of the `Schema` impl: `ModelIoAll` and the column traits
+/// of each column type.
+///
+/// The impl holds under these bounds rather than requiring them: written with
+/// `for<'__thing>` they are not checked where the impl is declared, so a field
+/// type that is not a column is reported once, at the field, by
+/// `type_assertions`, instead of again in every item of this impl and, through
+/// the `ModelIoAll` supertrait, once per backend at the struct name. When
+/// every field type is a column type the bounds hold and change nothing.
+fn thing_bounds(model: &Model) -> TokenStream {
     let mut seen = std::collections::HashSet::new();
     let column_bounds = model
         .columns
@@ -230,90 +179,270 @@ fn thing_impl(model: &Model) -> TokenStream {
                 for<'__thing> #ty: ::thing::__private::ColumnType + ::thing::__private::Codec + ::thing::value::ToValue
             }
         });
-
     quote! {
-        #[automatically_derived]
-        impl ::thing::Thing for #ident
-        where
-            for<'__thing> Self: ::thing::backend::ModelIoAll,
-            #(#column_bounds,)*
-        {
-            const TABLE: &'static str = #table;
-            const COLUMNS: &'static [::thing::ColumnDef] = &[#(#column_defs),*];
-            const META: ::thing::ModelMeta = ::thing::ModelMeta {
-                id: #id_index,
-                created_at: #created_at,
-                updated_at: #updated_at,
-                deleted: #deleted,
-            };
-            const SCHEMA_HASH: u64 = {
-                let hash = ::thing::__private::FNV_OFFSET;
-                #(#schema_hash)*
-                hash
-            };
+        for<'__thing> Self: ::thing::__private::ModelIoAll,
+        #(#column_bounds,)*
+    }
+}
 
-            #[inline]
-            fn id(&self) -> i64 {
-                #id_access
-            }
+/// `const COLUMNS`: the `ColumnDef` of each column.
+fn columns_const(model: &Model) -> TokenStream {
+    let column_defs = model.columns.iter().map(column_def);
+    quote! {
+        const COLUMNS: &'static [::thing::ColumnDef] = &[#(#column_defs),*];
+    }
+}
 
-            fn encode_row(&self) -> ::std::vec::Vec<u8> {
-                let mut writer = ::thing::__private::RowWriter::new();
-                #(#encode)*
-                writer.finish()
-            }
+/// The `ColumnDef` of one column.
+fn column_def(column: &Column) -> TokenStream {
+    let name = &column.name;
+    let field = &column.field_path;
+    let (index, unique) = (column.index, column.unique);
+    let default = match &column.default {
+        Some(default) => quote!(::core::option::Option::Some(#default)),
+        None => none(),
+    };
+    let (sql_type, nullable) = if column.json {
+        (quote!(::thing::__private::SqlType::Json), quote!(false))
+    } else {
+        let ty = &column.ty;
+        (
+            quote!(<#ty as ::thing::__private::ColumnType>::SQL_TYPE),
+            quote!(<#ty as ::thing::__private::ColumnType>::NULLABLE),
+        )
+    };
+    quote! {
+        ::thing::ColumnDef {
+            name: #name,
+            field: #field,
+            sql_type: #sql_type,
+            nullable: #nullable,
+            index: #index,
+            unique: #unique,
+            default: #default,
+        }
+    }
+}
 
-            fn decode_row(bytes: &[u8]) -> ::core::option::Option<Self> {
-                let mut reader = ::thing::__private::RowReader::new(bytes);
-                #(#decode_columns)*
-                if !reader.is_empty() {
-                    return ::core::option::Option::None;
-                }
-                ::core::option::Option::Some(#construct)
-            }
+/// `const META`: the indexes of the id, timestamp and soft-delete columns.
+fn meta_const(model: &Model) -> TokenStream {
+    let id_index = id_index(model);
+    let created_at = option_index(model.created_at);
+    let updated_at = option_index(model.updated_at);
+    let deleted = option_index(model.deleted);
+    quote! {
+        const META: ::thing::ModelMeta = ::thing::ModelMeta {
+            id: #id_index,
+            created_at: #created_at,
+            updated_at: #updated_at,
+            deleted: #deleted,
+        };
+    }
+}
 
-            #[inline]
-            fn __set_id(&mut self, id: i64) {
-                #id_access = id;
-            }
+/// `const SCHEMA_HASH`: FNV-1a, computed at compile time, over the table name and
+/// each column's name and type.
+fn schema_hash_const(model: &Model) -> TokenStream {
+    let schema_hash = schema_parts(model).map(|part| {
+        let bytes = syn::LitByteStr::new(part.as_bytes(), Span::call_site());
+        quote!(let hash = ::thing::__private::fnv1a(hash, #bytes);)
+    });
+    quote! {
+        const SCHEMA_HASH: u64 = {
+            let hash = ::thing::__private::FNV_OFFSET;
+            #(#schema_hash)*
+            hash
+        };
+    }
+}
 
-            #[inline]
-            fn __base(&self) -> ::core::option::Option<&::thing::BaseModel> {
-                #base
-            }
+/// What the schema hash covers: the table name, then `name:type` (with `:json`
+/// for JSON columns) for each column.
+fn schema_parts<'m>(model: &'m Model) -> impl Iterator<Item = String> + 'm {
+    let columns = model.columns.iter().map(|column| {
+        let ty = &column.ty;
+        let json = if column.json { ":json" } else { "" };
+        format!(
+            "{}:{}{json}",
+            column.name,
+            quote!(#ty).to_string().replace(' ', "")
+        )
+    });
+    std::iter::once(model.table.clone()).chain(columns)
+}
 
-            #[inline]
-            fn __base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> {
-                #base_mut
-            }
+/// `fn id`: reads the id column.
+fn id_fn(model: &Model) -> TokenStream {
+    let id_access = &id_column(model).access;
+    quote! {
+        #[inline]
+        fn id(&self) -> i64 {
+            #id_access
+        }
+    }
+}
 
-            fn __value(&self, column: usize) -> ::thing::value::Value {
-                match column {
-                    #(#values,)*
-                    _ => ::thing::value::Value::Null,
-                }
-            }
+/// `fn encode_row`: writes every column, in order, into the cache's row format.
+fn encode_row_fn(model: &Model) -> TokenStream {
+    let encode = model.columns.iter().map(|column| {
+        let access = &column.access;
+        if column.json {
+            // The type is written out in this call and the other json calls,
+            // so that a type without serde's traits is reported at the field.
+            let ty = &column.ty;
+            quote!(writer.json_column::<#ty>(&#access);)
+        } else {
+            quote!(writer.column(&#access);)
+        }
+    });
+    quote! {
+        fn encode_row(&self) -> ::std::vec::Vec<u8> {
+            let mut writer = ::thing::__private::RowWriter::new();
+            #(#encode)*
+            writer.finish()
+        }
+    }
+}
 
-            #[inline]
-            fn __is_deleted(&self) -> bool {
-                #is_deleted
+/// `fn decode_row`: the inverse of `encode_row`, `None` on a malformed row.
+fn decode_row_fn(model: &Model) -> TokenStream {
+    let decode_columns = model.columns.iter().enumerate().map(|(i, column)| {
+        let var = column_var(i);
+        let ty = &column.ty;
+        if column.json {
+            quote!(let #var: #ty = reader.json_column::<#ty>()?;)
+        } else {
+            quote!(let #var: #ty = reader.column()?;)
+        }
+    });
+    let construct = construct(model);
+    quote! {
+        fn decode_row(bytes: &[u8]) -> ::core::option::Option<Self> {
+            let mut reader = ::thing::__private::RowReader::new(bytes);
+            #(#decode_columns)*
+            if !reader.is_empty() {
+                return ::core::option::Option::None;
             }
+            ::core::option::Option::Some(#construct)
+        }
+    }
+}
 
-            #[inline]
-            fn __snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> {
-                #snapshot
-            }
+/// `fn set_id`: writes the id column.
+fn set_id_fn(model: &Model) -> TokenStream {
+    let id_access = &id_column(model).access;
+    quote! {
+        #[inline]
+        fn set_id(&mut self, id: i64) {
+            #id_access = id;
+        }
+    }
+}
 
-            #[inline]
-            fn __snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> {
-                #snapshot_mut
-            }
+/// `fn base` and `fn base_mut`: the `#[thing(base)]` field, if any.
+fn base_fns(model: &Model) -> TokenStream {
+    let (base, base_mut) = match field_with_role(model, Role::Base) {
+        Some(field) => {
+            let member = field.member;
+            (
+                quote!(::core::option::Option::Some(&self.#member)),
+                quote!(::core::option::Option::Some(&mut self.#member)),
+            )
+        }
+        None => (none(), none()),
+    };
+    quote! {
+        #[inline]
+        fn base(&self) -> ::core::option::Option<&::thing::BaseModel> {
+            #base
+        }
 
-            fn __statements() -> &'static ::thing::__private::StatementCache {
-                static STATEMENTS: ::thing::__private::StatementCache =
-                    ::thing::__private::StatementCache::new();
-                &STATEMENTS
+        #[inline]
+        fn base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> {
+            #base_mut
+        }
+    }
+}
+
+/// `fn value`: a column's value by index, `Opaque` for JSON columns.
+fn value_fn(model: &Model) -> TokenStream {
+    let values = model.columns.iter().enumerate().map(|(i, column)| {
+        let access = &column.access;
+        if column.json {
+            quote!(#i => ::thing::value::Value::Opaque)
+        } else {
+            quote!(#i => ::thing::value::ToValue::to_value(&#access))
+        }
+    });
+    quote! {
+        fn value(&self, column: usize) -> ::thing::value::Value {
+            match column {
+                #(#values,)*
+                _ => ::thing::value::Value::Null,
             }
+        }
+    }
+}
+
+/// `fn is_deleted`: the soft-delete column, or `false` without one.
+fn is_deleted_fn(model: &Model) -> TokenStream {
+    let is_deleted = match model.deleted {
+        Some(index) => {
+            let access = &model.columns[index].access;
+            quote!(#access)
+        }
+        None => quote!(false),
+    };
+    quote! {
+        #[inline]
+        fn is_deleted(&self) -> bool {
+            #is_deleted
+        }
+    }
+}
+
+/// `fn snapshot` and `fn snapshot_mut`: the `Snapshot` field, else the one
+/// inside the base, else none.
+fn snapshot_fns(model: &Model) -> TokenStream {
+    let base_field = field_with_role(model, Role::Base);
+    let snapshot_field = field_with_role(model, Role::Snapshot);
+    let (snapshot, snapshot_mut) = match (base_field, snapshot_field) {
+        (_, Some(field)) => {
+            let member = field.member;
+            (
+                quote!(::core::option::Option::Some(&self.#member)),
+                quote!(::core::option::Option::Some(&mut self.#member)),
+            )
+        }
+        (Some(field), None) => {
+            let member = field.member;
+            (
+                quote!(::core::option::Option::Some(self.#member.__snapshot())),
+                quote!(::core::option::Option::Some(self.#member.__snapshot_mut())),
+            )
+        }
+        (None, None) => (none(), none()),
+    };
+    quote! {
+        #[inline]
+        fn snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> {
+            #snapshot
+        }
+
+        #[inline]
+        fn snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> {
+            #snapshot_mut
+        }
+    }
+}
+
+/// `fn statements`: the model's own cache of prepared SQL.
+fn statements_fn() -> TokenStream {
+    quote! {
+        fn statements() -> &'static ::thing::__private::StatementCache {
+            static STATEMENTS: ::thing::__private::StatementCache =
+                ::thing::__private::StatementCache::new();
+            &STATEMENTS
         }
     }
 }
@@ -325,26 +454,14 @@ fn construct(model: &Model) -> TokenStream {
         let member = field.member;
         match field.role {
             Role::Column => {
-                let var = format_ident!("__c{}", next_column);
+                let var = column_var(next_column);
                 next_column += 1;
                 quote!(#member: #var)
             }
             Role::Base => {
-                let vars: Vec<_> = (next_column..next_column + 4)
-                    .map(|i| format_ident!("__c{}", i))
-                    .collect();
+                let base = construct_base(next_column);
                 next_column += 4;
-                let [id, created_at, updated_at, deleted] = &vars[..] else {
-                    unreachable!("BaseModel has four columns")
-                };
-                quote!(#member: {
-                    let mut base = ::thing::BaseModel::default();
-                    base.id = #id;
-                    base.created_at = #created_at;
-                    base.updated_at = #updated_at;
-                    base.deleted = #deleted;
-                    base
-                })
+                quote!(#member: #base)
             }
             Role::Snapshot | Role::Skip => quote!(#member: ::core::default::Default::default()),
         }
@@ -353,9 +470,22 @@ fn construct(model: &Model) -> TokenStream {
     quote!(Self { #(#fields),* })
 }
 
+/// A `BaseModel` block from the four column variables from `__c{first}` on.
+fn construct_base(first: usize) -> TokenStream {
+    let [id, created_at, updated_at, deleted] = [0, 1, 2, 3].map(|i| column_var(first + i));
+    quote!({
+        let mut base = ::thing::BaseModel::default();
+        base.id = #id;
+        base.created_at = #created_at;
+        base.updated_at = #updated_at;
+        base.deleted = #deleted;
+        base
+    })
+}
+
+/// The `ModelIo<__DB>` impl: binds and decodes columns through sqlx.
 fn model_io_impl(model: &Model) -> TokenStream {
     let ident = model.ident;
-    let table = &model.table;
     let bounds = model
         .columns
         .iter()
@@ -364,6 +494,24 @@ fn model_io_impl(model: &Model) -> TokenStream {
             let ty = &column.ty;
             quote!(#ty: ::thing::__private::Field<__DB>)
         });
+    let bind_column = bind_column_fn(model);
+    let from_row = from_row_fn(model);
+    quote! {
+        #[automatically_derived]
+        impl<__DB: ::thing::__private::Backend> ::thing::__private::ModelIo<__DB> for #ident
+        where
+            #(#bounds,)*
+        {
+            #bind_column
+
+            #from_row
+        }
+    }
+}
+
+/// `fn bind_column`: binds one column, by index, as a query argument.
+fn bind_column_fn(model: &Model) -> TokenStream {
+    let table = &model.table;
     let binds = model.columns.iter().enumerate().map(|(i, column)| {
         let access = &column.access;
         let ty = &column.ty;
@@ -373,8 +521,29 @@ fn model_io_impl(model: &Model) -> TokenStream {
             quote!(#i => <#ty as ::thing::__private::Field<__DB>>::bind(&#access, args))
         }
     });
+    let column_count = model.columns.len();
+    quote! {
+        fn bind_column(
+            &self,
+            column: usize,
+            args: &mut <__DB as ::thing::__private::Database>::Arguments,
+        ) -> ::core::result::Result<(), ::thing::__private::BoxDynError> {
+            match column {
+                #(#binds,)*
+                other => ::core::result::Result::Err(::std::format!(
+                    "column index {} out of range for {} ({} columns)",
+                    other, #table, #column_count
+                ).into()),
+            }
+        }
+    }
+}
+
+/// `fn from_row`: decodes every column of a database row, then builds the model.
+fn from_row_fn(model: &Model) -> TokenStream {
+    let table = &model.table;
     let decodes = model.columns.iter().enumerate().map(|(i, column)| {
-        let var = format_ident!("__c{}", i);
+        let var = column_var(i);
         let ty = &column.ty;
         let name = &column.name;
         let read = if column.json {
@@ -388,51 +557,22 @@ fn model_io_impl(model: &Model) -> TokenStream {
         }
     });
     let construct = construct(model);
-    let column_count = model.columns.len();
     quote! {
-        #[automatically_derived]
-        impl<__DB: ::thing::__private::Backend> ::thing::__private::ModelIo<__DB> for #ident
-        where
-            #(#bounds,)*
-        {
-            fn bind_column(
-                &self,
-                column: usize,
-                args: &mut <__DB as ::thing::__private::Database>::Arguments,
-            ) -> ::core::result::Result<(), ::thing::__private::BoxDynError> {
-                match column {
-                    #(#binds,)*
-                    other => ::core::result::Result::Err(::std::format!(
-                        "column index {} out of range for {} ({} columns)",
-                        other, #table, #column_count
-                    ).into()),
-                }
-            }
-
-            fn from_row(
-                row: &<__DB as ::thing::__private::Database>::Row,
-            ) -> ::thing::Result<Self> {
-                #(#decodes)*
-                ::core::result::Result::Ok(#construct)
-            }
+        fn from_row(
+            row: &<__DB as ::thing::__private::Database>::Row,
+        ) -> ::thing::Result<Self> {
+            #(#decodes)*
+            ::core::result::Result::Ok(#construct)
         }
     }
 }
 
+/// `impl Model { pub const FIELD: Column<Model, T> }`: one typed handle per column.
 fn column_handles(model: &Model) -> TokenStream {
     let ident = model.ident;
     let vis = model.vis;
     let handles = model.columns.iter().enumerate().map(|(i, column)| {
-        let const_name = syn::Ident::new(
-            &column
-                .field_path
-                .rsplit('.')
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("r#")
-                .to_uppercase(),
-            column.span,
-        );
+        let const_name = handle_name(column);
         let ty = &column.ty;
         let name = &column.name;
         let doc = format!("The `{name}` column.");
@@ -448,6 +588,12 @@ fn column_handles(model: &Model) -> TokenStream {
             #(#handles)*
         }
     }
+}
+
+/// The name of a column's handle: its field's name in upper case, spanned at the field.
+fn handle_name(column: &Column) -> syn::Ident {
+    let field = column.field_path.rsplit('.').next().unwrap_or_default();
+    syn::Ident::new(&field.trim_start_matches("r#").to_uppercase(), column.span)
 }
 
 /// One assertion per column type, spanned at the field, so that an unsupported
@@ -476,4 +622,37 @@ fn type_assertions(model: &Model) -> TokenStream {
             #(#checks)*
         }
     }
+}
+
+/// The id column; `check` rejects a model without one before anything is generated.
+fn id_column<'m>(model: &'m Model) -> &'m Column {
+    &model.columns[id_index(model)]
+}
+
+/// The index of the id column, see [`id_column`].
+fn id_index(model: &Model) -> usize {
+    model.id.expect("check rejects a model without an id")
+}
+
+/// The first field with `role`.
+fn field_with_role<'m, 'a>(model: &'m Model<'a>, role: Role) -> Option<&'m Field<'a>> {
+    model.fields.iter().find(|field| field.role == role)
+}
+
+/// The variable `__c{index}` holding a decoded column.
+fn column_var(index: usize) -> syn::Ident {
+    format_ident!("__c{}", index)
+}
+
+/// `Some(index)` or `None`, as tokens.
+fn option_index(index: Option<usize>) -> TokenStream {
+    match index {
+        Some(index) => quote!(::core::option::Option::Some(#index)),
+        None => none(),
+    }
+}
+
+/// `::core::option::Option::None`.
+fn none() -> TokenStream {
+    quote!(::core::option::Option::None)
 }

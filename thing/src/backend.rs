@@ -3,9 +3,10 @@
 //! The crud code is written once, generic over [`Backend`], and monomorphised for
 //! each enabled database: no `AnyPool`, no boxing per value.
 
-use crate::sql::Dialect;
+use crate::dialect::Dialect;
+use crate::error::{Error, Result};
 use crate::stats::{StatementKind, StatsCounters};
-use crate::{Error, Result};
+use crate::value::Value;
 use sqlx::error::BoxDynError;
 use std::future::Future;
 
@@ -38,10 +39,7 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     fn bind_bool(value: bool, args: &mut Self::Arguments) -> Result<(), BoxDynError>;
 
     #[doc(hidden)]
-    fn bind_value(
-        value: &crate::value::Value,
-        args: &mut Self::Arguments,
-    ) -> Result<(), BoxDynError>;
+    fn bind_value(value: &Value, args: &mut Self::Arguments) -> Result<(), BoxDynError>;
 
     #[doc(hidden)]
     fn bind_timestamp(
@@ -103,7 +101,7 @@ model_io_for!("sqlite", SqliteIo, sqlx::Sqlite);
 model_io_for!("postgres", PostgresIo, sqlx::Postgres);
 model_io_for!("mysql", MySqlIo, sqlx::MySql);
 
-/// `ModelIo` for every enabled backend: a supertrait of [`Thing`](crate::Thing).
+/// `ModelIo` for every enabled backend: a supertrait of the derive's `Schema`.
 #[doc(hidden)]
 pub trait ModelIoAll: SqliteIo + PostgresIo + MySqlIo {}
 impl<T: SqliteIo + PostgresIo + MySqlIo> ModelIoAll for T {}
@@ -111,11 +109,7 @@ impl<T: SqliteIo + PostgresIo + MySqlIo> ModelIoAll for T {}
 /// A decode error with the table and column it came from.
 #[doc(hidden)]
 pub fn decode_error(table: &'static str, column: &'static str, source: sqlx::Error) -> Error {
-    Error::Decode {
-        table,
-        column,
-        source,
-    }
+    Error::decode(table, column, source)
 }
 
 /// Where a statement runs: the pool, or the connection of an open transaction.
@@ -195,11 +189,7 @@ macro_rules! backend {
                 sqlx::Arguments::add(args, value)
             }
 
-            fn bind_value(
-                value: &crate::value::Value,
-                args: &mut Self::Arguments,
-            ) -> Result<(), BoxDynError> {
-                use crate::value::Value;
+            fn bind_value(value: &Value, args: &mut Self::Arguments) -> Result<(), BoxDynError> {
                 match value {
                     Value::Null => sqlx::Arguments::add(args, None::<i64>),
                     Value::Int(v) => sqlx::Arguments::add(args, *v),

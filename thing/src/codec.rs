@@ -2,14 +2,40 @@
 //! keeps to know, at `save`, which columns changed.
 //!
 //! A row is the concatenation of its columns in declaration order, each written as
-//! a LEB128 length followed by the column's bytes. The column bytes are bincode 2
-//! (standard configuration) for plain values and JSON text for `#[thing(json)]`
-//! fields. The length prefix lets [`changed_columns`] compare two rows column by
-//! column without decoding either.
+//! a LEB128 length followed by the column's bytes. The length prefix lets
+//! [`changed_columns`] compare two rows column by column without decoding either,
+//! and it frames every value, so a value needs no length of its own:
+//!
+//! | type | bytes |
+//! |---|---|
+//! | `i8`, `i16`, `i32`, `i64` | zigzag LEB128 varint |
+//! | `u32` | LEB128 varint |
+//! | `f32`, `f64` | IEEE 754, little endian |
+//! | `bool` | one byte, 0 or 1 |
+//! | `String`, `Vec<u8>` | the bytes themselves (UTF-8 for strings) |
+//! | `DateTime<Utc>`, `NaiveDateTime` | seconds since the epoch (zigzag varint), then nanoseconds (varint) |
+//! | `NaiveDate` | days since 1 January of year 1 (zigzag varint) |
+//! | `Uuid` | its 16 bytes |
+//! | `Option<T>` | 0 for `None`; 1, then `T` |
+//! | `serde_json::Value`, `#[thing(json)]` | JSON text |
+//!
+//! Decoding is strict: a value must use exactly its bytes, and anything
+//! malformed is `None`, never a panic. [`FORMAT_VERSION`] names this layout; it is
+//! part of every cache key, so bytes written in another layout are never
+//! decoded as this one.
 
-use bincode::config::{Configuration, standard};
+/// The version of the row layout above. Cache keys carry it: a change of layout
+/// moves every key, so a cache shared with older processes never hands them (or
+/// this one) bytes of the other layout. Version 1 was bincode 2's standard
+/// configuration.
+///
+/// ```
+/// assert_eq!(thing::codec::FORMAT_VERSION, 2);
+/// ```
+pub const FORMAT_VERSION: u8 = 2;
 
-const CONFIG: Configuration = standard();
+/// The longest LEB128 encoding of a `u64`.
+const MAX_VARINT_LEN: usize = 10;
 
 /// A field type that can be written to and read back from row bytes.
 ///
@@ -35,34 +61,129 @@ pub trait Codec: Sized {
     fn decode(bytes: &[u8]) -> Option<Self>;
 }
 
-fn bincode_encode<T: bincode::Encode>(value: &T, out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail.
-    let _ = bincode::encode_into_std_write(value, out, CONFIG);
+/// Appends `value` as a LEB128 varint.
+fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
-fn bincode_decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Option<T> {
-    match bincode::decode_from_slice(bytes, CONFIG) {
-        Ok((value, read)) if read == bytes.len() => Some(value),
+/// Reads a LEB128 varint from the front of `bytes`: the value and the bytes
+/// after it. `None` when it is truncated or does not fit a `u64`.
+fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(MAX_VARINT_LEN) {
+        let bits = u64::from(byte & 0x7f);
+        if i == MAX_VARINT_LEN - 1 && bits > 1 {
+            return None; // more than 64 bits
+        }
+        value |= bits << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// The varint filling exactly `bytes`.
+fn exact_varint(bytes: &[u8]) -> Option<u64> {
+    match read_varint(bytes)? {
+        (value, []) => Some(value),
         _ => None,
     }
 }
 
-macro_rules! bincode_codecs {
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+macro_rules! signed_codecs {
     ($($ty:ty),* $(,)?) => {
         $(impl Codec for $ty {
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
-                bincode_encode(self, out);
+                write_varint(out, zigzag(i64::from(*self)));
             }
             #[inline]
             fn decode(bytes: &[u8]) -> Option<Self> {
-                bincode_decode(bytes)
+                <$ty>::try_from(unzigzag(exact_varint(bytes)?)).ok()
             }
         })*
     };
 }
 
-bincode_codecs!(i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>);
+signed_codecs!(i8, i16, i32, i64);
+
+impl Codec for u32 {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_varint(out, u64::from(*self));
+    }
+    #[inline]
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        u32::try_from(exact_varint(bytes)?).ok()
+    }
+}
+
+macro_rules! float_codecs {
+    ($($ty:ty),* $(,)?) => {
+        $(impl Codec for $ty {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                Some(<$ty>::from_le_bytes(bytes.try_into().ok()?))
+            }
+        })*
+    };
+}
+
+float_codecs!(f32, f64);
+
+impl Codec for bool {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+    #[inline]
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [0] => Some(false),
+            [1] => Some(true),
+            _ => None,
+        }
+    }
+}
+
+impl Codec for String {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    #[inline]
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        std::str::from_utf8(bytes).ok().map(str::to_owned)
+    }
+}
+
+impl Codec for Vec<u8> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    #[inline]
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(bytes.to_vec())
+    }
+}
 
 impl<T: Codec> Codec for Option<T> {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -85,11 +206,13 @@ impl<T: Codec> Codec for Option<T> {
 
 impl Codec for chrono::DateTime<chrono::Utc> {
     fn encode(&self, out: &mut Vec<u8>) {
-        bincode_encode(&(self.timestamp(), self.timestamp_subsec_nanos()), out);
+        write_varint(out, zigzag(self.timestamp()));
+        write_varint(out, u64::from(self.timestamp_subsec_nanos()));
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let (secs, nanos): (i64, u32) = bincode_decode(bytes)?;
-        chrono::DateTime::from_timestamp(secs, nanos)
+        let (secs, rest) = read_varint(bytes)?;
+        let nanos = u32::try_from(exact_varint(rest)?).ok()?;
+        chrono::DateTime::from_timestamp(unzigzag(secs), nanos)
     }
 }
 
@@ -241,27 +364,13 @@ impl<'a> RowReader<'a> {
     }
 }
 
-fn write_len(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn write_len(out: &mut Vec<u8>, len: usize) {
+    write_varint(out, len as u64);
 }
 
 fn read_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let mut len = 0usize;
-    for (i, byte) in bytes.iter().enumerate().take(5) {
-        len |= usize::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((len, &bytes[i + 1..]));
-        }
-    }
-    None
+    let (len, rest) = read_varint(bytes)?;
+    Some((usize::try_from(len).ok()?, rest))
 }
 
 /// The indices of the columns whose bytes differ between two rows of the same
@@ -319,6 +428,70 @@ mod tests {
         round_trip(chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap());
         round_trip(uuid::Uuid::from_u128(42));
         round_trip(serde_json::json!({"a": [1, "b", null]}));
+    }
+
+    #[test]
+    fn small_values_take_one_byte() {
+        let encoded = |value: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = Vec::new();
+            value(&mut bytes);
+            bytes
+        };
+        assert_eq!(encoded(&|out| 0_i64.encode(out)), [0]);
+        assert_eq!(encoded(&|out| (-1_i32).encode(out)), [1]);
+        assert_eq!(encoded(&|out| 63_i16.encode(out)), [126]);
+        assert_eq!(encoded(&|out| 127_u32.encode(out)), [127]);
+        assert_eq!(encoded(&|out| 128_u32.encode(out)), [0x80, 1]);
+        assert_eq!(encoded(&|out| i64::MIN.encode(out)).len(), MAX_VARINT_LEN);
+        assert_eq!(encoded(&|out| "ab".to_string().encode(out)), b"ab");
+    }
+
+    #[test]
+    fn malformed_values_are_rejected() {
+        assert_eq!(i64::decode(&[]), None, "empty");
+        assert_eq!(i64::decode(&[0x80]), None, "truncated varint");
+        assert_eq!(i64::decode(&[1, 0]), None, "trailing byte");
+        assert_eq!(u64_overflow(), None, "more than 64 bits");
+        assert_eq!(i8::decode(&[0x80, 0x02]), None, "128 does not fit an i8");
+        assert_eq!(u32::decode(&[0xff, 0xff, 0xff, 0xff, 0x7f]), None);
+        assert_eq!(bool::decode(&[2]), None);
+        assert_eq!(f64::decode(&[0; 7]), None);
+        assert_eq!(String::decode(&[0xff]), None, "not UTF-8");
+        assert_eq!(uuid::Uuid::decode(&[0; 15]), None);
+        assert_eq!(Option::<i32>::decode(&[2]), None);
+        assert_eq!(Option::<i32>::decode(&[0, 0]), None);
+        let mut date = Vec::new();
+        chrono::DateTime::from_timestamp(5, 6)
+            .unwrap()
+            .encode(&mut date);
+        date.push(0);
+        assert_eq!(chrono::DateTime::<chrono::Utc>::decode(&date), None);
+    }
+
+    fn u64_overflow() -> Option<i64> {
+        i64::decode(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+    }
+
+    #[test]
+    fn every_integer_width_round_trips_at_its_limits() {
+        for value in [i8::MIN, -1, 0, 1, i8::MAX] {
+            round_trip(value);
+        }
+        for value in [i16::MIN, i16::MAX] {
+            round_trip(value);
+        }
+        for value in [i32::MIN, i32::MAX] {
+            round_trip(value);
+        }
+        for value in [0, 1 << 40, i64::MIN + 1, i64::MAX - 1] {
+            round_trip(value);
+        }
+        round_trip(0_u32);
+        round_trip(f32::NEG_INFINITY);
+        round_trip(chrono::NaiveDate::MAX);
+        round_trip(chrono::NaiveDate::MIN);
+        round_trip(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        round_trip(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     }
 
     #[test]

@@ -1,101 +1,68 @@
-//! The read and write paths behind `by_id`, `by_ids`, `save` and `delete`.
+//! Writes: `save`, `delete`, `incr`, `update_or_create` and their batch forms,
+//! and the one place that orders what a write does to the cache: lock the rows
+//! before the commit, invalidate rows and lists after it (or, in a
+//! transaction, when it commits).
 
 use crate::backend::{Backend, ModelIo, Session};
-use crate::executor::{Executor, Target, with_session};
-use crate::lists::Write;
-use crate::model::{BaseModel, Snapshot};
-use crate::sql::{self, dynamic, fixed, insertable};
+use crate::change::{Write, unsaved_columns};
+use crate::db::executor::{Executor, Target, with_session};
+use crate::db::handle::Db;
+use crate::db::transaction::Transaction;
+use crate::error::{Error, Result};
+use crate::fetch::remember;
+use crate::filter::Filter;
+use crate::list_cache;
+use crate::query::Query;
+use crate::schema::{BaseModel, Schema, Snapshot};
+use crate::sql::{self, dynamic, fixed, insertable, model_sql};
 use crate::stats::StatementKind;
-use crate::{Error, Result, Thing, codec, store};
+use crate::store;
+use crate::value::Value;
 use chrono::{DateTime, SubsecRound, Utc};
-use std::collections::HashMap;
-
-/// Ids per `IN (...)` statement: well under every backend's parameter limit.
-const IN_BATCH: usize = 500;
-
-pub(crate) async fn by_id<T: Thing, E: Executor + ?Sized>(executor: &E, id: i64) -> Result<T> {
-    let row = match executor.__target() {
-        Target::Db(db) if let Some(objects) = db.object_cache() => {
-            store::by_id::<T>(db, objects, id).await?
-        }
-        target => with_session!(target, |session| {
-            select_by_id::<T, _>(&mut session, id).await
-        })?,
-    };
-    match row {
-        Some(item) if !item.__is_deleted() => Ok(item),
-        _ => Err(not_found::<T>(id)),
-    }
-}
-
-pub(crate) async fn by_ids<T: Thing, E: Executor + ?Sized>(
-    executor: &E,
-    ids: &[i64],
-) -> Result<Vec<T>> {
-    let mut wanted: Vec<i64> = Vec::with_capacity(ids.len());
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
-    wanted.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = match executor.__target() {
-        Target::Db(db) if let Some(objects) = db.object_cache() => {
-            store::load::<T>(db, objects, &wanted).await?
-        }
-        target => select_ids::<T>(target, &wanted).await?,
-    };
-    Ok(rows
-        .into_iter()
-        .flatten()
-        .filter(|item| !item.__is_deleted())
-        .collect())
-}
-
-/// Rows by id from the database, one per id in order (soft-deleted ones
-/// included; `None`: no such row).
-pub(crate) async fn select_ids<T: Thing>(
-    target: Target<'_>,
-    ids: &[i64],
-) -> Result<Vec<Option<T>>> {
-    if let [id] = ids {
-        let row = with_session!(target, |session| {
-            select_by_id::<T, _>(&mut session, *id).await
-        })?;
-        return Ok(vec![row]);
-    }
-    let mut found = with_session!(target, |session| select_in::<T, _>(&mut session, ids).await)?;
-    Ok(ids.iter().map(|id| found.remove(id)).collect())
-}
 
 /// After writes succeeded: drop what they make stale in the cache, now
 /// (autocommit) or when the transaction commits.
-async fn written<T: Thing>(target: Target<'_>, writes: Vec<Write>) {
+async fn written<T: Schema>(target: Target<'_>, writes: Vec<Write>) {
     match target {
-        Target::Db(db) => store::after_write::<T>(db, writes).await,
+        Target::Db(db) => after_commit::<T>(db, writes).await,
         Target::Tx(tx) => {
-            if let Some(objects) = tx.db().object_cache() {
-                tx.lock_before_commit(
-                    writes
-                        .iter()
-                        .map(|write| store::key::<T>(&objects.config.prefix, write.id())),
-                );
-                tx.on_commit(Box::new(move |db: crate::Db| {
-                    Box::pin(async move { store::after_write::<T>(&db, writes).await })
+            if let Some(cache) = tx.db().cache() {
+                let ids: Vec<i64> = writes.iter().map(Write::id).collect();
+                tx.lock_before_commit(cache.row_keys::<T>(&ids).into_iter());
+                tx.on_commit(Box::new(move |db: Db| {
+                    Box::pin(async move { after_commit::<T>(&db, writes).await })
                 }));
             }
         }
     }
 }
 
-pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mut T) -> Result<()> {
+/// After `writes` to `T` committed: invalidates their rows, then the cached
+/// lists they could change.
+async fn after_commit<T: Schema>(db: &Db, writes: Vec<Write>) {
+    let Some(cache) = db.cache() else {
+        return;
+    };
+    if cache.dies_after_commit() {
+        return; // test hook: the writer "died" right after its commit
+    }
+    let ids: Vec<i64> = writes.iter().map(Write::id).collect();
+    store::invalidate_rows::<T>(db, &ids).await;
+    list_cache::after_write::<T>(db, cache, &writes).await;
+}
+
+pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
+    executor: &E,
+    item: &mut T,
+) -> Result<()> {
     let undo = Undo::capture(item);
     let target = executor.__target();
     // What an update would write, worked out once: it also decides the lock.
-    let columns = (item.id() != 0).then(|| changed_columns(item));
+    let columns = (item.id() != 0).then(|| unsaved_columns(item));
     if let (Target::Db(db), Some(columns)) = (target, &columns)
         && !columns.is_empty()
     {
-        store::lock::<T>(db, &[item.id()]).await;
+        store::lock_rows::<T>(db, &[item.id()]).await;
     }
     let result = with_session!(target, |session| {
         write::<T, _>(&mut session, item, columns).await
@@ -113,7 +80,7 @@ pub(crate) async fn save<T: Thing, E: Executor + ?Sized>(executor: &E, item: &mu
     }
 }
 
-pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
+pub(crate) async fn delete<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     id: i64,
     hard: bool,
@@ -125,15 +92,15 @@ pub(crate) async fn delete<T: Thing, E: Executor + ?Sized>(
     Ok(())
 }
 
-pub(crate) async fn incr<T: Thing, E: Executor + ?Sized>(
+pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     id: i64,
     column: usize,
-    delta: crate::value::Value,
+    delta: Value,
 ) -> Result<()> {
     let target = executor.__target();
     if let Target::Db(db) = target {
-        store::lock::<T>(db, &[id]).await;
+        store::lock_rows::<T>(db, &[id]).await;
     }
     let write = with_session!(target, |session| {
         increment::<T, _>(&mut session, id, column, &delta).await
@@ -144,21 +111,21 @@ pub(crate) async fn incr<T: Thing, E: Executor + ?Sized>(
 
 pub(crate) async fn update_or_create<T, E, F>(
     executor: &E,
-    filter: crate::Filter<T>,
+    filter: Filter<T>,
     apply: F,
 ) -> Result<(T, bool)>
 where
-    T: Thing + Default,
+    T: Schema + Default,
     E: Executor + ?Sized,
     F: FnOnce(&mut T) + Send,
 {
-    let query = T::query().filter(filter);
-    let run = async |tx: &crate::Transaction| {
+    let query = Query::<T>::new().filter(filter);
+    let run = async |tx: &Transaction| {
         let found = query.first(tx).await?;
         let created = found.is_none();
         let mut row = found.unwrap_or_default();
         apply(&mut row);
-        row.save(tx).await?;
+        save(tx, &mut row).await?;
         Ok((row, created))
     };
     match executor.__target() {
@@ -181,14 +148,14 @@ where
     }
 }
 
-pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
+pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     items: &mut [T],
 ) -> Result<()> {
     let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
     let result = atomically(executor.__target(), async |tx| {
         for item in items.iter_mut() {
-            let columns = (item.id() != 0).then(|| changed_columns(item));
+            let columns = (item.id() != 0).then(|| unsaved_columns(item));
             if let Some(write) = with_session!(tx, |session| {
                 write::<T, _>(&mut session, item, columns).await
             })? {
@@ -206,7 +173,7 @@ pub(crate) async fn save_many<T: Thing, E: Executor + ?Sized>(
     result
 }
 
-pub(crate) async fn delete_many<T: Thing, E: Executor + ?Sized>(
+pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     items: &[T],
 ) -> Result<()> {
@@ -244,53 +211,6 @@ async fn atomically<'t>(
     }
 }
 
-async fn select_by_id<T, DB>(session: &mut Session<'_, DB>, id: i64) -> Result<Option<T>>
-where
-    T: Thing + ModelIo<DB>,
-    DB: Backend,
-{
-    let statements = T::__statements().get::<T>(DB::DIALECT);
-    let mut args = DB::Arguments::default();
-    DB::bind_id(id, &mut args).map_err(encode_error)?;
-    let row = session
-        .fetch_optional(StatementKind::Select, fixed(&statements.select_by_id), args)
-        .await?;
-    row.map(|row| decode::<T, DB>(&row)).transpose()
-}
-
-async fn select_in<T, DB>(session: &mut Session<'_, DB>, ids: &[i64]) -> Result<HashMap<i64, T>>
-where
-    T: Thing + ModelIo<DB>,
-    DB: Backend,
-{
-    let statements = T::__statements().get::<T>(DB::DIALECT);
-    let mut found = HashMap::with_capacity(ids.len());
-    for batch in ids.chunks(IN_BATCH) {
-        let sql = sql::select_in(DB::DIALECT, &statements.select_in_prefix, batch.len());
-        let mut args = DB::Arguments::default();
-        for &id in batch {
-            DB::bind_id(id, &mut args).map_err(encode_error)?;
-        }
-        for row in session
-            .fetch_all(StatementKind::Select, dynamic(sql), args)
-            .await?
-        {
-            let item = decode::<T, DB>(&row)?;
-            found.insert(item.id(), item);
-        }
-    }
-    Ok(found)
-}
-
-pub(crate) fn decode<T: Thing + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
-    let mut item = <T as ModelIo<DB>>::from_row(row)?;
-    let bytes = item.encode_row();
-    if let Some(snapshot) = item.__snapshot_mut() {
-        snapshot.set(bytes);
-    }
-    Ok(item)
-}
-
 /// What `save` wrote, or `None` when nothing changed (and no SQL was sent).
 /// `columns`: `None` to insert, else the columns to update (see
 /// [`changed_columns`]).
@@ -300,7 +220,7 @@ async fn write<T, DB>(
     columns: Option<Vec<usize>>,
 ) -> Result<Option<Write>>
 where
-    T: Thing + ModelIo<DB>,
+    T: Schema + ModelIo<DB>,
     DB: Backend,
 {
     match columns {
@@ -311,20 +231,20 @@ where
 
 async fn insert<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Write>
 where
-    T: Thing + ModelIo<DB>,
+    T: Schema + ModelIo<DB>,
     DB: Backend,
 {
-    if let Some(base) = item.__base_mut() {
+    if let Some(base) = item.base_mut() {
         let now = now();
         if base.created_at == DateTime::<Utc>::default() {
             base.created_at = now;
         }
         base.updated_at = now;
     }
-    let statements = T::__statements().get::<T>(DB::DIALECT);
+    let statements = model_sql::<T>(DB::DIALECT);
     let mut args = DB::Arguments::default();
     for column in insertable::<T>() {
-        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(encode_error)?;
+        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
     }
     let sql = fixed(&statements.insert);
     let id = if DB::DIALECT.insert_returns_id() {
@@ -337,26 +257,14 @@ where
         let (_, id) = session.execute(StatementKind::Insert, sql, args).await?;
         id.ok_or_else(|| Error::invalid_input("the driver returned no insert id"))?
     };
-    item.__set_id(id);
+    item.set_id(id);
     remember(item);
     Ok(Write::Inserted {
         id,
         after: (0..T::COLUMNS.len())
-            .map(|column| item.__value(column))
+            .map(|column| item.value(column))
             .collect(),
     })
-}
-
-/// The columns `save` would write for a saved row: those that changed since
-/// it was read or saved, or all of them without a snapshot.
-fn changed_columns<T: Thing>(item: &T) -> Vec<usize> {
-    let every_column = || insertable::<T>().collect::<Vec<_>>();
-    match item.__snapshot().and_then(Snapshot::row) {
-        Some(before) => codec::changed_columns(before, &item.encode_row())
-            .map(|changed| changed.into_iter().filter(|&c| c != T::META.id).collect())
-            .unwrap_or_else(every_column),
-        None => every_column(),
-    }
 }
 
 async fn update<T, DB>(
@@ -365,7 +273,7 @@ async fn update<T, DB>(
     mut columns: Vec<usize>,
 ) -> Result<Option<Write>>
 where
-    T: Thing + ModelIo<DB>,
+    T: Schema + ModelIo<DB>,
     DB: Backend,
 {
     if columns.is_empty() {
@@ -374,10 +282,10 @@ where
     // The changed columns' values as last read, to tell which cached lists held
     // the row; without a snapshot they are unknown.
     let before_row = item
-        .__snapshot()
+        .snapshot()
         .and_then(Snapshot::row)
         .and_then(T::decode_row);
-    if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.__base_mut()) {
+    if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.base_mut()) {
         base.updated_at = now();
         if !columns.contains(&updated_at) {
             columns.push(updated_at);
@@ -385,19 +293,19 @@ where
     }
     let mut args = DB::Arguments::default();
     for &column in &columns {
-        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(encode_error)?;
+        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
     }
-    DB::bind_id(item.id(), &mut args).map_err(encode_error)?;
+    DB::bind_id(item.id(), &mut args).map_err(Error::encode)?;
     let sql = dynamic(sql::update::<T>(DB::DIALECT, &columns));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
-        return Err(not_found::<T>(item.id()));
+        return Err(Error::not_found(T::TABLE, item.id()));
     }
     remember(item);
     let before = before_row.map(|before| {
         columns
             .iter()
-            .map(|&column| (column, before.__value(column)))
+            .map(|&column| (column, before.value(column)))
             .collect()
     });
     Ok(Some(Write::Updated {
@@ -410,30 +318,26 @@ async fn increment<T, DB>(
     session: &mut Session<'_, DB>,
     id: i64,
     column: usize,
-    delta: &crate::value::Value,
+    delta: &Value,
 ) -> Result<Write>
 where
-    T: Thing + ModelIo<DB>,
+    T: Schema + ModelIo<DB>,
     DB: Backend,
 {
     let mut args = DB::Arguments::default();
-    DB::bind_value(delta, &mut args).map_err(encode_error)?;
+    DB::bind_value(delta, &mut args).map_err(Error::encode)?;
     if T::META.updated_at.is_some() {
-        DB::bind_timestamp(now(), &mut args).map_err(encode_error)?;
+        DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
     }
-    DB::bind_id(id, &mut args).map_err(encode_error)?;
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
     let sql = dynamic(sql::increment::<T>(DB::DIALECT, column));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
-        return Err(not_found::<T>(id));
+        return Err(Error::not_found(T::TABLE, id));
     }
     // The old values are not known here: any list reading them is dropped.
-    let mut before = vec![(column, crate::value::Value::Opaque)];
-    before.extend(
-        T::META
-            .updated_at
-            .map(|at| (at, crate::value::Value::Opaque)),
-    );
+    let mut before = vec![(column, Value::Opaque)];
+    before.extend(T::META.updated_at.map(|at| (at, Value::Opaque)));
     Ok(Write::Updated {
         id,
         before: Some(before),
@@ -442,25 +346,21 @@ where
 
 async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<Write>
 where
-    T: Thing + ModelIo<DB>,
+    T: Schema + ModelIo<DB>,
     DB: Backend,
 {
-    let statements = T::__statements().get::<T>(DB::DIALECT);
+    let statements = model_sql::<T>(DB::DIALECT);
     let mut args = DB::Arguments::default();
     let (kind, sql, write) = match (&statements.soft_delete, T::META.deleted) {
         (Some(soft_delete), Some(deleted)) if !hard => {
-            DB::bind_bool(true, &mut args).map_err(encode_error)?;
+            DB::bind_bool(true, &mut args).map_err(Error::encode)?;
             if T::META.updated_at.is_some() {
-                DB::bind_timestamp(now(), &mut args).map_err(encode_error)?;
+                DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
             }
             // Whatever the row was, it was not deleted (or the write changes
             // nothing a list could see); updated_at is unknown.
-            let mut before = vec![(deleted, crate::value::Value::Bool(false))];
-            before.extend(
-                T::META
-                    .updated_at
-                    .map(|at| (at, crate::value::Value::Opaque)),
-            );
+            let mut before = vec![(deleted, Value::Bool(false))];
+            before.extend(T::META.updated_at.map(|at| (at, Value::Opaque)));
             let write = Write::Updated {
                 id,
                 before: Some(before),
@@ -473,20 +373,12 @@ where
             Write::Deleted { id },
         ),
     };
-    DB::bind_id(id, &mut args).map_err(encode_error)?;
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
     let (affected, _) = session.execute(kind, fixed(sql), args).await?;
     if affected == 0 {
-        return Err(not_found::<T>(id));
+        return Err(Error::not_found(T::TABLE, id));
     }
     Ok(write)
-}
-
-/// Records the row as now stored, so the next `save` sends only what changes.
-fn remember<T: Thing>(item: &mut T) {
-    let bytes = item.encode_row();
-    if let Some(snapshot) = item.__snapshot_mut() {
-        snapshot.set(bytes);
-    }
 }
 
 /// What `save` changes in the value, put back when the write fails so that the
@@ -498,20 +390,20 @@ struct Undo {
 }
 
 impl Undo {
-    fn capture<T: Thing>(item: &T) -> Self {
+    fn capture<T: Schema>(item: &T) -> Self {
         Self {
             id: item.id(),
-            base: item.__base().cloned(),
-            snapshot: item.__snapshot().cloned(),
+            base: item.base().cloned(),
+            snapshot: item.snapshot().cloned(),
         }
     }
 
-    fn restore<T: Thing>(self, item: &mut T) {
-        item.__set_id(self.id);
-        if let (Some(before), Some(base)) = (self.base, item.__base_mut()) {
+    fn restore<T: Schema>(self, item: &mut T) {
+        item.set_id(self.id);
+        if let (Some(before), Some(base)) = (self.base, item.base_mut()) {
             *base = before;
         }
-        if let (Some(before), Some(snapshot)) = (self.snapshot, item.__snapshot_mut()) {
+        if let (Some(before), Some(snapshot)) = (self.snapshot, item.snapshot_mut()) {
             *snapshot = before;
         }
     }
@@ -521,15 +413,4 @@ impl Undo {
 /// that a value read back equals the value written.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
-}
-
-fn not_found<T: Thing>(id: i64) -> Error {
-    Error::NotFound {
-        table: T::TABLE,
-        id,
-    }
-}
-
-pub(crate) fn encode_error(err: sqlx::error::BoxDynError) -> Error {
-    Error::Database(sqlx::Error::Encode(err))
 }

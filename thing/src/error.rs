@@ -51,14 +51,12 @@ pub enum Error {
     /// disabled backend, a transaction used after it ended, ...
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The cache could not be used. Reads and writes fall back to the database, so
-    /// this only surfaces from operations that address the cache directly.
-    #[error("cache error: {0}")]
-    Cache(String),
-    /// A model hook refused the operation; nothing was written.
+    /// A model hook refused the operation; nothing was written. (Reserved for
+    /// hooks, which are planned.)
     #[error("hook refused the operation: {0}")]
     Hook(String),
     /// The write lost a race with another writer (for example a version check).
+    /// (Reserved for optimistic locking, which is planned.)
     #[error("conflict: {0}")]
     Conflict(String),
 }
@@ -66,6 +64,25 @@ pub enum Error {
 impl Error {
     pub(crate) fn invalid_input(message: impl fmt::Display) -> Self {
         Self::InvalidInput(message.to_string())
+    }
+
+    /// [`Error::NotFound`] for row `id` of `table`.
+    pub(crate) fn not_found(table: &'static str, id: i64) -> Self {
+        Self::NotFound { table, id }
+    }
+
+    /// A value that could not be bound as a statement parameter.
+    pub(crate) fn encode(source: sqlx::error::BoxDynError) -> Self {
+        Self::Database(sqlx::Error::Encode(source))
+    }
+
+    /// A value read from `column` of `table` that did not fit its field.
+    pub(crate) fn decode(table: &'static str, column: &'static str, source: sqlx::Error) -> Self {
+        Self::Decode {
+            table,
+            column,
+            source,
+        }
     }
 
     /// Whether this is [`Error::NotFound`].

@@ -2,8 +2,8 @@
 //! `&`, `|` and `!`, rendered as SQL with bound parameters, and evaluated in
 //! Rust against a row to decide which cached lists a write touches.
 
-use crate::model::{Column, ColumnDef};
-use crate::sql::Dialect;
+use crate::dialect::Dialect;
+use crate::schema::{Column, ColumnDef};
 use crate::value::{Operand, ToValue, Truth, Value, like};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -129,12 +129,13 @@ impl<M> Not for Filter<M> {
     }
 }
 
-impl<M: crate::Thing> Filter<M> {
-    /// Whether `row` might match: what Thing uses to decide which cached lists
+#[cfg(feature = "test-hooks")]
+impl<M: crate::schema::Schema> Filter<M> {
+    /// Test hook: whether `row` might match, as Thing decides which cached lists
     /// a write touches. Never `false` for a row the database would select.
     #[doc(hidden)]
     pub fn __may_match(&self, row: &M) -> bool {
-        self.expr.eval(&|column| row.__value(column)).may_match()
+        self.expr.eval(&|column| row.value(column)).may_match()
     }
 }
 
@@ -441,98 +442,126 @@ impl Expr {
         sql: &mut String,
         args: &mut Vec<&'a Value>,
     ) {
-        let column_name = |sql: &mut String, column: usize| {
-            dialect.push_quoted(sql, columns[column].name);
-        };
-        let placeholder = |sql: &mut String, args: &mut Vec<&'a Value>, value: &'a Value| {
-            args.push(value);
-            dialect.push_placeholder(sql, args.len());
-        };
-        match self {
-            Self::Const(true) => sql.push_str("1 = 1"),
-            Self::Const(false) => sql.push_str("1 = 0"),
-            Self::Cmp { column, op, value } => {
-                column_name(sql, *column);
-                sql.push(' ');
-                sql.push_str(op.sql());
-                sql.push(' ');
-                placeholder(sql, args, value);
+        Renderer {
+            dialect,
+            columns,
+            sql,
+            args,
+        }
+        .expr(self);
+    }
+}
+
+/// Writes one filter as SQL: its text and, in order, the values its
+/// placeholders bind.
+struct Renderer<'r, 'a> {
+    dialect: Dialect,
+    columns: &'r [ColumnDef],
+    sql: &'r mut String,
+    args: &'r mut Vec<&'a Value>,
+}
+
+impl<'a> Renderer<'_, 'a> {
+    fn expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Const(true) => self.sql.push_str("1 = 1"),
+            Expr::Const(false) => self.sql.push_str("1 = 0"),
+            Expr::Cmp { column, op, value } => {
+                self.column(*column);
+                self.sql.push(' ');
+                self.sql.push_str(op.sql());
+                self.sql.push(' ');
+                self.placeholder(value);
             }
-            Self::In {
+            Expr::In {
                 column,
                 values,
                 negated,
-            } => {
-                if values.is_empty() {
-                    // `IN ()` is not SQL; queries simplify it away before this.
-                    if *negated {
-                        column_name(sql, *column);
-                        sql.push_str(" IS NOT NULL");
-                    } else {
-                        sql.push_str("1 = 0");
-                    }
-                    return;
-                }
-                column_name(sql, *column);
-                sql.push_str(if *negated { " NOT IN (" } else { " IN (" });
-                for (i, value) in values.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    placeholder(sql, args, value);
-                }
-                sql.push(')');
+            } => self.membership(*column, values, *negated),
+            Expr::Like { column, pattern } => self.like(*column, pattern),
+            Expr::Null { column, negated } => {
+                self.column(*column);
+                self.sql
+                    .push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
-            Self::Like { column, pattern } => {
-                column_name(sql, *column);
-                sql.push_str(" LIKE ");
-                placeholder(sql, args, pattern);
-                sql.push_str(match dialect {
-                    Dialect::MySql => " ESCAPE '\\\\'",
-                    _ => " ESCAPE '\\'",
-                });
+            Expr::And(parts) => self.group(parts, " AND "),
+            Expr::Or(parts) => self.group(parts, " OR "),
+            Expr::Not(inner) => {
+                self.sql.push_str("NOT (");
+                self.expr(inner);
+                self.sql.push(')');
             }
-            Self::Null { column, negated } => {
-                column_name(sql, *column);
-                sql.push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
-            }
-            Self::And(parts) | Self::Or(parts) => {
-                let joiner = if matches!(self, Self::And(_)) {
-                    " AND "
-                } else {
-                    " OR "
-                };
-                sql.push('(');
-                for (i, part) in parts.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(joiner);
-                    }
-                    part.render(dialect, columns, sql, args);
-                }
-                sql.push(')');
-            }
-            Self::Not(inner) => {
-                sql.push_str("NOT (");
-                inner.render(dialect, columns, sql, args);
-                sql.push(')');
-            }
-            Self::Raw {
-                sql: fragment,
-                args: raw_args,
-            } => {
-                sql.push('(');
-                let mut raw_args = raw_args.iter();
-                for ch in fragment.chars() {
-                    if ch == '?'
-                        && let Some(value) = raw_args.next()
-                    {
-                        placeholder(sql, args, value);
-                        continue;
-                    }
-                    sql.push(ch);
-                }
-                sql.push(')');
-            }
+            Expr::Raw { sql, args } => self.raw(sql, args),
         }
+    }
+
+    fn column(&mut self, column: usize) {
+        self.dialect
+            .push_quoted(self.sql, self.columns[column].name);
+    }
+
+    fn placeholder(&mut self, value: &'a Value) {
+        self.args.push(value);
+        self.dialect.push_placeholder(self.sql, self.args.len());
+    }
+
+    fn membership(&mut self, column: usize, values: &'a [Value], negated: bool) {
+        if values.is_empty() {
+            // `IN ()` is not SQL; queries simplify it away before this.
+            if negated {
+                self.column(column);
+                self.sql.push_str(" IS NOT NULL");
+            } else {
+                self.sql.push_str("1 = 0");
+            }
+            return;
+        }
+        self.column(column);
+        self.sql
+            .push_str(if negated { " NOT IN (" } else { " IN (" });
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.placeholder(value);
+        }
+        self.sql.push(')');
+    }
+
+    fn like(&mut self, column: usize, pattern: &'a Value) {
+        self.column(column);
+        self.sql.push_str(" LIKE ");
+        self.placeholder(pattern);
+        self.sql.push_str(match self.dialect {
+            Dialect::MySql => " ESCAPE '\\\\'",
+            _ => " ESCAPE '\\'",
+        });
+    }
+
+    fn group(&mut self, parts: &'a [Expr], joiner: &str) {
+        self.sql.push('(');
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(joiner);
+            }
+            self.expr(part);
+        }
+        self.sql.push(')');
+    }
+
+    /// A raw fragment, its `?`s turned into this dialect's placeholders.
+    fn raw(&mut self, fragment: &str, args: &'a [Value]) {
+        self.sql.push('(');
+        let mut args = args.iter();
+        for ch in fragment.chars() {
+            if ch == '?'
+                && let Some(value) = args.next()
+            {
+                self.placeholder(value);
+                continue;
+            }
+            self.sql.push(ch);
+        }
+        self.sql.push(')');
     }
 }

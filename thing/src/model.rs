@@ -1,212 +1,16 @@
-//! The [`Thing`] trait that `#[derive(Thing)]` implements, the description of a
-//! model's columns, typed column handles, and [`BaseModel`].
+//! The [`Thing`] trait that `#[derive(Thing)]` implements: what a model can do,
+//! each operation delegating to the runtime below it.
 
-use crate::backend::ModelIoAll;
-use crate::executor::Executor;
-use crate::sql::StatementCache;
-use crate::types::SqlType;
-use crate::{Result, crud};
-use chrono::{DateTime, Utc};
-use std::fmt;
+use crate::change;
+use crate::crud;
+use crate::db::executor::Executor;
+use crate::error::Result;
+use crate::filter::Filter;
+use crate::query::Query;
+use crate::schema::{Column, ColumnDef, ModelMeta, Schema};
+use crate::store;
+use crate::value::Numeric;
 use std::future::Future;
-use std::marker::PhantomData;
-use std::sync::Arc;
-
-/// One column of a model, as `#[derive(Thing)]` describes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ColumnDef {
-    /// The column name in the database.
-    pub name: &'static str,
-    /// The Rust field it comes from (`base.id` for columns of [`BaseModel`]).
-    pub field: &'static str,
-    /// Its logical SQL type.
-    pub sql_type: SqlType,
-    /// Whether it accepts NULL.
-    pub nullable: bool,
-    /// `#[thing(index)]`.
-    pub index: bool,
-    /// `#[thing(unique)]`.
-    pub unique: bool,
-    /// `#[thing(default = "...")]`: the SQL default in `CREATE TABLE`.
-    pub default: Option<&'static str>,
-}
-
-/// Where the special columns of a model are, by index into [`Thing::COLUMNS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModelMeta {
-    /// The `i64` primary key.
-    pub id: usize,
-    /// `created_at`, set on insert (models with [`BaseModel`]).
-    pub created_at: Option<usize>,
-    /// `updated_at`, set on every write (models with [`BaseModel`]).
-    pub updated_at: Option<usize>,
-    /// `deleted: bool`: when present, [`Thing::delete`] is a soft delete.
-    pub deleted: Option<usize>,
-}
-
-/// The common columns most models embed with `#[thing(base)]`: an `i64` id,
-/// creation and update times, and a soft-delete flag.
-///
-/// ```
-/// use thing::{BaseModel, Thing};
-///
-/// #[derive(Thing, Debug, Clone, Default)]
-/// struct Note {
-///     #[thing(base)]
-///     base: BaseModel,
-///     text: String,
-/// }
-///
-/// let note = Note { text: "hi".into(), ..Default::default() };
-/// assert_eq!(note.base.id, 0); // not saved yet
-/// assert_eq!(Note::COLUMNS[0].name, "id");
-/// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BaseModel {
-    /// The primary key; 0 until the row is inserted.
-    pub id: i64,
-    /// When the row was inserted.
-    pub created_at: DateTime<Utc>,
-    /// When the row was last written.
-    pub updated_at: DateTime<Utc>,
-    /// Soft-delete flag: deleted rows are invisible to `by_id` and queries.
-    pub deleted: bool,
-    snapshot: Snapshot,
-}
-
-impl BaseModel {
-    #[doc(hidden)]
-    pub fn __snapshot(&self) -> &Snapshot {
-        &self.snapshot
-    }
-
-    #[doc(hidden)]
-    pub fn __snapshot_mut(&mut self) -> &mut Snapshot {
-        &mut self.snapshot
-    }
-}
-
-/// The row as it was last read from or written to the database, kept inside a
-/// model value so that [`Thing::save`] can update only the columns that changed.
-///
-/// [`BaseModel`] carries one. A model without `BaseModel` can carry its own by
-/// declaring a field of this type; without one, `save` writes every column.
-/// Snapshots never take part in comparisons: two snapshots are always equal, so a
-/// `#[derive(PartialEq)]` on the model compares only its data.
-///
-/// ```
-/// use thing::{Snapshot, Thing};
-///
-/// #[derive(Thing, Debug, Clone, Default, PartialEq)]
-/// struct Tag {
-///     id: i64,
-///     label: String,
-///     snapshot: Snapshot, // not a column
-/// }
-/// assert_eq!(Tag::COLUMNS.len(), 2);
-/// ```
-#[derive(Clone, Default)]
-pub struct Snapshot(Option<SnapshotRow>);
-
-/// Row bytes shared with the buffer they arrived in (a cache value starts with
-/// a one-byte tag, which `start` skips), so keeping them copies nothing.
-#[derive(Clone)]
-struct SnapshotRow {
-    bytes: Arc<Vec<u8>>,
-    start: usize,
-}
-
-impl Snapshot {
-    /// Keeps `row` as the last known row.
-    pub(crate) fn set(&mut self, row: Vec<u8>) {
-        self.set_from(row, 0);
-    }
-
-    /// Keeps `buffer[start..]` as the last known row, without copying it.
-    pub(crate) fn set_from(&mut self, buffer: Vec<u8>, start: usize) {
-        self.0 = Some(SnapshotRow {
-            bytes: Arc::new(buffer),
-            start,
-        });
-    }
-
-    pub(crate) fn row(&self) -> Option<&[u8]> {
-        self.0.as_ref().map(|row| &row.bytes[row.start..])
-    }
-}
-
-impl PartialEq for Snapshot {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.row() {
-            Some(row) => write!(f, "Snapshot({} bytes)", row.len()),
-            None => f.write_str("Snapshot(none)"),
-        }
-    }
-}
-
-/// A typed handle on one column of model `M` holding values of type `V`, such as
-/// `User::EMAIL`. Generated by `#[derive(Thing)]` for every column.
-///
-/// ```
-/// use thing::{BaseModel, Column, Thing};
-///
-/// #[derive(Thing, Default)]
-/// struct User {
-///     #[thing(base)]
-///     base: BaseModel,
-///     #[thing(column = "mail")]
-///     email: String,
-/// }
-/// let email: Column<User, String> = User::EMAIL;
-/// assert_eq!(email.name(), "mail");
-/// assert_eq!(User::ID.name(), "id");
-/// ```
-pub struct Column<M, V> {
-    index: usize,
-    name: &'static str,
-    _types: PhantomData<fn() -> (M, V)>,
-}
-
-impl<M, V> Column<M, V> {
-    #[doc(hidden)]
-    pub const fn new(index: usize, name: &'static str) -> Self {
-        Self {
-            index,
-            name,
-            _types: PhantomData,
-        }
-    }
-
-    /// The column name in the database.
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The position of the column in [`Thing::COLUMNS`].
-    pub const fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl<M, V> Clone for Column<M, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<M, V> Copy for Column<M, V> {}
-
-impl<M, V> fmt::Debug for Column<M, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Column").field(&self.name).finish()
-    }
-}
 
 /// A database-backed model. Implement it with `#[derive(Thing)]`; the items
 /// marked hidden are the derive's and not part of the stable API.
@@ -240,42 +44,31 @@ impl<M, V> fmt::Debug for Column<M, V> {
 /// # Ok::<(), thing::Error>(())
 /// # }).unwrap();
 /// ```
-pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
+pub trait Thing: Schema {
     /// The table name.
-    const TABLE: &'static str;
+    const TABLE: &'static str = <Self as Schema>::TABLE;
     /// Every column, in declaration order.
-    const COLUMNS: &'static [ColumnDef];
+    const COLUMNS: &'static [ColumnDef] = <Self as Schema>::COLUMNS;
     /// Where the id, timestamps and soft-delete flag are.
-    const META: ModelMeta;
+    const META: ModelMeta = <Self as Schema>::META;
     /// A hash of the column names and types: it changes when the struct does, so
     /// cached rows of an older shape are never decoded as this one.
-    const SCHEMA_HASH: u64;
+    const SCHEMA_HASH: u64 = <Self as Schema>::SCHEMA_HASH;
 
     /// The primary key (0 before the first save).
-    fn id(&self) -> i64;
+    fn id(&self) -> i64 {
+        Schema::id(self)
+    }
 
     /// The row's bytes: every column in order (see [`crate::codec`]).
-    fn encode_row(&self) -> Vec<u8>;
+    fn encode_row(&self) -> Vec<u8> {
+        Schema::encode_row(self)
+    }
 
     /// A model from row bytes; `None` when they do not decode.
-    fn decode_row(bytes: &[u8]) -> Option<Self>;
-
-    #[doc(hidden)]
-    fn __set_id(&mut self, id: i64);
-    #[doc(hidden)]
-    fn __base(&self) -> Option<&BaseModel>;
-    #[doc(hidden)]
-    fn __base_mut(&mut self) -> Option<&mut BaseModel>;
-    #[doc(hidden)]
-    fn __is_deleted(&self) -> bool;
-    #[doc(hidden)]
-    fn __value(&self, column: usize) -> crate::value::Value;
-    #[doc(hidden)]
-    fn __snapshot(&self) -> Option<&Snapshot>;
-    #[doc(hidden)]
-    fn __snapshot_mut(&mut self) -> Option<&mut Snapshot>;
-    #[doc(hidden)]
-    fn __statements() -> &'static StatementCache;
+    fn decode_row(bytes: &[u8]) -> Option<Self> {
+        <Self as Schema>::decode_row(bytes)
+    }
 
     /// The names of the columns whose values differ between `self` and `other`.
     ///
@@ -288,16 +81,12 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
     /// assert_eq!(a.changed_columns(&b), vec!["qty"]);
     /// ```
     fn changed_columns(&self, other: &Self) -> Vec<&'static str> {
-        crate::codec::changed_columns(&self.encode_row(), &other.encode_row())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|index| Self::COLUMNS[index].name)
-            .collect()
+        change::changed_column_names(self, other)
     }
 
     /// A list query on this model; see [`Query`](crate::Query).
-    fn query() -> crate::Query<Self> {
-        crate::Query::new()
+    fn query() -> Query<Self> {
+        Query::new()
     }
 
     /// Reads one row by id: from the cache when the executor is a
@@ -310,7 +99,7 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
         executor: &E,
         id: i64,
     ) -> impl Future<Output = Result<Self>> + Send {
-        crud::by_id(executor, id)
+        store::by_id(executor, id)
     }
 
     /// Reads many rows by id, in the order asked. Ids that do not exist (or are
@@ -323,7 +112,7 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
         executor: &E,
         ids: &[i64],
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
-        crud::by_ids(executor, ids)
+        store::by_ids(executor, ids)
     }
 
     /// Inserts the row when its id is 0 (filling the id and, with [`BaseModel`],
@@ -342,7 +131,7 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete::<Self, E>(executor, self.id(), false)
+        crud::delete::<Self, E>(executor, Schema::id(self), false)
     }
 
     /// Deletes the row with `DELETE`, even when the model supports soft delete.
@@ -350,7 +139,7 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete::<Self, E>(executor, self.id(), true)
+        crud::delete::<Self, E>(executor, Schema::id(self), true)
     }
 
     /// Saves every item in one transaction: all are written, or none.
@@ -380,10 +169,10 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
     /// # Ok::<(), thing::Error>(())
     /// # }).unwrap();
     /// ```
-    fn incr<E: Executor + ?Sized, V: crate::value::Numeric>(
+    fn incr<E: Executor + ?Sized, V: Numeric>(
         executor: &E,
         id: i64,
-        column: crate::Column<Self, V>,
+        column: Column<Self, V>,
         delta: V,
     ) -> impl Future<Output = Result<()>> + Send {
         crud::incr::<Self, E>(executor, id, column.index(), delta.to_value())
@@ -418,7 +207,7 @@ pub trait Thing: Sized + Send + Sync + 'static + ModelIoAll {
     /// ```
     fn update_or_create<'a, E, F>(
         executor: &'a E,
-        filter: crate::Filter<Self>,
+        filter: Filter<Self>,
         apply: F,
     ) -> impl Future<Output = Result<(Self, bool)>> + Send + 'a
     where

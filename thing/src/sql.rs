@@ -1,217 +1,54 @@
-//! SQL text per dialect: identifier quoting, placeholders, column types, and the
-//! statements a model needs, built once per model and dialect and kept for the
-//! life of the process.
-//!
-//! Every identifier comes from `#[derive(Thing)]`, which checks it at compile
-//! time; every value is a bound parameter.
+//! SQL text: the statements a model needs, built from the identifiers
+//! `#[derive(Thing)]` checked at compile time and the placeholders of each
+//! dialect. Every value is a bound parameter.
 
-use crate::model::{ColumnDef, Thing};
-use crate::types::SqlType;
+use crate::dialect::Dialect;
+use crate::schema::{ColumnDef, Schema};
+use crate::statements::ModelSql;
 use std::fmt::Write;
-use std::sync::OnceLock;
 
-/// The SQL flavour of a backend.
-///
-/// ```
-/// use thing::sql::Dialect;
-/// let mut sql = String::new();
-/// Dialect::Postgres.push_placeholder(&mut sql, 2);
-/// assert_eq!(sql, "$2");
-/// assert_eq!(Dialect::MySql.quote("users"), "`users`");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Dialect {
-    /// SQLite 3.35 or newer.
-    Sqlite,
-    /// PostgreSQL 12 or newer.
-    Postgres,
-    /// MySQL 8 or MariaDB 10.5 or newer.
-    MySql,
+/// The fixed statements of `T` in `dialect`, built on first use.
+pub(crate) fn model_sql<T: Schema>(dialect: Dialect) -> &'static ModelSql {
+    T::statements().get_or_build(dialect, || build::<T>(dialect))
 }
 
-impl Dialect {
-    const COUNT: usize = 3;
+fn build<T: Schema>(dialect: Dialect) -> ModelSql {
+    let table = dialect.quote(T::TABLE);
+    let id = dialect.quote(T::COLUMNS[T::META.id].name);
+    let columns = column_list(dialect, T::COLUMNS.iter());
+    let select = format!("SELECT {columns} FROM {table} WHERE ");
 
-    fn slot(self) -> usize {
-        match self {
-            Self::Sqlite => 0,
-            Self::Postgres => 1,
-            Self::MySql => 2,
+    let mut insert = format!("INSERT INTO {table} (");
+    let mut values = String::new();
+    let mut n = 0;
+    for column in insertable::<T>().map(|index| &T::COLUMNS[index]) {
+        if n > 0 {
+            insert.push_str(", ");
+            values.push_str(", ");
         }
+        n += 1;
+        dialect.push_quoted(&mut insert, column.name);
+        dialect.push_placeholder(&mut values, n);
+    }
+    let _ = write!(insert, ") VALUES ({values})");
+    if dialect.insert_returns_id() {
+        let _ = write!(insert, " RETURNING {id}");
     }
 
-    /// Appends `ident` quoted for this dialect.
-    pub fn push_quoted(self, sql: &mut String, ident: &str) {
-        let quote = match self {
-            Self::MySql => '`',
-            Self::Sqlite | Self::Postgres => '"',
-        };
-        sql.push(quote);
-        for ch in ident.chars() {
-            if ch == quote {
-                sql.push(quote);
-            }
-            sql.push(ch);
-        }
-        sql.push(quote);
-    }
-
-    /// `ident` quoted for this dialect.
-    pub fn quote(self, ident: &str) -> String {
-        let mut sql = String::with_capacity(ident.len() + 2);
-        self.push_quoted(&mut sql, ident);
-        sql
-    }
-
-    /// Appends the placeholder of the `n`th (1-based) bound parameter.
-    pub fn push_placeholder(self, sql: &mut String, n: usize) {
-        match self {
-            Self::Postgres => {
-                let _ = write!(sql, "${n}");
-            }
-            Self::Sqlite | Self::MySql => sql.push('?'),
-        }
-    }
-
-    /// Whether `INSERT ... RETURNING` hands back the new id (otherwise the
-    /// driver's last-insert id is used).
-    pub(crate) fn insert_returns_id(self) -> bool {
-        !matches!(self, Self::MySql)
-    }
-
-    /// The column type in `CREATE TABLE`. `indexed` asks for a type that can be
-    /// indexed (MySQL cannot index `TEXT` without a prefix length).
-    pub fn column_type(self, ty: SqlType, indexed: bool) -> &'static str {
-        use SqlType::*;
-        match self {
-            Self::Sqlite => match ty {
-                TinyInt | SmallInt | Int | BigInt | UnsignedInt => "INTEGER",
-                Real | Double => "REAL",
-                Bool => "BOOLEAN",
-                Text | TimestampTz | Timestamp | Date | Json => "TEXT",
-                Blob | Uuid => "BLOB",
-            },
-            Self::Postgres => match ty {
-                TinyInt | SmallInt => "SMALLINT",
-                Int => "INTEGER",
-                BigInt | UnsignedInt => "BIGINT",
-                Real => "REAL",
-                Double => "DOUBLE PRECISION",
-                Bool => "BOOLEAN",
-                Text => "TEXT",
-                Blob => "BYTEA",
-                TimestampTz => "TIMESTAMPTZ",
-                Timestamp => "TIMESTAMP",
-                Date => "DATE",
-                Uuid => "UUID",
-                Json => "JSONB",
-            },
-            Self::MySql => match ty {
-                TinyInt => "TINYINT",
-                SmallInt => "SMALLINT",
-                Int => "INT",
-                BigInt => "BIGINT",
-                UnsignedInt => "INT UNSIGNED",
-                Real => "FLOAT",
-                Double => "DOUBLE",
-                Bool => "BOOLEAN",
-                Text if indexed => "VARCHAR(255)",
-                Text => "LONGTEXT",
-                Blob => "LONGBLOB",
-                TimestampTz | Timestamp => "DATETIME(6)",
-                Date => "DATE",
-                Uuid => "BINARY(16)",
-                Json => "JSON",
-            },
-        }
-    }
-
-    fn id_column(self) -> &'static str {
-        match self {
-            Self::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-            Self::Postgres => "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-            Self::MySql => "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
-        }
-    }
-}
-
-/// The statements of one model in one dialect.
-#[derive(Debug)]
-pub(crate) struct ModelSql {
-    /// `SELECT <columns> FROM <table> WHERE id = ?`
-    pub select_by_id: String,
-    /// `SELECT <columns> FROM <table> WHERE id IN (`, completed by the caller.
-    pub select_in_prefix: String,
-    /// `INSERT INTO <table> (<columns but id>) VALUES (...)` [`RETURNING id`]
-    pub insert: String,
-    /// `DELETE FROM <table> WHERE id = ?`
-    pub delete: String,
-    /// `UPDATE <table> SET deleted = ?[, updated_at = ?] WHERE id = ?`, for models
-    /// with a `deleted` column.
-    pub soft_delete: Option<String>,
-}
-
-/// The lazily built [`ModelSql`] of one model, one slot per dialect. The derive
-/// gives every model a `static` of this type.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct StatementCache {
-    slots: [OnceLock<ModelSql>; Dialect::COUNT],
-}
-
-impl StatementCache {
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        Self {
-            slots: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
-        }
-    }
-
-    pub(crate) fn get<T: Thing>(&self, dialect: Dialect) -> &ModelSql {
-        self.slots[dialect.slot()].get_or_init(|| ModelSql::build::<T>(dialect))
-    }
-}
-
-impl ModelSql {
-    fn build<T: Thing>(dialect: Dialect) -> Self {
-        let table = dialect.quote(T::TABLE);
-        let id = dialect.quote(T::COLUMNS[T::META.id].name);
-        let columns = column_list(dialect, T::COLUMNS.iter());
-        let select = format!("SELECT {columns} FROM {table} WHERE ");
-
-        let mut insert = format!("INSERT INTO {table} (");
-        let mut values = String::new();
-        let mut n = 0;
-        for column in insertable::<T>().map(|index| &T::COLUMNS[index]) {
-            if n > 0 {
-                insert.push_str(", ");
-                values.push_str(", ");
-            }
-            n += 1;
-            dialect.push_quoted(&mut insert, column.name);
-            dialect.push_placeholder(&mut values, n);
-        }
-        let _ = write!(insert, ") VALUES ({values})");
-        if dialect.insert_returns_id() {
-            let _ = write!(insert, " RETURNING {id}");
-        }
-
-        let mut select_by_id = format!("{select}{id} = ");
-        dialect.push_placeholder(&mut select_by_id, 1);
-        let mut delete = format!("DELETE FROM {table} WHERE {id} = ");
-        dialect.push_placeholder(&mut delete, 1);
-        let soft_delete = T::META.deleted.map(|deleted| {
-            let columns: Vec<usize> = std::iter::once(deleted).chain(T::META.updated_at).collect();
-            update::<T>(dialect, &columns)
-        });
-        Self {
-            select_by_id,
-            select_in_prefix: format!("{select}{id} IN ("),
-            insert,
-            delete,
-            soft_delete,
-        }
+    let mut select_by_id = format!("{select}{id} = ");
+    dialect.push_placeholder(&mut select_by_id, 1);
+    let mut delete = format!("DELETE FROM {table} WHERE {id} = ");
+    dialect.push_placeholder(&mut delete, 1);
+    let soft_delete = T::META.deleted.map(|deleted| {
+        let columns: Vec<usize> = std::iter::once(deleted).chain(T::META.updated_at).collect();
+        update::<T>(dialect, &columns)
+    });
+    ModelSql {
+        select_by_id,
+        select_in_prefix: format!("{select}{id} IN ("),
+        insert,
+        delete,
+        soft_delete,
     }
 }
 
@@ -226,7 +63,7 @@ pub(crate) fn fixed(sql: &'static str) -> sqlx::SqlStr {
 }
 
 /// The columns an INSERT writes: all but the id, which the database assigns.
-pub(crate) fn insertable<T: Thing>() -> impl Iterator<Item = usize> {
+pub(crate) fn insertable<T: Schema>() -> impl Iterator<Item = usize> {
     (0..T::COLUMNS.len()).filter(|&index| index != T::META.id)
 }
 
@@ -256,7 +93,7 @@ pub(crate) fn select_in(dialect: Dialect, prefix: &str, count: usize) -> String 
 }
 
 /// `UPDATE <table> SET <columns> = ? ... WHERE id = ?` for the given column indices.
-pub(crate) fn update<T: Thing>(dialect: Dialect, columns: &[usize]) -> String {
+pub(crate) fn update<T: Schema>(dialect: Dialect, columns: &[usize]) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
     sql.push_str(" SET ");
@@ -276,7 +113,7 @@ pub(crate) fn update<T: Thing>(dialect: Dialect, columns: &[usize]) -> String {
 }
 
 /// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`.
-pub(crate) fn increment<T: Thing>(dialect: Dialect, column: usize) -> String {
+pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
     sql.push_str(" SET ");
@@ -301,7 +138,7 @@ pub(crate) fn increment<T: Thing>(dialect: Dialect, column: usize) -> String {
 }
 
 /// `CREATE TABLE IF NOT EXISTS` and its indexes, one statement per item.
-pub(crate) fn create_table<T: Thing>(dialect: Dialect) -> Vec<String> {
+pub(crate) fn create_table<T: Schema>(dialect: Dialect) -> Vec<String> {
     let table = dialect.quote(T::TABLE);
     let mut create = format!("CREATE TABLE IF NOT EXISTS {table} (");
     let mut indexes = Vec::new();
@@ -355,6 +192,6 @@ pub(crate) fn create_table<T: Thing>(dialect: Dialect) -> Vec<String> {
 }
 
 /// `DROP TABLE IF EXISTS <table>`.
-pub(crate) fn drop_table<T: Thing>(dialect: Dialect) -> String {
+pub(crate) fn drop_table<T: Schema>(dialect: Dialect) -> String {
     format!("DROP TABLE IF EXISTS {}", dialect.quote(T::TABLE))
 }

@@ -2,8 +2,8 @@
 //! and decodes them.
 //!
 //! Every field of a model must implement [`ColumnType`] (for `CREATE TABLE` and the
-//! schema hash), [`Codec`](crate::codec::Codec) (for the row bytes kept in the
-//! cache and in [`Snapshot`](crate::Snapshot)) and [`Field`] for each enabled backend.
+//! schema hash), `thing::codec::Codec` (for the row bytes kept in the cache and in
+//! a `Snapshot`) and [`Field`] for each enabled backend.
 //! Thing implements all three for:
 //!
 //! | Rust | SQLite | PostgreSQL | MySQL / MariaDB |
@@ -24,11 +24,9 @@
 //!
 //! and `Option<T>` of each (a nullable column).
 
-use crate::backend::Backend;
 use sqlx::error::BoxDynError;
 
-/// The logical type of a column; each [`Dialect`](crate::sql::Dialect) spells it
-/// in its own DDL.
+/// The logical type of a column; each SQL dialect spells it in its own DDL.
 ///
 /// ```
 /// use thing::types::{ColumnType, SqlType};
@@ -100,7 +98,7 @@ pub trait ColumnType {
     note = "Thing stores i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>, chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, and Option of these",
     note = "mark the field #[thing(json)] to store a serde type as JSON, or #[thing(skip)] to not store it"
 )]
-pub trait Field<DB: Backend>: Sized {
+pub trait Field<DB: sqlx::Database>: Sized {
     /// Appends `self` to the statement's arguments.
     fn bind(&self, args: &mut DB::Arguments) -> Result<(), BoxDynError>;
     /// Appends a NULL of this type (for `Option<Self>` set to `None`).
@@ -116,7 +114,7 @@ impl<T: ColumnType> ColumnType for Option<T> {
     const NULLABLE: bool = true;
 }
 
-impl<DB: Backend, T: Field<DB>> Field<DB> for Option<T> {
+impl<DB: sqlx::Database, T: Field<DB>> Field<DB> for Option<T> {
     fn bind(&self, args: &mut DB::Arguments) -> Result<(), BoxDynError> {
         match self {
             Some(value) => value.bind(args),

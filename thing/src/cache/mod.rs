@@ -1,6 +1,6 @@
 //! The object cache: the [`Cache`] trait and its two implementations,
-//! [`MemoryCache`] (in process, the default) and [`RedisCache`] (shared by every
-//! process using the same Redis).
+//! [`MemoryCache`] (in process, the default) and `RedisCache` (shared by every
+//! process using the same Redis; the `redis` feature, on by default).
 //!
 //! # The protocol
 //!
@@ -24,7 +24,7 @@
 //! * [`MemoryCache`] places a *lease* on an empty key, as Facebook's memcache does:
 //!   one caller at a time may fill it, others get `Busy`, and invalidation removes
 //!   values and leases alike.
-//! * [`RedisCache`] writes a *tombstone* on invalidation, as Shopify's
+//! * `RedisCache` writes a *tombstone* on invalidation, as Shopify's
 //!   IdentityCache does: the token is what the lookup saw (nothing, or a
 //!   tombstone), and a Lua script stores a fill only if the key still holds
 //!   exactly that. A hit is then a plain `MGET`, as cheap as Redis gets.
@@ -36,44 +36,75 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub(crate) mod context;
+#[cfg(feature = "test-hooks")]
+pub(crate) mod hooks;
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 pub(crate) mod unflushed;
 
 pub use memory::MemoryCache;
+#[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisCacheBuilder};
 
 /// A boxed future returned by [`Cache`] methods.
 pub type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>> + Send + 'a>>;
 
-/// A lease token: unique across processes with overwhelming probability.
+/// A lease token: unique across processes with overwhelming probability, and
+/// never 0 (which the Redis cache reads as "saw nothing").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseToken(pub u128);
 
 impl LeaseToken {
-    /// A fresh token.
+    /// A fresh token: 64 bits drawn once per process from the operating
+    /// system's random source, then a counter.
     ///
     /// ```
     /// use thing::cache::LeaseToken;
-    /// assert_ne!(LeaseToken::new(), LeaseToken::new());
+    /// let (a, b) = (LeaseToken::new(), LeaseToken::new());
+    /// assert_ne!(a, b);
+    /// assert_ne!(a.0, 0);
     /// ```
     pub fn new() -> Self {
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let seed = *SEED.get_or_init(|| {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let count = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self((u128::from(process_seed()) << 64) | u128::from(count))
+    }
+}
+
+/// This process' random half of every token.
+fn process_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        // Without the OS source (which fails only on exotic platforms), fall
+        // back to the clock and the process id: unique in practice, not in
+        // theory, so it is logged.
+        getrandom::u64().unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "no OS randomness for cache tokens; using the clock");
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|elapsed| elapsed.as_nanos() as u64)
-                .unwrap_or_default();
-            let stack = &nanos as *const u64 as u64;
-            nanos ^ (u64::from(std::process::id()) << 32) ^ stack.rotate_left(17)
-        });
-        let count = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self((u128::from(seed) << 64) | u128::from(count))
+                .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+            nanos ^ (u64::from(std::process::id()) << 32)
+        })
+    })
+}
+
+/// SHA-1 of `data` in lowercase hex: how Redis names a script (`EVALSHA`), and
+/// how Thing names a cached query.
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    use sha1::Digest;
+    use std::fmt::Write;
+    let digest = sha1::Sha1::digest(data);
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
     }
+    hex
 }
 
 impl Default for LeaseToken {
@@ -184,5 +215,29 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// Cache round trips made so far (0 for an in-process cache).
     fn round_trips(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_matches_known_digests() {
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn tokens_are_distinct_and_never_zero() {
+        let tokens: std::collections::HashSet<u128> =
+            (0..1000).map(|_| LeaseToken::new().0).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(!tokens.contains(&0));
+        assert!(
+            tokens
+                .iter()
+                .all(|token| token >> 64 == u128::from(process_seed()))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! [`RedisCache`]: the shared cache, on one Redis server. Its docs describe
 //! the encoding, the round trips and the Redis Cluster limitation.
 
-use super::{Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup};
+use super::{Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, sha1_hex};
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Value,
     aio::MultiplexedConnection,
@@ -59,7 +59,7 @@ impl Script {
         Self {
             bit: 1 << index,
             source,
-            sha: crate::sha1::sha1_hex(source.as_bytes()),
+            sha: sha1_hex(source.as_bytes()),
         }
     }
 }
@@ -103,8 +103,10 @@ impl Script {
 /// a call containing one with a [`CacheError`], before anything is sent. (An
 /// empty value is allowed.) Several processes missing the same key may all try
 /// to fill it; the first one stores, the others find a value and store nothing.
-/// [`Lookup::Busy`] is never returned. TTLs are rounded up to whole
-/// milliseconds, at least 1.
+/// A key that a writer [locked](Cache::lock) before its commit holds a write
+/// lock (a tombstone with a trailing `L`) until the writer's invalidation or the
+/// fill window: a lookup then answers [`Lookup::Busy`] (read the database, do
+/// not fill). TTLs are rounded up to whole milliseconds, at least 1.
 ///
 /// # Round trips
 ///
@@ -138,7 +140,7 @@ impl Script {
 ///         let fill = Fill { key: keys[0].clone(), token, value, ttl: Duration::from_secs(60) };
 ///         cache.fill(&[fill]).await?;
 ///     }
-///     Lookup::Busy => { /* never from RedisCache; other caches: do not fill */ }
+///     Lookup::Busy => { /* a writer is committing: use the database, do not fill */ }
 /// }
 /// # Ok::<(), thing::cache::CacheError>(())
 /// # }).unwrap();

@@ -1,23 +1,14 @@
 //! [`Transaction`]: a database transaction that Thing operations run inside.
 
+use super::handle::Db;
+use super::pool::{Pool, TxConn};
+use crate::error::Result;
 use crate::stats::StatementKind;
-use crate::{Db, Result};
 use tokio::sync::{Mutex, MutexGuard};
 
 /// Cache work deferred to after the commit.
 pub(crate) type OnCommit =
     Box<dyn FnOnce(Db) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
-
-/// The open sqlx transaction of one backend.
-#[doc(hidden)]
-pub enum TxConn {
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    #[cfg(feature = "postgres")]
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    #[cfg(feature = "mysql")]
-    MySql(sqlx::Transaction<'static, sqlx::MySql>),
-}
 
 /// An open transaction, from [`Db::begin`] or [`Db::transaction`].
 ///
@@ -100,7 +91,9 @@ impl Transaction {
         let mut locks = self.locks.into_inner().unwrap_or_else(|e| e.into_inner());
         locks.sort_unstable();
         locks.dedup();
-        crate::store::lock_keys(&self.db, &locks).await;
+        if let Some(cache) = self.db.cache() {
+            cache.lock(self.db.counters(), &locks).await;
+        }
         let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);
         match conn {
@@ -135,5 +128,63 @@ impl Transaction {
             TxConn::MySql(tx) => tx.rollback().await?,
         }
         Ok(())
+    }
+}
+
+impl Db {
+    /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
+    /// rolls it back.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let conn = match self.pool() {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin().await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => TxConn::MySql(pool.begin().await?),
+        };
+        Ok(Transaction::new(self.clone(), conn))
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when
+    /// it returns `Err` (handing that error back) or panics.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// db.create_table::<Item>().await?;
+    /// let id = db
+    ///     .transaction(async |tx| {
+    ///         let mut item = Item { name: "kept".into(), ..Default::default() };
+    ///         item.save(tx).await?;
+    ///         Ok(item.id)
+    ///     })
+    ///     .await?;
+    /// assert_eq!(Item::by_id(&db, id).await?.name, "kept");
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// The future this returns is not `Send` (the closure's future cannot be
+    /// named yet); in a task that must be `Send`, use [`Db::begin`].
+    pub async fn transaction<R, F>(&self, f: F) -> Result<R>
+    where
+        F: AsyncFnOnce(&Transaction) -> Result<R>,
+    {
+        let tx = self.begin().await?;
+        match f(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed after an error");
+                }
+                Err(err)
+            }
+        }
     }
 }

@@ -10,42 +10,24 @@
 //! made before that read, so a list read that raced a commit is refused, as
 //! objects are.
 
+use crate::cache::context::CacheContext;
 use crate::cache::{Fill, LeaseToken, Lookup};
-use crate::executor::Target;
+use crate::change::Write;
+use crate::db::executor::Target;
+use crate::db::handle::Db;
+use crate::error::{Error, Result};
+use crate::fetch::select_ids;
 use crate::filter::Expr;
 use crate::flight::{Landing, Role};
 use crate::query::Query;
-use crate::store::ObjectCache;
+use crate::schema::Schema;
+use crate::select;
 use crate::value::Value;
-use crate::{Db, Result, Thing, crud};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// The first byte of a cached list (rows are 1, absent markers 2).
 const LIST: u8 = 3;
-
-/// What a committed write did to one row.
-#[derive(Debug, Clone)]
-pub(crate) enum Write {
-    /// A new row, with every column's value.
-    Inserted { id: i64, after: Vec<Value> },
-    /// Columns changed in place, with their values before (`None`: unknown, so
-    /// any value).
-    Updated {
-        id: i64,
-        before: Option<Vec<(usize, Value)>>,
-    },
-    /// The row is gone.
-    Deleted { id: i64 },
-}
-
-impl Write {
-    pub fn id(&self) -> i64 {
-        match self {
-            Self::Inserted { id, .. } | Self::Updated { id, .. } | Self::Deleted { id } => *id,
-        }
-    }
-}
 
 /// A query as registered and as keyed: its whole condition and its sort keys.
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,77 +77,42 @@ impl CachedList {
     }
 }
 
-/// The registry of `T`'s cached queries.
-fn registry<T: Thing>(prefix: &str) -> String {
-    format!("{prefix}:{}:{:016x}:queries", T::TABLE, T::SCHEMA_HASH)
-}
-
-/// The cache key of a query's list.
-fn list_key<T: Thing>(prefix: &str, spec: &[u8]) -> String {
-    format!(
-        "{prefix}:{}:{:016x}:q:{}",
-        T::TABLE,
-        T::SCHEMA_HASH,
-        crate::sha1::sha1_hex(spec)
-    )
-}
-
-/// The query's cached list, read from SQL and cached on a miss.
-pub(crate) async fn list<T: Thing>(
+/// The query's cached list, read from SQL and cached on a miss. Concurrent
+/// misses of one list in this process read it once.
+pub(crate) async fn list<T: Schema>(
     db: &Db,
-    objects: &ObjectCache,
+    cache: &CacheContext,
     query: &Query<T>,
 ) -> Result<CachedList> {
     let spec = Spec {
         expr: query.expr(),
         order: query.sort_keys(),
     };
-    let spec =
-        serde_json::to_vec(&spec).map_err(|err| crate::Error::InvalidInput(err.to_string()))?;
-    let keys = [list_key::<T>(&objects.config.prefix, &spec)];
-    let registry = registry::<T>(&objects.config.prefix);
-    if objects.unflushed.contains_registry(&registry) || objects.unflushed.contains(&keys[0]) {
+    let spec = serde_json::to_vec(&spec).map_err(|err| Error::InvalidInput(err.to_string()))?;
+    let key = cache.list_key::<T>(&spec);
+    let registry = cache.registry_key::<T>();
+    if cache.unflushed.contains_registry(&registry) || cache.unflushed.contains(&key) {
         // This process owes the cache an invalidation of this table's lists.
         db.counters().query_miss();
-        return read_list(query, objects.config.list_window, db).await;
+        return read_list(query, cache.config.list_window, db).await;
     }
     loop {
-        // Concurrent misses of one list in this process read it once.
-        if let Some(landing) = objects.flights.joinable(&keys[0]) {
+        if let Some(landing) = cache.flights.joinable(&key) {
             match follow(db, &landing).await {
                 Some(list) => return Ok(list),
                 None => continue,
             }
         }
         let looked_up = Instant::now();
-        let token = match objects
-            .cache
-            .get_or_lease(&keys, objects.config.lease_ttl)
-            .await
-        {
-            Ok(mut lookups) if lookups.len() == 1 => match lookups.remove(0) {
-                Lookup::Hit(bytes) => match CachedList::decode(&bytes) {
-                    Some(list) => {
-                        db.counters().query_hit();
-                        return Ok(list);
-                    }
-                    // Undecodable: dropped, and this read refills it.
-                    None => lease_again(db, objects, &keys).await,
-                },
-                Lookup::Leased(token) => Some(token),
-                Lookup::Busy => None,
-            },
-            Ok(_) => None,
-            Err(err) => {
-                objects.warn(db, "get", &err);
-                None
-            }
+        let token = match lookup(db, cache, &key).await {
+            Looked::Hit(list) => return Ok(list),
+            Looked::Miss(token) => token,
         };
-        let leader = match objects.flights.lead_or_follow(&keys[0]) {
+        let leader = match cache.flights.lead_or_follow(&key) {
             Role::Lead(leader) => leader,
             Role::Follow(landing) => {
                 if let Some(token) = token {
-                    objects.cache.release(&keys[0], token);
+                    cache.cache.release(&key, token);
                 }
                 match follow(db, &landing).await {
                     Some(list) => return Ok(list),
@@ -174,44 +121,86 @@ pub(crate) async fn list<T: Thing>(
             }
         };
         db.counters().query_miss();
-
         // Registered before the SQL read: a write committing after this point
         // sees the query, and invalidates it if it must.
         let token = match token {
-            Some(token) => match objects
-                .cache
-                .register(&registry, &keys[0], &spec, objects.config.ttl)
+            Some(token) => register(db, cache, &registry, &key, &spec)
                 .await
-            {
-                Ok(()) => Some(token),
-                Err(err) => {
-                    objects.warn(db, "register", &err);
-                    None
-                }
-            },
+                .then_some(token),
             None => None,
         };
-
-        let list = read_list(query, objects.config.list_window, db).await?;
-
-        objects.pass_fill_gate().await;
-        let fill_window = objects.config.lease_ttl.min(objects.cache.fill_window());
+        let list = read_list(query, cache.config.list_window, db).await?;
+        cache.pass_fill_gate().await;
         if let Some(token) = token
-            && looked_up.elapsed() <= fill_window
+            && looked_up.elapsed() <= cache.fill_window()
         {
-            let fill = Fill {
-                key: keys[0].clone(),
-                token,
-                value: list.encode(),
-                ttl: objects.config.ttl,
-            };
-            match objects.cache.fill(std::slice::from_ref(&fill)).await {
-                Ok(stored) => db.counters().cache_fills(stored as u64),
-                Err(err) => objects.warn(db, "fill", &err),
-            }
+            fill(db, cache, &key, token, &list).await;
         }
         leader.land(|| list.encode());
         return Ok(list);
+    }
+}
+
+/// What the cache holds for a list.
+enum Looked {
+    Hit(CachedList),
+    /// Not cached: the token to fill it with, if this reader may.
+    Miss(Option<LeaseToken>),
+}
+
+async fn lookup(db: &Db, cache: &CacheContext, key: &str) -> Looked {
+    let keys = [key.to_owned()];
+    match cache
+        .cache
+        .get_or_lease(&keys, cache.config.lease_ttl)
+        .await
+    {
+        Ok(mut lookups) if lookups.len() == 1 => match lookups.remove(0) {
+            Lookup::Hit(bytes) => match CachedList::decode(&bytes) {
+                Some(list) => {
+                    db.counters().query_hit();
+                    Looked::Hit(list)
+                }
+                // Undecodable: dropped, and this read refills it.
+                None => Looked::Miss(lease_again(db, cache, &keys).await),
+            },
+            Lookup::Leased(token) => Looked::Miss(Some(token)),
+            Lookup::Busy => Looked::Miss(None),
+        },
+        Ok(_) => Looked::Miss(None),
+        Err(err) => {
+            cache.warn(db.counters(), "get", &err);
+            Looked::Miss(None)
+        }
+    }
+}
+
+/// Registers the query in its table's registry; `false` when the cache did
+/// not take it (the list is then read but not filled).
+async fn register(db: &Db, cache: &CacheContext, registry: &str, key: &str, spec: &[u8]) -> bool {
+    match cache
+        .cache
+        .register(registry, key, spec, cache.config.ttl)
+        .await
+    {
+        Ok(()) => true,
+        Err(err) => {
+            cache.warn(db.counters(), "register", &err);
+            false
+        }
+    }
+}
+
+async fn fill(db: &Db, cache: &CacheContext, key: &str, token: LeaseToken, list: &CachedList) {
+    let fill = Fill {
+        key: key.to_owned(),
+        token,
+        value: list.encode(),
+        ttl: cache.config.ttl,
+    };
+    match cache.cache.fill(std::slice::from_ref(&fill)).await {
+        Ok(stored) => db.counters().cache_fills(stored as u64),
+        Err(err) => cache.warn(db.counters(), "fill", &err),
     }
 }
 
@@ -223,16 +212,14 @@ async fn follow(db: &Db, landing: &Landing) -> Option<CachedList> {
 }
 
 /// The list from SQL: up to `window` ids, and the count.
-async fn read_list<T: Thing>(query: &Query<T>, window: usize, db: &Db) -> Result<CachedList> {
-    let mut ids = query
-        .page_ids(Target::Db(db), Some((0, window as u64 + 1)))
-        .await?;
+async fn read_list<T: Schema>(query: &Query<T>, window: usize, db: &Db) -> Result<CachedList> {
+    let mut ids = select::ids(query, Target::Db(db), Some((0, window as u64 + 1))).await?;
     let complete = ids.len() <= window;
     ids.truncate(window);
     let count = if complete {
         ids.len() as u64
     } else {
-        query.count_in(Target::Db(db)).await?
+        select::count(query, Target::Db(db)).await?
     };
     Ok(CachedList {
         ids,
@@ -241,22 +228,18 @@ async fn read_list<T: Thing>(query: &Query<T>, window: usize, db: &Db) -> Result
     })
 }
 
-async fn lease_again(db: &Db, objects: &ObjectCache, keys: &[String]) -> Option<LeaseToken> {
-    if let Err(err) = objects.cache.invalidate(keys).await {
-        objects.warn(db, "invalidate", &err);
+async fn lease_again(db: &Db, cache: &CacheContext, keys: &[String]) -> Option<LeaseToken> {
+    if let Err(err) = cache.cache.invalidate(keys).await {
+        cache.warn(db.counters(), "invalidate", &err);
         return None;
     }
-    match objects
-        .cache
-        .get_or_lease(keys, objects.config.lease_ttl)
-        .await
-    {
+    match cache.cache.get_or_lease(keys, cache.config.lease_ttl).await {
         Ok(lookups) => match lookups.first() {
             Some(Lookup::Leased(token)) => Some(*token),
             _ => None,
         },
         Err(err) => {
-            objects.warn(db, "get", &err);
+            cache.warn(db.counters(), "get", &err);
             None
         }
     }
@@ -264,16 +247,16 @@ async fn lease_again(db: &Db, objects: &ObjectCache, keys: &[String]) -> Option<
 
 /// After `writes` to `T` committed: invalidates every cached list of `T` they
 /// could change.
-pub(crate) async fn after_write<T: Thing>(db: &Db, objects: &ObjectCache, writes: &[Write]) {
-    let registry = registry::<T>(&objects.config.prefix);
-    let registered = match objects.cache.registered(&registry).await {
+pub(crate) async fn after_write<T: Schema>(db: &Db, cache: &CacheContext, writes: &[Write]) {
+    let registry = cache.registry_key::<T>();
+    let registered = match cache.cache.registered(&registry).await {
         Ok(registered) => registered,
         Err(err) => {
             // Which lists the write touched cannot be told now: drop them all
             // once the cache answers, and read this table's lists from the
             // database meanwhile.
-            objects.warn(db, "registered", &err);
-            objects.unflushed.add_registry(&objects.cache, &registry);
+            cache.warn(db.counters(), "registered", &err);
+            cache.unflushed.add_registry(&cache.cache, &registry);
             return;
         }
     };
@@ -290,7 +273,7 @@ pub(crate) async fn after_write<T: Thing>(db: &Db, objects: &ObjectCache, writes
     let current: Vec<Option<T>> = if updated.is_empty() {
         Vec::new()
     } else {
-        match crud::select_ids::<T>(Target::Db(db), &updated).await {
+        match select_ids::<T>(Target::Db(db), &updated).await {
             Ok(rows) => rows,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read rows to invalidate lists; dropping them all");
@@ -315,22 +298,16 @@ pub(crate) async fn after_write<T: Thing>(db: &Db, objects: &ObjectCache, writes
     if touched.is_empty() {
         return;
     }
-    match objects.cache.invalidate(&touched).await {
-        Ok(()) => db.counters().invalidations(touched.len() as u64),
-        Err(err) => {
-            objects.warn(db, "invalidate", &err);
-            objects.unflushed.add(&objects.cache, &touched);
-        }
-    }
-    if let Err(err) = objects.cache.unregister(&registry, &touched).await {
+    cache.invalidate(db.counters(), &touched).await;
+    if let Err(err) = cache.cache.unregister(&registry, &touched).await {
         // Harmless: an entry left behind only costs a later writer a look.
-        objects.warn(db, "unregister", &err);
+        cache.warn(db.counters(), "unregister", &err);
     }
 }
 
 /// Whether `write` could change the list of `spec`. `after` is the row as it is
 /// now, for updates.
-fn touches<T: Thing>(write: &Write, after: Option<&T>, spec: &Spec) -> bool {
+fn touches<T: Schema>(write: &Write, after: Option<&T>, spec: &Spec) -> bool {
     match write {
         Write::Inserted { after, .. } => {
             spec.expr.eval(&|column| after[column].clone()).may_match()
@@ -349,11 +326,11 @@ fn touches<T: Thing>(write: &Write, after: Option<&T>, spec: &Spec) -> bool {
                 Some(before) => before
                     .iter()
                     .find(|(changed, _)| *changed == column)
-                    .map_or_else(|| after.__value(column), |(_, value)| value.clone()),
+                    .map_or_else(|| after.value(column), |(_, value)| value.clone()),
                 None => Value::Opaque,
             };
             spec.expr.eval(&old).may_match()
-                || spec.expr.eval(&|column| after.__value(column)).may_match()
+                || spec.expr.eval(&|column| after.value(column)).may_match()
         }
     }
 }

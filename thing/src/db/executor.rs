@@ -1,11 +1,12 @@
 //! [`Executor`]: what every operation runs on, a [`Db`] or a [`Transaction`].
 
-use crate::{Db, Transaction};
+use super::handle::Db;
+use super::transaction::Transaction;
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for crate::Db {}
-    impl Sealed for crate::Transaction {}
+    impl Sealed for super::Db {}
+    impl Sealed for super::Transaction {}
 }
 
 /// Something Thing operations run on: a [`Db`] (each statement on a pooled
@@ -36,7 +37,7 @@ pub trait Executor: Send + Sync + sealed::Sealed {
     fn __target(&self) -> Target<'_>;
 }
 
-/// What an [`Executor`] is, for the crud code.
+/// What an [`Executor`] is, for the code that runs statements.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub enum Target<'a> {
@@ -63,11 +64,11 @@ macro_rules! with_session {
         #[allow(unused_imports)]
         use $crate::backend::{Conn, Session};
         match $target {
-            $crate::executor::Target::Db(db) => {
+            $crate::db::executor::Target::Db(db) => {
                 let stats = db.counters();
                 match db.pool() {
                     #[cfg(feature = "sqlite")]
-                    $crate::db::Pool::Sqlite(pool) => {
+                    $crate::db::pool::Pool::Sqlite(pool) => {
                         #[allow(unused_mut)]
                         let mut $session = Session::<sqlx::Sqlite> {
                             conn: Conn::Pool(pool),
@@ -76,7 +77,7 @@ macro_rules! with_session {
                         $body
                     }
                     #[cfg(feature = "postgres")]
-                    $crate::db::Pool::Postgres(pool) => {
+                    $crate::db::pool::Pool::Postgres(pool) => {
                         #[allow(unused_mut)]
                         let mut $session = Session::<sqlx::Postgres> {
                             conn: Conn::Pool(pool),
@@ -85,7 +86,7 @@ macro_rules! with_session {
                         $body
                     }
                     #[cfg(feature = "mysql")]
-                    $crate::db::Pool::MySql(pool) => {
+                    $crate::db::pool::Pool::MySql(pool) => {
                         #[allow(unused_mut)]
                         let mut $session = Session::<sqlx::MySql> {
                             conn: Conn::Pool(pool),
@@ -95,12 +96,12 @@ macro_rules! with_session {
                     }
                 }
             }
-            $crate::executor::Target::Tx(tx) => {
+            $crate::db::executor::Target::Tx(tx) => {
                 let stats = tx.db().counters();
                 let mut guard = tx.lock().await;
                 match &mut *guard {
                     #[cfg(feature = "sqlite")]
-                    $crate::transaction::TxConn::Sqlite(conn) => {
+                    $crate::db::pool::TxConn::Sqlite(conn) => {
                         #[allow(unused_mut)]
                         let mut $session = Session::<sqlx::Sqlite> {
                             conn: Conn::Direct(&mut **conn),
@@ -109,7 +110,7 @@ macro_rules! with_session {
                         $body
                     }
                     #[cfg(feature = "postgres")]
-                    $crate::transaction::TxConn::Postgres(conn) => {
+                    $crate::db::pool::TxConn::Postgres(conn) => {
                         #[allow(unused_mut)]
                         let mut $session = Session::<sqlx::Postgres> {
                             conn: Conn::Direct(&mut **conn),
@@ -118,7 +119,7 @@ macro_rules! with_session {
                         $body
                     }
                     #[cfg(feature = "mysql")]
-                    $crate::transaction::TxConn::MySql(conn) => {
+                    $crate::db::pool::TxConn::MySql(conn) => {
                         #[allow(unused_mut)]
                         let mut $session = Session::<sqlx::MySql> {
                             conn: Conn::Direct(&mut **conn),

@@ -1,0 +1,178 @@
+//! [`CacheContext`]: a [`Db`](crate::Db)'s cache and everything its reads and
+//! writes need around it: the settings, the key of every cached value, single
+//! flight, the invalidations still owed to the cache, and the rate-limited
+//! warning of a cache that does not answer.
+
+use super::unflushed::Unflushed;
+use super::{Cache, CacheError, sha1_hex};
+use crate::codec::FORMAT_VERSION;
+use crate::flight::Flights;
+use crate::schema::Schema;
+use crate::stats::StatsCounters;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Cache settings of a `Db`, set on its builder.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheConfig {
+    pub prefix: String,
+    pub ttl: Duration,
+    pub negative_ttl: Duration,
+    pub lease_ttl: Duration,
+    /// How many ids of a list query are cached.
+    pub list_window: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "thing".into(),
+            ttl: Duration::from_secs(8 * 3600),
+            negative_ttl: Duration::from_secs(60),
+            lease_ttl: Duration::from_secs(10),
+            list_window: 200,
+        }
+    }
+}
+
+/// How often a failing cache is reported in the log.
+const WARNING_INTERVAL_SECS: u64 = 10;
+
+/// The cache of a `Db` and what it needs around it.
+pub(crate) struct CacheContext {
+    pub cache: Arc<dyn Cache>,
+    pub config: CacheConfig,
+    /// Loads in progress in this process, by key.
+    pub flights: Flights,
+    /// Invalidations the cache did not take yet.
+    pub unflushed: Arc<Unflushed>,
+    last_warning: AtomicU64,
+    started: Instant,
+    #[cfg(feature = "test-hooks")]
+    pub hooks: super::hooks::TestHooks,
+}
+
+impl std::fmt::Debug for CacheContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheContext")
+            .field("cache", &self.cache)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheContext {
+    pub fn new(cache: Arc<dyn Cache>, config: CacheConfig) -> Self {
+        Self {
+            cache,
+            config,
+            flights: Flights::default(),
+            unflushed: Arc::default(),
+            last_warning: AtomicU64::new(0),
+            started: Instant::now(),
+            #[cfg(feature = "test-hooks")]
+            hooks: Default::default(),
+        }
+    }
+
+    /// The key of row `id` of `T`:
+    /// `{prefix}:{table}:v{codec format}:{schema hash}:{id}`.
+    pub fn row_key<T: Schema>(&self, id: i64) -> String {
+        format!(
+            "{}:{}:v{FORMAT_VERSION}:{:016x}:{id}",
+            self.config.prefix,
+            T::TABLE,
+            T::SCHEMA_HASH
+        )
+    }
+
+    /// The keys of rows `ids` of `T`, in order.
+    pub fn row_keys<T: Schema>(&self, ids: &[i64]) -> Vec<String> {
+        let prefix = self.model_prefix::<T>();
+        ids.iter().map(|id| format!("{prefix}:{id}")).collect()
+    }
+
+    /// The key of the registry of `T`'s cached queries.
+    pub fn registry_key<T: Schema>(&self) -> String {
+        format!("{}:queries", self.model_prefix::<T>())
+    }
+
+    /// The key of a cached query of `T`, from its normalised form `spec`.
+    pub fn list_key<T: Schema>(&self, spec: &[u8]) -> String {
+        format!("{}:q:{}", self.model_prefix::<T>(), sha1_hex(spec))
+    }
+
+    fn model_prefix<T: Schema>(&self) -> String {
+        format!(
+            "{}:{}:v{FORMAT_VERSION}:{:016x}",
+            self.config.prefix,
+            T::TABLE,
+            T::SCHEMA_HASH
+        )
+    }
+
+    /// The longest a fill may come after its lookup: the lease TTL, or less if
+    /// the cache cannot vouch for a token that long.
+    pub fn fill_window(&self) -> Duration {
+        self.config.lease_ttl.min(self.cache.fill_window())
+    }
+
+    /// Counts a cache failure and logs it at most once every ten seconds.
+    pub fn warn(&self, counters: &StatsCounters, operation: &str, err: &CacheError) {
+        counters.cache_error();
+        let now = self.started.elapsed().as_secs() + 1;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now >= last + WARNING_INTERVAL_SECS
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(error = %err, operation, "cache unavailable; using the database");
+        }
+    }
+
+    /// Locks `keys` against fills before a write commits (see [`Cache::lock`]).
+    /// A failure is counted and logged; the write goes on.
+    pub async fn lock(&self, counters: &StatsCounters, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(err) = self.cache.lock(keys).await {
+            self.warn(counters, "lock", &err);
+        }
+    }
+
+    /// Invalidates `keys` after a committed write. What the cache does not take
+    /// is kept and retried in the background, and read from the database by
+    /// this process meanwhile.
+    pub async fn invalidate(&self, counters: &StatsCounters, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        match self.cache.invalidate(keys).await {
+            Ok(()) => counters.invalidations(keys.len() as u64),
+            Err(err) => {
+                self.warn(counters, "invalidate", &err);
+                self.unflushed.add(&self.cache, keys);
+            }
+        }
+    }
+
+    /// Test hook: waits here, between a read's SQL and its fill, when a test
+    /// asked for it. Nothing without the `test-hooks` feature.
+    pub async fn pass_fill_gate(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.pass_fill_gate().await;
+    }
+
+    /// Test hook: whether writes skip everything after their commit, as if the
+    /// writer died there. Always `false` without the `test-hooks` feature.
+    pub fn dies_after_commit(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        return self.hooks.dies_after_commit();
+        #[cfg(not(feature = "test-hooks"))]
+        false
+    }
+}

@@ -1,0 +1,221 @@
+//! [`DbBuilder`]: a [`Db`]'s settings, and opening its pool.
+
+use super::handle::Db;
+use super::pool::Pool;
+use crate::cache::context::{CacheConfig, CacheContext};
+use crate::cache::{Cache, MemoryCache};
+use crate::error::{Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Db {
+    /// Connects with default settings. See [`Db::builder`] to tune them.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).build().await
+    }
+
+    /// A builder for a `Db` on `url`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = thing::Db::builder("sqlite::memory:")
+    ///     .max_connections(4)
+    ///     .acquire_timeout(std::time::Duration::from_secs(5))
+    ///     .build()
+    ///     .await?;
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn builder(url: &str) -> DbBuilder {
+        DbBuilder::new(url)
+    }
+}
+
+/// Settings for a [`Db`], from [`Db::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `.build().await`"]
+pub struct DbBuilder {
+    url: String,
+    max_connections: Option<u32>,
+    min_connections: Option<u32>,
+    acquire_timeout: Duration,
+    cache: CacheChoice,
+    cache_config: CacheConfig,
+}
+
+#[derive(Debug, Clone)]
+enum CacheChoice {
+    Memory,
+    Custom(Arc<dyn Cache>),
+    None,
+}
+
+/// Entries of the default [`MemoryCache`].
+const DEFAULT_MEMORY_ENTRIES: u64 = 100_000;
+
+impl DbBuilder {
+    /// The default settings for `url`.
+    pub(crate) fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            max_connections: None,
+            min_connections: None,
+            acquire_timeout: Duration::from_secs(30),
+            cache: CacheChoice::Memory,
+            cache_config: CacheConfig::default(),
+        }
+    }
+
+    /// The most connections the pool opens (default: sqlx's, 10).
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// The connections the pool keeps open even when idle (default 0; 1 for an
+    /// in-memory SQLite database, which would vanish with its last connection).
+    pub fn min_connections(mut self, min: u32) -> Self {
+        self.min_connections = Some(min);
+        self
+    }
+
+    /// How long an operation waits for a free connection before failing.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The object cache (default: a [`MemoryCache`] of 100 000 entries). Use a
+    /// `RedisCache` when several processes write the
+    /// same database.
+    pub fn cache(mut self, cache: impl Cache) -> Self {
+        self.cache = CacheChoice::Custom(Arc::new(cache));
+        self
+    }
+
+    /// Turns the object cache off: every read goes to the database.
+    pub fn no_cache(mut self) -> Self {
+        self.cache = CacheChoice::None;
+        self
+    }
+
+    /// How long a cached row lives (default 8 hours).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache_config.ttl = ttl;
+        self
+    }
+
+    /// How long a missing id is remembered as absent (default 60 seconds).
+    /// Creating the row clears the marker at once.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_config.negative_ttl = ttl;
+        self
+    }
+
+    /// The prefix of every cache key (default `thing`). Handles that share a
+    /// Redis and a database must use the same prefix.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.cache_config.prefix = prefix.into();
+        self
+    }
+
+    /// How many ids of each list query are cached (default 200): pages within
+    /// them are served from the cache, pages past them from SQL.
+    pub fn list_window(mut self, ids: usize) -> Self {
+        self.cache_config.list_window = ids;
+        self
+    }
+
+    /// How long a reader may hold a key's lease between its database read and
+    /// its fill (default 10 seconds); a slower reader's fill is dropped.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_config.lease_ttl = ttl;
+        self
+    }
+
+    fn pool_options<DB: sqlx::Database>(&self, keep_one: bool) -> sqlx::pool::PoolOptions<DB> {
+        let mut options = sqlx::pool::PoolOptions::<DB>::new()
+            .test_before_acquire(false)
+            .acquire_timeout(self.acquire_timeout);
+        if let Some(max) = self.max_connections {
+            options = options.max_connections(max);
+        }
+        let min = self.min_connections.unwrap_or(u32::from(keep_one));
+        options = options.min_connections(min);
+        if keep_one {
+            options = options.idle_timeout(None).max_lifetime(None);
+        }
+        options
+    }
+
+    /// Opens the pool.
+    pub async fn build(self) -> Result<Db> {
+        let pool = self.open_pool().await?;
+        let cache: Option<Arc<dyn Cache>> = match self.cache {
+            CacheChoice::Memory => Some(Arc::new(MemoryCache::new(DEFAULT_MEMORY_ENTRIES))),
+            CacheChoice::Custom(cache) => Some(cache),
+            CacheChoice::None => None,
+        };
+        let cache = cache.map(|cache| CacheContext::new(cache, self.cache_config));
+        Ok(Db::from_parts(pool, cache))
+    }
+
+    /// The pool of the backend the URL's scheme names.
+    async fn open_pool(&self) -> Result<Pool> {
+        let scheme = self.url.split(':').next().unwrap_or_default();
+        match scheme {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => self.sqlite().await,
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => self.postgres().await,
+            #[cfg(feature = "mysql")]
+            "mysql" | "mariadb" => self.mysql().await,
+            #[cfg(not(feature = "sqlite"))]
+            "sqlite" => Err(disabled("sqlite")),
+            #[cfg(not(feature = "postgres"))]
+            "postgres" | "postgresql" => Err(disabled("postgres")),
+            #[cfg(not(feature = "mysql"))]
+            "mysql" | "mariadb" => Err(disabled("mysql")),
+            _ => Err(Error::invalid_input(format_args!(
+                "unsupported database URL scheme `{scheme}`: use sqlite:, postgres:// or mysql://"
+            ))),
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn sqlite(&self) -> Result<Pool> {
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            // LIKE is case-sensitive on every backend Thing supports.
+            .pragma("case_sensitive_like", "ON");
+        let in_memory = self.url.contains(":memory:") || self.url.contains("mode=memory");
+        let pool = self.pool_options(in_memory).connect_with(options).await?;
+        Ok(Pool::Sqlite(pool))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres(&self) -> Result<Pool> {
+        let pool = self.pool_options(false).connect(&self.url).await?;
+        Ok(Pool::Postgres(pool))
+    }
+
+    #[cfg(feature = "mysql")]
+    async fn mysql(&self) -> Result<Pool> {
+        let url = match self.url.strip_prefix("mariadb") {
+            Some(rest) => format!("mysql{rest}"),
+            None => self.url.clone(),
+        };
+        let pool = self.pool_options(false).connect(&url).await?;
+        Ok(Pool::MySql(pool))
+    }
+}
+
+/// The error for a URL whose backend this build leaves out.
+#[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+fn disabled(feature: &str) -> Error {
+    Error::invalid_input(format_args!(
+        "this URL needs the `{feature}` feature of thing, which is not enabled"
+    ))
+}

@@ -1,0 +1,172 @@
+//! [`Db`]: the handle every operation starts from: a pool, its counters and its
+//! cache.
+
+use super::pool::Pool;
+use crate::cache::context::CacheContext;
+use crate::dialect::Dialect;
+use crate::schema::Schema;
+use crate::stats::{Stats, StatsCounters};
+use std::sync::Arc;
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool,
+    stats: StatsCounters,
+    cache: Option<CacheContext>,
+}
+
+/// A connection pool to one database. Cheap to clone; clones share the pool and
+/// the counters.
+///
+/// The backend comes from the URL scheme: `sqlite:`, `postgres://` (or
+/// `postgresql://`), `mysql://` or `mariadb://`. Each is behind the cargo feature
+/// of the same name (`sqlite`, `postgres`, `mysql`), all on by default.
+///
+/// ```
+/// use thing::Db;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:").await?;
+/// assert_eq!(db.dialect(), thing::dialect::Dialect::Sqlite);
+/// # Ok::<(), thing::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+impl Db {
+    /// A handle on `pool`, counting into fresh counters, reading through `cache`.
+    pub(crate) fn from_parts(pool: Pool, cache: Option<CacheContext>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                stats: StatsCounters::default(),
+                cache,
+            }),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn counters(&self) -> &StatsCounters {
+        &self.inner.stats
+    }
+
+    /// The SQL dialect of the backend.
+    pub fn dialect(&self) -> Dialect {
+        match self.pool() {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    /// The cache and its context, unless the cache is off.
+    pub(crate) fn cache(&self) -> Option<&CacheContext> {
+        self.inner.cache.as_ref()
+    }
+
+    fn cache_round_trips(&self) -> u64 {
+        self.cache().map_or(0, |cache| cache.cache.round_trips())
+    }
+
+    /// What this handle has done since it was created or last reset.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats.snapshot(self.cache_round_trips())
+    }
+
+    /// Sets every counter of [`Db::stats`] back to zero.
+    pub fn reset_stats(&self) {
+        self.inner.stats.reset(self.cache_round_trips());
+    }
+
+    /// How many cache invalidations of this handle's writes the cache has not
+    /// taken yet (it was unreachable). They are retried in the background; until
+    /// then this handle reads those rows from the database. 0 without a cache.
+    pub fn unflushed_invalidations(&self) -> usize {
+        self.cache().map_or(0, |cache| cache.unflushed.len())
+    }
+
+    /// The cache key of row `id` of `T`, or `None` when this handle has no cache.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::builder("sqlite::memory:").key_prefix("app").build().await?;
+    /// let key = db.cache_key::<Item>(7).unwrap();
+    /// assert!(key.starts_with("app:items:") && key.ends_with(":7"));
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn cache_key<T: Schema>(&self, id: i64) -> Option<String> {
+        self.cache().map(|cache| cache.row_key::<T>(id))
+    }
+
+    /// Test hook (feature `test-hooks`): when `on`, writes through this handle
+    /// commit and then skip every cache invalidation, as if the process died
+    /// right after its commit.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __die_after_commit(&self, on: bool) {
+        if let Some(cache) = self.cache() {
+            cache.hooks.set_die_after_commit(on);
+        }
+    }
+
+    /// Test hook (feature `test-hooks`): the next cached read that misses stops
+    /// between its database query and its cache fill, notifies `reached`, and
+    /// waits for `release`. Used to force the stale-fill interleaving.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __pause_next_fill(
+        &self,
+        reached: Arc<tokio::sync::Notify>,
+        release: Arc<tokio::sync::Notify>,
+    ) {
+        if let Some(cache) = self.cache() {
+            cache
+                .hooks
+                .set_fill_gate(crate::cache::hooks::FillGate { reached, release });
+        }
+    }
+
+    /// The SQLite pool, for queries Thing does not cover.
+    #[cfg(feature = "sqlite")]
+    pub fn as_sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::Sqlite(pool) = self.pool() {
+            Some(pool)
+        } else {
+            None
+        }
+    }
+
+    /// The PostgreSQL pool, for queries Thing does not cover.
+    #[cfg(feature = "postgres")]
+    pub fn as_postgres(&self) -> Option<&sqlx::PgPool> {
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::Postgres(pool) = self.pool() {
+            Some(pool)
+        } else {
+            None
+        }
+    }
+
+    /// The MySQL/MariaDB pool, for queries Thing does not cover.
+    #[cfg(feature = "mysql")]
+    pub fn as_mysql(&self) -> Option<&sqlx::MySqlPool> {
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::MySql(pool) = self.pool() {
+            Some(pool)
+        } else {
+            None
+        }
+    }
+}

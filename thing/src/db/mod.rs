@@ -1,0 +1,14 @@
+//! The database side: [`Db`] (a pool, its counters and its cache), its
+//! [builder](DbBuilder), [transactions](Transaction), and the [`Executor`] trait
+//! every operation takes, so that it runs on either.
+
+pub(crate) mod builder;
+pub(crate) mod executor;
+pub(crate) mod handle;
+pub(crate) mod pool;
+pub(crate) mod transaction;
+
+pub use builder::DbBuilder;
+pub use executor::Executor;
+pub use handle::Db;
+pub use transaction::Transaction;

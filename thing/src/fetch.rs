@@ -1,0 +1,84 @@
+//! Rows by id, straight from the database: one `SELECT ... WHERE id = ?` for a
+//! single id, `IN (...)` batches for more, and the decoding of a row into a
+//! model (with its snapshot).
+
+use crate::backend::{Backend, ModelIo, Session};
+use crate::db::executor::{Target, with_session};
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use crate::sql::{self, dynamic, fixed, model_sql};
+use crate::stats::StatementKind;
+use std::collections::HashMap;
+
+/// Ids per `IN (...)` statement: well under every backend's parameter limit.
+const IN_BATCH: usize = 500;
+
+/// Rows by id from the database, one per id in order (soft-deleted ones
+/// included; `None`: no such row).
+pub(crate) async fn select_ids<T: Schema>(
+    target: Target<'_>,
+    ids: &[i64],
+) -> Result<Vec<Option<T>>> {
+    if let [id] = ids {
+        let row = with_session!(target, |session| {
+            select_by_id::<T, _>(&mut session, *id).await
+        })?;
+        return Ok(vec![row]);
+    }
+    let mut found = with_session!(target, |session| select_in::<T, _>(&mut session, ids).await)?;
+    Ok(ids.iter().map(|id| found.remove(id)).collect())
+}
+
+/// One row by id (soft-deleted included).
+pub(crate) async fn select_by_id<T, DB>(session: &mut Session<'_, DB>, id: i64) -> Result<Option<T>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = model_sql::<T>(DB::DIALECT);
+    let mut args = DB::Arguments::default();
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let row = session
+        .fetch_optional(StatementKind::Select, fixed(&statements.select_by_id), args)
+        .await?;
+    row.map(|row| decode::<T, DB>(&row)).transpose()
+}
+
+async fn select_in<T, DB>(session: &mut Session<'_, DB>, ids: &[i64]) -> Result<HashMap<i64, T>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = model_sql::<T>(DB::DIALECT);
+    let mut found = HashMap::with_capacity(ids.len());
+    for batch in ids.chunks(IN_BATCH) {
+        let sql = sql::select_in(DB::DIALECT, &statements.select_in_prefix, batch.len());
+        let mut args = DB::Arguments::default();
+        for &id in batch {
+            DB::bind_id(id, &mut args).map_err(Error::encode)?;
+        }
+        for row in session
+            .fetch_all(StatementKind::Select, dynamic(sql), args)
+            .await?
+        {
+            let item = decode::<T, DB>(&row)?;
+            found.insert(item.id(), item);
+        }
+    }
+    Ok(found)
+}
+
+/// A model from a database row, its snapshot set to the row as read.
+pub(crate) fn decode<T: Schema + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
+    let mut item = <T as ModelIo<DB>>::from_row(row)?;
+    remember(&mut item);
+    Ok(item)
+}
+
+/// Records the row as now stored, so the next `save` sends only what changes.
+pub(crate) fn remember<T: Schema>(item: &mut T) {
+    let bytes = item.encode_row();
+    if let Some(snapshot) = item.snapshot_mut() {
+        snapshot.set(bytes);
+    }
+}

@@ -1,0 +1,118 @@
+//! Running a [`Query`]: [`fetch`](Query::fetch), [`all`](Query::all),
+//! [`first`](Query::first), [`count`](Query::count) and [`ids`](Query::ids),
+//! through the cached list and the cached rows when the executor is a `Db` with
+//! a cache, from SQL otherwise.
+
+use crate::cache::context::CacheContext;
+use crate::db::executor::{Executor, Target};
+use crate::db::handle::Db;
+use crate::error::Result;
+use crate::list_cache;
+use crate::query::Query;
+use crate::schema::Schema;
+use crate::select;
+use crate::store;
+
+impl<M: Schema> Query<M> {
+    /// Up to `limit` rows from position `offset`.
+    ///
+    /// Through a [`Db`](crate::Db) with a cache, the query's first ids (200 by
+    /// default) and its count are cached; a page inside them costs one cache
+    /// lookup plus `by_ids` (itself cached), a page past them reads just
+    /// its ids from SQL.
+    pub async fn fetch<E: Executor + ?Sized>(
+        &self,
+        executor: &E,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<M>> {
+        let target = executor.__target();
+        if limit == 0 || self.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let Some((db, cache)) = cached(target) else {
+            return select::rows(self, target, Some((offset, limit))).await;
+        };
+        let list = list_cache::list(db, cache, self).await?;
+        let end = offset.saturating_add(limit);
+        let ids: Vec<i64> = if list.complete || end <= list.ids.len() as u64 {
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            list.ids.iter().skip(skip).take(take).copied().collect()
+        } else {
+            select::ids(self, target, Some((offset, limit))).await?
+        };
+        load(db, cache, &ids).await
+    }
+
+    /// Every matching row.
+    pub async fn all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
+        let target = executor.__target();
+        if self.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let Some((db, cache)) = cached(target) else {
+            return select::rows(self, target, None).await;
+        };
+        let list = list_cache::list(db, cache, self).await?;
+        let ids = if list.complete {
+            list.ids
+        } else {
+            select::ids(self, target, None).await?
+        };
+        load(db, cache, &ids).await
+    }
+
+    /// The first matching row, if any.
+    pub async fn first<E: Executor + ?Sized>(&self, executor: &E) -> Result<Option<M>> {
+        Ok(self.fetch(executor, 0, 1).await?.into_iter().next())
+    }
+
+    /// How many rows match (cached with the list).
+    pub async fn count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
+        let target = executor.__target();
+        if self.matches_nothing() {
+            return Ok(0);
+        }
+        match cached(target) {
+            Some((db, cache)) => Ok(list_cache::list(db, cache, self).await?.count),
+            None => select::count(self, target).await,
+        }
+    }
+
+    /// The ids of every matching row, in order.
+    pub async fn ids<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<i64>> {
+        let target = executor.__target();
+        if self.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        if let Some((db, cache)) = cached(target) {
+            let list = list_cache::list(db, cache, self).await?;
+            if list.complete {
+                return Ok(list.ids);
+            }
+        }
+        select::ids(self, target, None).await
+    }
+}
+
+/// The executor's `Db` and cache, when reads go through the cache.
+fn cached(target: Target<'_>) -> Option<(&Db, &CacheContext)> {
+    match target {
+        Target::Db(db) => db.cache().map(|cache| (db, cache)),
+        Target::Tx(_) => None,
+    }
+}
+
+/// Rows by id through the object cache, in the order of `ids` (rows deleted
+/// since are skipped).
+async fn load<M: Schema>(db: &Db, cache: &CacheContext, ids: &[i64]) -> Result<Vec<M>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store::load::<M>(db, cache, ids)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}

@@ -1,0 +1,197 @@
+//! A list query's SQL: `SELECT` of its rows, ids or count, with its filter,
+//! order and page, every value bound.
+
+use crate::backend::{Backend, ModelIo, Session};
+use crate::db::executor::{Target, with_session};
+use crate::dialect::Dialect;
+use crate::error::{Error, Result};
+use crate::fetch::decode;
+use crate::filter::Expr;
+use crate::query::Query;
+use crate::schema::Schema;
+use crate::sql::dynamic;
+use crate::stats::StatementKind;
+use crate::value::Value;
+
+/// A page: `(offset, limit)`; `None` for every row.
+pub(crate) type Page = Option<(u64, u64)>;
+
+/// How many rows match, from SQL.
+pub(crate) async fn count<M: Schema>(query: &Query<M>, target: Target<'_>) -> Result<u64> {
+    let expr = query.expr();
+    if expr == Expr::Const(false) {
+        return Ok(0);
+    }
+    with_session!(target, |session| select_count::<M, _>(&mut session, &expr)
+        .await)
+}
+
+/// The ids of a page of matching rows, in order, from SQL.
+pub(crate) async fn ids<M: Schema>(
+    query: &Query<M>,
+    target: Target<'_>,
+    page: Page,
+) -> Result<Vec<i64>> {
+    let expr = query.expr();
+    if expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0) {
+        return Ok(Vec::new());
+    }
+    let order = query.sort_keys();
+    with_session!(target, |session| {
+        select_ids::<M, _>(&mut session, &expr, &order, page).await
+    })
+}
+
+/// A page of matching rows, in order, from SQL.
+pub(crate) async fn rows<M: Schema>(
+    query: &Query<M>,
+    target: Target<'_>,
+    page: Page,
+) -> Result<Vec<M>> {
+    let expr = query.expr();
+    if expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0) {
+        return Ok(Vec::new());
+    }
+    let order = query.sort_keys();
+    with_session!(target, |session| {
+        select_rows::<M, _>(&mut session, &expr, &order, page).await
+    })
+}
+
+/// What a statement selects.
+#[derive(Clone, Copy)]
+enum Select {
+    Rows,
+    Ids,
+    Count,
+}
+
+/// `SELECT <what> FROM <table> WHERE <expr> [ORDER BY ...] [LIMIT ? OFFSET ?]`
+/// and its bound values.
+fn statement<'a, T: Schema>(
+    dialect: Dialect,
+    select: Select,
+    expr: &'a Expr,
+    order: &[(usize, bool)],
+    page: Page,
+) -> (String, Vec<&'a Value>) {
+    let mut sql = String::from("SELECT ");
+    push_selected::<T>(dialect, select, &mut sql);
+    sql.push_str(" FROM ");
+    dialect.push_quoted(&mut sql, T::TABLE);
+    let mut args = Vec::new();
+    if *expr != Expr::Const(true) {
+        sql.push_str(" WHERE ");
+        expr.render(dialect, T::COLUMNS, &mut sql, &mut args);
+    }
+    if !matches!(select, Select::Count) {
+        push_order_by::<T>(dialect, order, &mut sql);
+    }
+    if page.is_some() {
+        let n = args.len();
+        sql.push_str(" LIMIT ");
+        dialect.push_placeholder(&mut sql, n + 1);
+        sql.push_str(" OFFSET ");
+        dialect.push_placeholder(&mut sql, n + 2);
+    }
+    (sql, args)
+}
+
+/// What comes between `SELECT` and `FROM`.
+fn push_selected<T: Schema>(dialect: Dialect, select: Select, sql: &mut String) {
+    match select {
+        Select::Rows => {
+            for (i, column) in T::COLUMNS.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                dialect.push_quoted(sql, column.name);
+            }
+        }
+        Select::Ids => dialect.push_quoted(sql, T::COLUMNS[T::META.id].name),
+        Select::Count => sql.push_str("COUNT(*)"),
+    }
+}
+
+/// ` ORDER BY` the sort keys. NULLs sort first ascending and last descending
+/// everywhere (the MySQL and SQLite default; PostgreSQL is told).
+fn push_order_by<T: Schema>(dialect: Dialect, order: &[(usize, bool)], sql: &mut String) {
+    sql.push_str(" ORDER BY ");
+    for (i, &(column, descending)) in order.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        dialect.push_quoted(sql, T::COLUMNS[column].name);
+        sql.push_str(match (descending, dialect) {
+            (false, Dialect::Postgres) => " ASC NULLS FIRST",
+            (true, Dialect::Postgres) => " DESC NULLS LAST",
+            (false, _) => " ASC",
+            (true, _) => " DESC",
+        });
+    }
+}
+
+fn arguments<DB: Backend>(values: &[&Value], page: Page) -> Result<DB::Arguments> {
+    let mut args = DB::Arguments::default();
+    for value in values {
+        DB::bind_value(value, &mut args).map_err(Error::encode)?;
+    }
+    if let Some((offset, limit)) = page {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        DB::bind_id(as_i64(limit), &mut args).map_err(Error::encode)?;
+        DB::bind_id(as_i64(offset), &mut args).map_err(Error::encode)?;
+    }
+    Ok(args)
+}
+
+async fn select_rows<T, DB>(
+    session: &mut Session<'_, DB>,
+    expr: &Expr,
+    order: &[(usize, bool)],
+    page: Page,
+) -> Result<Vec<T>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let (sql, values) = statement::<T>(DB::DIALECT, Select::Rows, expr, order, page);
+    let args = arguments::<DB>(&values, page)?;
+    let rows = session
+        .fetch_all(StatementKind::Select, dynamic(sql), args)
+        .await?;
+    rows.iter().map(decode::<T, DB>).collect()
+}
+
+async fn select_ids<T, DB>(
+    session: &mut Session<'_, DB>,
+    expr: &Expr,
+    order: &[(usize, bool)],
+    page: Page,
+) -> Result<Vec<i64>>
+where
+    T: Schema,
+    DB: Backend,
+{
+    let (sql, values) = statement::<T>(DB::DIALECT, Select::Ids, expr, order, page);
+    let args = arguments::<DB>(&values, page)?;
+    let rows = session
+        .fetch_all(StatementKind::Select, dynamic(sql), args)
+        .await?;
+    rows.iter()
+        .map(|row| DB::decode_id(row).map_err(Error::from))
+        .collect()
+}
+
+async fn select_count<T, DB>(session: &mut Session<'_, DB>, expr: &Expr) -> Result<u64>
+where
+    T: Schema,
+    DB: Backend,
+{
+    let (sql, values) = statement::<T>(DB::DIALECT, Select::Count, expr, &[], None);
+    let args = arguments::<DB>(&values, None)?;
+    let row = session
+        .fetch_optional(StatementKind::Select, dynamic(sql), args)
+        .await?;
+    let count = row.map(|row| DB::decode_id(&row)).transpose()?.unwrap_or(0);
+    Ok(u64::try_from(count).unwrap_or(0))
+}
