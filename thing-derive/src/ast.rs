@@ -1,10 +1,9 @@
 //! The typed model of a `#[derive(Thing)]` input: its table and its columns.
 //!
-//! This module only parses; [`crate::check`] then checks the parsed model, once,
+//! This module only parses; `crate::check` then checks the parsed model, once,
 //! at the end of [`Model::from_ast`].
 
 use crate::attr;
-use crate::check;
 use crate::ctxt::Ctxt;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -19,7 +18,7 @@ pub struct Model<'a> {
     pub fields: Vec<Field<'a>>,
     pub columns: Vec<Column>,
     /// Index into `columns` of the id. `None` only in a model that
-    /// [`check::check`] rejects, so never in one that is expanded.
+    /// `check::check` rejects, so never in one that is expanded.
     pub id: Option<usize>,
     pub created_at: Option<usize>,
     pub updated_at: Option<usize>,
@@ -79,9 +78,10 @@ const BASE_COLUMNS: [(&str, &str); 4] = [
 ];
 
 impl<'a> Model<'a> {
-    /// Parses `input` (fields, their roles, the columns, the special columns),
-    /// then checks the result with [`check::check`]. Every problem is recorded in
-    /// `cx`; `None` when `input` is not a struct with named fields.
+    /// Parses `input` (fields, their roles, the columns, the special columns).
+    /// Every problem found while parsing is recorded in `cx`; the checks of the
+    /// parsed model run afterwards (`check::check`). `None` when `input` is not a
+    /// struct with named fields.
     pub fn from_ast(cx: &Ctxt, input: &'a syn::DeriveInput) -> Option<Self> {
         let attrs = attr::Container::from_ast(cx, &input.attrs);
         reject_generics(cx, &input.generics);
@@ -101,7 +101,6 @@ impl<'a> Model<'a> {
             deleted: None,
         };
         model.find_special_columns();
-        check::check(cx, &model);
         Some(model)
     }
 

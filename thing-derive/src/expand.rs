@@ -4,6 +4,7 @@
 //! [`model_io_impl`] and [`expand`] only put the pieces together.
 
 use crate::ast::{Column, Field, Model, Role};
+use crate::check;
 use crate::ctxt::Ctxt;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -12,6 +13,9 @@ use quote::{format_ident, quote, quote_spanned};
 pub fn derive(input: &syn::DeriveInput) -> syn::Result<TokenStream> {
     let cx = Ctxt::new();
     let model = Model::from_ast(&cx, input);
+    if let Some(model) = &model {
+        check::check(&cx, model);
+    }
     match (cx.check(), model) {
         (Ok(()), Some(model)) => Ok(expand(&model)),
         (Err(err), _) => Err(err),

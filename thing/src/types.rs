@@ -176,6 +176,7 @@ macro_rules! native_fields {
 
 /// Implements [`Field`] for a type the driver lacks, through a wider one it has
 /// (for example `u32` as `i64` on PostgreSQL).
+#[cfg(feature = "postgres")]
 macro_rules! widened_fields {
     ($db:ty: $($ty:ty as $wide:ty),* $(,)?) => {
         $(impl Field<$db> for $ty {
