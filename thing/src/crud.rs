@@ -120,32 +120,15 @@ where
     F: FnOnce(&mut T) + Send,
 {
     let query = Query::<T>::new().filter(filter);
-    let run = async |tx: &Transaction| {
+    atomically(executor.__target(), async |tx: &Transaction| {
         let found = query.first(tx).await?;
         let created = found.is_none();
         let mut row = found.unwrap_or_default();
         apply(&mut row);
         save(tx, &mut row).await?;
         Ok((row, created))
-    };
-    match executor.__target() {
-        Target::Tx(tx) => run(tx).await,
-        Target::Db(db) => {
-            let tx = db.begin().await?;
-            match run(&tx).await {
-                Ok(done) => {
-                    tx.commit().await?;
-                    Ok(done)
-                }
-                Err(err) => {
-                    if let Err(rollback) = tx.rollback().await {
-                        tracing::warn!(error = %rollback, "rollback failed after an error");
-                    }
-                    Err(err)
-                }
-            }
-        }
-    }
+    })
+    .await
 }
 
 pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
@@ -153,7 +136,8 @@ pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
     items: &mut [T],
 ) -> Result<()> {
     let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
-    let result = atomically(executor.__target(), async |tx| {
+    let result = atomically(executor.__target(), async |tx: &Transaction| {
+        let tx = Target::Tx(tx);
         for item in items.iter_mut() {
             let columns = (item.id() != 0).then(|| unsaved_columns(item));
             if let Some(write) = with_session!(tx, |session| {
@@ -177,7 +161,8 @@ pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     items: &[T],
 ) -> Result<()> {
-    atomically(executor.__target(), async |tx| {
+    atomically(executor.__target(), async |tx: &Transaction| {
+        let tx = Target::Tx(tx);
         for item in items {
             let id = item.id();
             let write = with_session!(tx, |session| remove::<T, _>(&mut session, id, false).await)?;
@@ -189,25 +174,14 @@ pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
 }
 
 /// Runs `work` inside the caller's transaction, or inside a new one that is
-/// committed when `work` succeeds.
-async fn atomically<'t>(
-    target: Target<'t>,
-    work: impl AsyncFnOnce(Target<'_>) -> Result<()>,
-) -> Result<()> {
+/// committed when `work` succeeds and rolled back when it fails.
+async fn atomically<R>(
+    target: Target<'_>,
+    work: impl AsyncFnOnce(&Transaction) -> Result<R>,
+) -> Result<R> {
     match target {
-        Target::Tx(_) => work(target).await,
-        Target::Db(db) => {
-            let tx = db.begin().await?;
-            match work(Target::Tx(&tx)).await {
-                Ok(()) => tx.commit().await,
-                Err(err) => {
-                    if let Err(rollback) = tx.rollback().await {
-                        tracing::warn!(error = %rollback, "rollback failed after an error");
-                    }
-                    Err(err)
-                }
-            }
-        }
+        Target::Tx(tx) => work(tx).await,
+        Target::Db(db) => db.transaction(work).await,
     }
 }
 

@@ -12,8 +12,10 @@ use crate::store;
 use crate::value::Numeric;
 use std::future::Future;
 
-/// A database-backed model. Implement it with `#[derive(Thing)]`; the items
-/// marked hidden are the derive's and not part of the stable API.
+/// A database-backed model. Implement it with `#[derive(Thing)]`, which also
+/// implements [`Schema`], the description of the model the runtime works from:
+/// every item of `Thing` has a default, the constants and `id`/`encode_row`/
+/// `decode_row` taken from `Schema`, the operations delegating to the runtime.
 ///
 /// ```
 /// use thing::{BaseModel, Db, Thing};

@@ -259,9 +259,8 @@ impl RedisCacheBuilder {
     /// Creates the cache and tries to open its connection.
     ///
     /// Fails only when the URL is malformed or unsupported (`redis://` and
-    /// `unix://` are; `rediss://` is not, as this build has no TLS). An
-    /// unreachable server does not
-    /// make it fail, since the cache is optional: the attempt is bounded by the
+    /// `unix://` are; `rediss://` needs Thing's `tls-rustls` feature). An
+    /// unreachable server does not make it fail, since the cache is optional: the attempt is bounded by the
     /// connect timeout, a warning is logged, and the calls fail with
     /// [`CacheError`] (so reads go to the database) until the server is
     /// reachable, when the next call connects.
