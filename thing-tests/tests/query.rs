@@ -1,8 +1,6 @@
 //! List queries against a plain SQL oracle: random rows, random filters, on every
 //! backend. The same filter is built through Thing's typed API and as hand-written
-//! SQL; both must select the same rows in the same order. Each row is also checked
-//! against Thing's in-Rust matcher (the one deciding which cached lists a write
-//! touches): it must never say "no" to a row the database selects.
+//! SQL; both must select the same rows in the same order.
 
 use thing::{Db, Filter, Thing};
 use thing_tests::models::Item;
@@ -205,10 +203,9 @@ cache_tests! {
     async fn random_filters_select_what_sql_selects(c) {
         let t = &c.t;
         let seed = std::env::var("THING_QUERY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1234);
-        let (items, mut rng) = seeded(t, seed).await;
+        let (_, mut rng) = seeded(t, seed).await;
         // Reads go through a handle with this test's cache (memory or Redis).
         let db: &Db = &c.handle().await;
-        let live: Vec<&Item> = items.iter().enumerate().filter(|(i, _)| i % 7 != 0).map(|(_, item)| item).collect();
         for round in 0..150 {
             let cond = random_cond(&mut rng, 3, t.backend);
             let expected = oracle_ids(t, &cond.sql).await;
@@ -219,11 +216,6 @@ cache_tests! {
                 let rows: Vec<i64> = query.all(db).await.unwrap().iter().map(|item| item.base.id).collect();
                 assert_eq!(rows, expected, "all() ({pass}): {}", cond.sql);
                 assert_eq!(query.count(db).await.unwrap(), expected.len() as u64, "count() ({pass}): {}", cond.sql);
-            }
-            for item in &live {
-                if expected.contains(&item.base.id) {
-                    assert!(cond.filter.__may_match(item), "matcher missed a selected row: {} {item:?}", cond.sql);
-                }
             }
         }
     }

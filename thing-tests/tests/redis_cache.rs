@@ -774,8 +774,8 @@ async fn an_invalidation_lost_to_a_hung_redis_reaches_it_later() {
     server.signal("-STOP");
     user.age = 2;
     user.save(&writer).await.unwrap();
-    // The row's key and the table's lists (its registry could not be read).
-    assert_eq!(writer.unflushed_invalidations(), 2);
+    // The row's key and every stamp the write bumps wait.
+    assert!(writer.unflushed_invalidations() >= 2);
     server.signal("-CONT");
 
     thing_tests::wait_until_flushed(&writer).await;

@@ -1,35 +1,9 @@
-//! What changed: the columns of a row that differ from its snapshot or from
-//! another value of the same model, and what a committed write did to a row
-//! ([`Write`]), which decides what the write makes stale in the cache.
+//! What changed: the columns of a row that differ from its snapshot, or from
+//! another value of the same model.
 
 use crate::codec;
 use crate::schema::{Schema, Snapshot};
 use crate::sql::insertable;
-use crate::value::Value;
-
-/// What a committed write did to one row.
-#[derive(Debug, Clone)]
-pub(crate) enum Write {
-    /// A new row, with every column's value.
-    Inserted { id: i64, after: Vec<Value> },
-    /// Columns changed in place, with their values before (`None`: unknown, so
-    /// any value).
-    Updated {
-        id: i64,
-        before: Option<Vec<(usize, Value)>>,
-    },
-    /// The row is gone.
-    Deleted { id: i64 },
-}
-
-impl Write {
-    /// The id of the row written.
-    pub fn id(&self) -> i64 {
-        match self {
-            Self::Inserted { id, .. } | Self::Updated { id, .. } | Self::Deleted { id } => *id,
-        }
-    }
-}
 
 /// The columns `save` would write for a saved row: those that changed since
 /// it was read or saved, or all but the id without a snapshot.

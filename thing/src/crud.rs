@@ -1,55 +1,35 @@
 //! Writes: `save`, `delete`, `incr`, `update_or_create` and their batch forms,
-//! and the one place that orders what a write does to the cache: lock the rows
-//! before the commit, invalidate rows and lists after it (or, in a
-//! transaction, when it commits).
+//! and the one place that orders what a write does to the cache:
+//!
+//! 1. before the commit, lock the rows and stamps it touches and bump the
+//!    stamps ([`CacheContext::begin_write`]);
+//! 2. the statement (autocommit), or the transaction's `COMMIT`;
+//! 3. after it, invalidate the rows, bump the stamps again and unlock
+//!    ([`CacheContext::end_write`]); after a failure, only unlock.
+//!
+//! Inside a transaction, steps 1 and 3 run around its `COMMIT` (see
+//! [`Transaction::commit`]). The stamps need the old values of the indexed
+//! columns: a write takes them from the row's snapshot and guards its statement
+//! with them (`AND team = ?`); when the guard matches nothing (the row changed
+//! since it was read) or there is no snapshot, it reads them in a transaction,
+//! with the row locked, and writes there.
 
 use crate::backend::{Backend, ModelIo, Session};
-use crate::change::{Write, unsaved_columns};
+use crate::cache::WriteKeys;
+use crate::cache::context::CacheContext;
+use crate::change::unsaved_columns;
 use crate::db::executor::{Executor, Target, with_session};
-use crate::db::handle::Db;
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
-use crate::fetch::remember;
+use crate::fetch::{remember, select_for_update};
 use crate::filter::Filter;
-use crate::list_cache;
 use crate::query::Query;
 use crate::schema::{BaseModel, Schema, Snapshot};
-use crate::sql::{self, dynamic, fixed, insertable, model_sql};
+use crate::sql::{self, Guard, dynamic, fixed, insertable, model_sql};
+use crate::stamps::{RowWrite, guarded_columns, indexed_values};
 use crate::stats::StatementKind;
-use crate::store;
 use crate::value::Value;
 use chrono::{DateTime, SubsecRound, Utc};
-
-/// After writes succeeded: drop what they make stale in the cache, now
-/// (autocommit) or when the transaction commits.
-async fn written<T: Schema>(target: Target<'_>, writes: Vec<Write>) {
-    match target {
-        Target::Db(db) => after_commit::<T>(db, writes).await,
-        Target::Tx(tx) => {
-            if let Some(cache) = tx.db().cache() {
-                let ids: Vec<i64> = writes.iter().map(Write::id).collect();
-                tx.lock_before_commit(cache.row_keys::<T>(&ids).into_iter());
-                tx.on_commit(Box::new(move |db: Db| {
-                    Box::pin(async move { after_commit::<T>(&db, writes).await })
-                }));
-            }
-        }
-    }
-}
-
-/// After `writes` to `T` committed: invalidates their rows, then the cached
-/// lists they could change.
-async fn after_commit<T: Schema>(db: &Db, writes: Vec<Write>) {
-    let Some(cache) = db.cache() else {
-        return;
-    };
-    if cache.dies_after_commit() {
-        return; // test hook: the writer "died" right after its commit
-    }
-    let ids: Vec<i64> = writes.iter().map(Write::id).collect();
-    store::invalidate_rows::<T>(db, &ids).await;
-    list_cache::after_write::<T>(db, cache, &writes).await;
-}
 
 pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
     executor: &E,
@@ -57,39 +37,23 @@ pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
 ) -> Result<()> {
     let undo = Undo::capture(item);
     let target = executor.__target();
-    // What an update would write, worked out once: it also decides the lock.
-    let columns = (item.id() != 0).then(|| unsaved_columns(item));
-    if let (Target::Db(db), Some(columns)) = (target, &columns)
-        && !columns.is_empty()
-    {
-        store::lock_rows::<T>(db, &[item.id()]).await;
+    let result = if item.id() == 0 {
+        insert_one(target, item).await
+    } else {
+        update_one(target, item).await
+    };
+    if result.is_err() {
+        undo.restore(item);
     }
-    let result = with_session!(target, |session| {
-        write::<T, _>(&mut session, item, columns).await
-    });
-    match result {
-        Ok(Some(write)) => {
-            written::<T>(target, vec![write]).await;
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(err) => {
-            undo.restore(item);
-            Err(err)
-        }
-    }
+    result
 }
 
 pub(crate) async fn delete<T: Schema, E: Executor + ?Sized>(
     executor: &E,
-    id: i64,
+    item: &T,
     hard: bool,
 ) -> Result<()> {
-    let target = executor.__target();
-    let write = with_session!(target, |session| remove::<T, _>(&mut session, id, hard)
-        .await)?;
-    written::<T>(target, vec![write]).await;
-    Ok(())
+    delete_one(executor.__target(), item, hard).await
 }
 
 pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
@@ -99,14 +63,50 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     delta: Value,
 ) -> Result<()> {
     let target = executor.__target();
-    if let Target::Db(db) = target {
-        store::lock_rows::<T>(db, &[id]).await;
+    let mut changed = vec![column];
+    changed.extend(T::META.updated_at);
+    if guarded_columns::<T>().next().is_none() {
+        let write = RowWrite {
+            id,
+            changed,
+            ..Default::default()
+        };
+        let keys = keys_of::<T>(target, &write);
+        return write_through(target, &keys, &keys, async |target| {
+            with_session!(target, |session| {
+                increment::<T, _>(&mut session, id, column, &delta).await
+            })
+        })
+        .await;
     }
-    let write = with_session!(target, |session| {
-        increment::<T, _>(&mut session, id, column, &delta).await
-    })?;
-    written::<T>(target, vec![write]).await;
-    Ok(())
+    // The indexed columns' values are needed and unknown: read them locked.
+    atomically(target, async |tx: &Transaction| {
+        let target = Target::Tx(tx);
+        let current = locked_row::<T>(target, id).await?;
+        let before = indexed_values(&current);
+        let after = before
+            .iter()
+            .map(|(at, value)| match (value, &delta) {
+                (Value::Int(old), Value::Int(delta)) if *at == column => {
+                    (*at, Value::Int(old.wrapping_add(*delta)))
+                }
+                _ => (*at, value.clone()),
+            })
+            .collect();
+        let write = RowWrite {
+            id,
+            changed,
+            before,
+            after,
+            membership: false,
+        };
+        with_session!(target, |session| {
+            increment::<T, _>(&mut session, id, column, &delta).await
+        })?;
+        record::<T>(tx, &write);
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn update_or_create<T, E, F>(
@@ -137,14 +137,8 @@ pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
 ) -> Result<()> {
     let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
     let result = atomically(executor.__target(), async |tx: &Transaction| {
-        let tx = Target::Tx(tx);
         for item in items.iter_mut() {
-            let columns = (item.id() != 0).then(|| unsaved_columns(item));
-            if let Some(write) = with_session!(tx, |session| {
-                write::<T, _>(&mut session, item, columns).await
-            })? {
-                written::<T>(tx, vec![write]).await;
-            }
+            save(tx, item).await?;
         }
         Ok(())
     })
@@ -162,11 +156,8 @@ pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
     items: &[T],
 ) -> Result<()> {
     atomically(executor.__target(), async |tx: &Transaction| {
-        let tx = Target::Tx(tx);
         for item in items {
-            let id = item.id();
-            let write = with_session!(tx, |session| remove::<T, _>(&mut session, id, false).await)?;
-            written::<T>(tx, vec![write]).await;
+            delete_one(Target::Tx(tx), item, false).await?;
         }
         Ok(())
     })
@@ -185,29 +176,90 @@ async fn atomically<R>(
     }
 }
 
-/// What `save` wrote, or `None` when nothing changed (and no SQL was sent).
-/// `columns`: `None` to insert, else the columns to update (see
-/// [`changed_columns`]).
-async fn write<T, DB>(
-    session: &mut Session<'_, DB>,
-    item: &mut T,
-    columns: Option<Vec<usize>>,
-) -> Result<Option<Write>>
-where
-    T: Schema + ModelIo<DB>,
-    DB: Backend,
-{
-    match columns {
-        None => insert::<T, DB>(session, item).await.map(Some),
-        Some(columns) => update::<T, DB>(session, item, columns).await,
+/// The cache of the executor, if it has one.
+fn cache_of(target: Target<'_>) -> Option<&CacheContext> {
+    match target {
+        Target::Db(db) => db.cache(),
+        Target::Tx(tx) => tx.db().cache(),
     }
 }
 
-async fn insert<T, DB>(session: &mut Session<'_, DB>, item: &mut T) -> Result<Write>
-where
-    T: Schema + ModelIo<DB>,
-    DB: Backend,
-{
+/// The cache keys of `write` to `T` (none without a cache).
+fn keys_of<T: Schema>(target: Target<'_>, write: &RowWrite) -> WriteKeys {
+    cache_of(target)
+        .map(|cache| cache.write_keys::<T>(std::slice::from_ref(write)))
+        .unwrap_or_default()
+}
+
+/// Runs one write's statements, `work`, between the cache's steps: `before`
+/// locked and bumped first, `after` invalidated and unlocked once `work`
+/// succeeded; only unlocked if it failed. In a transaction the steps wait for
+/// its commit.
+async fn write_through<R>(
+    target: Target<'_>,
+    before: &WriteKeys,
+    after: &WriteKeys,
+    work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
+) -> Result<R> {
+    match target {
+        Target::Tx(tx) => {
+            let value = work(target).await?;
+            tx.record_write(before.clone(), after.clone());
+            Ok(value)
+        }
+        Target::Db(db) => {
+            let Some(cache) = db.cache() else {
+                return work(target).await;
+            };
+            cache.begin_write(db.counters(), before).await;
+            match work(target).await {
+                Ok(value) => {
+                    cache.end_write(db.counters(), after).await;
+                    Ok(value)
+                }
+                Err(err) => {
+                    cache.abort_write(db.counters(), before).await;
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+/// Records `write` in `tx`, for its commit's cache steps.
+fn record<T: Schema>(tx: &Transaction, write: &RowWrite) {
+    if let Some(cache) = tx.db().cache() {
+        let keys = cache.write_keys::<T>(std::slice::from_ref(write));
+        tx.record_write(keys.clone(), keys);
+    }
+}
+
+/// The row `id` of `T`, locked until `target`'s transaction ends.
+async fn locked_row<T: Schema>(target: Target<'_>, id: i64) -> Result<T> {
+    let row = with_session!(target, |session| {
+        select_for_update::<T, _>(&mut session, id).await
+    })?;
+    row.ok_or_else(|| Error::not_found(T::TABLE, id))
+}
+
+/// The row as last read or saved, from the value's snapshot.
+fn snapshot_row<T: Schema>(item: &T) -> Option<T> {
+    item.snapshot()
+        .and_then(Snapshot::row)
+        .and_then(T::decode_row)
+}
+
+/// The guards of a write whose row was `before`: each indexed column as it was.
+fn guards_of<T: Schema>(before: &T) -> Vec<Guard> {
+    guarded_columns::<T>()
+        .map(|column| match before.value(column) {
+            Value::Null => Guard::IsNull(column),
+            _ => Guard::Equals(column),
+        })
+        .collect()
+}
+
+async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
     if let Some(base) = item.base_mut() {
         let now = now();
         if base.created_at == DateTime::<Utc>::default() {
@@ -215,77 +267,266 @@ where
         }
         base.updated_at = now;
     }
-    let statements = model_sql::<T>(DB::DIALECT);
-    let mut args = DB::Arguments::default();
-    for column in insertable::<T>() {
-        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
-    }
-    let sql = fixed(&statements.insert);
-    let id = if DB::DIALECT.insert_returns_id() {
-        let row = session
-            .fetch_optional(StatementKind::Insert, sql, args)
-            .await?;
-        let row = row.ok_or_else(|| Error::invalid_input("INSERT ... RETURNING gave no row"))?;
-        DB::decode_id(&row)?
-    } else {
-        let (_, id) = session.execute(StatementKind::Insert, sql, args).await?;
-        id.ok_or_else(|| Error::invalid_input("the driver returned no insert id"))?
+    let mut write = RowWrite {
+        id: 0,
+        changed: (0..T::COLUMNS.len()).collect(),
+        before: Vec::new(),
+        after: indexed_values(item),
+        membership: true,
+    };
+    // The new id is known only after the INSERT: the stamps are locked
+    // before it, the row key too after it.
+    let before = keys_of::<T>(target, &write);
+    let before = WriteKeys {
+        rows: Vec::new(),
+        stamps: before.stamps,
+    };
+    let id = {
+        let item = &*item;
+        match target {
+            Target::Tx(tx) => {
+                let id = with_session!(target, |session| insert::<T, _>(&mut session, item).await)?;
+                write.id = id;
+                record::<T>(tx, &write);
+                id
+            }
+            Target::Db(db) => {
+                let cache = db.cache();
+                if let Some(cache) = cache {
+                    cache.begin_write(db.counters(), &before).await;
+                }
+                let inserted =
+                    with_session!(target, |session| insert::<T, _>(&mut session, item).await);
+                match (inserted, cache) {
+                    (Ok(id), Some(cache)) => {
+                        write.id = id;
+                        // Unlocking the new row key and id stamp, which were not
+                        // locked, is harmless: no other writer can hold them.
+                        let after = cache.write_keys::<T>(std::slice::from_ref(&write));
+                        cache.end_write(db.counters(), &after).await;
+                        id
+                    }
+                    (Ok(id), None) => id,
+                    (Err(err), cache) => {
+                        if let Some(cache) = cache {
+                            cache.abort_write(db.counters(), &before).await;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
     };
     item.set_id(id);
     remember(item);
-    Ok(Write::Inserted {
-        id,
-        after: (0..T::COLUMNS.len())
-            .map(|column| item.value(column))
-            .collect(),
-    })
+    Ok(())
 }
 
-async fn update<T, DB>(
-    session: &mut Session<'_, DB>,
-    item: &mut T,
-    mut columns: Vec<usize>,
-) -> Result<Option<Write>>
-where
-    T: Schema + ModelIo<DB>,
-    DB: Backend,
-{
+async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
+    let mut columns = unsaved_columns(item);
     if columns.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
-    // The changed columns' values as last read, to tell which cached lists held
-    // the row; without a snapshot they are unknown.
-    let before_row = item
-        .snapshot()
-        .and_then(Snapshot::row)
-        .and_then(T::decode_row);
     if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.base_mut()) {
         base.updated_at = now();
         if !columns.contains(&updated_at) {
             columns.push(updated_at);
         }
     }
+    let membership = T::META
+        .deleted
+        .is_some_and(|deleted| columns.contains(&deleted));
+    let id = item.id();
+    let before = match snapshot_row(item) {
+        Some(before) => Some(before),
+        None if guarded_columns::<T>().next().is_none() => None,
+        None => return update_locked(target, item, columns, membership).await,
+    };
+    let write = RowWrite {
+        id,
+        changed: columns.clone(),
+        before: before.as_ref().map(indexed_values).unwrap_or_default(),
+        after: indexed_values(item),
+        membership,
+    };
+    let guards = before.as_ref().map(guards_of).unwrap_or_default();
+    let keys = keys_of::<T>(target, &write);
+    let updated = {
+        let item = &*item;
+        let (columns, guards) = (&columns, &guards);
+        write_through(target, &keys, &keys, async |target| {
+            with_session!(target, |session| {
+                update::<T, _>(&mut session, item, columns, before.as_ref(), guards).await
+            })
+        })
+        .await
+    };
+    match updated {
+        Ok(()) => {
+            remember(item);
+            Ok(())
+        }
+        // The row changed since it was read (or is gone): read it locked.
+        Err(err) if err.is_not_found() && !guards.is_empty() => {
+            update_locked(target, item, columns, membership).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// An update whose old values are read from the row, locked, in a transaction.
+async fn update_locked<T: Schema>(
+    target: Target<'_>,
+    item: &mut T,
+    columns: Vec<usize>,
+    membership: bool,
+) -> Result<()> {
+    let id = item.id();
+    atomically(target, async |tx: &Transaction| {
+        let target = Target::Tx(tx);
+        let current = locked_row::<T>(target, id).await?;
+        let write = RowWrite {
+            id,
+            changed: columns.clone(),
+            before: indexed_values(&current),
+            after: indexed_values(&*item),
+            membership,
+        };
+        let item = &*item;
+        with_session!(target, |session| {
+            update::<T, _>(&mut session, item, &columns, None, &[]).await
+        })?;
+        record::<T>(tx, &write);
+        Ok(())
+    })
+    .await?;
+    remember(item);
+    Ok(())
+}
+
+async fn delete_one<T: Schema>(target: Target<'_>, item: &T, hard: bool) -> Result<()> {
+    let id = item.id();
+    let soft = !hard && T::META.deleted.is_some();
+    let before = match snapshot_row(item) {
+        Some(before) => Some(before),
+        None if guarded_columns::<T>().next().is_none() => None,
+        None => return delete_locked::<T>(target, id, soft).await,
+    };
+    let write = deletion::<T>(id, before.as_ref().map(indexed_values), soft);
+    let guards = before.as_ref().map(guards_of).unwrap_or_default();
+    let keys = keys_of::<T>(target, &write);
+    let deleted = write_through(target, &keys, &keys, async |target| {
+        with_session!(target, |session| {
+            remove::<T, _>(&mut session, id, soft, before.as_ref(), &guards).await
+        })
+    })
+    .await;
+    match deleted {
+        Err(err) if err.is_not_found() && !guards.is_empty() => {
+            delete_locked::<T>(target, id, soft).await
+        }
+        other => other,
+    }
+}
+
+/// A delete whose old values are read from the row, locked, in a transaction.
+async fn delete_locked<T: Schema>(target: Target<'_>, id: i64, soft: bool) -> Result<()> {
+    atomically(target, async |tx: &Transaction| {
+        let target = Target::Tx(tx);
+        let current = locked_row::<T>(target, id).await?;
+        let write = deletion::<T>(id, Some(indexed_values(&current)), soft);
+        with_session!(target, |session| {
+            remove::<T, _>(&mut session, id, soft, None, &[]).await
+        })?;
+        record::<T>(tx, &write);
+        Ok(())
+    })
+    .await
+}
+
+/// What deleting row `id` (whose indexed columns were `before`) changes.
+fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, soft: bool) -> RowWrite {
+    let before = before.unwrap_or_default();
+    let changed = if soft {
+        T::META
+            .deleted
+            .into_iter()
+            .chain(T::META.updated_at)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    RowWrite {
+        id,
+        changed,
+        after: if soft { before.clone() } else { Vec::new() },
+        before,
+        membership: true,
+    }
+}
+
+/// Binds the guards' expected values: the columns of `before`.
+fn bind_guards<T, DB>(before: Option<&T>, guards: &[Guard], args: &mut DB::Arguments) -> Result<()>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    for guard in guards {
+        if let (Guard::Equals(column), Some(before)) = (guard, before) {
+            <T as ModelIo<DB>>::bind_column(before, *column, args).map_err(Error::encode)?;
+        }
+    }
+    Ok(())
+}
+
+/// `INSERT`: the new id.
+async fn insert<T, DB>(session: &mut Session<'_, DB>, item: &T) -> Result<i64>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = model_sql::<T>(DB::DIALECT);
     let mut args = DB::Arguments::default();
-    for &column in &columns {
+    for column in insertable::<T>() {
+        <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
+    }
+    let sql = fixed(&statements.insert);
+    if DB::DIALECT.insert_returns_id() {
+        let row = session
+            .fetch_optional(StatementKind::Insert, sql, args)
+            .await?;
+        let row = row.ok_or_else(|| Error::invalid_input("INSERT ... RETURNING gave no row"))?;
+        Ok(DB::decode_id(&row)?)
+    } else {
+        let (_, id) = session.execute(StatementKind::Insert, sql, args).await?;
+        id.ok_or_else(|| Error::invalid_input("the driver returned no insert id"))
+    }
+}
+
+/// `UPDATE` of `columns`, guarded; [`Error::NotFound`] when it matches no row.
+async fn update<T, DB>(
+    session: &mut Session<'_, DB>,
+    item: &T,
+    columns: &[usize],
+    before: Option<&T>,
+    guards: &[Guard],
+) -> Result<()>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    for &column in columns {
         <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
     }
     DB::bind_id(item.id(), &mut args).map_err(Error::encode)?;
-    let sql = dynamic(sql::update::<T>(DB::DIALECT, &columns));
+    bind_guards::<T, DB>(before, guards, &mut args)?;
+    let sql = dynamic(sql::update::<T>(DB::DIALECT, columns, guards));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
         return Err(Error::not_found(T::TABLE, item.id()));
     }
-    remember(item);
-    let before = before_row.map(|before| {
-        columns
-            .iter()
-            .map(|&column| (column, before.value(column)))
-            .collect()
-    });
-    Ok(Some(Write::Updated {
-        id: item.id(),
-        before,
-    }))
+    Ok(())
 }
 
 async fn increment<T, DB>(
@@ -293,7 +534,7 @@ async fn increment<T, DB>(
     id: i64,
     column: usize,
     delta: &Value,
-) -> Result<Write>
+) -> Result<()>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
@@ -309,50 +550,44 @@ where
     if affected == 0 {
         return Err(Error::not_found(T::TABLE, id));
     }
-    // The old values are not known here: any list reading them is dropped.
-    let mut before = vec![(column, Value::Opaque)];
-    before.extend(T::META.updated_at.map(|at| (at, Value::Opaque)));
-    Ok(Write::Updated {
-        id,
-        before: Some(before),
-    })
+    Ok(())
 }
 
-async fn remove<T, DB>(session: &mut Session<'_, DB>, id: i64, hard: bool) -> Result<Write>
+/// A soft delete (`soft`) or a `DELETE`, guarded; [`Error::NotFound`] when it
+/// matches no row.
+async fn remove<T, DB>(
+    session: &mut Session<'_, DB>,
+    id: i64,
+    soft: bool,
+    before: Option<&T>,
+    guards: &[Guard],
+) -> Result<()>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
 {
-    let statements = model_sql::<T>(DB::DIALECT);
     let mut args = DB::Arguments::default();
-    let (kind, sql, write) = match (&statements.soft_delete, T::META.deleted) {
-        (Some(soft_delete), Some(deleted)) if !hard => {
+    let (kind, sql) = match T::META.deleted {
+        Some(deleted) if soft => {
             DB::bind_bool(true, &mut args).map_err(Error::encode)?;
             if T::META.updated_at.is_some() {
                 DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
             }
-            // Whatever the row was, it was not deleted (or the write changes
-            // nothing a list could see); updated_at is unknown.
-            let mut before = vec![(deleted, Value::Bool(false))];
-            before.extend(T::META.updated_at.map(|at| (at, Value::Opaque)));
-            let write = Write::Updated {
-                id,
-                before: Some(before),
-            };
-            (StatementKind::Update, soft_delete, write)
+            let columns: Vec<usize> = std::iter::once(deleted).chain(T::META.updated_at).collect();
+            (
+                StatementKind::Update,
+                sql::update::<T>(DB::DIALECT, &columns, guards),
+            )
         }
-        _ => (
-            StatementKind::Delete,
-            &statements.delete,
-            Write::Deleted { id },
-        ),
+        _ => (StatementKind::Delete, sql::delete::<T>(DB::DIALECT, guards)),
     };
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
-    let (affected, _) = session.execute(kind, fixed(sql), args).await?;
+    bind_guards::<T, DB>(before, guards, &mut args)?;
+    let (affected, _) = session.execute(kind, dynamic(sql), args).await?;
     if affected == 0 {
         return Err(Error::not_found(T::TABLE, id));
     }
-    Ok(write)
+    Ok(())
 }
 
 /// What `save` changes in the value, put back when the write fails so that the

@@ -4,6 +4,7 @@
 
 use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::sql::{self, dynamic, fixed, model_sql};
@@ -40,6 +41,31 @@ where
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
     let row = session
         .fetch_optional(StatementKind::Select, fixed(&statements.select_by_id), args)
+        .await?;
+    row.map(|row| decode::<T, DB>(&row)).transpose()
+}
+
+/// One row by id, locked until the transaction `session` is in ends, so that
+/// it cannot change before this transaction's write to it commits.
+pub(crate) async fn select_for_update<T, DB>(
+    session: &mut Session<'_, DB>,
+    id: i64,
+) -> Result<Option<T>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    if DB::DIALECT == Dialect::Sqlite {
+        let mut args = DB::Arguments::default();
+        DB::bind_id(id, &mut args).map_err(Error::encode)?;
+        let touch = dynamic(sql::touch::<T>(DB::DIALECT));
+        session.execute(StatementKind::Update, touch, args).await?;
+    }
+    let mut args = DB::Arguments::default();
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let select = dynamic(sql::select_for_update::<T>(DB::DIALECT));
+    let row = session
+        .fetch_optional(StatementKind::Select, select, args)
         .await?;
     row.map(|row| decode::<T, DB>(&row)).transpose()
 }

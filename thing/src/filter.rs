@@ -1,18 +1,15 @@
 //! Typed filters: built from column handles (`User::AGE.gt(18)`), combined with
-//! `&`, `|` and `!`, rendered as SQL with bound parameters, and evaluated in
-//! Rust against a row to decide which cached lists a write touches.
+//! `&`, `|` and `!`, and rendered as SQL with bound parameters.
 
 use crate::dialect::Dialect;
 use crate::schema::{Column, ColumnDef};
-use crate::value::{Operand, ToValue, Truth, Value, like};
-use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
+use crate::value::{Operand, ToValue, Value};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitOr, Not};
 
 /// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CmpOp {
     Eq,
     Ne,
@@ -36,7 +33,7 @@ impl CmpOp {
 }
 
 /// The untyped tree of a filter. Columns are indices into `Thing::COLUMNS`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
     Const(bool),
     Cmp {
@@ -126,16 +123,6 @@ impl<M> Not for Filter<M> {
     type Output = Self;
     fn not(self) -> Self {
         Self::new(Expr::Not(Box::new(self.expr)))
-    }
-}
-
-#[cfg(feature = "test-hooks")]
-impl<M: crate::schema::Schema> Filter<M> {
-    /// Test hook: whether `row` might match, as Thing decides which cached lists
-    /// a write touches. Never `false` for a row the database would select.
-    #[doc(hidden)]
-    pub fn __may_match(&self, row: &M) -> bool {
-        self.expr.eval(&|column| row.value(column)).may_match()
     }
 }
 
@@ -350,69 +337,6 @@ impl Expr {
                 other => Self::Not(Box::new(other)),
             },
             other => other,
-        }
-    }
-
-    /// What the filter says about a row whose column `i` is `value(i)`.
-    pub fn eval(&self, value: &impl Fn(usize) -> Value) -> Truth {
-        match self {
-            Self::Const(constant) => Truth::from_bool(*constant),
-            Self::Cmp {
-                column,
-                op,
-                value: operand,
-            } => {
-                let row = value(*column);
-                if matches!(row, Value::Null) {
-                    return Truth::Unknown;
-                }
-                match op {
-                    CmpOp::Eq => row.sql_eq(operand),
-                    CmpOp::Ne => row.sql_eq(operand).not(),
-                    _ => match row.sql_cmp(operand) {
-                        None => Truth::Maybe,
-                        Some(ordering) => Truth::from_bool(match op {
-                            CmpOp::Gt => ordering == Ordering::Greater,
-                            CmpOp::Ge => ordering != Ordering::Less,
-                            CmpOp::Lt => ordering == Ordering::Less,
-                            _ => ordering != Ordering::Greater,
-                        }),
-                    },
-                }
-            }
-            Self::In {
-                column,
-                values,
-                negated,
-            } => {
-                let row = value(*column);
-                let found = values.iter().fold(Truth::False, |found, candidate| {
-                    found.or(row.sql_eq(candidate))
-                });
-                let found = if matches!(row, Value::Null) {
-                    Truth::Unknown
-                } else {
-                    found
-                };
-                if *negated { found.not() } else { found }
-            }
-            Self::Like { column, pattern } => match (value(*column), pattern) {
-                (Value::Null, _) => Truth::Unknown,
-                (Value::Text(text), Value::Text(pattern)) => Truth::from_bool(like(&text, pattern)),
-                _ => Truth::Maybe,
-            },
-            Self::Null { column, negated } => match value(*column) {
-                Value::Opaque => Truth::Maybe,
-                row => Truth::from_bool(matches!(row, Value::Null) != *negated),
-            },
-            Self::And(parts) => parts
-                .iter()
-                .fold(Truth::True, |truth, part| truth.and(part.eval(value))),
-            Self::Or(parts) => parts
-                .iter()
-                .fold(Truth::False, |truth, part| truth.or(part.eval(value))),
-            Self::Not(inner) => inner.eval(value).not(),
-            Self::Raw { .. } => Truth::Maybe,
         }
     }
 

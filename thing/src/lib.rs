@@ -82,6 +82,7 @@ mod filter;
 mod query;
 pub mod schema;
 mod sql;
+mod stamps;
 
 // The cache and the database handle.
 pub mod cache;

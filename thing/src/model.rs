@@ -133,7 +133,7 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete::<Self, E>(executor, Schema::id(self), false)
+        crud::delete::<Self, E>(executor, self, false)
     }
 
     /// Deletes the row with `DELETE`, even when the model supports soft delete.
@@ -141,7 +141,7 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete::<Self, E>(executor, Schema::id(self), true)
+        crud::delete::<Self, E>(executor, self, true)
     }
 
     /// Saves every item in one transaction: all are written, or none.

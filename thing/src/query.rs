@@ -40,6 +40,8 @@ pub struct Query<M> {
     filters: Vec<Expr>,
     order: Vec<(usize, bool)>,
     include_deleted: bool,
+    /// Other tables raw SQL reads (see [`Query::reads`]).
+    reads: Vec<&'static str>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -49,6 +51,7 @@ impl<M> Clone for Query<M> {
             filters: self.filters.clone(),
             order: self.order.clone(),
             include_deleted: self.include_deleted,
+            reads: self.reads.clone(),
             _model: PhantomData,
         }
     }
@@ -60,6 +63,7 @@ impl<M> std::fmt::Debug for Query<M> {
             .field("filters", &self.filters)
             .field("order", &self.order)
             .field("include_deleted", &self.include_deleted)
+            .field("reads", &self.reads)
             .finish()
     }
 }
@@ -70,6 +74,7 @@ impl<M: Schema> Query<M> {
             filters: Vec::new(),
             order: Vec::new(),
             include_deleted: false,
+            reads: Vec::new(),
             _model: PhantomData,
         }
     }
@@ -84,7 +89,9 @@ impl<M: Schema> Query<M> {
     /// `args` in order (no literal `?` in the fragment). The fragment is
     /// inserted as written: never build it from user input; bind values
     /// instead. Thing cannot tell which rows such a condition selects, so any
-    /// write to the table drops this query's cached lists.
+    /// write to the table drops this query's cached lists; when the fragment
+    /// reads other tables (a subquery), name them with [`Query::reads`] so that
+    /// their writes drop it too.
     ///
     /// ```
     /// # use thing::{BaseModel, Thing};
@@ -102,6 +109,30 @@ impl<M: Schema> Query<M> {
             args: args.into_iter().collect(),
         });
         self
+    }
+
+    /// Declares that the query's raw SQL ([`Query::where_raw`]) reads the table
+    /// of `O` too, so that every write to `O` also drops its cached lists.
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Thing};
+    /// # #[derive(Thing, Default)] struct User { #[thing(base)] base: BaseModel, name: String }
+    /// # #[derive(Thing, Default)] struct Ban { #[thing(base)] base: BaseModel, user_id: i64 }
+    /// let not_banned = User::query()
+    ///     .where_raw("id NOT IN (SELECT user_id FROM bans)", [])
+    ///     .reads::<Ban>();
+    /// # let _ = not_banned;
+    /// ```
+    pub fn reads<O: Schema>(mut self) -> Self {
+        if !self.reads.contains(&O::TABLE) {
+            self.reads.push(O::TABLE);
+        }
+        self
+    }
+
+    /// The other tables raw SQL reads, as declared with [`Query::reads`].
+    pub(crate) fn read_tables(&self) -> &[&'static str] {
+        &self.reads
     }
 
     /// Sorts by `order`; call again for the next key. Ties end by id.

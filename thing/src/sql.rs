@@ -37,18 +37,10 @@ fn build<T: Schema>(dialect: Dialect) -> ModelSql {
 
     let mut select_by_id = format!("{select}{id} = ");
     dialect.push_placeholder(&mut select_by_id, 1);
-    let mut delete = format!("DELETE FROM {table} WHERE {id} = ");
-    dialect.push_placeholder(&mut delete, 1);
-    let soft_delete = T::META.deleted.map(|deleted| {
-        let columns: Vec<usize> = std::iter::once(deleted).chain(T::META.updated_at).collect();
-        update::<T>(dialect, &columns)
-    });
     ModelSql {
         select_by_id,
         select_in_prefix: format!("{select}{id} IN ("),
         insert,
-        delete,
-        soft_delete,
     }
 }
 
@@ -92,8 +84,17 @@ pub(crate) fn select_in(dialect: Dialect, prefix: &str, count: usize) -> String 
     sql
 }
 
-/// `UPDATE <table> SET <columns> = ? ... WHERE id = ?` for the given column indices.
-pub(crate) fn update<T: Schema>(dialect: Dialect, columns: &[usize]) -> String {
+/// A condition on a column's value before a write: `= ?` (bound to the value
+/// the writer expects) or `IS NULL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    Equals(usize),
+    IsNull(usize),
+}
+
+/// `UPDATE <table> SET <columns> = ? ... WHERE id = ?` for the given column
+/// indices, then `AND` each guard.
+pub(crate) fn update<T: Schema>(dialect: Dialect, columns: &[usize], guards: &[Guard]) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
     sql.push_str(" SET ");
@@ -105,10 +106,63 @@ pub(crate) fn update<T: Schema>(dialect: Dialect, columns: &[usize]) -> String {
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, i + 1);
     }
+    push_where_id::<T>(dialect, &mut sql, columns.len() + 1, guards);
+    sql
+}
+
+/// `DELETE FROM <table> WHERE id = ?`, then `AND` each guard.
+pub(crate) fn delete<T: Schema>(dialect: Dialect, guards: &[Guard]) -> String {
+    let mut sql = String::from("DELETE FROM ");
+    dialect.push_quoted(&mut sql, T::TABLE);
+    push_where_id::<T>(dialect, &mut sql, 1, guards);
+    sql
+}
+
+/// ` WHERE id = ?` (placeholder `n`) and the guards, with the placeholders after.
+fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards: &[Guard]) {
     sql.push_str(" WHERE ");
-    dialect.push_quoted(&mut sql, T::COLUMNS[T::META.id].name);
+    dialect.push_quoted(sql, T::COLUMNS[T::META.id].name);
     sql.push_str(" = ");
-    dialect.push_placeholder(&mut sql, columns.len() + 1);
+    dialect.push_placeholder(sql, n);
+    let mut next = n + 1;
+    for guard in guards {
+        sql.push_str(" AND ");
+        match *guard {
+            Guard::Equals(column) => {
+                dialect.push_quoted(sql, T::COLUMNS[column].name);
+                sql.push_str(" = ");
+                dialect.push_placeholder(sql, next);
+                next += 1;
+            }
+            Guard::IsNull(column) => {
+                dialect.push_quoted(sql, T::COLUMNS[column].name);
+                sql.push_str(" IS NULL");
+            }
+        }
+    }
+}
+
+/// `SELECT <columns> FROM <table> WHERE id = ?`, locking the row until the
+/// transaction ends: `FOR UPDATE` on PostgreSQL and MySQL. SQLite has no row
+/// locks; [`touch`] takes its write lock first.
+pub(crate) fn select_for_update<T: Schema>(dialect: Dialect) -> String {
+    let mut sql = model_sql::<T>(dialect).select_by_id.clone();
+    if dialect != Dialect::Sqlite {
+        sql.push_str(" FOR UPDATE");
+    }
+    sql
+}
+
+/// `UPDATE <table> SET id = id WHERE id = ?`: a write that changes nothing,
+/// which makes a SQLite transaction take the database's write lock, so that
+/// what it reads next cannot change before it commits.
+pub(crate) fn touch<T: Schema>(dialect: Dialect) -> String {
+    let id = dialect.quote(T::COLUMNS[T::META.id].name);
+    let mut sql = format!(
+        "UPDATE {} SET {id} = {id} WHERE {id} = ",
+        dialect.quote(T::TABLE)
+    );
+    dialect.push_placeholder(&mut sql, 1);
     sql
 }
 

@@ -14,11 +14,6 @@ pub(crate) struct ModelSql {
     pub select_in_prefix: String,
     /// `INSERT INTO <table> (<columns but id>) VALUES (...)` [`RETURNING id`]
     pub insert: String,
-    /// `DELETE FROM <table> WHERE id = ?`
-    pub delete: String,
-    /// `UPDATE <table> SET deleted = ?[, updated_at = ?] WHERE id = ?`, for models
-    /// with a `deleted` column.
-    pub soft_delete: Option<String>,
 }
 
 /// The lazily built [`ModelSql`] of one model, one slot per dialect. The derive

@@ -66,17 +66,27 @@ enum Entry<T> {
     Corrupt,
 }
 
-/// Decodes a cached value; a row keeps `bytes` as its snapshot (no copy).
+/// Where the row bytes start in a cached row: after the tag and the schema hash.
+const ROW_START: usize = 1 + 8;
+
+/// Decodes a cached value; a row keeps `bytes` as its snapshot (no copy). A row
+/// written by a struct of another shape (another schema hash) is `Corrupt`:
+/// a miss, replaced by this read.
 fn decode_entry<T: Schema>(bytes: Vec<u8>) -> Entry<T> {
     match bytes.split_first() {
-        Some((&ROW, row)) => match T::decode_row(row) {
-            Some(mut item) => {
-                if let Some(snapshot) = item.snapshot_mut() {
-                    snapshot.set_from(bytes, 1);
+        Some((&ROW, rest)) => match rest.split_first_chunk::<8>() {
+            Some((hash, row)) if u64::from_le_bytes(*hash) == T::SCHEMA_HASH => {
+                match T::decode_row(row) {
+                    Some(mut item) => {
+                        if let Some(snapshot) = item.snapshot_mut() {
+                            snapshot.set_from(bytes, ROW_START);
+                        }
+                        Entry::Row(item)
+                    }
+                    None => Entry::Corrupt,
                 }
-                Entry::Row(item)
             }
-            None => Entry::Corrupt,
+            _ => Entry::Corrupt,
         },
         Some((&ABSENT, [])) => Entry::Absent,
         _ => Entry::Corrupt,
@@ -96,8 +106,9 @@ fn encode_entry<T: Schema>(item: Option<&T>) -> Vec<u8> {
                     &encoded
                 }
             };
-            let mut bytes = Vec::with_capacity(row.len() + 1);
+            let mut bytes = Vec::with_capacity(row.len() + ROW_START);
             bytes.push(ROW);
+            bytes.extend_from_slice(&T::SCHEMA_HASH.to_le_bytes());
             bytes.extend_from_slice(row);
             bytes
         }
@@ -107,16 +118,12 @@ fn encode_entry<T: Schema>(item: Option<&T>) -> Vec<u8> {
 
 /// `by_id` through the cache. A hit costs one lookup; concurrent misses of one
 /// key in this process load it once (single flight): the first to miss leads,
-/// the others wait for the row it read.
+/// the others wait for the row it read. A reader joins only a load whose lookup
+/// saw the same token as its own, so it never returns a row read before a
+/// write it must see.
 async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Result<Option<T>> {
     let keys = [cache.row_key::<T>(id)];
     loop {
-        if let Some(landing) = cache.flights.joinable(&keys[0]) {
-            match follow::<T>(db, &landing).await {
-                Some(item) => return Ok(item),
-                None => continue,
-            }
-        }
         let mut lookups = lookup(db, cache, &keys).await;
         if let Lookup::Hit(bytes) = &mut lookups.answers[0] {
             match decode_entry::<T>(std::mem::take(bytes)) {
@@ -132,11 +139,23 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
                 Entry::Corrupt => lookups.answers[0] = Lookup::Hit(Vec::new()),
             }
         }
-        let leader = match cache.flights.lead_or_follow(&keys[0]) {
+        let flight = match lookups.answers[0] {
+            Lookup::Leased(token) | Lookup::Loading(token) => {
+                format!("{}#{:x}", keys[0], token.0)
+            }
+            _ => {
+                return Ok(resolve::<T>(db, cache, &[id], &keys, lookups)
+                    .await?
+                    .pop()
+                    .flatten());
+            }
+        };
+        let leader = match cache.flights.lead_or_follow(&flight) {
             Role::Lead(leader) => leader,
             Role::Follow(landing) => {
-                // Someone in this process is already loading the row. A lease we
-                // took is given back, so that it does not block later fills.
+                // Someone in this process is already loading the row, having
+                // seen what this read saw. A lease this read took is given
+                // back, so that it does not block later fills.
                 if let Lookup::Leased(token) = lookups.answers[0] {
                     cache.cache.release(&keys[0], token);
                 }
@@ -242,7 +261,7 @@ async fn resolve<T: Schema>(
                 Entry::Corrupt => corrupt.push(index),
             },
             Lookup::Leased(token) => misses.push((index, Some(token))),
-            Lookup::Busy => misses.push((index, None)),
+            Lookup::Busy | Lookup::Loading(_) => misses.push((index, None)),
         }
     }
     if !corrupt.is_empty() {
@@ -321,22 +340,5 @@ async fn replace_corrupt(
             cache.warn(db.counters(), "get", &err);
             no_fill()
         }
-    }
-}
-
-/// Before a write to rows `ids` of `T` commits: locks their keys against
-/// fills until the write's invalidation (see [`Cache::lock`](crate::cache::Cache::lock)).
-pub(crate) async fn lock_rows<T: Schema>(db: &Db, ids: &[i64]) {
-    if let Some(cache) = db.cache() {
-        cache.lock(db.counters(), &cache.row_keys::<T>(ids)).await;
-    }
-}
-
-/// After a write to rows `ids` of `T` committed: invalidates them.
-pub(crate) async fn invalidate_rows<T: Schema>(db: &Db, ids: &[i64]) {
-    if let Some(cache) = db.cache() {
-        cache
-            .invalidate(db.counters(), &cache.row_keys::<T>(ids))
-            .await;
     }
 }

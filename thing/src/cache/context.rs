@@ -4,10 +4,11 @@
 //! warning of a cache that does not answer.
 
 use super::unflushed::Unflushed;
-use super::{Cache, CacheError, sha1_hex};
+use super::{Cache, CacheError, WriteKeys, sha1_hex};
 use crate::codec::FORMAT_VERSION;
 use crate::flight::Flights;
 use crate::schema::Schema;
+use crate::stamps::{RowWrite, Stamp};
 use crate::stats::StatsCounters;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,40 +77,60 @@ impl CacheContext {
         }
     }
 
-    /// The key of row `id` of `T`:
-    /// `{prefix}:{table}:v{codec format}:{schema hash}:{id}`.
+    /// The key of row `id` of `T`: `{prefix}:{table}:v{codec format}:{id}`.
+    /// By table, not by struct: every struct on a table shares (and so
+    /// invalidates) its rows; the value names the struct's schema hash.
     pub fn row_key<T: Schema>(&self, id: i64) -> String {
-        format!(
-            "{}:{}:v{FORMAT_VERSION}:{:016x}:{id}",
-            self.config.prefix,
-            T::TABLE,
-            T::SCHEMA_HASH
-        )
+        format!("{}:{}:v{FORMAT_VERSION}:{id}", self.config.prefix, T::TABLE)
     }
 
     /// The keys of rows `ids` of `T`, in order.
     pub fn row_keys<T: Schema>(&self, ids: &[i64]) -> Vec<String> {
-        let prefix = self.model_prefix::<T>();
+        let prefix = format!("{}:{}:v{FORMAT_VERSION}", self.config.prefix, T::TABLE);
         ids.iter().map(|id| format!("{prefix}:{id}")).collect()
     }
 
-    /// The key of the registry of `T`'s cached queries.
-    pub fn registry_key<T: Schema>(&self) -> String {
-        format!("{}:queries", self.model_prefix::<T>())
-    }
-
-    /// The key of a cached query of `T`, from its normalised form `spec`.
+    /// The key of a cached query of `T`, from its normalised form `spec`:
+    /// `{prefix}:{table}:q:{sha1 of spec}` (by table: every struct on a table
+    /// shares its lists' stamps).
     pub fn list_key<T: Schema>(&self, spec: &[u8]) -> String {
-        format!("{}:q:{}", self.model_prefix::<T>(), sha1_hex(spec))
-    }
-
-    fn model_prefix<T: Schema>(&self) -> String {
         format!(
-            "{}:{}:v{FORMAT_VERSION}:{:016x}",
+            "{}:{}:q:v{FORMAT_VERSION}:{}",
             self.config.prefix,
             T::TABLE,
-            T::SCHEMA_HASH
+            sha1_hex(spec)
         )
+    }
+
+    /// The key of a stamp of `T`'s table: `{prefix}:{table}:s:...`.
+    pub fn stamp_key<T: Schema>(&self, stamp: &Stamp) -> String {
+        let prefix = &self.config.prefix;
+        let table = T::TABLE;
+        match stamp {
+            Stamp::Value { column, value } => {
+                format!("{prefix}:{table}:s:v:{}:{value}", T::COLUMNS[*column].name)
+            }
+            Stamp::Column(column) => format!("{prefix}:{table}:s:c:{}", T::COLUMNS[*column].name),
+            Stamp::Members => format!("{prefix}:{table}:s:m"),
+            Stamp::Table(other) => format!("{prefix}:{other}:s:t"),
+        }
+    }
+
+    /// The keys of `stamps` of `T`.
+    pub fn stamp_keys<T: Schema>(&self, stamps: &[Stamp]) -> Vec<String> {
+        stamps
+            .iter()
+            .map(|stamp| self.stamp_key::<T>(stamp))
+            .collect()
+    }
+
+    /// The row keys and stamp keys of `writes` to `T`.
+    pub fn write_keys<T: Schema>(&self, writes: &[RowWrite]) -> WriteKeys {
+        let ids: Vec<i64> = writes.iter().map(|write| write.id).collect();
+        WriteKeys {
+            rows: self.row_keys::<T>(&ids),
+            stamps: self.stamp_keys::<T>(&crate::stamps::of_writes::<T>(writes)),
+        }
     }
 
     /// The longest a fill may come after its lookup: the lease TTL, or less if
@@ -133,30 +154,41 @@ impl CacheContext {
         }
     }
 
-    /// Locks `keys` against fills before a write commits (see [`Cache::lock`]).
-    /// A failure is counted and logged; the write goes on.
-    pub async fn lock(&self, counters: &StatsCounters, keys: &[String]) {
+    /// Before a write commits: locks its keys and bumps its stamps (see
+    /// [`Cache::begin_write`]). A failure is counted and logged; the write goes
+    /// on, and its end is then kept for a retry if it fails too.
+    pub async fn begin_write(&self, counters: &StatsCounters, keys: &WriteKeys) {
         if keys.is_empty() {
             return;
         }
-        if let Err(err) = self.cache.lock(keys).await {
-            self.warn(counters, "lock", &err);
+        if let Err(err) = self.cache.begin_write(keys).await {
+            self.warn(counters, "begin_write", &err);
         }
     }
 
-    /// Invalidates `keys` after a committed write. What the cache does not take
-    /// is kept and retried in the background, and read from the database by
-    /// this process meanwhile.
-    pub async fn invalidate(&self, counters: &StatsCounters, keys: &[String]) {
+    /// After a write committed: invalidates its rows, bumps its stamps, takes
+    /// back its locks. What the cache does not take is kept and retried in the
+    /// background, and read from the database by this process meanwhile.
+    pub async fn end_write(&self, counters: &StatsCounters, keys: &WriteKeys) {
+        if keys.is_empty() || self.dies_after_commit() {
+            return;
+        }
+        match self.cache.end_write(keys).await {
+            Ok(()) => counters.invalidations(keys.rows.len() as u64),
+            Err(err) => {
+                self.warn(counters, "end_write", &err);
+                self.unflushed.add_write(&self.cache, keys);
+            }
+        }
+    }
+
+    /// After a write failed: takes back its locks (nothing changed).
+    pub async fn abort_write(&self, counters: &StatsCounters, keys: &WriteKeys) {
         if keys.is_empty() {
             return;
         }
-        match self.cache.invalidate(keys).await {
-            Ok(()) => counters.invalidations(keys.len() as u64),
-            Err(err) => {
-                self.warn(counters, "invalidate", &err);
-                self.unflushed.add(&self.cache, keys);
-            }
+        if let Err(err) = self.cache.abort_write(keys).await {
+            self.warn(counters, "abort_write", &err);
         }
     }
 

@@ -1,22 +1,18 @@
 //! [`MemoryCache`]: the in-process cache, bounded, on moka.
 //!
-//! Values live in moka (bounded, per-entry expiry). Leases live beside them in a
-//! few mutex-guarded maps, one per shard of the key space; a fill and an
-//! invalidation of a key both run under its shard's lock, which is what makes
-//! "store only while the lease holds" atomic. Hits take no lock.
+//! Values live in moka (bounded, per-entry expiry). Leases and write locks live
+//! beside them in a few mutex-guarded maps, one per shard of the key space; a
+//! fill and an invalidation of a key both run under its shard's lock, which is
+//! what makes "store only while the lease holds" atomic. Hits take no lock.
+//! Stamps and their locks live in one more map under one lock, which makes a
+//! stamped fill's check-and-store atomic.
 
-use super::{Cache, CacheFuture, Fill, LeaseToken, Lookup};
+use super::{Cache, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys};
 use moka::sync::Cache as Moka;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// An instant far enough ahead to stand for "never" (an `Instant` cannot hold
-/// `now + Duration::MAX`).
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
-}
 
 /// Shards of the lease maps.
 const SHARDS: usize = 16;
@@ -24,6 +20,14 @@ const SHARDS: usize = 16;
 /// A shard's lease count past which its expired leases (of readers that never
 /// filled) are swept.
 const SWEEP_AT: usize = 1024;
+
+/// How long a write's locks last if it never ends them (its task was
+/// cancelled between the two steps).
+const LOCK_WINDOW: Duration = Duration::from_secs(10);
+
+/// Stamps kept before all are dropped at once. Dropping is safe: a missing stamp
+/// comes back with a new random value, so no list built before validates.
+const MAX_STAMPS: usize = 200_000;
 
 #[derive(Clone, Debug)]
 struct Value {
@@ -35,6 +39,78 @@ struct Value {
 struct Lease {
     token: LeaseToken,
     until: Instant,
+}
+
+/// Writes in flight on one key: how many, and until when at the latest.
+#[derive(Debug, Clone, Copy)]
+struct Lock {
+    count: u32,
+    until: Instant,
+}
+
+impl Lock {
+    fn held(&self, now: Instant) -> bool {
+        self.count > 0 && self.until > now
+    }
+}
+
+/// The leases and row locks of one shard of the key space.
+#[derive(Debug, Default)]
+struct Shard {
+    leases: HashMap<String, Lease>,
+    locks: HashMap<String, Lock>,
+}
+
+impl Shard {
+    fn locked(&self, key: &str, now: Instant) -> bool {
+        self.locks.get(key).is_some_and(|lock| lock.held(now))
+    }
+}
+
+/// Stamps and their locks.
+#[derive(Debug, Default)]
+struct Stamps {
+    values: HashMap<String, u64>,
+    locks: HashMap<String, Lock>,
+}
+
+impl Stamps {
+    /// The stamp's value, created at random when missing.
+    fn current(&mut self, key: &str) -> u64 {
+        if self.values.len() >= MAX_STAMPS && !self.values.contains_key(key) {
+            self.values.clear();
+        }
+        *self
+            .values
+            .entry(key.to_owned())
+            .or_insert_with(|| LeaseToken::new().0 as u64 >> 1)
+    }
+
+    fn bump(&mut self, key: &str) {
+        let next = self.current(key).wrapping_add(1);
+        self.values.insert(key.to_owned(), next);
+    }
+}
+
+fn lock(locks: &mut HashMap<String, Lock>, key: &str, now: Instant) {
+    let lock = locks.entry(key.to_owned()).or_insert(Lock {
+        count: 0,
+        until: now,
+    });
+    if !lock.held(now) {
+        lock.count = 0;
+    }
+    lock.count += 1;
+    lock.until = now + LOCK_WINDOW;
+}
+
+fn unlock(locks: &mut HashMap<String, Lock>, key: &str) {
+    if let Some(lock) = locks.get_mut(key) {
+        lock.count = lock.count.saturating_sub(1);
+        if lock.count == 0 {
+            locks.remove(key);
+        }
+    }
 }
 
 struct ValueExpiry;
@@ -58,7 +134,7 @@ impl moka::Expiry<String, Value> for ValueExpiry {
 /// first). The default cache of [`Db::connect`](crate::Db::connect).
 ///
 /// It is coherent only for writes made through `Db` handles sharing it; when
-/// several processes write the same database, use [`RedisCache`](super::RedisCache).
+/// several processes write the same database, use a `RedisCache`.
 ///
 /// ```
 /// use thing::cache::{Cache, Fill, Lookup, MemoryCache};
@@ -78,12 +154,9 @@ impl moka::Expiry<String, Value> for ValueExpiry {
 #[derive(Clone)]
 pub struct MemoryCache {
     values: Moka<String, Value>,
-    leases: Arc<[Mutex<HashMap<String, Lease>>; SHARDS]>,
-    registries: Arc<Mutex<HashMap<String, Registry>>>,
+    shards: Arc<[Mutex<Shard>; SHARDS]>,
+    stamps: Arc<Mutex<Stamps>>,
 }
-
-/// The cached queries of one table: query key → (spec, expiry).
-type Registry = HashMap<String, (Vec<u8>, Instant)>;
 
 impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,27 +168,32 @@ impl std::fmt::Debug for MemoryCache {
 
 impl MemoryCache {
     /// A cache holding at most `max_entries` entries.
+    ///
+    /// ```
+    /// let cache = thing::cache::MemoryCache::new(1_000);
+    /// # let _ = cache;
+    /// ```
     pub fn new(max_entries: u64) -> Self {
         Self {
             values: Moka::builder()
                 .max_capacity(max_entries)
                 .expire_after(ValueExpiry)
                 .build(),
-            leases: Arc::new(std::array::from_fn(|_| Mutex::default())),
-            registries: Arc::default(),
+            shards: Arc::new(std::array::from_fn(|_| Mutex::default())),
+            stamps: Arc::default(),
         }
     }
 
-    /// The lease map of `key`'s shard, locked.
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, Lease>> {
+    /// The shard of `key`, locked.
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-        self.leases[hash as usize % SHARDS]
+        self.shards[hash as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn registries(&self) -> MutexGuard<'_, HashMap<String, Registry>> {
-        self.registries.lock().unwrap_or_else(|e| e.into_inner())
+    fn stamps(&self) -> MutexGuard<'_, Stamps> {
+        self.stamps.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Looks up one key, leasing it when empty. Runs on the calling thread.
@@ -123,20 +201,23 @@ impl MemoryCache {
         if let Some(value) = self.values.get(key) {
             return Lookup::Hit(value.bytes.to_vec());
         }
-        let mut leases = self.shard(key);
+        let mut shard = self.shard(key);
         // A fill may have landed since the first look.
         if let Some(value) = self.values.get(key) {
             return Lookup::Hit(value.bytes.to_vec());
         }
         let now = Instant::now();
-        if leases.get(key).is_some_and(|lease| lease.until > now) {
+        if shard.locked(key, now) {
             return Lookup::Busy;
         }
-        if leases.len() >= SWEEP_AT {
-            leases.retain(|_, lease| lease.until > now);
+        if let Some(lease) = shard.leases.get(key).filter(|lease| lease.until > now) {
+            return Lookup::Loading(lease.token);
+        }
+        if shard.leases.len() >= SWEEP_AT {
+            shard.leases.retain(|_, lease| lease.until > now);
         }
         let token = LeaseToken::new();
-        leases.insert(
+        shard.leases.insert(
             key.to_owned(),
             Lease {
                 token,
@@ -146,14 +227,18 @@ impl MemoryCache {
         Lookup::Leased(token)
     }
 
-    /// Stores the fill if its lease still holds, under the shard's lock.
+    /// Stores the fill if its lease still holds and no write is in flight,
+    /// under the shard's lock.
     fn fill_one(&self, fill: &Fill) -> bool {
-        let mut leases = self.shard(&fill.key);
-        let holds = leases
-            .get(&fill.key)
-            .is_some_and(|lease| lease.token == fill.token && lease.until > Instant::now());
+        let mut shard = self.shard(&fill.key);
+        let now = Instant::now();
+        let holds = !shard.locked(&fill.key, now)
+            && shard
+                .leases
+                .get(&fill.key)
+                .is_some_and(|lease| lease.token == fill.token && lease.until > now);
         if holds {
-            leases.remove(&fill.key);
+            shard.leases.remove(&fill.key);
             self.values.insert(
                 fill.key.clone(),
                 Value {
@@ -167,9 +252,35 @@ impl MemoryCache {
 
     /// Drops the key's value and lease, under the shard's lock.
     fn invalidate_one(&self, key: &str) {
-        let mut leases = self.shard(key);
-        leases.remove(key);
+        let mut shard = self.shard(key);
+        shard.leases.remove(key);
         self.values.invalidate(key);
+    }
+
+    /// Locks a row key: its value and lease are dropped, and nothing fills it
+    /// until it is unlocked.
+    fn lock_row(&self, key: &str) {
+        let mut shard = self.shard(key);
+        shard.leases.remove(key);
+        self.values.invalidate(key);
+        lock(&mut shard.locks, key, Instant::now());
+    }
+
+    fn unlock_row(&self, key: &str) {
+        unlock(&mut self.shard(key).locks, key);
+    }
+
+    /// Whether the fill's stamps still have the values it saw and none is
+    /// locked; a missing stamp is created (and the answer is no).
+    fn stamps_hold(stamps: &mut Stamps, fill: &StampedFill, now: Instant) -> bool {
+        let mut hold = true;
+        for (key, seen) in fill.stamps.iter().zip(&fill.seen) {
+            let missing = !stamps.values.contains_key(key);
+            let current = stamps.current(key);
+            let locked = stamps.locks.get(key).is_some_and(|lock| lock.held(now));
+            hold &= !missing && !locked && current == *seen;
+        }
+        hold && fill.stamps.len() == fill.seen.len()
     }
 }
 
@@ -195,50 +306,94 @@ impl Cache for MemoryCache {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn register<'a>(
+    fn get_stamped<'a>(
         &'a self,
-        registry: &'a str,
-        query: &'a str,
-        spec: &'a [u8],
-        ttl: Duration,
-    ) -> CacheFuture<'a, ()> {
-        let until = Instant::now().checked_add(ttl).unwrap_or_else(far_future);
-        self.registries()
-            .entry(registry.to_owned())
-            .or_default()
-            .insert(query.to_owned(), (spec.to_vec(), until));
+        key: &'a str,
+        stamps: &'a [String],
+    ) -> CacheFuture<'a, StampedLookup> {
+        let value = self.values.get(key).map(|value| value.bytes.to_vec());
+        let current = {
+            let held = self.stamps();
+            stamps
+                .iter()
+                .map(|stamp| held.values.get(stamp).copied())
+                .collect()
+        };
+        Box::pin(std::future::ready(Ok(StampedLookup {
+            value,
+            stamps: current,
+        })))
+    }
+
+    fn fill_stamped<'a>(&'a self, fill: &'a StampedFill) -> CacheFuture<'a, bool> {
+        let mut stamps = self.stamps();
+        let stored = Self::stamps_hold(&mut stamps, fill, Instant::now());
+        if stored {
+            // Under the stamps' lock: no write can bump them in between.
+            self.values.insert(
+                fill.key.clone(),
+                Value {
+                    bytes: Arc::from(fill.value.as_slice()),
+                    ttl: fill.ttl,
+                },
+            );
+        }
+        Box::pin(std::future::ready(Ok(stored)))
+    }
+
+    fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        for row in &keys.rows {
+            self.lock_row(row);
+        }
+        let mut stamps = self.stamps();
+        let now = Instant::now();
+        for stamp in &keys.stamps {
+            lock(&mut stamps.locks, stamp, now);
+            stamps.bump(stamp);
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn registered<'a>(&'a self, registry: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>> {
-        let now = Instant::now();
-        let mut registries = self.registries();
-        let entries = match registries.get_mut(registry) {
-            Some(entries) => {
-                entries.retain(|_, (_, until)| *until > now);
-                entries
-                    .iter()
-                    .map(|(query, (spec, _))| (query.clone(), spec.clone()))
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        Box::pin(std::future::ready(Ok(entries)))
+    fn end_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        for row in &keys.rows {
+            self.invalidate_one(row);
+            self.unlock_row(row);
+        }
+        let mut stamps = self.stamps();
+        for stamp in &keys.stamps {
+            stamps.bump(stamp);
+            unlock(&mut stamps.locks, stamp);
+        }
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()> {
-        if let Some(entries) = self.registries().get_mut(registry) {
-            for query in queries {
-                entries.remove(query);
-            }
+    fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        for row in &keys.rows {
+            self.unlock_row(row);
+        }
+        let mut stamps = self.stamps();
+        for stamp in &keys.stamps {
+            unlock(&mut stamps.locks, stamp);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn bump<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
+        let mut stamps = self.stamps();
+        for stamp in keys {
+            stamps.bump(stamp);
         }
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn release(&self, key: &str, token: LeaseToken) {
-        let mut leases = self.shard(key);
-        if leases.get(key).is_some_and(|lease| lease.token == token) {
-            leases.remove(key);
+        let mut shard = self.shard(key);
+        if shard
+            .leases
+            .get(key)
+            .is_some_and(|lease| lease.token == token)
+        {
+            shard.leases.remove(key);
         }
     }
 }
@@ -264,7 +419,7 @@ mod tests {
         let Lookup::Leased(first) = cache.lookup("k", LEASE) else {
             panic!("an empty key is leased");
         };
-        assert_eq!(cache.lookup("k", LEASE), Lookup::Busy);
+        assert_eq!(cache.lookup("k", LEASE), Lookup::Loading(first));
         cache.invalidate_one("k");
         assert!(!cache.fill_one(&fill("k", first, b"stale")), "revoked");
         let Lookup::Leased(second) = cache.lookup("k", LEASE) else {
@@ -282,7 +437,7 @@ mod tests {
             panic!("leased");
         };
         cache.release("other", LeaseToken(7)); // not its lease: kept
-        assert_eq!(cache.lookup("other", LEASE), Lookup::Busy);
+        assert_eq!(cache.lookup("other", LEASE), Lookup::Loading(unused));
         cache.release("other", unused);
         assert!(matches!(cache.lookup("other", LEASE), Lookup::Leased(_)));
     }
@@ -302,9 +457,102 @@ mod tests {
         for i in 0..SWEEP_AT * SHARDS * 2 {
             cache.lookup(&format!("abandoned{i}"), Duration::ZERO);
         }
-        for shard in cache.leases.iter() {
-            let held = shard.lock().unwrap().len();
+        for shard in cache.shards.iter() {
+            let held = shard.lock().unwrap().leases.len();
             assert!(held <= SWEEP_AT, "expired leases are swept: {held} held");
         }
+    }
+
+    fn stamped_fill(key: &str, stamps: &[&str], seen: Vec<u64>) -> StampedFill {
+        StampedFill {
+            key: key.into(),
+            value: b"list".to_vec(),
+            ttl: Duration::from_secs(60),
+            stamps: stamps.iter().map(|s| s.to_string()).collect(),
+            seen,
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_stamped_fill_needs_every_stamp_unmoved_and_unlocked() {
+        block_on(async {
+            let cache = MemoryCache::new(100);
+            let stamps = vec!["s1".to_string(), "s2".to_string()];
+            let first = cache.get_stamped("list", &stamps).await.unwrap();
+            assert_eq!(first.stamps, vec![None, None], "stamps start missing");
+            let fill = stamped_fill("list", &["s1", "s2"], vec![0, 0]);
+            assert!(
+                !cache.fill_stamped(&fill).await.unwrap(),
+                "missing: refused"
+            );
+            let seen: Vec<u64> = cache
+                .get_stamped("list", &stamps)
+                .await
+                .unwrap()
+                .stamps
+                .into_iter()
+                .map(|s| s.expect("created by the refused fill"))
+                .collect();
+            let write = WriteKeys {
+                rows: vec!["row".into()],
+                stamps: vec!["s2".into()],
+            };
+            cache.begin_write(&write).await.unwrap();
+            let fill = stamped_fill("list", &["s1", "s2"], seen.clone());
+            assert!(
+                !cache.fill_stamped(&fill).await.unwrap(),
+                "bumped and locked"
+            );
+            let during = cache.get_stamped("list", &stamps).await.unwrap().stamps;
+            let during: Vec<u64> = during.into_iter().map(Option::unwrap).collect();
+            let fill = stamped_fill("list", &["s1", "s2"], during.clone());
+            assert!(!cache.fill_stamped(&fill).await.unwrap(), "locked");
+            assert_eq!(cache.lookup("row", LEASE), Lookup::Busy, "a locked row");
+            cache.end_write(&write).await.unwrap();
+            assert!(!cache.fill_stamped(&fill).await.unwrap(), "bumped again");
+            let after: Vec<u64> = cache
+                .get_stamped("list", &stamps)
+                .await
+                .unwrap()
+                .stamps
+                .into_iter()
+                .map(Option::unwrap)
+                .collect();
+            assert_eq!(after[0], seen[0]);
+            assert_eq!(after[1], seen[1].wrapping_add(2));
+            let fill = stamped_fill("list", &["s1", "s2"], after);
+            assert!(cache.fill_stamped(&fill).await.unwrap());
+            let hit = cache.get_stamped("list", &stamps).await.unwrap();
+            assert_eq!(hit.value.as_deref(), Some(&b"list"[..]));
+            assert!(matches!(cache.lookup("row", LEASE), Lookup::Leased(_)));
+        });
+    }
+
+    #[test]
+    fn two_writers_hold_two_locks() {
+        block_on(async {
+            let cache = MemoryCache::new(100);
+            let write = WriteKeys {
+                rows: vec!["row".into()],
+                stamps: vec!["s".into()],
+            };
+            cache.begin_write(&write).await.unwrap();
+            cache.begin_write(&write).await.unwrap();
+            cache.end_write(&write).await.unwrap();
+            assert_eq!(
+                cache.lookup("row", LEASE),
+                Lookup::Busy,
+                "one still in flight"
+            );
+            cache.abort_write(&write).await.unwrap();
+            assert!(matches!(cache.lookup("row", LEASE), Lookup::Leased(_)));
+        });
     }
 }

@@ -32,6 +32,28 @@
 //! Thing drops fills issued longer ago than its lease TTL or the cache's
 //! [`Cache::fill_window`] (how long a tombstone lives), so no token is trusted
 //! for longer than the cache can vouch for it.
+//!
+//! # Stamps: lists checked when they are read
+//!
+//! A cached list is valid only while the *stamps* it was built under have not
+//! moved. A stamp is a version number in the cache that writers bump: one per
+//! (table, indexed column, value) for lists with an equality on an indexed
+//! column, else one per (table, column) for each column the list reads plus a
+//! membership stamp, and a table-wide one for raw SQL. So:
+//!
+//! 1. A reader gets the list and the current values of its stamps in one call
+//!    ([`Cache::get_stamped`]) and uses the list only if they match the values
+//!    stored in it.
+//! 2. On a miss it reads the database and stores the list with the stamp values
+//!    it saw ([`Cache::fill_stamped`]), which the cache refuses if any stamp
+//!    moved or is locked meanwhile.
+//! 3. A writer, before its commit, locks and bumps its stamps and locks its rows
+//!    ([`Cache::begin_write`]); after the commit it invalidates the rows, bumps
+//!    the stamps again and unlocks ([`Cache::end_write`]).
+//!
+//! Nothing has to find the lists a write changes: they stop validating. A
+//! missing stamp (evicted, or never written) is created with a random value,
+//! never from 0, so no list cached under an older value validates again.
 
 use std::fmt;
 use std::future::Future;
@@ -120,9 +142,14 @@ pub enum Lookup {
     Hit(Vec<u8>),
     /// The key was empty; the caller may fill it with this token.
     Leased(LeaseToken),
-    /// The key is empty and may not be filled by this caller (someone else holds
-    /// its lease): read the source, do not fill.
+    /// The key is empty and may not be filled by this caller (a write is in
+    /// flight, or the cache cannot grant leases now): read the source, do not
+    /// fill.
     Busy,
+    /// The key is empty and another reader of this process holds its lease,
+    /// with this token: wait for that reader's load (it was granted after the
+    /// key's last invalidation), or read the source; do not fill.
+    Loading(LeaseToken),
 }
 
 /// One value to store with [`Cache::fill`].
@@ -151,10 +178,65 @@ impl fmt::Display for CacheError {
 
 impl std::error::Error for CacheError {}
 
-/// A key-value cache that supports the lease protocol in the [module docs](self).
+/// What [`Cache::get_stamped`] found: a list's bytes, if cached, and the value
+/// of each of its stamps now (`None`: the stamp does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampedLookup {
+    /// The cached bytes.
+    pub value: Option<Vec<u8>>,
+    /// One per stamp asked for, in order.
+    pub stamps: Vec<Option<u64>>,
+}
+
+/// A value to store with [`Cache::fill_stamped`]: only if each stamp still has
+/// the value the lookup saw, and none is locked by a write in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampedFill {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Vec<u8>,
+    /// How long it lives.
+    pub ttl: Duration,
+    /// The stamps the value was built under.
+    pub stamps: Vec<String>,
+    /// Their values, as [`Cache::get_stamped`] returned them.
+    pub seen: Vec<u64>,
+}
+
+/// What one write touches in the cache: the keys of the rows it writes and the
+/// stamps it bumps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteKeys {
+    /// Row keys.
+    pub rows: Vec<String>,
+    /// Stamp keys.
+    pub stamps: Vec<String>,
+}
+
+impl WriteKeys {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.stamps.is_empty()
+    }
+
+    /// Adds `other`'s keys, each key once.
+    pub fn extend(&mut self, other: WriteKeys) {
+        for (mine, theirs) in [
+            (&mut self.rows, other.rows),
+            (&mut self.stamps, other.stamps),
+        ] {
+            mine.extend(theirs);
+            mine.sort_unstable();
+            mine.dedup();
+        }
+    }
+}
+
+/// A key-value cache that supports the protocol in the [module docs](self).
 ///
 /// Implement it to put Thing in front of another store; every method must be
-/// atomic per key.
+/// atomic per key, and [`fill_stamped`](Cache::fill_stamped) atomic as a whole.
 pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// For each key: its value, or a fill token if it is empty, or `Busy`.
     /// Returns one [`Lookup`] per key, in order.
@@ -164,40 +246,41 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
         lease_ttl: Duration,
     ) -> CacheFuture<'a, Vec<Lookup>>;
 
-    /// Stores each value whose key still holds the fill's lease; returns how
-    /// many were stored.
+    /// Stores each value whose key still holds the fill's lease and is not
+    /// locked by a write in flight; returns how many were stored.
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize>;
 
-    /// Removes the keys (values and leases).
+    /// Removes the keys (values and leases): no fill issued before can land.
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()>;
 
-    /// Records a cached query in the registry `registry` (one per table), where
-    /// writers in every process sharing the cache look for the queries a write
-    /// touches. `spec` describes the query; the entry lasts `ttl`.
-    fn register<'a>(
+    /// The value of `key` and the current value of each stamp, read together.
+    fn get_stamped<'a>(
         &'a self,
-        registry: &'a str,
-        query: &'a str,
-        spec: &'a [u8],
-        ttl: Duration,
-    ) -> CacheFuture<'a, ()>;
+        key: &'a str,
+        stamps: &'a [String],
+    ) -> CacheFuture<'a, StampedLookup>;
 
-    /// Every live entry of `registry`: `(query, spec)`.
-    fn registered<'a>(&'a self, registry: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>>;
+    /// Stores the fill if every stamp still has the value seen and none is
+    /// locked; a missing stamp is created (with a random value) and the fill
+    /// refused. Returns whether it was stored.
+    fn fill_stamped<'a>(&'a self, fill: &'a StampedFill) -> CacheFuture<'a, bool>;
 
-    /// Removes `queries` from `registry`.
-    fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()>;
+    /// Before a write commits: locks its rows and stamps against fills for the
+    /// [fill window](Cache::fill_window) (a locked row looks up as `Busy`) and
+    /// bumps its stamps, so that every value cached before is already invalid.
+    /// Locks are counted: two writers in flight hold two.
+    fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
 
-    /// Locks `keys` against fills while a write to them is about to commit: a
-    /// shared cache that outlives the writer refuses every fill of a locked key
-    /// until the writer's [`invalidate`](Cache::invalidate) or the lock's expiry
-    /// (its [fill window](Cache::fill_window)). So a writer that dies between its
-    /// commit and its invalidation leaves no stale value behind. Default: nothing
-    /// to do (an in-process cache dies with the writer).
-    fn lock<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
-        let _ = keys;
-        Box::pin(std::future::ready(Ok(())))
-    }
+    /// After a write committed: invalidates its rows, bumps its stamps again and
+    /// takes back the locks of [`begin_write`](Cache::begin_write).
+    fn end_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
+
+    /// After a write failed (nothing committed): takes back its locks.
+    fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
+
+    /// Bumps stamps (a retry of an [`end_write`](Cache::end_write) that did not
+    /// reach the cache; rows are retried with [`invalidate`](Cache::invalidate)).
+    fn bump<'a>(&'a self, stamps: &'a [String]) -> CacheFuture<'a, ()>;
 
     /// Gives back the token of a key the caller will not fill after all, so that
     /// it does not hold up other fillers. Default: nothing to do.
@@ -205,9 +288,9 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
         let _ = (key, token);
     }
 
-    /// How long after its lookup a fill token may still be used. Thing drops
-    /// fills older than this (or than its lease TTL, if shorter). Default:
-    /// unbounded, for caches whose tokens stay exact for ever.
+    /// How long after its lookup a fill token may still be used, and how long
+    /// a write's locks last. Thing drops fills older than this (or than its
+    /// lease TTL, if shorter). Default: unbounded.
     fn fill_window(&self) -> Duration {
         Duration::MAX
     }

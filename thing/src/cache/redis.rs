@@ -1,7 +1,10 @@
 //! [`RedisCache`]: the shared cache, on one Redis server. Its docs describe
 //! the encoding, the round trips and the Redis Cluster limitation.
 
-use super::{Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, sha1_hex};
+use super::{
+    Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup,
+    WriteKeys, sha1_hex,
+};
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Value,
     aio::MultiplexedConnection,
@@ -22,10 +25,32 @@ const LOCK_TAG: u8 = b'L';
 /// that overflow its clock; this is about 285,000 years).
 const MAX_TTL_MS: u128 = 1 << 53;
 
+/// Lua shared by the scripts below: `bump(key, random)` moves a stamp on (a
+/// missing one, or one that is not a counter, starts again at `random`), and
+/// `unlock(key)` takes back one write's lock of `key`.
+const HELPERS: &str = r"
+local function bump(key, random)
+    if redis.call('TYPE', key).ok ~= 'string' then
+        redis.call('DEL', key)
+    end
+    if tonumber(redis.call('GET', key) or '') == nil then
+        redis.call('SET', key, random)
+    else
+        redis.call('INCR', key)
+    end
+end
+local function unlock(key)
+    local lock = key .. ':L'
+    if redis.call('TYPE', lock).ok ~= 'string' or redis.call('DECR', lock) <= 0 then
+        redis.call('DEL', lock)
+    end
+end
+";
+
 /// For each key `KEYS[i]`, with `ARGV[3i-2]` what its lookup saw (a tombstone,
 /// or empty for nothing), `ARGV[3i-1]` the value and `ARGV[3i]` the TTL in ms:
-/// store the value if the key still holds exactly that (no invalidation since).
-/// Returns how many were stored.
+/// store the value if the key still holds exactly that (no invalidation since)
+/// and no write holds its lock. Returns how many were stored.
 static FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         0,
@@ -34,14 +59,132 @@ local stored = 0
 for i, key in ipairs(KEYS) do
     local at = (i - 1) * 3
     local seen = ARGV[at + 1]
+    if redis.call('TYPE', key).ok ~= 'string' and redis.call('TYPE', key).ok ~= 'none' then
+        redis.call('DEL', key)
+    end
     local current = redis.call('GET', key)
-    if (current == false and seen == '') or current == seen then
+    if ((current == false and seen == '') or current == seen)
+        and redis.call('EXISTS', key .. ':L') == 0 then
         redis.call('SET', key, ARGV[at + 2], 'PX', ARGV[at + 3])
         stored = stored + 1
     end
 end
 return stored
-",
+"
+        .to_owned(),
+    )
+});
+
+/// `KEYS[1]` the list, `KEYS[2..]` its stamps; `ARGV[1]` the value, `ARGV[2]`
+/// its TTL in ms, then the stamp values seen, then a random start value per
+/// stamp. Stores the value if every stamp still has the value seen and none is
+/// locked; creates missing stamps. Returns 1 if stored.
+static FILL_STAMPED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        1,
+        format!(
+            r"{HELPERS}
+local n = #KEYS - 1
+local ok = 1
+for i = 1, n do
+    local key = KEYS[i + 1]
+    local current = nil
+    if redis.call('TYPE', key).ok == 'string' then
+        current = redis.call('GET', key)
+    end
+    if tonumber(current or '') == nil then
+        bump(key, ARGV[2 + n + i])
+        ok = 0
+    elseif current ~= ARGV[2 + i] or redis.call('EXISTS', key .. ':L') == 1 then
+        ok = 0
+    end
+end
+if ok == 1 then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return ok
+"
+        ),
+    )
+});
+
+/// `KEYS`: the rows (`ARGV[1]` of them), then the stamps; `ARGV[2]` a row's
+/// lock marker, `ARGV[3]` the window in ms, then a random start value per
+/// stamp. Locks every key for the window and bumps the stamps.
+static BEGIN_WRITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        2,
+        format!(
+            r"{HELPERS}
+local rows = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+    local lock = key .. ':L'
+    if redis.call('TYPE', lock).ok ~= 'string' and redis.call('TYPE', lock).ok ~= 'none' then
+        redis.call('DEL', lock)
+    end
+    redis.call('INCR', lock)
+    redis.call('PEXPIRE', lock, ARGV[3])
+    if i <= rows then
+        redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
+    else
+        bump(key, ARGV[3 + i - rows])
+    end
+end
+return 0
+"
+        ),
+    )
+});
+
+/// As [`BEGIN_WRITE`], with `ARGV[2]` a tombstone: invalidates the rows,
+/// bumps the stamps and takes back one lock of every key.
+static END_WRITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        3,
+        format!(
+            r"{HELPERS}
+local rows = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+    if i <= rows then
+        redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
+    else
+        bump(key, ARGV[3 + i - rows])
+    end
+    unlock(key)
+end
+return 0
+"
+        ),
+    )
+});
+
+/// Takes back one lock of every key.
+static ABORT_WRITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        4,
+        format!(
+            r"{HELPERS}
+for _, key in ipairs(KEYS) do
+    unlock(key)
+end
+return 0
+"
+        ),
+    )
+});
+
+/// Bumps every stamp in `KEYS`, `ARGV[i]` its random start value.
+static BUMP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        5,
+        format!(
+            r"{HELPERS}
+for i, key in ipairs(KEYS) do
+    bump(key, ARGV[i])
+end
+return 0
+"
+        ),
     )
 });
 
@@ -50,16 +193,16 @@ struct Script {
     /// Bit in [`Link::loaded`]: set once the script was sent with `EVAL` on
     /// that connection.
     bit: u8,
-    source: &'static str,
+    source: String,
     sha: String,
 }
 
 impl Script {
-    fn new(index: u8, source: &'static str) -> Self {
+    fn new(index: u8, source: String) -> Self {
         Self {
             bit: 1 << index,
-            source,
             sha: sha1_hex(source.as_bytes()),
+            source,
         }
     }
 }
@@ -140,7 +283,7 @@ impl Script {
 ///         let fill = Fill { key: keys[0].clone(), token, value, ttl: Duration::from_secs(60) };
 ///         cache.fill(&[fill]).await?;
 ///     }
-///     Lookup::Busy => { /* a writer is committing: use the database, do not fill */ }
+///     Lookup::Busy | Lookup::Loading(_) => { /* use the database, do not fill */ }
 /// }
 /// # Ok::<(), thing::cache::CacheError>(())
 /// # }).unwrap();
@@ -530,7 +673,7 @@ impl Inner {
                 other => return other,
             }
         }
-        let value = self.send(link, &command("EVAL", script.source)).await?;
+        let value = self.send(link, &command("EVAL", &script.source)).await?;
         link.loaded.fetch_or(script.bit, Ordering::Relaxed);
         Ok(value)
     }
@@ -598,15 +741,6 @@ fn seen_bytes(token: LeaseToken) -> Vec<u8> {
     }
 }
 
-/// Milliseconds since the Unix epoch, by this machine's clock.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
 /// A TTL as Redis `PX` milliseconds: at least 1 (0 is an error in Redis).
 fn ttl_ms(ttl: Duration) -> Vec<u8> {
     let ms = ttl.as_nanos().div_ceil(1_000_000).clamp(1, MAX_TTL_MS);
@@ -622,8 +756,8 @@ fn unexpected(what: &str, value: &Value) -> SendError {
 }
 
 impl RedisCache {
-    /// Sets every key to `marker` (a tombstone or a lock) for the fill window,
-    /// in one pipeline.
+    /// Sets every key to `marker` (a tombstone) for the fill window, in one
+    /// pipeline.
     async fn mark(&self, what: &str, keys: &[String], marker: Vec<u8>) -> Result<(), CacheError> {
         if keys.is_empty() {
             return Ok(());
@@ -643,6 +777,54 @@ impl RedisCache {
                 inner.send_pipeline(link, &pipe).await
             })
             .await
+    }
+
+    /// Runs one of the write scripts over `keys`: `marker` is what a row key
+    /// is set to, and every stamp gets a random start value in case it is
+    /// missing.
+    async fn write_script(
+        &self,
+        what: &str,
+        script: &Script,
+        keys: &WriteKeys,
+        marker: &[u8],
+    ) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = keys
+            .rows
+            .iter()
+            .chain(&keys.stamps)
+            .map(String::as_str)
+            .collect();
+        let rows = keys.rows.len().to_string();
+        let window = ttl_ms(self.inner.fill_window);
+        let starts = random_starts(keys.stamps.len());
+        let mut args: Vec<&[u8]> = vec![rows.as_bytes(), marker, window.as_slice()];
+        args.extend(starts.iter().map(|start| start.as_bytes()));
+        self.inner
+            .call(what, async |inner: &Inner, link: &mut Link| {
+                inner.eval(link, script, &names, &args).await.map(drop)
+            })
+            .await
+    }
+}
+
+/// A random start value for each of `count` stamps, below 2^62 so that it has
+/// room to count up.
+fn random_starts(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| ((LeaseToken::new().0 as u64) >> 2).to_string())
+        .collect()
+}
+
+/// A stamp's value as Redis returned it: `None` when missing or not a number.
+fn stamp_of(value: Value) -> Option<u64> {
+    match value {
+        Value::BulkString(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
+        Value::Int(n) => u64::try_from(n).ok(),
+        _ => None,
     }
 }
 
@@ -731,102 +913,106 @@ impl Cache for RedisCache {
         self.inner.fill_window
     }
 
-    fn lock<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
-        Box::pin(self.mark("lock", keys, write_lock(LeaseToken::new()).to_vec()))
-    }
-
-    fn register<'a>(
+    fn get_stamped<'a>(
         &'a self,
-        registry: &'a str,
-        query: &'a str,
-        spec: &'a [u8],
-        ttl: Duration,
-    ) -> CacheFuture<'a, ()> {
+        key: &'a str,
+        stamps: &'a [String],
+    ) -> CacheFuture<'a, StampedLookup> {
         Box::pin(async move {
-            let ttl = ttl_ms(ttl);
-            let until = now_ms().saturating_add(
-                std::str::from_utf8(&ttl)
-                    .ok()
-                    .and_then(|ms| ms.parse::<u64>().ok())
-                    .unwrap_or(u64::MAX),
-            );
-            let mut entry = until.to_be_bytes().to_vec();
-            entry.extend_from_slice(spec);
-            let mut pipe = redis::pipe();
-            pipe.cmd("HSET")
-                .arg(registry)
-                .arg(query)
-                .arg(entry)
-                .ignore();
-            // The registry lives as long as its longest-lived entry.
-            for mode in ["NX", "GT"] {
-                pipe.cmd("PEXPIRE")
-                    .arg(registry)
-                    .arg(ttl.as_slice())
-                    .arg(mode)
-                    .ignore();
+            let mut cmd = redis::cmd("MGET");
+            cmd.arg(key);
+            for stamp in stamps {
+                cmd.arg(stamp.as_str());
             }
             self.inner
-                .call("register", async |inner: &Inner, link: &mut Link| {
-                    inner.send_pipeline(link, &pipe).await
+                .call("get_stamped", async |inner: &Inner, link: &mut Link| {
+                    let reply = inner.send(link, &cmd).await?;
+                    let Value::Array(items) = reply else {
+                        return Err(unexpected("get_stamped", &reply));
+                    };
+                    if items.len() != stamps.len() + 1 {
+                        return Err(unexpected(
+                            "get_stamped: wrong length",
+                            &Value::Array(items),
+                        ));
+                    }
+                    let mut items = items.into_iter();
+                    let value = match items.next() {
+                        Some(Value::BulkString(bytes)) => Some(bytes),
+                        _ => None,
+                    };
+                    Ok(StampedLookup {
+                        value,
+                        stamps: items.map(stamp_of).collect(),
+                    })
                 })
                 .await
         })
     }
 
-    fn registered<'a>(&'a self, registry: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>> {
+    fn fill_stamped<'a>(&'a self, fill: &'a StampedFill) -> CacheFuture<'a, bool> {
         Box::pin(async move {
-            let mut cmd = redis::cmd("HGETALL");
-            cmd.arg(registry);
-            let reply = self
-                .inner
-                .call("registered", async |inner: &Inner, link: &mut Link| {
-                    inner.send(link, &cmd).await
-                })
-                .await?;
-            let items = match reply {
-                Value::Array(items) => items,
-                Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-                other => {
-                    return Err(CacheError(format!(
-                        "redis: registered: unexpected {other:?}"
-                    )));
-                }
-            };
-            let now = now_ms();
-            let (mut live, mut expired) = (Vec::new(), Vec::new());
-            let mut items = items.into_iter();
-            while let (Some(Value::BulkString(query)), Some(Value::BulkString(entry))) =
-                (items.next(), items.next())
-            {
-                let query = String::from_utf8_lossy(&query).into_owned();
-                match entry.split_first_chunk::<8>() {
-                    Some((until, spec)) if u64::from_be_bytes(*until) > now => {
-                        live.push((query, spec.to_vec()));
-                    }
-                    _ => expired.push(query),
-                }
+            if fill.stamps.len() != fill.seen.len() {
+                return Ok(false);
             }
-            if !expired.is_empty() {
-                self.unregister(registry, &expired).await?;
-            }
-            Ok(live)
+            let keys: Vec<&str> = std::iter::once(fill.key.as_str())
+                .chain(fill.stamps.iter().map(String::as_str))
+                .collect();
+            let ttl = ttl_ms(fill.ttl);
+            let seen: Vec<String> = fill.seen.iter().map(u64::to_string).collect();
+            let starts = random_starts(fill.stamps.len());
+            let mut args: Vec<&[u8]> = vec![fill.value.as_slice(), ttl.as_slice()];
+            args.extend(seen.iter().map(|value| value.as_bytes()));
+            args.extend(starts.iter().map(|start| start.as_bytes()));
+            self.inner
+                .call(
+                    "fill_stamped",
+                    async |inner: &Inner, link: &mut Link| match inner
+                        .eval(link, &FILL_STAMPED, &keys, &args)
+                        .await?
+                    {
+                        Value::Int(stored) => Ok(stored == 1),
+                        other => Err(unexpected("fill_stamped", &other)),
+                    },
+                )
+                .await
         })
     }
 
-    fn unregister<'a>(&'a self, registry: &'a str, queries: &'a [String]) -> CacheFuture<'a, ()> {
+    fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        let marker = write_lock(LeaseToken::new());
         Box::pin(async move {
-            if queries.is_empty() {
+            self.write_script("begin_write", &BEGIN_WRITE, keys, &marker)
+                .await
+        })
+    }
+
+    fn end_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        let marker = tombstone(LeaseToken::new());
+        Box::pin(async move {
+            self.write_script("end_write", &END_WRITE, keys, &marker)
+                .await
+        })
+    }
+
+    fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        Box::pin(async move {
+            self.write_script("abort_write", &ABORT_WRITE, keys, b"")
+                .await
+        })
+    }
+
+    fn bump<'a>(&'a self, stamps: &'a [String]) -> CacheFuture<'a, ()> {
+        Box::pin(async move {
+            if stamps.is_empty() {
                 return Ok(());
             }
-            let mut cmd = redis::cmd("HDEL");
-            cmd.arg(registry);
-            for query in queries {
-                cmd.arg(query.as_str());
-            }
+            let keys: Vec<&str> = stamps.iter().map(String::as_str).collect();
+            let starts = random_starts(stamps.len());
+            let args: Vec<&[u8]> = starts.iter().map(|start| start.as_bytes()).collect();
             self.inner
-                .call("unregister", async |inner: &Inner, link: &mut Link| {
-                    inner.send(link, &cmd).await.map(drop)
+                .call("bump", async |inner: &Inner, link: &mut Link| {
+                    inner.eval(link, &BUMP, &keys, &args).await.map(drop)
                 })
                 .await
         })

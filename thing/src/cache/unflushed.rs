@@ -6,7 +6,7 @@
 //! cache is reachable again the retry deletes the key there too, for every other
 //! process.
 
-use super::Cache;
+use super::{Cache, WriteKeys};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,10 +18,10 @@ const LAST_RETRY: Duration = Duration::from_secs(2);
 /// What a failed invalidation left to do.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Pending {
-    /// Drop this key.
+    /// Drop this row key.
     Key(String),
-    /// Drop every list registered here (the write's details are gone).
-    Registry(String),
+    /// Bump this stamp (every list built under it is then invalid).
+    Stamp(String),
 }
 
 /// The invalidations that failed.
@@ -54,22 +54,22 @@ impl Unflushed {
         self.holds(&Pending::Key(key.to_owned()))
     }
 
-    /// Whether the lists of `registry` wait to be dropped.
-    pub fn contains_registry(&self, registry: &str) -> bool {
-        self.holds(&Pending::Registry(registry.to_owned()))
+    /// Whether any of `stamps` waits to be bumped. Cheap when nothing does.
+    pub fn contains_any_stamp(&self, stamps: &[String]) -> bool {
+        self.retrying.load(Ordering::Acquire) && {
+            let pending = self.pending();
+            stamps
+                .iter()
+                .any(|stamp| pending.contains(&Pending::Stamp(stamp.clone())))
+        }
     }
 
-    /// Keeps `keys` and makes sure a task retries them against `cache`.
-    pub fn add(self: &Arc<Self>, cache: &Arc<dyn Cache>, keys: &[String]) {
-        self.keep(cache, keys.iter().cloned().map(Pending::Key));
-    }
-
-    /// Keeps "drop every list of `registry`" and makes sure a task does it.
-    pub fn add_registry(self: &Arc<Self>, cache: &Arc<dyn Cache>, registry: &str) {
-        self.keep(
-            cache,
-            std::iter::once(Pending::Registry(registry.to_owned())),
-        );
+    /// Keeps the rows and stamps of a write whose end the cache did not take,
+    /// and makes sure a task retries them.
+    pub fn add_write(self: &Arc<Self>, cache: &Arc<dyn Cache>, keys: &WriteKeys) {
+        let rows = keys.rows.iter().cloned().map(Pending::Key);
+        let stamps = keys.stamps.iter().cloned().map(Pending::Stamp);
+        self.keep(cache, rows.chain(stamps));
     }
 
     fn keep(self: &Arc<Self>, cache: &Arc<dyn Cache>, pending: impl Iterator<Item = Pending>) {
@@ -84,14 +84,7 @@ impl Unflushed {
 async fn flush(cache: &dyn Cache, pending: &Pending) -> bool {
     match pending {
         Pending::Key(key) => cache.invalidate(std::slice::from_ref(key)).await.is_ok(),
-        Pending::Registry(registry) => {
-            let Ok(registered) = cache.registered(registry).await else {
-                return false;
-            };
-            let lists: Vec<String> = registered.into_iter().map(|(list, _)| list).collect();
-            cache.invalidate(&lists).await.is_ok()
-                && cache.unregister(registry, &lists).await.is_ok()
-        }
+        Pending::Stamp(stamp) => cache.bump(std::slice::from_ref(stamp)).await.is_ok(),
     }
 }
 
@@ -134,7 +127,7 @@ async fn retry(unflushed: std::sync::Weak<Unflushed>, cache: Arc<dyn Cache>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{CacheError, CacheFuture, Fill, Lookup};
+    use crate::cache::{CacheError, CacheFuture, Fill, Lookup, StampedFill, StampedLookup};
     use std::sync::atomic::AtomicUsize;
 
     /// Fails the first `failures` invalidations, then takes them.
@@ -155,19 +148,26 @@ mod tests {
         fn fill<'a>(&'a self, _: &'a [Fill]) -> CacheFuture<'a, usize> {
             Box::pin(async { Ok(0) })
         }
-        fn register<'a>(
+        fn get_stamped<'a>(
             &'a self,
             _: &'a str,
-            _: &'a str,
-            _: &'a [u8],
-            _: Duration,
-        ) -> CacheFuture<'a, ()> {
+            _: &'a [String],
+        ) -> CacheFuture<'a, StampedLookup> {
+            Box::pin(async { Err(CacheError("unused".into())) })
+        }
+        fn fill_stamped<'a>(&'a self, _: &'a StampedFill) -> CacheFuture<'a, bool> {
+            Box::pin(async { Ok(false) })
+        }
+        fn begin_write<'a>(&'a self, _: &'a WriteKeys) -> CacheFuture<'a, ()> {
             Box::pin(async { Ok(()) })
         }
-        fn registered<'a>(&'a self, _: &'a str) -> CacheFuture<'a, Vec<(String, Vec<u8>)>> {
-            Box::pin(async { Ok(Vec::new()) })
+        fn end_write<'a>(&'a self, _: &'a WriteKeys) -> CacheFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
         }
-        fn unregister<'a>(&'a self, _: &'a str, _: &'a [String]) -> CacheFuture<'a, ()> {
+        fn abort_write<'a>(&'a self, _: &'a WriteKeys) -> CacheFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn bump<'a>(&'a self, _: &'a [String]) -> CacheFuture<'a, ()> {
             Box::pin(async { Ok(()) })
         }
         fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
@@ -183,6 +183,13 @@ mod tests {
         }
     }
 
+    fn keys(rows: &[&str]) -> WriteKeys {
+        WriteKeys {
+            rows: rows.iter().map(|row| row.to_string()).collect(),
+            stamps: Vec::new(),
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn kept_keys_are_retried_until_the_cache_takes_them() {
         let flaky = Arc::new(Flaky {
@@ -191,7 +198,7 @@ mod tests {
         });
         let cache: Arc<dyn Cache> = flaky.clone();
         let unflushed = Arc::new(Unflushed::default());
-        unflushed.add(&cache, &["a".into(), "b".into()]);
+        unflushed.add_write(&cache, &keys(&["a", "b"]));
         assert!(unflushed.contains("a") && !unflushed.contains("c"));
         assert_eq!(unflushed.len(), 2);
 
@@ -203,7 +210,7 @@ mod tests {
         assert_eq!(taken, vec!["a".to_string(), "b".to_string()]);
 
         // A later failure starts a new retry.
-        unflushed.add(&cache, &["c".into()]);
+        unflushed.add_write(&cache, &keys(&["c"]));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(unflushed.len(), 0);
         assert!(flaky.taken.lock().unwrap().contains(&"c".to_string()));

@@ -2,13 +2,10 @@
 
 use super::handle::Db;
 use super::pool::{Pool, TxConn};
+use crate::cache::WriteKeys;
 use crate::error::Result;
 use crate::stats::StatementKind;
 use tokio::sync::{Mutex, MutexGuard};
-
-/// Cache work deferred to after the commit.
-pub(crate) type OnCommit =
-    Box<dyn FnOnce(Db) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
 /// An open transaction, from [`Db::begin`] or [`Db::transaction`].
 ///
@@ -33,10 +30,10 @@ pub(crate) type OnCommit =
 pub struct Transaction {
     db: Db,
     conn: Mutex<TxConn>,
-    /// What to do with the cache once this transaction commits.
-    on_commit: std::sync::Mutex<Vec<OnCommit>>,
-    /// Cache keys to lock against fills just before the commit.
-    locks: std::sync::Mutex<Vec<String>>,
+    /// The cache keys of the writes made through this transaction: what its
+    /// commit locks and bumps before `COMMIT`, and what it invalidates and
+    /// unlocks after.
+    writes: std::sync::Mutex<(WriteKeys, WriteKeys)>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -53,8 +50,7 @@ impl Transaction {
         Self {
             db,
             conn: Mutex::new(conn),
-            on_commit: std::sync::Mutex::default(),
-            locks: std::sync::Mutex::default(),
+            writes: std::sync::Mutex::default(),
         }
     }
 
@@ -68,50 +64,40 @@ impl Transaction {
         self.conn.lock().await
     }
 
-    /// Locks `keys` against fills just before the commit (never on rollback, so
-    /// a rolled-back transaction leaves the cache as it was).
-    pub(crate) fn lock_before_commit(&self, keys: impl Iterator<Item = String>) {
-        self.locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(keys);
-    }
-
-    /// Runs `action` once the transaction has committed (never on rollback).
-    pub(crate) fn on_commit(&self, action: OnCommit) {
-        self.on_commit
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(action);
+    /// Records a write's cache keys: `before` for the steps before `COMMIT`,
+    /// `after` for those after it (never on rollback, so a rolled-back
+    /// transaction leaves the cache as it was).
+    pub(crate) fn record_write(&self, before: WriteKeys, after: WriteKeys) {
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        writes.0.extend(before);
+        writes.1.extend(after);
     }
 
     /// Commits every write made through this transaction, then invalidates the
     /// cached rows it wrote.
     pub async fn commit(self) -> Result<()> {
-        let mut locks = self.locks.into_inner().unwrap_or_else(|e| e.into_inner());
-        locks.sort_unstable();
-        locks.dedup();
-        if let Some(cache) = self.db.cache() {
-            cache.lock(self.db.counters(), &locks).await;
+        let (before, after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        let cache = self.db.cache();
+        if let Some(cache) = cache {
+            cache.begin_write(self.db.counters(), &before).await;
         }
         let conn = self.conn.into_inner();
         self.db.counters().statement(StatementKind::Other);
-        match conn {
+        let committed = match conn {
             #[cfg(feature = "sqlite")]
-            TxConn::Sqlite(tx) => tx.commit().await?,
+            TxConn::Sqlite(tx) => tx.commit().await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(tx) => tx.commit().await?,
+            TxConn::Postgres(tx) => tx.commit().await,
             #[cfg(feature = "mysql")]
-            TxConn::MySql(tx) => tx.commit().await?,
+            TxConn::MySql(tx) => tx.commit().await,
+        };
+        if let Some(cache) = cache {
+            match &committed {
+                Ok(()) => cache.end_write(self.db.counters(), &after).await,
+                Err(_) => cache.abort_write(self.db.counters(), &before).await,
+            }
         }
-        let actions = self
-            .on_commit
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
-        for action in actions {
-            action(self.db.clone()).await;
-        }
-        Ok(())
+        Ok(committed?)
     }
 
     /// Undoes every write made through this transaction; the cache is left

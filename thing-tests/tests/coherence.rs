@@ -1,0 +1,485 @@
+//! The cache's promise under concurrency: two `Db` handles sharing one cache,
+//! eight writers and eight readers, every row carrying a version that each write
+//! bumps. A read that starts after a write returned must never see an older
+//! version (or a row deleted before it started), a list must not hold a row
+//! that left it before the read started, nor miss one that was in it all along;
+//! and at the end every cached row and list, through both handles, equals the
+//! database.
+//!
+//! Seeded: the seed of a failing run is printed; `THING_COHERENCE_SEED` replays
+//! it, `THING_COHERENCE_OPS` changes the number of operations per task.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use thing::{BaseModel, Db, Thing};
+use thing_tests::{Backend, CacheKind, CacheTest, Rng};
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "coherence_items")]
+struct Item {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(index)]
+    team: i32,
+    score: i32,
+    version: i64,
+}
+
+const WRITERS: u64 = 8;
+const READERS: u64 = 8;
+const TEAMS: i32 = 4;
+/// Rows each writer starts with.
+const ROWS_PER_WRITER: usize = 6;
+/// Cached ids per list: small, so pages past it are exercised too.
+const LIST_WINDOW: usize = 8;
+/// A version that means "deleted".
+const GONE: i64 = i64::MAX;
+
+/// What has committed, per row: the version (or `GONE`) and the team, and
+/// whether a write to the row is under way.
+#[derive(Default)]
+struct Ledger {
+    rows: Mutex<HashMap<i64, Arc<RowState>>>,
+    violations: Mutex<Vec<String>>,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    /// Inserts begun and inserts recorded: a row between the two is in the
+    /// database but not yet in `rows`.
+    inserts_begun: AtomicU64,
+    inserts_recorded: AtomicU64,
+}
+
+#[derive(Default)]
+struct RowState {
+    /// `version << 8 | team`, or `GONE`: one atomic so a reader sees both at once.
+    committed: AtomicI64,
+    writing: AtomicBool,
+}
+
+fn pack(version: i64, team: i32) -> i64 {
+    (version << 8) | i64::from(team)
+}
+
+fn unpack(packed: i64) -> (i64, i32) {
+    if packed == GONE {
+        (GONE, -1)
+    } else {
+        (packed >> 8, (packed & 0xff) as i32)
+    }
+}
+
+impl Ledger {
+    fn state(&self, id: i64) -> Arc<RowState> {
+        Arc::clone(self.rows.lock().unwrap().entry(id).or_default())
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.rows.lock().unwrap().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The committed (version, team) of every known row, as a read starting now
+    /// must at least see.
+    fn snapshot(&self) -> HashMap<i64, (i64, i32, bool)> {
+        self.rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(&id, state)| {
+                let (version, team) = unpack(state.committed.load(Ordering::SeqCst));
+                (id, (version, team, state.writing.load(Ordering::SeqCst)))
+            })
+            .collect()
+    }
+
+    /// `(begun, recorded)` inserts: equal when none is under way.
+    fn inserts(&self) -> (u64, u64) {
+        (
+            self.inserts_begun.load(Ordering::SeqCst),
+            self.inserts_recorded.load(Ordering::SeqCst),
+        )
+    }
+
+    fn violation(&self, message: String) {
+        self.violations.lock().unwrap().push(message);
+    }
+}
+
+/// One writer: owns its rows, so it knows each one's version exactly.
+async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
+    let mut rng = Rng(seed);
+    let mut mine: Vec<Item> = Vec::new();
+    for _ in 0..ROWS_PER_WRITER {
+        mine.push(insert(&db, &ledger, &mut rng).await);
+    }
+    for _ in 0..ops {
+        let at = rng.below(mine.len() as u64) as usize;
+        let state = ledger.state(mine[at].base.id);
+        state.writing.store(true, Ordering::SeqCst);
+        match rng.below(10) {
+            0..=4 => {
+                let item = &mut mine[at];
+                if rng.below(2) == 0 {
+                    item.team = rng.below(TEAMS as u64) as i32;
+                }
+                item.score = rng.below(100) as i32;
+                item.version += 1;
+                item.save(&db).await.expect("save");
+                state
+                    .committed
+                    .store(pack(item.version, item.team), Ordering::SeqCst);
+            }
+            5 | 6 => {
+                let item = &mut mine[at];
+                Item::incr(&db, item.base.id, Item::VERSION, 1)
+                    .await
+                    .expect("incr");
+                item.version += 1;
+                state
+                    .committed
+                    .store(pack(item.version, item.team), Ordering::SeqCst);
+            }
+            7 => {
+                mine[at].delete(&db).await.expect("soft delete");
+                state.committed.store(GONE, Ordering::SeqCst);
+                mine[at] = insert(&db, &ledger, &mut rng).await;
+            }
+            8 => {
+                mine[at].delete_hard(&db).await.expect("hard delete");
+                state.committed.store(GONE, Ordering::SeqCst);
+                mine[at] = insert(&db, &ledger, &mut rng).await;
+            }
+            _ => {
+                // Saves an unchanged copy: no SQL, nothing to invalidate.
+                mine[at].save(&db).await.expect("no-op save");
+            }
+        }
+        state.writing.store(false, Ordering::SeqCst);
+        ledger.writes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn insert(db: &Db, ledger: &Ledger, rng: &mut Rng) -> Item {
+    ledger.inserts_begun.fetch_add(1, Ordering::SeqCst);
+    let mut item = Item {
+        team: rng.below(TEAMS as u64) as i32,
+        score: rng.below(100) as i32,
+        version: 1,
+        ..Default::default()
+    };
+    item.save(db).await.expect("insert");
+    ledger
+        .state(item.base.id)
+        .committed
+        .store(pack(1, item.team), Ordering::SeqCst);
+    ledger.inserts_recorded.fetch_add(1, Ordering::SeqCst);
+    item
+}
+
+/// Checks rows a read returned against what had committed when it started.
+fn check_rows(ledger: &Ledger, what: &str, before: &HashMap<i64, (i64, i32, bool)>, rows: &[Item]) {
+    for row in rows {
+        let Some(&(version, _, _)) = before.get(&row.base.id) else {
+            continue; // inserted during the read
+        };
+        if version == GONE {
+            ledger.violation(format!(
+                "{what}: row {} was deleted before the read started, returned at v{}",
+                row.base.id, row.version
+            ));
+        } else if row.version < version {
+            ledger.violation(format!(
+                "{what}: row {} at v{} after v{version} committed",
+                row.base.id, row.version
+            ));
+        }
+    }
+}
+
+/// Checks a list of team `team` (every matching row) against the rows whose
+/// state no write touched during the read.
+fn check_membership(
+    ledger: &Ledger,
+    what: &str,
+    team: i32,
+    before: &HashMap<i64, (i64, i32, bool)>,
+    ids: &[i64],
+) {
+    let after = ledger.snapshot();
+    let untouched = |id: &i64| match (before.get(id), after.get(id)) {
+        (Some(b), Some(a)) => !b.2 && !a.2 && a.0 == b.0,
+        _ => false,
+    };
+    for id in ids {
+        if let Some(&(version, row_team, _)) = before.get(id)
+            && untouched(id)
+            && version != GONE
+            && row_team != team
+        {
+            ledger.violation(format!(
+                "{what}: row {id} (team {row_team} since before the read) listed in team {team}"
+            ));
+        }
+    }
+    for (id, &(version, row_team, _)) in before {
+        if version != GONE && row_team == team && untouched(id) && !ids.contains(id) {
+            ledger.violation(format!(
+                "{what}: row {id} (team {team} since before the read, v{version}) missing"
+            ));
+        }
+    }
+}
+
+fn team_query(team: i32) -> thing::Query<Item> {
+    Item::query()
+        .filter(Item::TEAM.eq(team))
+        .order_by(Item::SCORE.desc())
+}
+
+/// One reader: random reads through either handle, each checked.
+async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
+    let mut rng = Rng(seed);
+    for _ in 0..ops {
+        let db = rng.pick(&handles);
+        let ids = ledger.ids();
+        if ids.is_empty() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let before = ledger.snapshot();
+        let team = rng.below(TEAMS as u64) as i32;
+        match rng.below(7) {
+            0 | 1 => {
+                let id = *rng.pick(&ids);
+                match Item::by_id(db, id).await {
+                    Ok(row) => check_rows(&ledger, "by_id", &before, &[row]),
+                    Err(err) if err.is_not_found() => {
+                        let (version, _, writing) = before[&id];
+                        let still = ledger.snapshot()[&id];
+                        if version != GONE && !writing && !still.2 && still.0 == version {
+                            ledger.violation(format!("by_id: live row {id} v{version} not found"));
+                        }
+                    }
+                    Err(err) => panic!("by_id: {err}"),
+                }
+            }
+            2 => {
+                let wanted: Vec<i64> = (0..5).map(|_| *rng.pick(&ids)).collect();
+                let rows = Item::by_ids(db, &wanted).await.expect("by_ids");
+                check_rows(&ledger, "by_ids", &before, &rows);
+            }
+            3 => {
+                let rows = team_query(team).all(db).await.expect("all");
+                check_rows(&ledger, "all", &before, &rows);
+                let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                check_membership(&ledger, "all", team, &before, &ids);
+            }
+            4 => {
+                let ids = team_query(team).ids(db).await.expect("ids");
+                check_membership(&ledger, "ids", team, &before, &ids);
+            }
+            5 => {
+                let offset = rng.below(LIST_WINDOW as u64 * 2);
+                let rows = team_query(team).fetch(db, offset, 4).await.expect("fetch");
+                check_rows(&ledger, "fetch", &before, &rows);
+                if let Some(row) = team_query(team).first(db).await.expect("first") {
+                    check_rows(&ledger, "first", &before, &[row]);
+                }
+            }
+            _ => {
+                let inserts = ledger.inserts();
+                let count = team_query(team).count(db).await.expect("count");
+                let after = ledger.snapshot();
+                let no_insert = inserts.0 == inserts.1 && ledger.inserts() == inserts;
+                // Only when no row that was or is in the team moved meanwhile.
+                // (A row being written may be moving into the team.)
+                let stable = after.iter().all(|(id, a)| match before.get(id) {
+                    Some(b) if b.2 || a.2 => false,
+                    Some(b) if b.1 == team || a.1 == team => a.0 == b.0,
+                    Some(_) => true,
+                    None => a.1 != team && !a.2,
+                });
+                let expected = before
+                    .values()
+                    .filter(|(version, row_team, _)| *version != GONE && *row_team == team)
+                    .count() as u64;
+                if no_insert && stable && count != expected {
+                    ledger.violation(format!(
+                        "count: team {team} counted {count}, {expected} rows all along"
+                    ));
+                }
+            }
+        }
+        ledger.reads.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// At the end: every row and list through every handle equals the database.
+async fn check_final(handles: &[Db], truth: &Db, ledger: &Ledger) {
+    let ids = ledger.ids();
+    let expected: HashMap<i64, Item> = Item::by_ids(truth, &ids)
+        .await
+        .expect("uncached by_ids")
+        .into_iter()
+        .map(|row| (row.base.id, row))
+        .collect();
+    for (h, db) in handles.iter().enumerate() {
+        for &id in &ids {
+            let cached = Item::by_id(db, id).await.ok();
+            let versions = (
+                cached.as_ref().map(|row| (row.version, row.team)),
+                expected.get(&id).map(|row| (row.version, row.team)),
+            );
+            if versions.0 != versions.1 {
+                ledger.violation(format!(
+                    "final: handle {h} row {id}: cached {:?}, database {:?}",
+                    versions.0, versions.1
+                ));
+            }
+        }
+        for team in 0..TEAMS {
+            let query = team_query(team);
+            let cached: Vec<i64> = query.ids(db).await.expect("ids");
+            let truth_ids: Vec<i64> = query.ids(truth).await.expect("uncached ids");
+            if cached != truth_ids {
+                ledger.violation(format!(
+                    "final: handle {h} team {team}: cached list {cached:?}, database {truth_ids:?}"
+                ));
+            }
+            let count = query.count(db).await.expect("count");
+            if count != truth_ids.len() as u64 {
+                ledger.violation(format!(
+                    "final: handle {h} team {team}: cached count {count}, database {}",
+                    truth_ids.len()
+                ));
+            }
+            let page: Vec<i64> = query
+                .fetch(db, 0, LIST_WINDOW as u64 + 4)
+                .await
+                .expect("fetch")
+                .iter()
+                .map(|row| row.base.id)
+                .collect();
+            let truth_page: Vec<i64> = truth_ids.iter().take(LIST_WINDOW + 4).copied().collect();
+            if page != truth_page {
+                ledger.violation(format!(
+                    "final: handle {h} team {team}: cached page {page:?}, database {truth_page:?}"
+                ));
+            }
+        }
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("THING_COHERENCE_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |elapsed| elapsed.as_nanos() as u64)
+                | 1
+        })
+}
+
+fn ops_per_task() -> usize {
+    std::env::var("THING_COHERENCE_OPS")
+        .ok()
+        .and_then(|ops| ops.parse().ok())
+        .unwrap_or(700)
+}
+
+async fn stress(backend: Backend, kind: Option<CacheKind>, sqlite_journal: Option<&str>) {
+    let cached = kind.is_some();
+    let kind = kind.unwrap_or(CacheKind::Memory);
+    let Some(test) = CacheTest::new(backend, kind).await else {
+        return;
+    };
+    if let Some(mode) = sqlite_journal {
+        test.t.raw(&format!("PRAGMA journal_mode = {mode}")).await;
+    }
+    let seed = seed();
+    let ops = ops_per_task();
+    let handle = || {
+        test.handle_with(move |builder| {
+            let builder = builder.list_window(LIST_WINDOW).max_connections(8);
+            if cached { builder } else { builder.no_cache() }
+        })
+    };
+    let (a, b) = (handle().await, handle().await);
+    let truth = Db::builder(&test.t.url).no_cache().build().await.unwrap();
+    a.create_table::<Item>().await.unwrap();
+
+    let ledger = Arc::new(Ledger::default());
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let db = if w % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(writer(
+            db,
+            Arc::clone(&ledger),
+            seed ^ ((w + 1) * 0x9e37),
+            ops,
+        )));
+    }
+    for r in 0..READERS {
+        let handles = [a.clone(), b.clone()];
+        let seed = seed ^ ((r + 101) * 0x85eb);
+        tasks.push(tokio::spawn(reader(
+            handles,
+            Arc::clone(&ledger),
+            seed,
+            ops,
+        )));
+    }
+    for task in tasks {
+        task.await.expect("a task panicked");
+    }
+    check_final(&[a.clone(), b.clone()], &truth, &ledger).await;
+
+    let violations = ledger.violations.lock().unwrap().clone();
+    let (reads, writes) = (
+        ledger.reads.load(Ordering::Relaxed),
+        ledger.writes.load(Ordering::Relaxed),
+    );
+    drop((a, b, truth));
+    test.finish().await;
+    assert!(
+        violations.is_empty(),
+        "{backend:?}/{:?}/{sqlite_journal:?}: {} violation(s) in {reads} reads and \
+         {writes} writes; replay with THING_COHERENCE_SEED={seed}:\n{}",
+        cached.then_some(kind),
+        violations.len(),
+        violations
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+macro_rules! stress_tests {
+    ($($name:ident: $backend:ident, $kind:expr, $journal:expr;)*) => {
+        $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            stress(Backend::$backend, $kind, $journal).await;
+        })*
+    };
+}
+
+stress_tests! {
+    sqlite_wal_memory: Sqlite, Some(CacheKind::Memory), Some("WAL");
+    sqlite_wal_redis: Sqlite, Some(CacheKind::Redis), Some("WAL");
+    sqlite_delete_journal_memory: Sqlite, Some(CacheKind::Memory), Some("DELETE");
+    sqlite_delete_journal_redis: Sqlite, Some(CacheKind::Redis), Some("DELETE");
+    postgres_memory: Postgres, Some(CacheKind::Memory), None;
+    postgres_redis: Postgres, Some(CacheKind::Redis), None;
+    mysql_memory: MySql, Some(CacheKind::Memory), None;
+    mysql_redis: MySql, Some(CacheKind::Redis), None;
+    // The checker itself: with no cache, it must find nothing.
+    sqlite_wal_no_cache: Sqlite, None, Some("WAL");
+    postgres_no_cache: Postgres, None, None;
+    mysql_no_cache: MySql, None, None;
+}

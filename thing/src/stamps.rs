@@ -1,0 +1,233 @@
+//! Stamps: which versions a cached list depends on, and which a write bumps.
+//!
+//! A list with an equality (or `IN`) on an indexed column depends on one stamp
+//! per value, `(table, column, value)`: only writes to rows that had or get one
+//! of those values move it. Any other list depends on a stamp per column its
+//! filter and order read, plus the table's membership stamp (inserts, deletes,
+//! soft deletes and restores). A list with raw SQL depends on the table-wide
+//! stamp of its table and of every table it declares it reads. A write bumps,
+//! for each row, the value stamps of its indexed columns' old and new values,
+//! the stamps of the columns it changed, the membership stamp when the row
+//! enters or leaves the table, and the table-wide stamp.
+//!
+//! Correctness rests on these sets covering each other, never on evaluating a
+//! filter in Rust.
+
+use crate::filter::{CmpOp, Expr};
+use crate::schema::Schema;
+use crate::value::Value;
+
+/// One stamp of a table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stamp {
+    /// Rows whose indexed `column` holds a value, by its [`value_key`].
+    Value { column: usize, value: String },
+    /// Any change of `column`.
+    Column(usize),
+    /// A row entering or leaving the table.
+    Members,
+    /// Any write to the table named.
+    Table(&'static str),
+}
+
+/// What a committed write did to one row, as far as stamps are concerned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowWrite {
+    /// The row's id.
+    pub id: i64,
+    /// The columns whose value changed (all of them for an insert).
+    pub changed: Vec<usize>,
+    /// The indexed columns' values before the write (none for an insert).
+    pub before: Vec<(usize, Value)>,
+    /// The indexed columns' values after it (none for a hard delete).
+    pub after: Vec<(usize, Value)>,
+    /// Whether the row entered or left the table (insert, delete, soft delete,
+    /// restore).
+    pub membership: bool,
+}
+
+/// Whether `column` of `T` has value stamps: indexed (or the id) and of a type
+/// whose equality Thing can key exactly.
+pub(crate) fn has_value_stamps<T: Schema>(column: usize) -> bool {
+    let def = &T::COLUMNS[column];
+    (column == T::META.id || def.index || def.unique)
+        && matches!(
+            def.sql_type,
+            crate::types::SqlType::TinyInt
+                | crate::types::SqlType::SmallInt
+                | crate::types::SqlType::Int
+                | crate::types::SqlType::BigInt
+                | crate::types::SqlType::UnsignedInt
+                | crate::types::SqlType::Bool
+                | crate::types::SqlType::Text
+                | crate::types::SqlType::Blob
+                | crate::types::SqlType::Date
+                | crate::types::SqlType::Uuid
+        )
+}
+
+/// The columns of `T` with value stamps, other than the id: the ones a write
+/// must know the old values of.
+pub(crate) fn guarded_columns<T: Schema>() -> impl Iterator<Item = usize> {
+    (0..T::COLUMNS.len()).filter(|&column| column != T::META.id && has_value_stamps::<T>(column))
+}
+
+/// The key of a value under a value stamp; `None` for values whose SQL
+/// equality Thing cannot key exactly (floats, timestamps, JSON).
+///
+/// Text is keyed lower-cased and without trailing spaces, so that collations
+/// that ignore case or trailing spaces (MySQL's PAD SPACE) put every value
+/// they consider equal under one stamp: a coarser stamp costs a refill, never a
+/// stale list.
+pub(crate) fn value_key(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Null => "n".into(),
+        Value::Int(n) => format!("i{n}"),
+        Value::Bool(b) => format!("b{}", u8::from(*b)),
+        Value::Text(text) => {
+            let text = text.trim_end_matches(' ').to_lowercase();
+            if text.len() <= 64 {
+                format!("t{text}")
+            } else {
+                format!("h{}", crate::cache::sha1_hex(text.as_bytes()))
+            }
+        }
+        Value::Bytes(bytes) => format!("x{}", crate::cache::sha1_hex(bytes)),
+        Value::Date(date) => format!("d{date}"),
+        Value::Uuid(uuid) => format!("u{}", uuid.simple()),
+        Value::Float(_) | Value::TimestampTz(_) | Value::Timestamp(_) | Value::Opaque => {
+            return None;
+        }
+    })
+}
+
+/// The stamps a list of `T` with condition `expr`, sort keys `order`, and raw
+/// SQL reading the tables `reads` depends on.
+pub(crate) fn of_query<T: Schema>(
+    expr: &Expr,
+    order: &[(usize, bool)],
+    reads: &[&'static str],
+) -> Vec<Stamp> {
+    let mut columns = Vec::new();
+    if !expr.columns(&mut columns) {
+        let mut stamps: Vec<Stamp> = std::iter::once(T::TABLE)
+            .chain(reads.iter().copied())
+            .map(Stamp::Table)
+            .collect();
+        stamps.sort();
+        stamps.dedup();
+        return stamps;
+    }
+    if let Some(stamps) = equality_stamps::<T>(expr) {
+        return stamps;
+    }
+    columns.extend(order.iter().map(|&(column, _)| column));
+    columns.retain(|&column| column != T::META.id);
+    columns.sort_unstable();
+    columns.dedup();
+    let mut stamps: Vec<Stamp> = columns.into_iter().map(Stamp::Column).collect();
+    stamps.push(Stamp::Members);
+    stamps
+}
+
+/// The value stamps of the top-level equality (or `IN`) on a column with value
+/// stamps that names the fewest values, if `expr` has one.
+fn equality_stamps<T: Schema>(expr: &Expr) -> Option<Vec<Stamp>> {
+    let conjuncts = match expr {
+        Expr::And(parts) => parts.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    conjuncts
+        .iter()
+        .filter_map(|conjunct| {
+            let (column, values) = match conjunct {
+                Expr::Cmp {
+                    column,
+                    op: CmpOp::Eq,
+                    value,
+                } => (*column, std::slice::from_ref(value)),
+                Expr::In {
+                    column,
+                    values,
+                    negated: false,
+                } => (*column, values.as_slice()),
+                _ => return None,
+            };
+            if !has_value_stamps::<T>(column) {
+                return None;
+            }
+            let mut stamps = values
+                .iter()
+                .map(|value| {
+                    Some(Stamp::Value {
+                        column,
+                        value: value_key(value)?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            stamps.sort();
+            stamps.dedup();
+            Some(stamps)
+        })
+        .min_by_key(Vec::len)
+}
+
+/// The stamps a write to rows of `T` bumps.
+pub(crate) fn of_writes<T: Schema>(writes: &[RowWrite]) -> Vec<Stamp> {
+    let mut stamps = vec![Stamp::Table(T::TABLE)];
+    for write in writes {
+        stamps.push(Stamp::Value {
+            column: T::META.id,
+            value: format!("i{}", write.id),
+        });
+        for (column, value) in write.before.iter().chain(&write.after) {
+            if has_value_stamps::<T>(*column)
+                && let Some(value) = value_key(value)
+            {
+                stamps.push(Stamp::Value {
+                    column: *column,
+                    value,
+                });
+            }
+        }
+        stamps.extend(write.changed.iter().copied().map(Stamp::Column));
+        if write.membership {
+            stamps.push(Stamp::Members);
+        }
+    }
+    stamps.sort();
+    stamps.dedup();
+    stamps
+}
+
+/// The indexed columns' values of `row` (for [`RowWrite::before`] and
+/// [`RowWrite::after`]).
+pub(crate) fn indexed_values<T: Schema>(row: &T) -> Vec<(usize, Value)> {
+    guarded_columns::<T>()
+        .map(|column| (column, row.value(column)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_keyed_as_loose_collations_compare_them() {
+        let key = |value: Value| value_key(&value);
+        assert_eq!(
+            key(Value::Text("Ann  ".into())),
+            key(Value::Text("ann".into()))
+        );
+        assert_ne!(
+            key(Value::Text("ann".into())),
+            key(Value::Text("anne".into()))
+        );
+        assert_eq!(key(Value::Int(-3)).as_deref(), Some("i-3"));
+        assert_ne!(key(Value::Int(1)), key(Value::Bool(true)));
+        assert_eq!(key(Value::Float(1.0)), None, "floats are never keyed");
+        assert_eq!(key(Value::Opaque), None);
+        let long = "x".repeat(100);
+        assert!(key(Value::Text(long)).unwrap().starts_with('h'));
+    }
+}
