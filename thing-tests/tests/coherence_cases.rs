@@ -73,6 +73,11 @@ cache_tests! {
     async fn a_read_after_a_write_never_joins_an_older_list_load(c) {
         let (db, mut ann) = items(c).await;
         let thirties = Item::query().filter(Item::AGE.ge(30));
+        // Cached once (its stamps exist), then made stale, so that the next
+        // read is an ordinary miss that others may join.
+        thirties.count(&db).await.unwrap();
+        ann.age = 35;
+        ann.save(&db).await.unwrap();
         let (reached, release) = gate();
         db.__pause_next_fill(reached.clone(), release.clone());
         let early = {

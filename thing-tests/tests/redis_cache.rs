@@ -200,7 +200,11 @@ async fn concurrent_missers_may_fill_until_an_invalidation() {
     let (key, free) = (t.key("row"), t.key("free"));
     let mine = lease(&t.cache, &key, LEASE_TTL).await;
     let theirs = lease(&other, &key, LEASE_TTL).await;
-    assert_eq!(mine, theirs, "the token is what the lookup saw");
+    assert_eq!(
+        mine.seen(),
+        theirs.seen(),
+        "the token is what the lookup saw"
+    );
 
     // In one call, each key gets its own answer, in order.
     assert_eq!(t.cache.fill(&[fill(&key, mine, b"row")]).await.unwrap(), 1);
@@ -216,7 +220,9 @@ async fn concurrent_missers_may_fill_until_an_invalidation() {
     for token in [mine, theirs] {
         assert_eq!(t.cache.fill(&[fill(&key, token, b"old")]).await.unwrap(), 0);
     }
-    assert!(matches!(lookup(&t.cache, &key).await, Lookup::Leased(next) if next != mine));
+    assert!(
+        matches!(lookup(&t.cache, &key).await, Lookup::Leased(next) if next.seen() != mine.seen())
+    );
     t.clean(&[key, free]).await;
 }
 
@@ -302,7 +308,10 @@ async fn thousands_of_mixed_keys_take_one_round_trip() {
     for (i, (key, lookup)) in keys.iter().zip(&lookups).enumerate() {
         match i {
             0..1_200 if i % 2 == 0 => assert_eq!(*lookup, Lookup::Hit(key.clone().into_bytes())),
-            0..1_200 => assert_eq!(*lookup, Lookup::Leased(token), "key {i}: never filled"),
+            0..1_200 => assert!(
+                matches!(lookup, Lookup::Leased(seen) if seen.seen() == token.seen()),
+                "key {i}: never filled"
+            ),
             _ => assert!(matches!(lookup, Lookup::Leased(_)), "key {i}: {lookup:?}"),
         }
     }
@@ -903,4 +912,112 @@ async fn orm_pair(t: &Shared, window: Duration) -> (thing_tests::TestDb, thing::
         .await
         .unwrap();
     (db_test, reader, writer)
+}
+
+/// A stamp evicted from Redis, or replaced by a value of another type, never
+/// lets a list validate: the read misses, the stamp comes back at a random
+/// value, and writers bump it without an error (before stamps, an evicted or
+/// corrupt registry dropped nothing, and a wrong-type registry made the
+/// writer's retry spin).
+#[tokio::test]
+async fn an_evicted_or_corrupt_stamp_never_validates_a_list() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(t) = Shared::connect("an_evicted_or_corrupt_stamp_never_validates_a_list").await
+    else {
+        return;
+    };
+    let (db_test, reader, writer) = orm_pair(&t, Duration::from_secs(10)).await;
+    let mut ann = User::new("ann@x", "ann", 30);
+    ann.save(&writer).await.unwrap();
+    let anns = User::query().filter(User::NAME.eq("ann"));
+    let hits = async |expected: u64| {
+        reader.reset_stats();
+        assert_eq!(anns.count(&reader).await.unwrap(), expected);
+        reader.stats().query_hits
+    };
+    hits(1).await;
+    hits(1).await;
+    assert_eq!(hits(1).await, 1, "cached");
+
+    let stamp = format!("{}:users:s:v:name:tann", t.key("orm"));
+    let address = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut redis = TcpStream::connect(address).unwrap();
+    assert!(
+        command(&mut redis, &["DEL", &stamp])
+            .unwrap()
+            .starts_with(":1")
+    );
+    assert_eq!(
+        hits(1).await,
+        0,
+        "an evicted stamp: the list does not validate"
+    );
+
+    ann.age = 31;
+    ann.save(&writer).await.unwrap();
+    hits(1).await;
+    assert_eq!(hits(1).await, 1, "cached again under the new stamp");
+
+    command(&mut redis, &["DEL", &stamp]).unwrap();
+    command(&mut redis, &["HSET", &stamp, "field", "value"]).unwrap();
+    assert_eq!(hits(1).await, 0, "a stamp of another type: no hit");
+    writer.reset_stats();
+    let mut bob = User::new("bob@x", "ann", 5);
+    bob.save(&writer).await.unwrap();
+    assert_eq!(
+        writer.stats().cache_errors,
+        0,
+        "the write replaced the bad stamp"
+    );
+    assert_eq!(writer.unflushed_invalidations(), 0, "nothing left to retry");
+    hits(2).await;
+    assert_eq!(hits(2).await, 1, "and lists validate again");
+    drop((reader, writer));
+    db_test.finish().await;
+}
+
+/// A fill sent within the fill window but reaching Redis after it (here Redis is
+/// paused while it travels) is refused by Redis itself, by its own clock —
+/// though the writer's tombstone, which would have refused it, has expired.
+#[tokio::test]
+async fn a_fill_reaching_redis_after_the_window_is_refused_there() {
+    let Some(server) = private_redis("a_fill_reaching_redis_after_the_window_is_refused_there")
+    else {
+        return;
+    };
+    let window = Duration::from_millis(600);
+    let open = async || {
+        RedisCache::builder(&server.url())
+            .fill_window(window)
+            .command_timeout(Duration::from_secs(10))
+            .build()
+            .await
+            .unwrap()
+    };
+    let (reader, writer) = (open().await, open().await);
+    let key = "row".to_string();
+    let token = lease(&reader, &key, LEASE_TTL).await; // saw nothing
+    writer.invalidate(std::slice::from_ref(&key)).await.unwrap(); // a write committed
+    server.signal("-STOP");
+    let late = tokio::spawn(async move {
+        let stored = reader.fill(&[fill("row", token, b"stale")]).await;
+        (stored, reader)
+    });
+    tokio::time::sleep(window * 2).await; // the tombstone expires meanwhile
+    server.signal("-CONT");
+    let (stored, reader) = late.await.unwrap();
+    assert_eq!(
+        stored.unwrap(),
+        0,
+        "refused: its lookup is older than the window"
+    );
+    assert!(
+        matches!(lookup(&reader, &key).await, Lookup::Leased(_)),
+        "nothing stored"
+    );
 }

@@ -267,9 +267,11 @@ async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         }
         base.updated_at = now;
     }
+    // A new row changes no column of another: its membership stamp and its
+    // values' stamps cover every list it can enter.
     let mut write = RowWrite {
         id: 0,
-        changed: (0..T::COLUMNS.len()).collect(),
+        changed: Vec::new(),
         before: Vec::new(),
         after: indexed_values(item),
         membership: true,

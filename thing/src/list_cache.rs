@@ -112,6 +112,7 @@ pub(crate) async fn list<T: Schema>(
         db.counters().query_miss();
         return read_list(query, cache.config.list_window, db).await;
     }
+    let mut created_stamps = false;
     loop {
         let looked = match cache.cache.get_stamped(&key, &stamps).await {
             Ok(looked) if looked.stamps.len() == stamps.len() => looked,
@@ -124,13 +125,24 @@ pub(crate) async fn list<T: Schema>(
             }
         };
         let Some(seen) = looked.stamps.iter().copied().collect::<Option<Vec<u64>>>() else {
-            // A stamp is missing: the fill creates it (and is refused), so the
-            // next read can fill.
+            // A stamp is missing (never written, or evicted): create it (a bump
+            // of a missing stamp starts it at random; of one a writer created
+            // meanwhile, only invalidates more), then look again, once.
+            let missing: Vec<String> = stamps
+                .iter()
+                .zip(&looked.stamps)
+                .filter(|(_, value)| value.is_none())
+                .map(|(stamp, _)| stamp.clone())
+                .collect();
+            let retry = !created_stamps;
+            created_stamps = true;
+            if let Err(err) = cache.cache.bump(&missing).await {
+                cache.warn(db.counters(), "bump", &err);
+            } else if retry {
+                continue;
+            }
             db.counters().query_miss();
-            let list = read_list(query, cache.config.list_window, db).await?;
-            let seen = vec![0; stamps.len()];
-            fill(db, cache, &key, &stamps, seen, &list).await;
-            return Ok(list);
+            return read_list(query, cache.config.list_window, db).await;
         };
         if let Some(list) = valid(&looked, &seen) {
             db.counters().query_hit();

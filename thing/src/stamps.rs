@@ -35,7 +35,8 @@ pub(crate) enum Stamp {
 pub(crate) struct RowWrite {
     /// The row's id.
     pub id: i64,
-    /// The columns whose value changed (all of them for an insert).
+    /// The columns whose value changed in place (none for an insert or a hard
+    /// delete, whose membership stamp covers them).
     pub changed: Vec<usize>,
     /// The indexed columns' values before the write (none for an insert).
     pub before: Vec<(usize, Value)>,

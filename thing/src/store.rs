@@ -141,7 +141,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
         }
         let flight = match lookups.answers[0] {
             Lookup::Leased(token) | Lookup::Loading(token) => {
-                format!("{}#{:x}", keys[0], token.0)
+                format!("{}#{:x}", keys[0], token.seen())
             }
             _ => {
                 return Ok(resolve::<T>(db, cache, &[id], &keys, lookups)

@@ -78,13 +78,24 @@ pub use redis::{RedisCache, RedisCacheBuilder};
 pub type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>> + Send + 'a>>;
 
 /// A lease token: unique across processes with overwhelming probability, and
-/// never 0 (which the Redis cache reads as "saw nothing").
+/// never 0.
+///
+/// A cache may also hand out tokens that say what its lookup *saw* rather than
+/// name a lease: `RedisCache`'s token for an empty key is
+/// [`LeaseToken::saw_nothing_at`] the lookup's time on the server, which its fill
+/// checks against the fill window there. [`LeaseToken::seen`] drops that time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseToken(pub u128);
 
 impl LeaseToken {
+    /// The bit of a token from a lookup that found its key empty; the low 64
+    /// bits then hold the lookup's time in milliseconds. [`LeaseToken::new`]
+    /// never sets it.
+    const SAW_NOTHING: u128 = 1 << 127;
+
     /// A fresh token: 64 bits drawn once per process from the operating
-    /// system's random source, then a counter.
+    /// system's random source (less the top bit, see
+    /// [`LeaseToken::saw_nothing_at`]), then a counter.
     ///
     /// ```
     /// use thing::cache::LeaseToken;
@@ -95,7 +106,37 @@ impl LeaseToken {
     pub fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let count = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self((u128::from(process_seed()) << 64) | u128::from(count))
+        Self(((u128::from(process_seed()) << 64) | u128::from(count)) & !Self::SAW_NOTHING)
+    }
+
+    /// The token of a lookup that found its key empty at `millis` (the cache's
+    /// clock).
+    ///
+    /// ```
+    /// use thing::cache::LeaseToken;
+    /// let token = LeaseToken::saw_nothing_at(1_700_000_000_000);
+    /// assert_eq!(token.looked_at(), Some(1_700_000_000_000));
+    /// assert_eq!(token.seen(), LeaseToken::saw_nothing_at(5).seen());
+    /// assert_eq!(LeaseToken::new().looked_at(), None);
+    /// ```
+    pub fn saw_nothing_at(millis: u64) -> Self {
+        Self(Self::SAW_NOTHING | u128::from(millis))
+    }
+
+    /// When the lookup that found its key empty was made, for a token of
+    /// [`LeaseToken::saw_nothing_at`].
+    pub fn looked_at(self) -> Option<u64> {
+        (self.0 & Self::SAW_NOTHING != 0).then_some(self.0 as u64)
+    }
+
+    /// What the lookup saw, without when: two lookups that saw the same state
+    /// of a key have the same `seen()`.
+    pub fn seen(self) -> u128 {
+        if self.0 & Self::SAW_NOTHING != 0 {
+            Self::SAW_NOTHING
+        } else {
+            self.0
+        }
     }
 }
 
@@ -220,15 +261,17 @@ impl WriteKeys {
         self.rows.is_empty() && self.stamps.is_empty()
     }
 
-    /// Adds `other`'s keys, each key once.
+    /// Adds `other`'s keys (see [`WriteKeys::dedup`]).
     pub fn extend(&mut self, other: WriteKeys) {
-        for (mine, theirs) in [
-            (&mut self.rows, other.rows),
-            (&mut self.stamps, other.stamps),
-        ] {
-            mine.extend(theirs);
-            mine.sort_unstable();
-            mine.dedup();
+        self.rows.extend(other.rows);
+        self.stamps.extend(other.stamps);
+    }
+
+    /// Keeps each key once.
+    pub fn dedup(&mut self) {
+        for keys in [&mut self.rows, &mut self.stamps] {
+            keys.sort_unstable();
+            keys.dedup();
         }
     }
 }
@@ -317,10 +360,12 @@ mod tests {
             (0..1000).map(|_| LeaseToken::new().0).collect();
         assert_eq!(tokens.len(), 1000);
         assert!(!tokens.contains(&0));
+        let seed = u128::from(process_seed()) & !(LeaseToken::SAW_NOTHING >> 64);
+        assert!(tokens.iter().all(|token| token >> 64 == seed));
         assert!(
             tokens
                 .iter()
-                .all(|token| token >> 64 == u128::from(process_seed()))
+                .all(|token| token & LeaseToken::SAW_NOTHING == 0)
         );
     }
 }

@@ -47,23 +47,33 @@ local function unlock(key)
 end
 ";
 
-/// For each key `KEYS[i]`, with `ARGV[3i-2]` what its lookup saw (a tombstone,
-/// or empty for nothing), `ARGV[3i-1]` the value and `ARGV[3i]` the TTL in ms:
-/// store the value if the key still holds exactly that (no invalidation since)
-/// and no write holds its lock. Returns how many were stored.
+/// `ARGV[1]` the fill window in ms; then for each key `KEYS[i]`, from
+/// `ARGV[4i-2]`: what its lookup saw (a tombstone, or empty for nothing), the
+/// value, the TTL in ms, and (for nothing) when the lookup was made, by the
+/// server's clock. Stores the value if the key still holds exactly what was
+/// seen (no invalidation since), no write holds its lock, and a lookup that saw
+/// nothing is no older than the window — by Redis's own clock, so a fill that
+/// arrives late cannot match a tombstone that expired meanwhile. Returns how
+/// many were stored.
 static FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         0,
         r"
+local window = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local stored = 0
 for i, key in ipairs(KEYS) do
-    local at = (i - 1) * 3
+    local at = 1 + (i - 1) * 4
     local seen = ARGV[at + 1]
-    if redis.call('TYPE', key).ok ~= 'string' and redis.call('TYPE', key).ok ~= 'none' then
+    local looked = ARGV[at + 4]
+    local kind = redis.call('TYPE', key).ok
+    if kind ~= 'string' and kind ~= 'none' then
         redis.call('DEL', key)
     end
     local current = redis.call('GET', key)
-    if ((current == false and seen == '') or current == seen)
+    local fresh = looked == '' or now - tonumber(looked) <= window
+    if fresh and ((current == false and seen == '') or current == seen)
         and redis.call('EXISTS', key .. ':L') == 0 then
         redis.call('SET', key, ARGV[at + 2], 'PX', ARGV[at + 3])
         stored = stored + 1
@@ -651,6 +661,25 @@ impl Inner {
         }
     }
 
+    /// Sends a pipeline as one round trip and returns its replies; failures as
+    /// in [`Inner::send`].
+    async fn send_pipeline_replies(
+        &self,
+        link: &mut Link,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<Value>, SendError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        match pipe.query_async::<Vec<Value>>(&mut link.conn).await {
+            Ok(replies) => Ok(replies),
+            Err(err) => {
+                if !matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                    self.drop_link(link);
+                }
+                Err(SendError::Redis(err))
+            }
+        }
+    }
+
     /// Runs `script` with `keys` and `args`: `EVALSHA`, or `EVAL` when the
     /// script was not sent on this connection yet or the server lost it
     /// (`NOSCRIPT`).
@@ -728,10 +757,11 @@ fn is_lock(bytes: &[u8]) -> bool {
     bytes.len() == 18 && bytes[0] == TOMBSTONE_TAG && bytes[17] == LOCK_TAG
 }
 
-/// What a lookup saw, as a token: 0 for nothing, else the tombstone's id.
-fn token_of(seen: Option<&[u8]>) -> Option<LeaseToken> {
+/// What a lookup saw, as a token: nothing (at the server's time `now_ms`), or
+/// the tombstone's id.
+fn token_of(seen: Option<&[u8]>, now_ms: u64) -> Option<LeaseToken> {
     match seen {
-        None => Some(LeaseToken(0)),
+        None => Some(LeaseToken::saw_nothing_at(now_ms)),
         Some([TOMBSTONE_TAG, id @ ..]) => {
             Some(LeaseToken(u128::from_be_bytes(id.try_into().ok()?)))
         }
@@ -741,10 +771,25 @@ fn token_of(seen: Option<&[u8]>) -> Option<LeaseToken> {
 
 /// The token as the fill script compares it: empty for nothing.
 fn seen_bytes(token: LeaseToken) -> Vec<u8> {
-    match token.0 {
-        0 => Vec::new(),
-        _ => tombstone(token).to_vec(),
+    match token.looked_at() {
+        Some(_) => Vec::new(),
+        None => tombstone(token).to_vec(),
     }
+}
+
+/// The server's time in milliseconds, from a `TIME` reply.
+fn server_ms(reply: &Value) -> Option<u64> {
+    let Value::Array(parts) = reply else {
+        return None;
+    };
+    let part = |at: usize| -> Option<u64> {
+        match parts.get(at)? {
+            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+            Value::Int(n) => u64::try_from(*n).ok(),
+            _ => None,
+        }
+    };
+    Some(part(0)? * 1000 + part(1)? / 1000)
 }
 
 /// A TTL as Redis `PX` milliseconds: at least 1 (0 is an error in Redis).
@@ -844,13 +889,21 @@ impl Cache for RedisCache {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut cmd = redis::cmd("MGET");
+            // The server's time, in the same round trip, dates the tokens of
+            // empty keys (see `FILL`).
+            let mut pipe = redis::pipe();
+            let mget = pipe.cmd("MGET");
             for key in keys {
-                cmd.arg(key.as_str());
+                mget.arg(key.as_str());
             }
+            pipe.cmd("TIME");
             self.inner
                 .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
-                    let reply = inner.send(link, &cmd).await?;
+                    let mut replies = inner.send_pipeline_replies(link, &pipe).await?.into_iter();
+                    let (Some(reply), Some(time)) = (replies.next(), replies.next()) else {
+                        return Err(unexpected("get_or_lease", &Value::Nil));
+                    };
+                    let now_ms = server_ms(&time).ok_or_else(|| unexpected("TIME", &time))?;
                     let Value::Array(items) = reply else {
                         return Err(unexpected("get_or_lease", &reply));
                     };
@@ -863,12 +916,14 @@ impl Cache for RedisCache {
                     items
                         .into_iter()
                         .map(|item| match item {
-                            Value::Nil => Ok(Lookup::Leased(LeaseToken(0))),
+                            Value::Nil => Ok(Lookup::Leased(LeaseToken::saw_nothing_at(now_ms))),
                             Value::BulkString(bytes) if is_lock(&bytes) => Ok(Lookup::Busy),
                             Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
-                                token_of(Some(&bytes)).map(Lookup::Leased).ok_or_else(|| {
-                                    unexpected("tombstone", &Value::BulkString(bytes))
-                                })
+                                token_of(Some(&bytes), now_ms)
+                                    .map(Lookup::Leased)
+                                    .ok_or_else(|| {
+                                        unexpected("tombstone", &Value::BulkString(bytes))
+                                    })
                             }
                             Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
                             other => Err(unexpected("get_or_lease", &other)),
@@ -896,9 +951,24 @@ impl Cache for RedisCache {
             let keys: Vec<&str> = fills.iter().map(|fill| fill.key.as_str()).collect();
             let seen: Vec<Vec<u8>> = fills.iter().map(|fill| seen_bytes(fill.token)).collect();
             let ttls: Vec<Vec<u8>> = fills.iter().map(|fill| ttl_ms(fill.ttl)).collect();
-            let mut args: Vec<&[u8]> = Vec::with_capacity(fills.len() * 3);
-            for ((fill, seen), ttl) in fills.iter().zip(&seen).zip(&ttls) {
-                args.extend([seen.as_slice(), fill.value.as_slice(), ttl.as_slice()]);
+            let looked: Vec<Vec<u8>> = fills
+                .iter()
+                .map(|fill| {
+                    fill.token
+                        .looked_at()
+                        .map_or_else(Vec::new, |ms| ms.to_string().into_bytes())
+                })
+                .collect();
+            let window = ttl_ms(self.inner.fill_window);
+            let mut args: Vec<&[u8]> = Vec::with_capacity(1 + fills.len() * 4);
+            args.push(window.as_slice());
+            for (((fill, seen), ttl), looked) in fills.iter().zip(&seen).zip(&ttls).zip(&looked) {
+                args.extend([
+                    seen.as_slice(),
+                    fill.value.as_slice(),
+                    ttl.as_slice(),
+                    looked.as_slice(),
+                ]);
             }
             self.inner
                 .call("fill", async |inner: &Inner, link: &mut Link| {
@@ -1038,19 +1108,19 @@ mod tests {
         let stone = tombstone(LeaseToken(0x0102));
         assert_eq!(stone[0], 0);
         assert_eq!(&stone[15..], &[1, 2]);
-        assert_eq!(token_of(Some(&stone)), Some(LeaseToken(0x0102)));
-        assert_eq!(token_of(None), Some(LeaseToken(0)));
+        assert_eq!(token_of(Some(&stone), 9), Some(LeaseToken(0x0102)));
+        assert_eq!(token_of(None, 9), Some(LeaseToken::saw_nothing_at(9)));
         assert_eq!(
-            token_of(Some(&[0, 1])),
+            token_of(Some(&[0, 1]), 9),
             None,
             "a short tombstone is malformed"
         );
-        assert_eq!(seen_bytes(LeaseToken(0)), b"");
+        assert_eq!(seen_bytes(LeaseToken::saw_nothing_at(9)), b"");
         assert_eq!(seen_bytes(LeaseToken(0x0102)), stone.to_vec());
         let lock = write_lock(LeaseToken(0x0102));
         assert!(is_lock(&lock) && !is_lock(&stone));
         assert_ne!(
-            token_of(Some(&lock)),
+            token_of(Some(&lock), 9),
             Some(LeaseToken(0x0102)),
             "a lock is never a token"
         );

@@ -76,7 +76,9 @@ impl Transaction {
     /// Commits every write made through this transaction, then invalidates the
     /// cached rows it wrote.
     pub async fn commit(self) -> Result<()> {
-        let (before, after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (mut before, mut after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        before.dedup();
+        after.dedup();
         let cache = self.db.cache();
         if let Some(cache) = cache {
             cache.begin_write(self.db.counters(), &before).await;

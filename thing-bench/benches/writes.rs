@@ -1,0 +1,192 @@
+//! Write benchmark: what the cache protocol costs a write, beside the same
+//! statements in raw sqlx, interleaved as `shared/notes/benchmarking.md` asks.
+//!
+//! 1. An update of one column of a row already in hand (`save`), against
+//!    `UPDATE ... SET score = $1, updated_at = $2 WHERE id = $3` in raw sqlx.
+//! 2. `save_many` of 100 new rows (one transaction), against the same 100
+//!    `INSERT`s in one raw sqlx transaction.
+//!
+//! Each is run with `RedisCache`, `MemoryCache` and no cache; the cache round
+//! trips and SQL statements of one operation are printed (from `db.stats()`)
+//! before timing.
+//!
+//! ```text
+//! cargo bench -p thing-bench --bench writes
+//! ```
+
+use thing::cache::RedisCache;
+use thing::sqlx;
+use thing::{BaseModel, Db, Thing};
+use thing_bench::{Contender, Plan, interleave, report, time_async};
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "bench_writes")]
+struct BenchRow {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(index)]
+    team: i64,
+    name: String,
+    score: i64,
+}
+
+const BATCH: usize = 100;
+
+fn batch(start: usize) -> Vec<BenchRow> {
+    (0..BATCH)
+        .map(|i| BenchRow {
+            team: (i % 10) as i64,
+            name: format!("row {}", start + i),
+            score: i as i64,
+            ..Default::default()
+        })
+        .collect()
+}
+
+async fn raw_update(pool: &sqlx::PgPool, id: i64, score: i64) {
+    sqlx::query("UPDATE bench_writes SET score = $1, updated_at = $2 WHERE id = $3")
+        .bind(score)
+        .bind(chrono_now())
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn raw_batch(pool: &sqlx::PgPool, rows: &[BenchRow]) {
+    let mut tx = pool.begin().await.unwrap();
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO bench_writes (created_at, updated_at, deleted, team, name, score) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(chrono_now())
+        .bind(chrono_now())
+        .bind(false)
+        .bind(row.team)
+        .bind(&row.name)
+        .bind(row.score)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plan = Plan::from_env();
+    let redis_url = thing_bench::redis_url();
+    let database = runtime.block_on(thing_bench::BenchDatabase::create("thing_bench_writes"));
+    let url = database.url.clone();
+
+    for cache in ["redis", "memory", "none"] {
+        let db = runtime.block_on(async {
+            let builder = Db::builder(&url)
+                .key_prefix(format!("thing-bench-writes:{}:{cache}", std::process::id()))
+                .max_connections(4);
+            let builder = match cache {
+                "redis" => builder.cache(RedisCache::connect(&redis_url).await.expect("Redis")),
+                "none" => builder.no_cache(),
+                _ => builder,
+            };
+            let db = builder.build().await.unwrap();
+            db.drop_table::<BenchRow>().await.unwrap();
+            db.create_table::<BenchRow>().await.unwrap();
+            db
+        });
+        let pool = db.as_postgres().unwrap().clone();
+
+        // 1. Update one column of a row in hand.
+        let row = runtime.block_on(async {
+            let mut row = batch(0).remove(0);
+            row.save(&db).await.unwrap();
+            db.reset_stats();
+            row.score += 1;
+            row.save(&db).await.unwrap();
+            let stats = db.stats();
+            println!(
+                "\nsave of one column ({cache}): {} cache round trip(s), {} SQL statement(s)",
+                stats.cache_round_trips,
+                stats.statements()
+            );
+            assert_eq!(
+                BenchRow::by_id(&db, row.base.id).await.unwrap().score,
+                row.score
+            );
+            row
+        });
+        let id = row.base.id;
+        let score = std::cell::Cell::new(0i64);
+        let row = std::cell::RefCell::new(row);
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw sqlx UPDATE", |n| {
+                    time_async(&runtime, n, || async {
+                        score.set(score.get() + 1);
+                        raw_update(&pool, id, score.get()).await;
+                    })
+                }),
+                Contender::new("thing save (one column)", |n| {
+                    time_async(&runtime, n, || async {
+                        // The raw contender changes `score` behind this
+                        // row's snapshot; the save's guard is on `team` (the
+                        // indexed column), which nothing changes, so each save
+                        // stays one guarded UPDATE.
+                        let mut saved = row.take();
+                        saved.score += 1;
+                        saved.save(&db).await.unwrap();
+                        row.replace(saved);
+                    })
+                }),
+            ],
+        );
+        report(&format!("update one column: {cache}"), &summaries);
+
+        // 2. save_many of 100 new rows.
+        runtime.block_on(async {
+            let mut rows = batch(1);
+            db.reset_stats();
+            BenchRow::save_many(&db, &mut rows).await.unwrap();
+            let stats = db.stats();
+            println!(
+                "\nsave_many({BATCH}) ({cache}): {} cache round trip(s), {} SQL statement(s)",
+                stats.cache_round_trips,
+                stats.statements()
+            );
+        });
+        let next = std::cell::Cell::new(1_000usize);
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw sqlx: 100 INSERTs in a transaction", |n| {
+                    time_async(&runtime, n, || async {
+                        next.set(next.get() + BATCH);
+                        raw_batch(&pool, &batch(next.get())).await;
+                    })
+                }),
+                Contender::new("thing save_many(100)", |n| {
+                    time_async(&runtime, n, || async {
+                        next.set(next.get() + BATCH);
+                        let mut rows = batch(next.get());
+                        BenchRow::save_many(&db, &mut rows).await.unwrap();
+                    })
+                }),
+            ],
+        );
+        report(&format!("save_many(100): {cache}"), &summaries);
+        drop((db, pool));
+    }
+
+    runtime.block_on(async {
+        database.drop().await;
+    });
+}
