@@ -48,6 +48,10 @@ async fn raw_select(pool: &sqlx::PgPool, id: i64) -> BenchUser {
     }
 }
 
+/// Where the row bytes start in a cached row: after the kind byte and the
+/// schema hash (8 bytes).
+const ROW_START: usize = 1 + 8;
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,7 +114,10 @@ fn main() {
     runtime.block_on(async {
         let expected = raw_select(&pool, id).await;
         let bytes: Vec<u8> = redis_conn.get(&key).await.unwrap();
-        assert_eq!(BenchUser::decode_row(&bytes[1..]).unwrap(), expected);
+        assert_eq!(
+            BenchUser::decode_row(&bytes[ROW_START..]).unwrap(),
+            expected
+        );
         assert_eq!(BenchUser::by_id(&db_redis, id).await.unwrap(), expected);
         assert_eq!(BenchUser::by_id(&db_memory, id).await.unwrap(), expected);
         let many: Vec<Vec<u8>> = redis_conn.mget(&hundred_keys).await.unwrap();
@@ -156,7 +163,9 @@ fn main() {
                         let key = key.clone();
                         async move {
                             let bytes: Vec<u8> = conn.get(&key).await.unwrap();
-                            std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
+                            std::hint::black_box(
+                                BenchUser::decode_row(&bytes[ROW_START..]).unwrap(),
+                            );
                         }
                     })
                 }),
@@ -177,7 +186,9 @@ fn main() {
             vec![
                 Contender::new("decode row bytes only", |n| {
                     time_async(&runtime, n, || async {
-                        std::hint::black_box(BenchUser::decode_row(&cached_bytes[1..]).unwrap());
+                        std::hint::black_box(
+                            BenchUser::decode_row(&cached_bytes[ROW_START..]).unwrap(),
+                        );
                     })
                 }),
                 Contender::new("thing by_id (MemoryCache hit)", |n| {
@@ -225,7 +236,9 @@ fn main() {
                         async move {
                             let many: Vec<Vec<u8>> = conn.mget(keys).await.unwrap();
                             for bytes in &many {
-                                std::hint::black_box(BenchUser::decode_row(&bytes[1..]).unwrap());
+                                std::hint::black_box(
+                                    BenchUser::decode_row(&bytes[ROW_START..]).unwrap(),
+                                );
                             }
                         }
                     })

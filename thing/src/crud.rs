@@ -72,11 +72,16 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
             ..Default::default()
         };
         let keys = keys_of::<T>(target, &write);
-        return write_through(target, &keys, &keys, async |target| {
-            with_session!(target, |session| {
-                increment::<T, _>(&mut session, id, column, &delta).await
-            })
-        })
+        return write_through(
+            target,
+            &keys,
+            |_| keys.clone(),
+            async |target| {
+                with_session!(target, |session| {
+                    increment::<T, _>(&mut session, id, column, &delta).await
+                })
+            },
+        )
         .await;
     }
     // The indexed columns' values are needed and unknown: read them locked.
@@ -192,19 +197,20 @@ fn keys_of<T: Schema>(target: Target<'_>, write: &RowWrite) -> WriteKeys {
 }
 
 /// Runs one write's statements, `work`, between the cache's steps: `before`
-/// locked and bumped first, `after` invalidated and unlocked once `work`
-/// succeeded; only unlocked if it failed. In a transaction the steps wait for
-/// its commit.
+/// locked and bumped first, `after` (of what `work` returned) invalidated and
+/// unlocked once it succeeded; `before` only unlocked if it failed. In a
+/// transaction both steps wait for its commit and cover `after`'s keys.
 async fn write_through<R>(
     target: Target<'_>,
     before: &WriteKeys,
-    after: &WriteKeys,
+    after: impl FnOnce(&R) -> WriteKeys,
     work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
 ) -> Result<R> {
     match target {
         Target::Tx(tx) => {
             let value = work(target).await?;
-            tx.record_write(before.clone(), after.clone());
+            let keys = after(&value);
+            tx.record_write(keys.clone(), keys);
             Ok(value)
         }
         Target::Db(db) => {
@@ -214,7 +220,7 @@ async fn write_through<R>(
             cache.begin_write(db.counters(), before).await;
             match work(target).await {
                 Ok(value) => {
-                    cache.end_write(db.counters(), after).await;
+                    cache.end_write(db.counters(), &after(&value)).await;
                     Ok(value)
                 }
                 Err(err) => {
@@ -277,47 +283,22 @@ async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         membership: true,
     };
     // The new id is known only after the INSERT: the stamps are locked
-    // before it, the row key too after it.
+    // before it, the row key and the id's stamp too after it.
     let before = keys_of::<T>(target, &write);
-    let before = WriteKeys {
-        rows: Vec::new(),
-        stamps: before.stamps,
-    };
     let id = {
         let item = &*item;
-        match target {
-            Target::Tx(tx) => {
-                let id = with_session!(target, |session| insert::<T, _>(&mut session, item).await)?;
+        write_through(
+            target,
+            &before,
+            |&id| {
                 write.id = id;
-                record::<T>(tx, &write);
-                id
-            }
-            Target::Db(db) => {
-                let cache = db.cache();
-                if let Some(cache) = cache {
-                    cache.begin_write(db.counters(), &before).await;
-                }
-                let inserted =
-                    with_session!(target, |session| insert::<T, _>(&mut session, item).await);
-                match (inserted, cache) {
-                    (Ok(id), Some(cache)) => {
-                        write.id = id;
-                        // Unlocking the new row key and id stamp, which were not
-                        // locked, is harmless: no other writer can hold them.
-                        let after = cache.write_keys::<T>(std::slice::from_ref(&write));
-                        cache.end_write(db.counters(), &after).await;
-                        id
-                    }
-                    (Ok(id), None) => id,
-                    (Err(err), cache) => {
-                        if let Some(cache) = cache {
-                            cache.abort_write(db.counters(), &before).await;
-                        }
-                        return Err(err);
-                    }
-                }
-            }
-        }
+                keys_of::<T>(target, &write)
+            },
+            async |target| {
+                with_session!(target, |session| insert::<T, _>(&mut session, item).await)
+            },
+        )
+        .await?
     };
     item.set_id(id);
     remember(item);
@@ -356,11 +337,16 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
     let updated = {
         let item = &*item;
         let (columns, guards) = (&columns, &guards);
-        write_through(target, &keys, &keys, async |target| {
-            with_session!(target, |session| {
-                update::<T, _>(&mut session, item, columns, before.as_ref(), guards).await
-            })
-        })
+        write_through(
+            target,
+            &keys,
+            |_| keys.clone(),
+            async |target| {
+                with_session!(target, |session| {
+                    update::<T, _>(&mut session, item, columns, before.as_ref(), guards).await
+                })
+            },
+        )
         .await
     };
     match updated {
@@ -417,11 +403,16 @@ async fn delete_one<T: Schema>(target: Target<'_>, item: &T, hard: bool) -> Resu
     let write = deletion::<T>(id, before.as_ref().map(indexed_values), soft);
     let guards = before.as_ref().map(guards_of).unwrap_or_default();
     let keys = keys_of::<T>(target, &write);
-    let deleted = write_through(target, &keys, &keys, async |target| {
-        with_session!(target, |session| {
-            remove::<T, _>(&mut session, id, soft, before.as_ref(), &guards).await
-        })
-    })
+    let deleted = write_through(
+        target,
+        &keys,
+        |_| keys.clone(),
+        async |target| {
+            with_session!(target, |session| {
+                remove::<T, _>(&mut session, id, soft, before.as_ref(), &guards).await
+            })
+        },
+    )
     .await;
     match deleted {
         Err(err) if err.is_not_found() && !guards.is_empty() => {

@@ -125,20 +125,28 @@ pub(crate) async fn list<T: Schema>(
             }
         };
         let Some(seen) = looked.stamps.iter().copied().collect::<Option<Vec<u64>>>() else {
-            // A stamp is missing (never written, or evicted): create it (a bump
-            // of a missing stamp starts it at random; of one a writer created
-            // meanwhile, only invalidates more), then look again, once.
-            let missing: Vec<String> = stamps
-                .iter()
-                .zip(&looked.stamps)
-                .filter(|(_, value)| value.is_none())
-                .map(|(stamp, _)| stamp.clone())
-                .collect();
+            // A stamp is missing (never written, or evicted). A fill whose
+            // stamp values cannot match (u64::MAX: stamps start below 2^62)
+            // is refused but creates the missing ones, at random and without
+            // moving those another reader created meanwhile; then look again,
+            // once.
             let retry = !created_stamps;
             created_stamps = true;
-            if let Err(err) = cache.cache.bump(&missing).await {
-                cache.warn(db.counters(), "bump", &err);
-            } else if retry {
+            let nothing = CachedList {
+                ids: Vec::new(),
+                count: 0,
+                complete: false,
+            };
+            fill(
+                db,
+                cache,
+                &key,
+                &stamps,
+                vec![u64::MAX; stamps.len()],
+                &nothing,
+            )
+            .await;
+            if retry {
                 continue;
             }
             db.counters().query_miss();

@@ -126,7 +126,15 @@ fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards
     dialect.push_placeholder(sql, n);
     let mut next = n + 1;
     for guard in guards {
+        // MySQL would merge the primary key with the guard's index and lock
+        // through it (deadlocking concurrent single-row writes): as an
+        // expression, the guard is only checked on the row the id found.
+        let (open, close) = match dialect {
+            Dialect::MySql => ("(", ") IS TRUE"),
+            _ => ("", ""),
+        };
         sql.push_str(" AND ");
+        sql.push_str(open);
         match *guard {
             Guard::Equals(column) => {
                 dialect.push_quoted(sql, T::COLUMNS[column].name);
@@ -139,6 +147,7 @@ fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards
                 sql.push_str(" IS NULL");
             }
         }
+        sql.push_str(close);
     }
 }
 

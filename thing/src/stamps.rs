@@ -177,10 +177,13 @@ fn equality_stamps<T: Schema>(expr: &Expr) -> Option<Vec<Stamp>> {
 pub(crate) fn of_writes<T: Schema>(writes: &[RowWrite]) -> Vec<Stamp> {
     let mut stamps = vec![Stamp::Table(T::TABLE)];
     for write in writes {
-        stamps.push(Stamp::Value {
-            column: T::META.id,
-            value: format!("i{}", write.id),
-        });
+        // (An insert's id is not known before its statement: 0.)
+        if write.id != 0 {
+            stamps.push(Stamp::Value {
+                column: T::META.id,
+                value: format!("i{}", write.id),
+            });
+        }
         for (column, value) in write.before.iter().chain(&write.after) {
             if has_value_stamps::<T>(*column)
                 && let Some(value) = value_key(value)

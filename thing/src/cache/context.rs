@@ -124,9 +124,14 @@ impl CacheContext {
             .collect()
     }
 
-    /// The row keys and stamp keys of `writes` to `T`.
+    /// The row keys and stamp keys of `writes` to `T` (no row key for a write
+    /// whose id is not known yet, 0).
     pub fn write_keys<T: Schema>(&self, writes: &[RowWrite]) -> WriteKeys {
-        let ids: Vec<i64> = writes.iter().map(|write| write.id).collect();
+        let ids: Vec<i64> = writes
+            .iter()
+            .map(|write| write.id)
+            .filter(|&id| id != 0)
+            .collect();
         WriteKeys {
             rows: self.row_keys::<T>(&ids),
             stamps: self.stamp_keys::<T>(&crate::stamps::of_writes::<T>(writes)),

@@ -83,7 +83,7 @@ impl Stamps {
         *self
             .values
             .entry(key.to_owned())
-            .or_insert_with(|| LeaseToken::new().0 as u64 >> 1)
+            .or_insert_with(|| LeaseToken::new().0 as u64 >> 2)
     }
 
     fn bump(&mut self, key: &str) {
