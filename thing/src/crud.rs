@@ -48,6 +48,8 @@ pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
     result
 }
 
+/// `delete` (soft when the model has `deleted` and not `hard`) and
+/// `delete_hard`.
 pub(crate) async fn delete<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     item: &T,
@@ -56,6 +58,8 @@ pub(crate) async fn delete<T: Schema, E: Executor + ?Sized>(
     delete_one(executor.__target(), item, hard).await
 }
 
+/// `incr`: `SET column = column + delta`, in one statement when the model has
+/// no indexed columns besides the id, else with the row read locked first.
 pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     id: i64,
@@ -65,33 +69,44 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     let target = executor.__target();
     let mut changed = vec![column];
     changed.extend(T::META.updated_at);
-    if guarded_columns::<T>().next().is_none() {
-        let write = RowWrite {
-            id,
-            changed,
-            ..Default::default()
-        };
-        let keys = keys_of::<T>(target, &write);
-        return write_through(
-            target,
-            &keys,
-            |_| keys.clone(),
-            async |target| {
-                with_session!(target, |session| {
-                    increment::<T, _>(&mut session, id, column, &delta).await
-                })
-            },
-        )
-        .await;
+    if guarded_columns::<T>().next().is_some() {
+        return incr_locked::<T>(target, id, column, &delta, changed).await;
     }
-    // The indexed columns' values are needed and unknown: read them locked.
+    let write = RowWrite {
+        id,
+        changed,
+        ..Default::default()
+    };
+    let keys = keys_of::<T>(target, &write);
+    write_through(
+        target,
+        &keys,
+        |_| keys.clone(),
+        async |target| {
+            with_session!(target, |session| {
+                increment::<T, _>(&mut session, id, column, &delta).await
+            })
+        },
+    )
+    .await
+}
+
+/// An `incr` whose row's indexed values are read locked, in a transaction,
+/// for the stamps it bumps.
+async fn incr_locked<T: Schema>(
+    target: Target<'_>,
+    id: i64,
+    column: usize,
+    delta: &Value,
+    changed: Vec<usize>,
+) -> Result<()> {
     atomically(target, async |tx: &Transaction| {
         let target = Target::Tx(tx);
         let current = locked_row::<T>(target, id).await?;
         let before = indexed_values(&current);
         let after = before
             .iter()
-            .map(|(at, value)| match (value, &delta) {
+            .map(|(at, value)| match (value, delta) {
                 (Value::Int(old), Value::Int(delta)) if *at == column => {
                     (*at, Value::Int(old.wrapping_add(*delta)))
                 }
@@ -106,7 +121,7 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
             membership: false,
         };
         with_session!(target, |session| {
-            increment::<T, _>(&mut session, id, column, &delta).await
+            increment::<T, _>(&mut session, id, column, delta).await
         })?;
         record::<T>(tx, &write);
         Ok(())
@@ -114,6 +129,8 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     .await
 }
 
+/// `update_or_create`: the first match updated, or a default row created, in
+/// one transaction.
 pub(crate) async fn update_or_create<T, E, F>(
     executor: &E,
     filter: Filter<T>,
@@ -136,6 +153,7 @@ where
     .await
 }
 
+/// `save_many`: every item saved in one transaction, or none.
 pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     items: &mut [T],
@@ -156,6 +174,7 @@ pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
     result
 }
 
+/// `delete_many`: every item deleted in one transaction, or none.
 pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     items: &[T],
