@@ -212,4 +212,29 @@ cache_tests! {
         assert_eq!(again.email, "bob@x");
         assert_eq!((db.stats().cache_hits, db.stats().statements()), (1, 0), "filled and hit");
     }
+
+    // A table dropped and created again starts with a cold cache: rows, absent
+    // markers and lists cached for the old table (whose ids the new one
+    // reuses) are never served for it.
+    async fn recreating_a_table_drops_what_was_cached_for_it(c) {
+        let (db, ann) = items(c).await;
+        let other = c.handle().await;
+        assert_eq!(Item::by_id(&other, ann.base.id).await.unwrap().name, "ann"); // cached
+        let next = ann.base.id + 1;
+        assert!(Item::by_id(&other, next).await.unwrap_err().is_not_found()); // cached as absent
+        let anns = Item::query().filter(Item::NAME.eq("ann"));
+        for _ in 0..3 {
+            assert_eq!(anns.count(&other).await.unwrap(), 1); // cached
+        }
+        db.drop_table::<Item>().await.unwrap();
+        db.create_table::<Item>().await.unwrap();
+        let mut bob = Item { name: "bob".into(), ..Default::default() };
+        bob.save(&db).await.unwrap();
+        let mut cid = Item { name: "cid".into(), ..Default::default() };
+        cid.save(&db).await.unwrap();
+        assert_eq!(bob.base.id, ann.base.id, "the new table reuses the ids");
+        assert_eq!(Item::by_id(&other, bob.base.id).await.unwrap().name, "bob");
+        assert_eq!(Item::by_id(&other, next).await.unwrap().name, "cid");
+        assert_eq!(anns.count(&other).await.unwrap(), 0);
+    }
 }

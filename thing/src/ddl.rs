@@ -1,11 +1,14 @@
-//! Schema creation: [`Db::create_table`] and [`Db::drop_table`].
+//! Schema creation: [`Db::create_table`] and [`Db::drop_table`] (which bumps the
+//! table's epoch, see [`crate::stamps`]).
 
 use crate::backend::{Backend, Session};
+use crate::cache::WriteKeys;
 use crate::db::executor::{Target, with_session};
 use crate::db::handle::Db;
 use crate::error::Result;
 use crate::schema::Schema;
 use crate::sql;
+use crate::stamps::Stamp;
 use crate::stats::StatementKind;
 
 impl Db {
@@ -30,14 +33,46 @@ impl Db {
         .await)
     }
 
-    /// Drops the model's table if it exists.
+    /// Drops the model's table if it exists, and bumps its epoch in the cache:
+    /// nothing cached for it, in any process sharing the cache, is used again
+    /// (a table of the same name created later starts with a cold cache).
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Debug, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// db.create_table::<Item>().await?;
+    /// let mut pen = Item { name: "pen".into(), ..Default::default() };
+    /// pen.save(&db).await?;
+    /// Item::by_id(&db, pen.id).await?; // cached
+    /// db.drop_table::<Item>().await?;
+    /// db.create_table::<Item>().await?;
+    /// assert!(Item::by_id(&db, pen.id).await.unwrap_err().is_not_found());
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn drop_table<T: Schema>(&self) -> Result<()> {
         let statements = vec![sql::drop_table::<T>(self.dialect())];
-        with_session!(Target::Db(self), |session| run_ddl(
+        let epoch = self.cache().map(|cache| WriteKeys {
+            rows: Vec::new(),
+            stamps: vec![cache.stamp_key::<T>(&Stamp::Epoch)],
+        });
+        if let (Some(cache), Some(epoch)) = (self.cache(), &epoch) {
+            cache.begin_write(self.counters(), epoch).await;
+        }
+        let dropped = with_session!(Target::Db(self), |session| run_ddl(
             &mut session,
             statements
         )
-        .await)
+        .await);
+        if let (Some(cache), Some(epoch)) = (self.cache(), &epoch) {
+            match &dropped {
+                Ok(()) => cache.end_write(self.counters(), epoch).await,
+                Err(_) => cache.abort_write(self.counters(), epoch).await,
+            }
+        }
+        dropped
     }
 }
 

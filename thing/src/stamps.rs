@@ -28,6 +28,9 @@ pub(crate) enum Stamp {
     Members,
     /// Any write to the table named.
     Table(&'static str),
+    /// The table itself: bumped when it is dropped or created, so that nothing
+    /// cached for an older table of the same name is used.
+    Epoch,
 }
 
 /// What a committed write did to one row, as far as stamps are concerned.
@@ -103,8 +106,20 @@ pub(crate) fn value_key(value: &Value) -> Option<String> {
 }
 
 /// The stamps a list of `T` with condition `expr`, sort keys `order`, and raw
-/// SQL reading the tables `reads` depends on.
+/// SQL reading the tables `reads` depends on: those of what it reads, and the
+/// table's epoch.
 pub(crate) fn of_query<T: Schema>(
+    expr: &Expr,
+    order: &[(usize, bool)],
+    reads: &[&'static str],
+) -> Vec<Stamp> {
+    let mut stamps = by_content::<T>(expr, order, reads);
+    stamps.push(Stamp::Epoch);
+    stamps
+}
+
+/// The stamps of what a list reads: see [`of_query`].
+fn by_content<T: Schema>(
     expr: &Expr,
     order: &[(usize, bool)],
     reads: &[&'static str],

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fetch::{select_by_id, select_ids};
 use crate::flight::{Landing, Role};
 use crate::schema::{Schema, Snapshot};
+use crate::stamps::Stamp;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -66,34 +67,43 @@ enum Entry<T> {
     Corrupt,
 }
 
-/// Where the row bytes start in a cached row: after the tag and the schema hash.
-const ROW_START: usize = 1 + 8;
+/// Where the row bytes start in a cached row: after the tag, the table's epoch
+/// and the schema hash.
+const ROW_START: usize = 1 + 8 + 8;
 
-/// Decodes a cached value; a row keeps `bytes` as its snapshot (no copy). A row
-/// written by a struct of another shape (another schema hash) is `Corrupt`:
-/// a miss, replaced by this read.
-fn decode_entry<T: Schema>(bytes: Vec<u8>) -> Entry<T> {
-    match bytes.split_first() {
-        Some((&ROW, rest)) => match rest.split_first_chunk::<8>() {
-            Some((hash, row)) if u64::from_le_bytes(*hash) == T::SCHEMA_HASH => {
-                match T::decode_row(row) {
-                    Some(mut item) => {
-                        if let Some(snapshot) = item.snapshot_mut() {
-                            snapshot.set_from(bytes, ROW_START);
-                        }
-                        Entry::Row(item)
+/// Decodes a cached value; a row keeps `bytes` as its snapshot (no copy). A
+/// value cached under another epoch of the table (it was dropped or created
+/// since), or a row of a struct of another shape (another schema hash), is
+/// `Corrupt`: a miss, replaced by this read.
+fn decode_entry<T: Schema>(bytes: Vec<u8>, epoch: u64) -> Entry<T> {
+    let Some((&tag, rest)) = bytes.split_first() else {
+        return Entry::Corrupt;
+    };
+    let Some((stored, rest)) = rest.split_first_chunk::<8>() else {
+        return Entry::Corrupt;
+    };
+    if u64::from_le_bytes(*stored) != epoch {
+        return Entry::Corrupt;
+    }
+    match (tag, rest.split_first_chunk::<8>()) {
+        (ROW, Some((hash, row))) if u64::from_le_bytes(*hash) == T::SCHEMA_HASH => {
+            match T::decode_row(row) {
+                Some(mut item) => {
+                    if let Some(snapshot) = item.snapshot_mut() {
+                        snapshot.set_from(bytes, ROW_START);
                     }
-                    None => Entry::Corrupt,
+                    Entry::Row(item)
                 }
+                None => Entry::Corrupt,
             }
-            _ => Entry::Corrupt,
-        },
-        Some((&ABSENT, [])) => Entry::Absent,
+        }
+        (ABSENT, None) if rest.is_empty() => Entry::Absent,
         _ => Entry::Corrupt,
     }
 }
 
-fn encode_entry<T: Schema>(item: Option<&T>) -> Vec<u8> {
+/// The cached value of a row (or of its absence) under the table's `epoch`.
+fn encode_entry<T: Schema>(item: Option<&T>, epoch: u64) -> Vec<u8> {
     match item {
         Some(item) => {
             // A row just read carries its bytes in its snapshot: reuse them
@@ -108,11 +118,16 @@ fn encode_entry<T: Schema>(item: Option<&T>) -> Vec<u8> {
             };
             let mut bytes = Vec::with_capacity(row.len() + ROW_START);
             bytes.push(ROW);
+            bytes.extend_from_slice(&epoch.to_le_bytes());
             bytes.extend_from_slice(&T::SCHEMA_HASH.to_le_bytes());
             bytes.extend_from_slice(row);
             bytes
         }
-        None => vec![ABSENT],
+        None => {
+            let mut bytes = vec![ABSENT];
+            bytes.extend_from_slice(&epoch.to_le_bytes());
+            bytes
+        }
     }
 }
 
@@ -124,9 +139,9 @@ fn encode_entry<T: Schema>(item: Option<&T>) -> Vec<u8> {
 async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Result<Option<T>> {
     let keys = [cache.row_key::<T>(id)];
     loop {
-        let mut lookups = lookup(db, cache, &keys).await;
+        let mut lookups = lookup::<T>(db, cache, &keys).await;
         if let Lookup::Hit(bytes) = &mut lookups.answers[0] {
-            match decode_entry::<T>(std::mem::take(bytes)) {
+            match decode_entry::<T>(std::mem::take(bytes), lookups.epoch) {
                 Entry::Row(item) => {
                     db.counters().cache_hit();
                     return Ok(Some(item));
@@ -139,9 +154,10 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
                 Entry::Corrupt => lookups.answers[0] = Lookup::Hit(Vec::new()),
             }
         }
+        let epoch = lookups.epoch;
         let flight = match lookups.answers[0] {
             Lookup::Leased(token) | Lookup::Loading(token) => {
-                format!("{}#{:x}", keys[0], token.seen())
+                format!("{}#{:x}@{epoch:x}", keys[0], token.seen())
             }
             _ => {
                 return Ok(resolve::<T>(db, cache, &[id], &keys, lookups)
@@ -159,7 +175,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
                 if let Lookup::Leased(token) = lookups.answers[0] {
                     cache.cache.release(&keys[0], token);
                 }
-                match follow::<T>(db, &landing).await {
+                match follow::<T>(db, &landing, epoch).await {
                     Some(item) => return Ok(item),
                     None => continue,
                 }
@@ -170,17 +186,17 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
             .pop()
             .flatten();
         // Followers decode the bytes the cache holds; encoded only for them.
-        leader.land(|| encode_entry(item.as_ref()));
+        leader.land(|| encode_entry(item.as_ref(), epoch));
         return Ok(item);
     }
 }
 
 /// Waits for the leader of a flight: `Some(row or none)` from it, or `None` when
 /// it gave up (the caller tries again).
-async fn follow<T: Schema>(db: &Db, landing: &Landing) -> Option<Option<T>> {
+async fn follow<T: Schema>(db: &Db, landing: &Landing, epoch: u64) -> Option<Option<T>> {
     let bytes = landing.wait().await?;
     db.counters().cache_hit();
-    match decode_entry::<T>(bytes) {
+    match decode_entry::<T>(bytes, epoch) {
         Entry::Row(item) => Some(Some(item)),
         Entry::Absent => Some(None),
         Entry::Corrupt => None,
@@ -195,28 +211,33 @@ pub(crate) async fn load<T: Schema>(
     ids: &[i64],
 ) -> Result<Vec<Option<T>>> {
     let keys = cache.row_keys::<T>(ids);
-    let lookups = lookup(db, cache, &keys).await;
+    let lookups = lookup::<T>(db, cache, &keys).await;
     resolve(db, cache, ids, &keys, lookups).await
 }
 
 /// One cache lookup for `keys`. A failing cache answers `Busy` for every key
 /// (read the database, do not fill), and so does a key whose invalidation this
 /// process still owes the cache.
-async fn lookup(db: &Db, cache: &CacheContext, keys: &[String]) -> Lookups {
+async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lookups {
     let at = Instant::now();
-    let mut answers = match cache.cache.get_or_lease(keys, cache.config.lease_ttl).await {
-        Ok(lookups) if lookups.len() == keys.len() => lookups,
+    let epoch_key = cache.stamp_key::<T>(&Stamp::Epoch);
+    let (mut answers, epoch) = match cache
+        .cache
+        .get_or_lease_at(keys, &epoch_key, cache.config.lease_ttl)
+        .await
+    {
+        Ok((lookups, epoch)) if lookups.len() == keys.len() => (lookups, epoch.unwrap_or(0)),
         Ok(_) => {
             cache.warn(
                 db.counters(),
                 "get",
                 &CacheError("wrong number of results".into()),
             );
-            vec![Lookup::Busy; keys.len()]
+            (vec![Lookup::Busy; keys.len()], 0)
         }
         Err(err) => {
             cache.warn(db.counters(), "get", &err);
-            vec![Lookup::Busy; keys.len()]
+            (vec![Lookup::Busy; keys.len()], 0)
         }
     };
     for (lookup, key) in answers.iter_mut().zip(keys) {
@@ -226,12 +247,14 @@ async fn lookup(db: &Db, cache: &CacheContext, keys: &[String]) -> Lookups {
             *lookup = Lookup::Busy;
         }
     }
-    Lookups { answers, at }
+    Lookups { answers, epoch, at }
 }
 
-/// The answers of one cache lookup, and when it was made.
+/// The answers of one cache lookup, the table's epoch then (0 while it has
+/// none), and when it was made.
 struct Lookups {
     answers: Vec<Lookup>,
+    epoch: u64,
     at: Instant,
 }
 
@@ -252,7 +275,7 @@ async fn resolve<T: Schema>(
     for (index, lookup) in lookups.answers.into_iter().enumerate() {
         rows.push(None);
         match lookup {
-            Lookup::Hit(bytes) => match decode_entry::<T>(bytes) {
+            Lookup::Hit(bytes) => match decode_entry::<T>(bytes, lookups.epoch) {
                 Entry::Row(item) => {
                     counters.cache_hit();
                     rows[index] = Some(item);
@@ -295,7 +318,7 @@ async fn resolve<T: Schema>(
             Some(Fill {
                 key: keys[index].clone(),
                 token: token?,
-                value: encode_entry(item),
+                value: encode_entry(item, lookups.epoch),
                 ttl,
             })
         })

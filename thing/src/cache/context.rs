@@ -113,6 +113,7 @@ impl CacheContext {
             Stamp::Column(column) => format!("{prefix}:{table}:s:c:{}", T::COLUMNS[*column].name),
             Stamp::Members => format!("{prefix}:{table}:s:m"),
             Stamp::Table(other) => format!("{prefix}:{other}:s:t"),
+            Stamp::Epoch => format!("{prefix}:{table}:s:e"),
         }
     }
 

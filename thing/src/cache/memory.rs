@@ -294,6 +294,17 @@ impl Cache for MemoryCache {
         Box::pin(std::future::ready(Ok(lookups)))
     }
 
+    fn get_or_lease_at<'a>(
+        &'a self,
+        keys: &'a [String],
+        stamp: &'a str,
+        lease_ttl: Duration,
+    ) -> CacheFuture<'a, (Vec<Lookup>, Option<u64>)> {
+        let epoch = self.stamps().values.get(stamp).copied();
+        let lookups = keys.iter().map(|key| self.lookup(key, lease_ttl)).collect();
+        Box::pin(std::future::ready(Ok((lookups, epoch))))
+    }
+
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
         let stored = fills.iter().filter(|fill| self.fill_one(fill)).count();
         Box::pin(std::future::ready(Ok(stored)))

@@ -289,6 +289,28 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
         lease_ttl: Duration,
     ) -> CacheFuture<'a, Vec<Lookup>>;
 
+    /// [`get_or_lease`](Cache::get_or_lease), and the current value of the
+    /// stamp `stamp` (`None`: missing), read together. Thing reads a table's
+    /// epoch with its rows. The default makes two calls; the built-in caches
+    /// make one.
+    fn get_or_lease_at<'a>(
+        &'a self,
+        keys: &'a [String],
+        stamp: &'a str,
+        lease_ttl: Duration,
+    ) -> CacheFuture<'a, (Vec<Lookup>, Option<u64>)> {
+        Box::pin(async move {
+            let stamps = [stamp.to_owned()];
+            let epoch = self
+                .get_stamped(stamp, &stamps)
+                .await?
+                .stamps
+                .pop()
+                .flatten();
+            Ok((self.get_or_lease(keys, lease_ttl).await?, epoch))
+        })
+    }
+
     /// Stores each value whose key still holds the fill's lease and is not
     /// locked by a write in flight; returns how many were stored.
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize>;

@@ -777,6 +777,21 @@ fn seen_bytes(token: LeaseToken) -> Vec<u8> {
     }
 }
 
+/// What one `MGET` item says about a key looked up at `now_ms`.
+fn lookup_of(item: Value, now_ms: u64) -> Result<Lookup, SendError> {
+    match item {
+        Value::Nil => Ok(Lookup::Leased(LeaseToken::saw_nothing_at(now_ms))),
+        Value::BulkString(bytes) if is_lock(&bytes) => Ok(Lookup::Busy),
+        Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
+            token_of(Some(&bytes), now_ms)
+                .map(Lookup::Leased)
+                .ok_or_else(|| unexpected("tombstone", &Value::BulkString(bytes)))
+        }
+        Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
+        other => Err(unexpected("get_or_lease", &other)),
+    }
+}
+
 /// The server's time in milliseconds, from a `TIME` reply.
 fn server_ms(reply: &Value) -> Option<u64> {
     let Value::Array(parts) = reply else {
@@ -807,6 +822,50 @@ fn unexpected(what: &str, value: &Value) -> SendError {
 }
 
 impl RedisCache {
+    /// One `MGET` of `keys` (and of `stamp`, when given) with the server's
+    /// `TIME`, in one round trip: the lookups, and the stamp's value.
+    async fn lookup(
+        &self,
+        keys: &[String],
+        stamp: Option<&str>,
+    ) -> Result<(Vec<Lookup>, Option<u64>), CacheError> {
+        if keys.is_empty() && stamp.is_none() {
+            return Ok((Vec::new(), None));
+        }
+        // The server's time dates the tokens of empty keys (see `FILL`).
+        let mut pipe = redis::pipe();
+        let mget = pipe.cmd("MGET");
+        for key in keys.iter().map(String::as_str).chain(stamp) {
+            mget.arg(key);
+        }
+        pipe.cmd("TIME");
+        let wanted = keys.len() + usize::from(stamp.is_some());
+        self.inner
+            .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
+                let mut replies = inner.send_pipeline_replies(link, &pipe).await?.into_iter();
+                let (Some(reply), Some(time)) = (replies.next(), replies.next()) else {
+                    return Err(unexpected("get_or_lease", &Value::Nil));
+                };
+                let now_ms = server_ms(&time).ok_or_else(|| unexpected("TIME", &time))?;
+                let Value::Array(mut items) = reply else {
+                    return Err(unexpected("get_or_lease", &reply));
+                };
+                if items.len() != wanted {
+                    return Err(unexpected(
+                        "get_or_lease: wrong length",
+                        &Value::Array(items),
+                    ));
+                }
+                let stamp = stamp.and_then(|_| items.pop()).and_then(stamp_of);
+                let lookups = items
+                    .into_iter()
+                    .map(|item| lookup_of(item, now_ms))
+                    .collect::<Result<_, _>>()?;
+                Ok((lookups, stamp))
+            })
+            .await
+    }
+
     /// Sets every key to `marker` (a tombstone) for the fill window, in one
     /// pipeline.
     async fn mark(&self, what: &str, keys: &[String], marker: Vec<u8>) -> Result<(), CacheError> {
@@ -885,53 +944,16 @@ impl Cache for RedisCache {
         keys: &'a [String],
         _lease_ttl: Duration,
     ) -> CacheFuture<'a, Vec<Lookup>> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            // The server's time, in the same round trip, dates the tokens of
-            // empty keys (see `FILL`).
-            let mut pipe = redis::pipe();
-            let mget = pipe.cmd("MGET");
-            for key in keys {
-                mget.arg(key.as_str());
-            }
-            pipe.cmd("TIME");
-            self.inner
-                .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
-                    let mut replies = inner.send_pipeline_replies(link, &pipe).await?.into_iter();
-                    let (Some(reply), Some(time)) = (replies.next(), replies.next()) else {
-                        return Err(unexpected("get_or_lease", &Value::Nil));
-                    };
-                    let now_ms = server_ms(&time).ok_or_else(|| unexpected("TIME", &time))?;
-                    let Value::Array(items) = reply else {
-                        return Err(unexpected("get_or_lease", &reply));
-                    };
-                    if items.len() != keys.len() {
-                        return Err(unexpected(
-                            "get_or_lease: wrong length",
-                            &Value::Array(items),
-                        ));
-                    }
-                    items
-                        .into_iter()
-                        .map(|item| match item {
-                            Value::Nil => Ok(Lookup::Leased(LeaseToken::saw_nothing_at(now_ms))),
-                            Value::BulkString(bytes) if is_lock(&bytes) => Ok(Lookup::Busy),
-                            Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
-                                token_of(Some(&bytes), now_ms)
-                                    .map(Lookup::Leased)
-                                    .ok_or_else(|| {
-                                        unexpected("tombstone", &Value::BulkString(bytes))
-                                    })
-                            }
-                            Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
-                            other => Err(unexpected("get_or_lease", &other)),
-                        })
-                        .collect()
-                })
-                .await
-        })
+        Box::pin(async move { Ok(self.lookup(keys, None).await?.0) })
+    }
+
+    fn get_or_lease_at<'a>(
+        &'a self,
+        keys: &'a [String],
+        stamp: &'a str,
+        _lease_ttl: Duration,
+    ) -> CacheFuture<'a, (Vec<Lookup>, Option<u64>)> {
+        Box::pin(self.lookup(keys, Some(stamp)))
     }
 
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
