@@ -48,9 +48,9 @@ async fn raw_select(pool: &sqlx::PgPool, id: i64) -> BenchUser {
     }
 }
 
-/// Where the row bytes start in a cached row: after the kind byte and the
-/// schema hash (8 bytes).
-const ROW_START: usize = 1 + 8;
+/// Where the row bytes start in a cached row: after the kind byte, the table's
+/// epoch and the schema hash (8 bytes each).
+const ROW_START: usize = 1 + 8 + 8;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
