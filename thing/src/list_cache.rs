@@ -109,53 +109,22 @@ pub(crate) async fn list<T: Schema>(
     let stamps = cache.stamp_keys::<T>(&depends);
     if cache.unflushed.contains_any_stamp(&stamps) {
         // This process owes the cache a bump of one of these stamps.
-        db.counters().query_miss();
-        return read_list(query, cache.config.list_window, db).await;
+        return uncached(db, cache, query).await;
     }
     let mut created_stamps = false;
     loop {
-        let looked = match cache.cache.get_stamped(&key, &stamps).await {
-            Ok(looked) if looked.stamps.len() == stamps.len() => looked,
-            outcome => {
-                if let Err(err) = outcome {
-                    cache.warn(db.counters(), "get_stamped", &err);
-                }
-                db.counters().query_miss();
-                return read_list(query, cache.config.list_window, db).await;
-            }
-        };
-        let Some(seen) = looked.stamps.iter().copied().collect::<Option<Vec<u64>>>() else {
-            // A stamp is missing (never written, or evicted). A fill whose
-            // stamp values cannot match (u64::MAX: stamps start below 2^62)
-            // is refused but creates the missing ones, at random and without
-            // moving those another reader created meanwhile; then look again,
-            // once.
-            let retry = !created_stamps;
-            created_stamps = true;
-            let nothing = CachedList {
-                ids: Vec::new(),
-                count: 0,
-                complete: false,
-            };
-            fill(
-                db,
-                cache,
-                &key,
-                &stamps,
-                vec![u64::MAX; stamps.len()],
-                &nothing,
-            )
-            .await;
-            if retry {
+        let seen = match look(db, cache, &key, &stamps).await {
+            Looked::Hit(list) => return Ok(list),
+            Looked::Miss(seen) => seen,
+            Looked::MissingStamps if !created_stamps => {
+                created_stamps = true;
+                create_stamps(db, cache, &key, &stamps).await;
                 continue;
             }
-            db.counters().query_miss();
-            return read_list(query, cache.config.list_window, db).await;
+            Looked::MissingStamps | Looked::Unavailable => {
+                return uncached(db, cache, query).await;
+            }
         };
-        if let Some(list) = valid(&looked, &seen) {
-            db.counters().query_hit();
-            return Ok(list);
-        }
         let leader = match cache.flights.lead_or_follow(&format!("{key}#{seen:?}")) {
             Role::Lead(leader) => leader,
             Role::Follow(landing) => match follow(db, &landing).await {
@@ -171,6 +140,71 @@ pub(crate) async fn list<T: Schema>(
         leader.land(|| bytes);
         return Ok(list);
     }
+}
+
+/// What the cache holds for a list.
+enum Looked {
+    /// A list built under the stamps' current values.
+    Hit(CachedList),
+    /// No valid list; the stamps' current values, to fill under.
+    Miss(Vec<u64>),
+    /// A stamp does not exist (never written, or evicted).
+    MissingStamps,
+    /// The cache did not answer.
+    Unavailable,
+}
+
+/// One cache call: the list and its stamps.
+async fn look(db: &Db, cache: &CacheContext, key: &str, stamps: &[String]) -> Looked {
+    let looked = match cache.cache.get_stamped(key, stamps).await {
+        Ok(looked) if looked.stamps.len() == stamps.len() => looked,
+        Ok(_) => return Looked::Unavailable,
+        Err(err) => {
+            cache.warn(db.counters(), "get_stamped", &err);
+            return Looked::Unavailable;
+        }
+    };
+    let Some(seen) = looked.stamps.iter().copied().collect::<Option<Vec<u64>>>() else {
+        return Looked::MissingStamps;
+    };
+    match valid(&looked, &seen) {
+        Some(list) => {
+            db.counters().query_hit();
+            Looked::Hit(list)
+        }
+        None => Looked::Miss(seen),
+    }
+}
+
+/// Creates the stamps of `key` that are missing: a fill whose stamp values
+/// cannot match (`u64::MAX`; stamps start below 2^62) is refused, but creates
+/// the missing ones at random, without moving those another reader created
+/// meanwhile.
+async fn create_stamps(db: &Db, cache: &CacheContext, key: &str, stamps: &[String]) {
+    let nothing = CachedList {
+        ids: Vec::new(),
+        count: 0,
+        complete: false,
+    };
+    fill(
+        db,
+        cache,
+        key,
+        stamps,
+        vec![u64::MAX; stamps.len()],
+        &nothing,
+    )
+    .await;
+}
+
+/// The list from SQL, not cached (the cache cannot vouch for it now).
+async fn uncached<T: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    query: &Query<T>,
+) -> Result<CachedList> {
+    db.counters().query_miss();
+    read_list(query, cache.config.list_window, db).await
 }
 
 /// The cached list, if there is one built under exactly the stamps `seen`.
