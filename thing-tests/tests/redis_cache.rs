@@ -977,6 +977,19 @@ async fn an_evicted_or_corrupt_stamp_never_validates_a_list() {
     assert_eq!(writer.unflushed_invalidations(), 0, "nothing left to retry");
     hits(2).await;
     assert_eq!(hits(2).await, 1, "and lists validate again");
+
+    // A stamp that is a string but no counter, and a lock that is no counter:
+    // replaced, never an error (a write would otherwise fail, and its retry
+    // spin, for ever).
+    command(&mut redis, &["SET", &stamp, "1.5"]).unwrap();
+    command(&mut redis, &["SET", &format!("{stamp}:L"), "x"]).unwrap();
+    writer.reset_stats();
+    let mut cat = User::new("cat@x", "ann", 7);
+    cat.save(&writer).await.unwrap();
+    assert_eq!(writer.stats().cache_errors, 0);
+    assert_eq!(writer.unflushed_invalidations(), 0);
+    hits(3).await;
+    assert_eq!(hits(3).await, 1);
     drop((reader, writer));
     db_test.finish().await;
 }

@@ -25,23 +25,45 @@ const LOCK_TAG: u8 = b'L';
 /// that overflow its clock; this is about 285,000 years).
 const MAX_TTL_MS: u128 = 1 << 53;
 
-/// Lua shared by the scripts below: `bump(key, random)` moves a stamp on (a
-/// missing one, or one that is not a counter, starts again at `random`), and
-/// `unlock(key)` takes back one write's lock of `key`.
+/// Lua shared by the scripts below: `integer(key)`, the key's counter (`nil`
+/// when it is missing or holds anything else); `bump(key, random)` moves a
+/// stamp on (a missing one, or one that is not a counter, starts again at
+/// `random`); `lock(key, window)` and `unlock(key)` take and give back one
+/// write's lock of `key`. Whatever another program left in these keys, the
+/// scripts replace it rather than fail.
 const HELPERS: &str = r"
-local function bump(key, random)
+local function integer(key)
     if redis.call('TYPE', key).ok ~= 'string' then
-        redis.call('DEL', key)
+        return nil
     end
-    if tonumber(redis.call('GET', key) or '') == nil then
+    local value = redis.call('GET', key)
+    if string.match(value, '^%-?%d+$') and #value <= 19 then
+        return tonumber(value)
+    end
+    return nil
+end
+local function bump(key, random)
+    if integer(key) == nil then
+        redis.call('DEL', key)
         redis.call('SET', key, random)
     else
         redis.call('INCR', key)
     end
 end
+local function lock(key, window)
+    local lock = key .. ':L'
+    if integer(lock) == nil then
+        redis.call('DEL', lock)
+    end
+    redis.call('INCR', lock)
+    redis.call('PEXPIRE', lock, window)
+end
 local function unlock(key)
     local lock = key .. ':L'
-    if redis.call('TYPE', lock).ok ~= 'string' or redis.call('DECR', lock) <= 0 then
+    local held = integer(lock)
+    if held ~= nil and held > 1 then
+        redis.call('DECR', lock)
+    else
         redis.call('DEL', lock)
     end
 end
@@ -98,14 +120,11 @@ local n = #KEYS - 1
 local ok = 1
 for i = 1, n do
     local key = KEYS[i + 1]
-    local current = nil
-    if redis.call('TYPE', key).ok == 'string' then
-        current = redis.call('GET', key)
-    end
-    if tonumber(current or '') == nil then
+    local current = integer(key)
+    if current == nil then
         bump(key, ARGV[2 + n + i])
         ok = 0
-    elseif current ~= ARGV[2 + i] or redis.call('EXISTS', key .. ':L') == 1 then
+    elseif redis.call('GET', key) ~= ARGV[2 + i] or redis.call('EXISTS', key .. ':L') == 1 then
         ok = 0
     end
 end
@@ -128,12 +147,7 @@ static BEGIN_WRITE: LazyLock<Script> = LazyLock::new(|| {
             r"{HELPERS}
 local rows = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-    local lock = key .. ':L'
-    if redis.call('TYPE', lock).ok ~= 'string' and redis.call('TYPE', lock).ok ~= 'none' then
-        redis.call('DEL', lock)
-    end
-    redis.call('INCR', lock)
-    redis.call('PEXPIRE', lock, ARGV[3])
+    lock(key, ARGV[3])
     if i <= rows then
         redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
     else
