@@ -1034,3 +1034,45 @@ async fn a_fill_reaching_redis_after_the_window_is_refused_there() {
         "nothing stored"
     );
 }
+
+/// Any bytes in a row's key are data: a value that begins like a tombstone but
+/// is none (here two bytes) is a miss, repaired by the next fill, and never an
+/// error — nor does it fail the other keys of the batch it is read with.
+#[tokio::test]
+async fn a_value_that_looks_like_a_tombstone_is_a_miss_and_is_repaired() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(t) =
+        Shared::connect("a_value_that_looks_like_a_tombstone_is_a_miss_and_is_repaired").await
+    else {
+        return;
+    };
+    let (db_test, reader, writer) = orm_pair(&t, Duration::from_secs(10)).await;
+    let mut users = vec![User::new("a@x", "a", 1), User::new("b@x", "b", 2)];
+    User::save_many(&writer, &mut users).await.unwrap();
+    let ids = [users[0].base.id, users[1].base.id];
+    User::by_ids(&reader, &ids).await.unwrap(); // both cached
+    let key = reader.cache_key::<User>(ids[0]).unwrap();
+    let address = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut redis = TcpStream::connect(address).unwrap();
+    command(&mut redis, &["SET", &key, "\u{0}\u{1}"]).unwrap();
+
+    reader.reset_stats();
+    assert_eq!(User::by_ids(&reader, &ids).await.unwrap().len(), 2);
+    let stats = reader.stats();
+    assert_eq!(stats.cache_errors, 0, "no error");
+    assert_eq!(
+        (stats.cache_hits, stats.cache_misses),
+        (1, 1),
+        "the other key still hits"
+    );
+    reader.reset_stats();
+    assert_eq!(User::by_id(&reader, ids[0]).await.unwrap().age, 1);
+    assert_eq!(reader.stats().cache_hits, 1, "repaired by the fill");
+    drop((reader, writer));
+    db_test.finish().await;
+}

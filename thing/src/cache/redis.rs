@@ -791,15 +791,19 @@ fn seen_bytes(token: LeaseToken) -> Vec<u8> {
     }
 }
 
-/// What one `MGET` item says about a key looked up at `now_ms`.
+/// What one `MGET` item says about a key looked up at `now_ms`. Bytes that
+/// begin like a tombstone but are none are handed back as a hit, which the
+/// caller cannot decode: a miss, repaired by its next fill, never an error for
+/// the batch.
 fn lookup_of(item: Value, now_ms: u64) -> Result<Lookup, SendError> {
     match item {
         Value::Nil => Ok(Lookup::Leased(LeaseToken::saw_nothing_at(now_ms))),
         Value::BulkString(bytes) if is_lock(&bytes) => Ok(Lookup::Busy),
         Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
-            token_of(Some(&bytes), now_ms)
-                .map(Lookup::Leased)
-                .ok_or_else(|| unexpected("tombstone", &Value::BulkString(bytes)))
+            Ok(match token_of(Some(&bytes), now_ms) {
+                Some(token) => Lookup::Leased(token),
+                None => Lookup::Hit(bytes),
+            })
         }
         Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
         other => Err(unexpected("get_or_lease", &other)),
