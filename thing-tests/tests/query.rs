@@ -263,3 +263,27 @@ backend_tests! {
         assert_eq!(raw.ids(db).await.unwrap(), expected);
     }
 }
+
+backend_tests! {
+    // `where_raw` binds exactly its arguments: as many `?` outside quotes as
+    // arguments, or a typed error before any SQL; a `?` inside a string
+    // literal or a quoted identifier is text.
+    async fn where_raw_counts_its_placeholders(t) {
+        let (_, _) = seeded(t, 11).await;
+        let db: &Db = &t.db;
+        for (sql, args) in [
+            ("age > ? AND age < ?", vec![1.into()]),
+            ("age > ?", vec![1.into(), 2.into()]),
+        ] {
+            db.reset_stats();
+            let err = Item::query().where_raw(sql, args).count(db).await.unwrap_err();
+            assert!(
+                matches!(&err, thing::Error::InvalidInput(message) if message.contains("placeholder")),
+                "{sql}: {err}"
+            );
+            assert_eq!(db.stats().statements(), 0, "nothing sent");
+        }
+        let quoted = Item::query().where_raw("(name = 'a?b' OR age > ?)", [1000.into()]);
+        assert_eq!(quoted.count(db).await.unwrap(), 0, "the quoted `?` is text");
+    }
+}

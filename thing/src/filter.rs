@@ -2,6 +2,7 @@
 //! `&`, `|` and `!`, and rendered as SQL with bound parameters.
 
 use crate::dialect::Dialect;
+use crate::error::Error;
 use crate::schema::{Column, ColumnDef};
 use crate::value::{Operand, ToValue, Value};
 use std::fmt;
@@ -358,6 +359,27 @@ impl Expr {
         }
     }
 
+    /// Checks that every raw fragment has as many placeholders (`?` outside
+    /// quotes) as arguments, so that nothing is bound to the wrong place.
+    pub fn check_raw(&self) -> Result<(), Error> {
+        match self {
+            Self::Raw { sql, args } => {
+                let placeholders = placeholders(sql).len();
+                if placeholders == args.len() {
+                    Ok(())
+                } else {
+                    Err(Error::invalid_input(format_args!(
+                        "where_raw: {placeholders} placeholder(s) `?` but {} argument(s) in {sql:?}",
+                        args.len()
+                    )))
+                }
+            }
+            Self::And(parts) | Self::Or(parts) => parts.iter().try_for_each(Self::check_raw),
+            Self::Not(inner) => inner.check_raw(),
+            _ => Ok(()),
+        }
+    }
+
     /// Appends the filter as SQL to `sql`, its values to `args`.
     pub fn render<'a>(
         &'a self,
@@ -473,19 +495,55 @@ impl<'a> Renderer<'_, 'a> {
         self.sql.push(')');
     }
 
-    /// A raw fragment, its `?`s turned into this dialect's placeholders.
+    /// A raw fragment, its placeholders (`?` outside quotes) turned into this
+    /// dialect's. [`Expr::check_raw`] has checked that they match `args`.
     fn raw(&mut self, fragment: &str, args: &'a [Value]) {
         self.sql.push('(');
         let mut args = args.iter();
-        for ch in fragment.chars() {
-            if ch == '?'
-                && let Some(value) = args.next()
-            {
-                self.placeholder(value);
-                continue;
+        let mut from = 0;
+        for at in placeholders(fragment) {
+            self.sql.push_str(&fragment[from..at]);
+            match args.next() {
+                Some(value) => self.placeholder(value),
+                None => self.sql.push('?'),
             }
-            self.sql.push(ch);
+            from = at + 1;
         }
+        self.sql.push_str(&fragment[from..]);
         self.sql.push(')');
+    }
+}
+
+/// The byte offsets of the placeholders of a raw fragment: each `?` outside a
+/// string literal (`'...'`), a quoted identifier (`"..."`, `` `...` ``); a
+/// quote is escaped by doubling it, as in standard SQL.
+fn placeholders(fragment: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut quote: Option<u8> = None;
+    for (at, byte) in fragment.bytes().enumerate() {
+        match (quote, byte) {
+            (None, b'?') => found.push(at),
+            (None, b'\'' | b'"' | b'`') => quote = Some(byte),
+            // A doubled quote closes and reopens: the same state.
+            (Some(open), _) if byte == open => quote = None,
+            _ => {}
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_outside_quotes_only() {
+        assert_eq!(placeholders("a = ? AND b = ?"), [4, 14]);
+        assert_eq!(placeholders("a = '?' OR b = ?"), [15]);
+        assert_eq!(
+            placeholders("a = 'it''s ?' AND \"c?\" = ? AND `d?` > ?"),
+            [25, 38]
+        );
+        assert!(placeholders("no placeholders").is_empty());
     }
 }

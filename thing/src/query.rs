@@ -86,7 +86,10 @@ impl<M: Schema> Query<M> {
     }
 
     /// Keeps only rows matching a SQL fragment, with `?` placeholders bound to
-    /// `args` in order (no literal `?` in the fragment). The fragment is
+    /// `args` in order. A `?` inside a string literal or a quoted identifier is
+    /// text; the others must be exactly as many as the arguments, or running the
+    /// query fails with [`Error::InvalidInput`](crate::Error::InvalidInput)
+    /// before any SQL is sent. The fragment is
     /// inserted as written: never build it from user input; bind values
     /// instead. Thing cannot tell which rows such a condition selects, so any
     /// write to the table drops this query's cached lists; when the fragment

@@ -19,6 +19,7 @@ pub(crate) type Page = Option<(u64, u64)>;
 /// How many rows match, from SQL.
 pub(crate) async fn count<M: Schema>(query: &Query<M>, target: Target<'_>) -> Result<u64> {
     let expr = query.expr();
+    expr.check_raw()?;
     if expr == Expr::Const(false) {
         return Ok(0);
     }
@@ -33,6 +34,7 @@ pub(crate) async fn ids<M: Schema>(
     page: Page,
 ) -> Result<Vec<i64>> {
     let expr = query.expr();
+    expr.check_raw()?;
     if expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0) {
         return Ok(Vec::new());
     }
@@ -49,6 +51,7 @@ pub(crate) async fn rows<M: Schema>(
     page: Page,
 ) -> Result<Vec<M>> {
     let expr = query.expr();
+    expr.check_raw()?;
     if expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0) {
         return Ok(Vec::new());
     }
