@@ -113,3 +113,29 @@ cache_tests! {
         assert_eq!(User::query().count(&db).await.unwrap(), 1);
     }
 }
+
+cache_tests! {
+    // `incr` keeps an integer column inside its Rust type's range, which
+    // SQLite (any width in INTEGER) and PostgreSQL (no unsigned types) do not:
+    // past it, a typed error and nothing written, and the row still reads.
+    async fn incr_past_a_columns_range_is_refused(c) {
+        let db = c.handle().await;
+        db.create_table::<thing_tests::models::Everything>().await.unwrap();
+        use thing_tests::models::Everything;
+        let mut row = Everything::default();
+        row.save(&db).await.unwrap();
+        let id = row.base.id;
+        Everything::incr(&db, id, Everything::TINY, 100).await.unwrap();
+        let err = Everything::incr(&db, id, Everything::TINY, 100).await.unwrap_err();
+        assert!(matches!(err, thing::Error::InvalidInput(_)), "{err}");
+        Everything::incr(&db, id, Everything::UNSIGNED, u32::MAX).await.unwrap();
+        let err = Everything::incr(&db, id, Everything::UNSIGNED, 1).await.unwrap_err();
+        assert!(matches!(err, thing::Error::InvalidInput(_)), "{err}");
+        let back = Everything::by_id(&db, id).await.unwrap();
+        assert_eq!((back.tiny, back.unsigned), (100, u32::MAX), "nothing written");
+        Everything::incr(&db, id, Everything::TINY, 27).await.unwrap();
+        assert_eq!(Everything::by_id(&db, id).await.unwrap().tiny, 127);
+        let missing = Everything::incr(&db, id + 1000, Everything::TINY, 1).await.unwrap_err();
+        assert!(missing.is_not_found());
+    }
+}

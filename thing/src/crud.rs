@@ -21,7 +21,7 @@ use crate::change::unsaved_columns;
 use crate::db::executor::{Executor, Target, with_session};
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
-use crate::fetch::{remember, select_for_update};
+use crate::fetch::{remember, select_by_id, select_for_update};
 use crate::filter::Filter;
 use crate::query::Query;
 use crate::schema::{BaseModel, Schema, Snapshot};
@@ -557,12 +557,26 @@ where
         DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
     }
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let range = T::COLUMNS[column].sql_type.integer_range();
+    if let Some((min, max)) = range {
+        DB::bind_value(delta, &mut args).map_err(Error::encode)?;
+        DB::bind_id(min, &mut args).map_err(Error::encode)?;
+        DB::bind_id(max, &mut args).map_err(Error::encode)?;
+    }
     let sql = dynamic(sql::increment::<T>(DB::DIALECT, column));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
-    if affected == 0 {
-        return Err(Error::not_found(T::TABLE, id));
+    if affected > 0 {
+        return Ok(());
     }
-    Ok(())
+    // No row, or the sum would leave the column's range.
+    match (range, select_by_id::<T, DB>(session, id).await?) {
+        (Some((min, max)), Some(_)) => Err(Error::invalid_input(format_args!(
+            "incr: {}.{} + {delta:?} would leave its range {min}..={max}; nothing was written",
+            T::TABLE,
+            T::COLUMNS[column].name
+        ))),
+        _ => Err(Error::not_found(T::TABLE, id)),
+    }
 }
 
 /// A soft delete (`soft`) or a `DELETE`, guarded; [`Error::NotFound`] when it

@@ -175,7 +175,8 @@ pub(crate) fn touch<T: Schema>(dialect: Dialect) -> String {
     sql
 }
 
-/// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`.
+/// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`, and for an
+/// integer column `AND c + ? BETWEEN min AND max`.
 pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
@@ -197,7 +198,30 @@ pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize) -> String {
     dialect.push_quoted(&mut sql, T::COLUMNS[T::META.id].name);
     sql.push_str(" = ");
     dialect.push_placeholder(&mut sql, n + 1);
+    if T::COLUMNS[column].sql_type.integer_range().is_some() {
+        push_in_range::<T>(dialect, &mut sql, column, n + 2);
+    }
     sql
+}
+
+/// ` AND c + ? BETWEEN ? AND ?` (placeholders from `n`): the new value of an
+/// integer column stays in its type's range. On MySQL the column is read as
+/// signed, so that an unsigned one going below 0 is out of range, not an error.
+fn push_in_range<T: Schema>(dialect: Dialect, sql: &mut String, column: usize, n: usize) {
+    sql.push_str(" AND ");
+    if dialect == Dialect::MySql {
+        sql.push_str("CAST(");
+        dialect.push_quoted(sql, T::COLUMNS[column].name);
+        sql.push_str(" AS SIGNED)");
+    } else {
+        dialect.push_quoted(sql, T::COLUMNS[column].name);
+    }
+    sql.push_str(" + ");
+    dialect.push_placeholder(sql, n);
+    sql.push_str(" BETWEEN ");
+    dialect.push_placeholder(sql, n + 1);
+    sql.push_str(" AND ");
+    dialect.push_placeholder(sql, n + 2);
 }
 
 /// `CREATE TABLE IF NOT EXISTS` and its indexes, one statement per item.

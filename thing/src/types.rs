@@ -68,6 +68,28 @@ pub enum SqlType {
     Json,
 }
 
+impl SqlType {
+    /// The values an integer column holds: its Rust type's range, which some
+    /// backends do not enforce (SQLite stores any width in `INTEGER`;
+    /// PostgreSQL has no unsigned types). `None` for other types.
+    ///
+    /// ```
+    /// use thing::types::SqlType;
+    /// assert_eq!(SqlType::TinyInt.integer_range(), Some((-128, 127)));
+    /// assert_eq!(SqlType::Text.integer_range(), None);
+    /// ```
+    pub fn integer_range(self) -> Option<(i64, i64)> {
+        Some(match self {
+            Self::TinyInt => (i8::MIN.into(), i8::MAX.into()),
+            Self::SmallInt => (i16::MIN.into(), i16::MAX.into()),
+            Self::Int => (i32::MIN.into(), i32::MAX.into()),
+            Self::BigInt => (i64::MIN, i64::MAX),
+            Self::UnsignedInt => (0, u32::MAX.into()),
+            _ => return None,
+        })
+    }
+}
+
 /// The SQL type of a Rust field type, known at compile time.
 ///
 /// ```
