@@ -67,6 +67,7 @@
 pub mod codec;
 mod error;
 mod flight;
+mod hash;
 mod stats;
 pub mod value;
 

@@ -93,10 +93,10 @@ pub(crate) fn value_key(value: &Value) -> Option<String> {
             if text.len() <= 64 {
                 format!("t{text}")
             } else {
-                format!("h{}", crate::cache::sha1_hex(text.as_bytes()))
+                format!("h{}", crate::hash::sha1_hex(text.as_bytes()))
             }
         }
-        Value::Bytes(bytes) => format!("x{}", crate::cache::sha1_hex(bytes)),
+        Value::Bytes(bytes) => format!("x{}", crate::hash::sha1_hex(bytes)),
         Value::Date(date) => format!("d{date}"),
         Value::Uuid(uuid) => format!("u{}", uuid.simple()),
         Value::Float(_) | Value::TimestampTz(_) | Value::Timestamp(_) | Value::Opaque => {

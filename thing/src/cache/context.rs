@@ -4,9 +4,10 @@
 //! warning of a cache that does not answer.
 
 use super::unflushed::Unflushed;
-use super::{Cache, CacheError, WriteKeys, sha1_hex};
+use super::{Cache, CacheError, WriteKeys};
 use crate::codec::FORMAT_VERSION;
 use crate::flight::Flights;
+use crate::hash::sha1_hex;
 use crate::schema::Schema;
 use crate::stamps::{RowWrite, Stamp};
 use crate::stats::StatsCounters;

@@ -2,9 +2,9 @@
 //! the encoding, the round trips and the Redis Cluster limitation.
 
 use super::{
-    Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup,
-    WriteKeys, sha1_hex,
+    Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys,
 };
+use crate::hash::sha1_hex;
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Value,
     aio::MultiplexedConnection,
