@@ -16,13 +16,20 @@ use crate::value::Value;
 /// A page: `(offset, limit)`; `None` for every row.
 pub(crate) type Page = Option<(u64, u64)>;
 
-/// How many rows match, from SQL.
-pub(crate) async fn count<M: Schema>(query: &Query<M>, target: Target<'_>) -> Result<u64> {
+/// The query's condition, checked (see [`Expr::check_raw`]); `None` when the
+/// query, or its page, can select no row, so that no SQL is needed.
+fn condition<M: Schema>(query: &Query<M>, page: Page) -> Result<Option<Expr>> {
     let expr = query.expr();
     expr.check_raw()?;
-    if expr == Expr::Const(false) {
+    let empty = expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0);
+    Ok((!empty).then_some(expr))
+}
+
+/// How many rows match, from SQL.
+pub(crate) async fn count<M: Schema>(query: &Query<M>, target: Target<'_>) -> Result<u64> {
+    let Some(expr) = condition(query, None)? else {
         return Ok(0);
-    }
+    };
     with_session!(target, |session| select_count::<M, _>(&mut session, &expr)
         .await)
 }
@@ -33,11 +40,9 @@ pub(crate) async fn ids<M: Schema>(
     target: Target<'_>,
     page: Page,
 ) -> Result<Vec<i64>> {
-    let expr = query.expr();
-    expr.check_raw()?;
-    if expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0) {
+    let Some(expr) = condition(query, page)? else {
         return Ok(Vec::new());
-    }
+    };
     let order = query.sort_keys();
     with_session!(target, |session| {
         select_ids::<M, _>(&mut session, &expr, &order, page).await
@@ -50,11 +55,9 @@ pub(crate) async fn rows<M: Schema>(
     target: Target<'_>,
     page: Page,
 ) -> Result<Vec<M>> {
-    let expr = query.expr();
-    expr.check_raw()?;
-    if expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0) {
+    let Some(expr) = condition(query, page)? else {
         return Ok(Vec::new());
-    }
+    };
     let order = query.sort_keys();
     with_session!(target, |session| {
         select_rows::<M, _>(&mut session, &expr, &order, page).await

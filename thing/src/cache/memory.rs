@@ -227,6 +227,11 @@ impl MemoryCache {
         Lookup::Leased(token)
     }
 
+    /// Looks up every key, in order.
+    fn lookups(&self, keys: &[String], lease_ttl: Duration) -> Vec<Lookup> {
+        keys.iter().map(|key| self.lookup(key, lease_ttl)).collect()
+    }
+
     /// Stores the fill if its lease still holds and no write is in flight,
     /// under the shard's lock.
     fn fill_one(&self, fill: &Fill) -> bool {
@@ -290,8 +295,7 @@ impl Cache for MemoryCache {
         keys: &'a [String],
         lease_ttl: Duration,
     ) -> CacheFuture<'a, Vec<Lookup>> {
-        let lookups = keys.iter().map(|key| self.lookup(key, lease_ttl)).collect();
-        Box::pin(std::future::ready(Ok(lookups)))
+        Box::pin(std::future::ready(Ok(self.lookups(keys, lease_ttl))))
     }
 
     fn get_or_lease_at<'a>(
@@ -301,8 +305,10 @@ impl Cache for MemoryCache {
         lease_ttl: Duration,
     ) -> CacheFuture<'a, (Vec<Lookup>, Option<u64>)> {
         let epoch = self.stamps().values.get(stamp).copied();
-        let lookups = keys.iter().map(|key| self.lookup(key, lease_ttl)).collect();
-        Box::pin(std::future::ready(Ok((lookups, epoch))))
+        Box::pin(std::future::ready(Ok((
+            self.lookups(keys, lease_ttl),
+            epoch,
+        ))))
     }
 
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
