@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use thing::{BaseModel, Db, Thing};
 use thing_tests::models::{Item, User};
-use thing_tests::{Backend, CacheTest, cache_tests};
+use thing_tests::{Backend, CacheKind, CacheTest, cache_tests};
 use tokio::sync::Notify;
 
 /// A second struct on the `items` table, with fewer columns (another schema
@@ -236,5 +236,29 @@ cache_tests! {
         assert_eq!(Item::by_id(&other, bob.base.id).await.unwrap().name, "bob");
         assert_eq!(Item::by_id(&other, next).await.unwrap().name, "cid");
         assert_eq!(anns.count(&other).await.unwrap(), 0);
+    }
+
+    // What a write costs the cache (docs/consistency.md): one round trip before
+    // the commit and one after, however many rows a transaction writes.
+    async fn a_write_costs_two_round_trips_however_many_rows(c) {
+        let (db, mut ann) = items(c).await;
+        ann.age = 31;
+        db.reset_stats();
+        ann.save(&db).await.unwrap();
+        let stats = db.stats();
+        assert_eq!(stats.statements(), 1, "one guarded UPDATE");
+        if c.kind == CacheKind::Redis {
+            assert_eq!(stats.cache_round_trips, 2);
+        }
+        let mut many: Vec<Item> = (0..100)
+            .map(|i| Item { name: format!("n{i}"), age: i, ..Default::default() })
+            .collect();
+        db.reset_stats();
+        Item::save_many(&db, &mut many).await.unwrap();
+        let stats = db.stats();
+        assert_eq!(stats.statements(), 102, "BEGIN, 100 INSERTs, COMMIT");
+        if c.kind == CacheKind::Redis {
+            assert_eq!(stats.cache_round_trips, 2);
+        }
     }
 }

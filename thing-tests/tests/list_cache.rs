@@ -117,6 +117,19 @@ cache_tests! {
             cid.save(db).await.unwrap();
         }).await;
         assert!(hit, "`IN` on an indexed column: a row outside it");
+
+        // Of two indexed equalities, the one naming fewer values decides: here
+        // the id's, so a write to cid (whose name the `IN` names) keeps it.
+        let ann_only = Item::query()
+            .filter(Item::NAME.is_in(["ann", "cid"]))
+            .filter(Item::ID.eq(items[0].base.id));
+        let (rows, hit) = hit_after(&db, &ann_only, async |db| {
+            let mut cid = Item::by_id(db, items[4].base.id).await.unwrap();
+            cid.age = 14;
+            cid.save(db).await.unwrap();
+        }).await;
+        assert!(hit, "the id's stamp, not the names'");
+        assert_eq!(names(&rows), ["ann"]);
     }
 
     async fn writes_that_matter_drop_the_list(c) {

@@ -572,4 +572,20 @@ mod tests {
             assert!(matches!(cache.lookup("row", LEASE), Lookup::Leased(_)));
         });
     }
+
+    #[test]
+    fn past_the_cap_every_stamp_is_dropped_and_comes_back_at_random() {
+        let mut stamps = Stamps::default();
+        let before = stamps.current("s");
+        for i in 0..MAX_STAMPS {
+            stamps.current(&format!("other {i}"));
+        }
+        assert!(stamps.values.len() <= MAX_STAMPS, "bounded");
+        assert!(!stamps.values.contains_key("s"), "dropped with the rest");
+        assert_ne!(
+            stamps.current("s"),
+            before,
+            "a new random value: old lists never validate"
+        );
+    }
 }
