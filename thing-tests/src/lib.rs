@@ -6,6 +6,7 @@
 //! unreachable the test is skipped with a loud message, unless `CI=true`, where
 //! it fails.
 
+pub mod fault;
 pub mod models;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,14 @@ pub struct TestDb {
     admin_url: Option<String>,
     name: String,
     pub backend: Backend,
+}
+
+/// Skips the test loudly, or fails it in CI.
+pub fn skip(test: &str, reason: &str) {
+    if in_ci() {
+        panic!("{test}: {reason} (CI=true: not skipping)");
+    }
+    eprintln!("\n*** SKIPPING {test}: {reason} (set CI=true to fail instead) ***\n");
 }
 
 /// Whether this is a CI run (`CI=true`), where missing servers fail tests.

@@ -8,23 +8,14 @@
 //! `redis-server`) is unavailable the test is skipped with a loud message,
 //! unless `CI=true`, where it fails.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use thing::cache::{Cache, Fill, LeaseToken, Lookup, RedisCache};
-use thing_tests::{in_ci, redis_url, unique_name};
+use thing_tests::fault::{PrivateRedis, command, free_port, scopeguard};
+use thing_tests::{redis_url, skip, unique_name};
 
 const LEASE_TTL: Duration = Duration::from_secs(5);
 const VALUE_TTL: Duration = Duration::from_secs(60);
-
-/// Skips the test loudly, or fails it in CI.
-fn skip(test: &str, reason: &str) {
-    if in_ci() {
-        panic!("{test}: {reason} (CI=true: not skipping)");
-    }
-    eprintln!("\n*** SKIPPING {test}: {reason} (set CI=true to fail instead) ***\n");
-}
 
 /// A key prefix no other test (in this process or another) uses.
 fn unique_prefix() -> String {
@@ -423,123 +414,6 @@ async fn connect_fails_on_a_bad_url_but_not_on_a_server_that_is_down() {
     assert!(format!("{cache:?}").contains(&format!("127.0.0.1:{port}")));
 }
 
-/// A port nothing listens on (at the time of asking).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A `redis-server` of our own, killed when dropped (even on panic).
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    /// Starts `redis-server` on `port` and waits until it answers; `Err` when
-    /// it cannot be run or does not come up.
-    fn start(port: u16) -> Result<Self, String> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|err| format!("cannot run redis-server: {err}"))?;
-        let mut server = Self {
-            port,
-            child: Some(child),
-        };
-        server.wait_until_up()?;
-        Ok(server)
-    }
-
-    fn wait_until_up(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port))
-                && command(&mut stream, &["PING"]).is_ok_and(|reply| reply.starts_with("+PONG"))
-            {
-                return Ok(());
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|child| child.try_wait().ok().flatten())
-            {
-                return Err(format!(
-                    "redis-server on port {} exited: {status}",
-                    self.port
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "redis-server on port {} did not come up",
-                    self.port
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    /// Sends a command on a connection of its own.
-    fn command(&self, args: &[&str]) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        command(&mut stream, args).unwrap()
-    }
-
-    /// Sends a signal to this server (by its pid, never by name).
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = Self::start(self.port).expect("redis-server restarts on the same port");
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Sends one RESP command, returns the first reply chunk.
-fn command(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<String> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut out = format!("*{}\r\n", args.len());
-    for arg in args {
-        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(out.as_bytes())?;
-    let mut reply = [0u8; 512];
-    let read = stream.read(&mut reply)?;
-    Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
-}
-
 /// Starts a private server, or `None` after a loud skip.
 fn private_redis(test: &str) -> Option<PrivateRedis> {
     match PrivateRedis::start(free_port()) {
@@ -553,6 +427,8 @@ fn private_redis(test: &str) -> Option<PrivateRedis> {
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long calls skip a server that failed.
+const COOL_DOWN: Duration = Duration::from_millis(100);
 /// How long a failing call may take: its timeouts, plus slack for a busy machine.
 const FAIL_WITHIN: Duration = Duration::from_millis(200 + 300 + 1500);
 
@@ -560,6 +436,7 @@ async fn private_cache(server: &PrivateRedis) -> RedisCache {
     RedisCache::builder(&server.url())
         .command_timeout(COMMAND_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
+        .cool_down(COOL_DOWN)
         .build()
         .await
         .unwrap()
@@ -610,9 +487,12 @@ async fn recovers_after_the_server_is_killed_and_restarted() {
     assert_calls_fail(&cache, "during").await;
     assert!(!cache.is_connected());
 
+    assert!(cache.is_cooling_down());
+
     server.restart();
-    // The same RedisCache, with no help from the caller: the next call
-    // connects to the new server (which starts empty).
+    // The same RedisCache, with no help from the caller: the first call after
+    // the cool-down connects to the new server (which starts empty).
+    tokio::time::sleep(COOL_DOWN).await;
     use_cache(&cache, "after").await;
     assert!(cache.is_connected());
     assert!(matches!(lookup(&cache, "before").await, Lookup::Leased(_)));
@@ -632,6 +512,7 @@ async fn a_hung_server_times_out_and_recovers() {
     assert_calls_fail(&cache, "during").await;
     drop(resumed);
 
+    tokio::time::sleep(COOL_DOWN).await;
     use_cache(&cache, "after").await;
     assert_eq!(lookup(&cache, "before").await, Lookup::Hit(b"row".to_vec()));
 }
@@ -662,19 +543,6 @@ async fn a_flushed_script_cache_costs_one_extra_round_trip() {
     assert!(cache.is_connected());
     assert_eq!(fill_once(b"four").await, 1);
     assert_eq!(lookup(&cache, "k").await, Lookup::Hit(b"four".to_vec()));
-}
-
-/// Runs `f` when dropped (so a stopped server is resumed even on panic).
-fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
 
 /// The whole ORM over a Redis that dies mid-run: every operation still succeeds

@@ -62,6 +62,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
+mod breaker;
 pub(crate) mod context;
 #[cfg(feature = "test-hooks")]
 pub(crate) mod hooks;

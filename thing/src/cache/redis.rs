@@ -1,6 +1,7 @@
 //! [`RedisCache`]: the shared cache, on one Redis server. Its docs describe
 //! the encoding, the round trips and the Redis Cluster limitation.
 
+use super::breaker::{Admit, Breaker};
 use super::{
     Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys,
 };
@@ -335,6 +336,7 @@ struct Inner {
     command_timeout: Duration,
     connect_timeout: Duration,
     fill_window: Duration,
+    breaker: Breaker,
 }
 
 /// The connection in use.
@@ -379,6 +381,7 @@ pub struct RedisCacheBuilder {
     command_timeout: Duration,
     connect_timeout: Duration,
     fill_window: Duration,
+    cool_down: Duration,
 }
 
 impl RedisCacheBuilder {
@@ -429,6 +432,25 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// How long calls skip Redis after it failed (default
+    /// [`RedisCache::DEFAULT_COOL_DOWN`], 1 s). A call that times out or cannot
+    /// connect opens the cache's circuit breaker: for the cool-down every call
+    /// fails at once with [`CacheError`] (so reads go to the database and
+    /// writes keep their invalidations for later) instead of waiting for the
+    /// timeout again. Then one call goes through as a probe; if Redis answers
+    /// it, calls use Redis again, else the cool-down starts over.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// # use std::time::Duration;
+    /// let builder = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .cool_down(Duration::from_millis(250));
+    /// ```
+    pub fn cool_down(mut self, cool_down: Duration) -> Self {
+        self.cool_down = cool_down;
+        self
+    }
+
     /// Creates the cache and tries to open its connection.
     ///
     /// Fails only when the URL is malformed or unsupported (`redis://` and
@@ -473,6 +495,7 @@ impl RedisCacheBuilder {
                 command_timeout: self.command_timeout,
                 connect_timeout: self.connect_timeout,
                 fill_window: self.fill_window,
+                breaker: Breaker::new(self.cool_down),
             }),
         };
         if let Err(err) = cache.inner.link().await {
@@ -506,6 +529,14 @@ impl RedisCache {
     /// assert_eq!(RedisCache::DEFAULT_FILL_WINDOW.as_secs(), 10);
     /// ```
     pub const DEFAULT_FILL_WINDOW: Duration = Duration::from_secs(10);
+
+    /// The default [cool-down](RedisCacheBuilder::cool_down) after a failure: 1 s.
+    ///
+    /// ```
+    /// # use thing::cache::RedisCache;
+    /// assert_eq!(RedisCache::DEFAULT_COOL_DOWN.as_secs(), 1);
+    /// ```
+    pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
 
     /// A cache on the Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`,
     /// `redis://:password@host:6379`), with the default timeouts. See
@@ -542,6 +573,7 @@ impl RedisCache {
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             fill_window: Self::DEFAULT_FILL_WINDOW,
+            cool_down: Self::DEFAULT_COOL_DOWN,
         }
     }
 
@@ -561,6 +593,21 @@ impl RedisCache {
     pub fn is_connected(&self) -> bool {
         self.inner.lock_held().is_some()
     }
+
+    /// Whether calls skip Redis now, in the [cool-down](RedisCacheBuilder::cool_down)
+    /// after a failure.
+    ///
+    /// ```no_run
+    /// use thing::cache::RedisCache;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = RedisCache::connect("redis://127.0.0.1:6379").await?;
+    /// assert!(!cache.is_cooling_down());
+    /// # Ok::<(), thing::cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn is_cooling_down(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
 }
 
 impl fmt::Debug for RedisCache {
@@ -568,6 +615,7 @@ impl fmt::Debug for RedisCache {
         f.debug_struct("RedisCache")
             .field("addr", &self.inner.addr)
             .field("connected", &self.is_connected())
+            .field("cooling_down", &self.is_cooling_down())
             .field("command_timeout", &self.inner.command_timeout)
             .field("connect_timeout", &self.inner.connect_timeout)
             .field("round_trips", &self.round_trips())
@@ -607,12 +655,14 @@ impl Inner {
         let conn = match tokio::time::timeout(self.connect_timeout, self.pool.get()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(err)) => {
+                self.breaker.failure();
                 return Err(CacheError(format!(
                     "redis {}: cannot connect: {err}",
                     self.addr
                 )));
             }
             Err(_) => {
+                self.breaker.failure();
                 return Err(CacheError(format!(
                     "redis {}: cannot connect within {:?}",
                     self.addr, self.connect_timeout
@@ -649,7 +699,7 @@ impl Inner {
         match cmd.query_async::<Value>(&mut link.conn).await {
             Ok(value) => Ok(value),
             Err(err) => {
-                if !matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                if !is_server_reply(&err) {
                     self.drop_link(link);
                 }
                 Err(SendError::Redis(err))
@@ -667,7 +717,7 @@ impl Inner {
         match pipe.query_async::<()>(&mut link.conn).await {
             Ok(()) => Ok(()),
             Err(err) => {
-                if !matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                if !is_server_reply(&err) {
                     self.drop_link(link);
                 }
                 Err(SendError::Redis(err))
@@ -686,7 +736,7 @@ impl Inner {
         match pipe.query_async::<Vec<Value>>(&mut link.conn).await {
             Ok(replies) => Ok(replies),
             Err(err) => {
-                if !matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                if !is_server_reply(&err) {
                     self.drop_link(link);
                 }
                 Err(SendError::Redis(err))
@@ -727,18 +777,31 @@ impl Inner {
         Ok(value)
     }
 
-    /// Runs `work` on the connection within the command timeout.
+    /// Runs `work` on the connection within the command timeout, unless the
+    /// breaker says to skip Redis for now.
     async fn call<T>(
         &self,
         what: &str,
         work: impl AsyncFnOnce(&Self, &mut Link) -> Result<T, SendError>,
     ) -> Result<T, CacheError> {
+        if self.breaker.admit() == Admit::Open {
+            return Err(CacheError(format!(
+                "redis {}: {what}: skipped in the {:?} cool-down after a failure",
+                self.addr,
+                self.breaker.cool_down()
+            )));
+        }
         let mut link = self.link().await?;
         let outcome = match tokio::time::timeout(self.command_timeout, work(self, &mut link)).await
         {
             Ok(outcome) => outcome,
             Err(_) => Err(SendError::Timeout),
         };
+        match &outcome {
+            Err(SendError::Redis(err)) if !is_server_reply(err) => self.breaker.failure(),
+            Err(SendError::Timeout) => self.breaker.failure(),
+            _ => self.breaker.success(),
+        }
         outcome.map_err(|err| match err {
             SendError::Redis(err) => CacheError(format!("redis {}: {what}: {err}", self.addr)),
             SendError::Timeout => {
@@ -750,6 +813,12 @@ impl Inner {
             }
         })
     }
+}
+
+/// Whether `err` is a reply of the server (it is up and answering), not a
+/// failure to reach it.
+fn is_server_reply(err: &RedisError) -> bool {
+    matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
 }
 
 /// The bytes of a tombstone.
