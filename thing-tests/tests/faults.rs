@@ -6,9 +6,23 @@
 use std::time::{Duration, Instant};
 use thing::cache::RedisCache;
 use thing::{Db, Thing};
-use thing_tests::fault::{PrivateRedis, scopeguard};
+use thing_tests::fault::{PrivateRedis, Proxy, scopeguard};
 use thing_tests::models::User;
-use thing_tests::{Backend, TestDb};
+use thing_tests::{Backend, TestDb, redis_available, redis_url, unique_name};
+
+/// Runs `body` once per server backend (the faults are network faults).
+macro_rules! server_tests {
+    ($($(#[$doc:meta])* async fn $name:ident($backend:ident) $body:block)*) => {
+        $($(#[$doc])* mod $name {
+            use super::*;
+            async fn body($backend: Backend) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { body(Backend::Postgres).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() { body(Backend::MySql).await }
+        })*
+    };
+}
 
 /// Runs `body` once per backend.
 macro_rules! all_backends {
@@ -32,6 +46,76 @@ async fn one_user(t: &TestDb) -> i64 {
     let mut user = User::new("a@x", "A", 1);
     user.save(&t.db).await.unwrap();
     user.base.id
+}
+
+server_tests! {
+    /// The server restarts (every pooled connection dies) and is back before
+    /// the next read: no read fails, and neither does the write after them.
+    async fn reads_after_a_database_restart_all_succeed(backend) {
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let proxy = Proxy::in_front_of(&t.url).await;
+        let db = Db::builder(&proxy.url_for(&t.url))
+            .max_connections(6)
+            .no_cache()
+            .build()
+            .await
+            .unwrap();
+        // Six connections open and idle in the pool.
+        let reads: Vec<_> = (0..6)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { User::by_id(&db, id).await })
+            })
+            .collect();
+        for read in reads {
+            read.await.unwrap().unwrap();
+        }
+
+        proxy.reset();
+        for attempt in 0..6 {
+            let read = User::by_id(&db, id).await;
+            assert!(read.is_ok(), "read {attempt} after the restart: {read:?}");
+        }
+        let mut user = User::by_id(&db, id).await.unwrap();
+        user.age = 2;
+        user.save(&db).await.unwrap();
+        drop(db);
+        t.finish().await;
+    }
+}
+
+server_tests! {
+    /// The server accepts and never answers: a read fails with
+    /// `Error::Timeout` once the statement timeout passes, and once the server
+    /// answers again the next reads work (the hung connections were dropped).
+    async fn a_database_that_stops_answering_times_out(backend) {
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let proxy = Proxy::in_front_of(&t.url).await;
+        let db = Db::builder(&proxy.url_for(&t.url))
+            .statement_timeout(Duration::from_millis(500))
+            .no_cache()
+            .build()
+            .await
+            .unwrap();
+        User::by_id(&db, id).await.unwrap();
+
+        proxy.hang();
+        let started = Instant::now();
+        let read = tokio::time::timeout(Duration::from_secs(15), User::by_id(&db, id))
+            .await
+            .expect("the read is bounded by the statement timeout");
+        assert!(matches!(read, Err(thing::Error::Timeout { .. })), "{read:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+        proxy.resume();
+        for _ in 0..3 {
+            User::by_id(&db, id).await.unwrap();
+        }
+        drop(db);
+        t.finish().await;
+    }
 }
 
 /// Times `rounds` of by_id, save and fetch on `db`.
@@ -84,6 +168,197 @@ all_backends! {
             "hung Redis: {hung:?}, database alone: {database:?}"
         );
         drop((cached, uncached));
+        t.finish().await;
+    }
+}
+
+/// A handle on `t`'s database sharing `prefix` on the Redis at `url`.
+async fn redis_handle(t: &TestDb, url: &str, prefix: &str) -> Db {
+    redis_handle_with(t, url, prefix, |builder| builder).await
+}
+
+async fn redis_handle_with(
+    t: &TestDb,
+    url: &str,
+    prefix: &str,
+    configure: impl FnOnce(thing::DbBuilder) -> thing::DbBuilder,
+) -> Db {
+    let builder = Db::builder(&t.url)
+        .key_prefix(prefix)
+        .cache(RedisCache::connect(url).await.unwrap());
+    configure(builder).build().await.unwrap()
+}
+
+/// Polls until `check` holds, for at most `limit`; returns how long it took.
+async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Reads of `reader`, row and list, show `age` for the row `id`.
+async fn reader_sees(reader: &Db, id: i64, age: i32) -> bool {
+    let row = User::by_id(reader, id).await.unwrap();
+    let list = User::query()
+        .filter(User::NAME.eq("A"))
+        .all(reader)
+        .await
+        .unwrap();
+    row.age == age && list.len() == 1 && list[0].age == age
+}
+
+all_backends! {
+    /// A writer cut off from Redis (the database reachable, the other handle
+    /// still on Redis) commits and dies before Redis hears of it. The other
+    /// handle's cached row and list go stale only until an outbox drain.
+    async fn a_writer_cut_off_from_redis_is_not_stale_past_the_drain(backend) {
+        if !redis_available() { return }
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let prefix = unique_name();
+        let proxy = Proxy::in_front_of(&redis_url()).await;
+        let reader = redis_handle(&t, &redis_url(), &prefix).await;
+        let writer = redis_handle(&t, &proxy.url_for(&redis_url()), &prefix).await;
+        assert!(reader_sees(&reader, id, 1).await);
+        assert!(reader_sees(&reader, id, 1).await, "now cached");
+
+        proxy.hang();
+        let mut user = User::by_id(&writer, id).await.unwrap();
+        user.age = 2;
+        user.save(&writer).await.unwrap();
+        drop(writer);
+
+        let took = within(Duration::from_secs(5), async || reader_sees(&reader, id, 2).await).await;
+        eprintln!("{backend:?}: the other handle saw the write after {took:?}");
+        assert!(took.is_some(), "the other handle still reads the old row or list");
+        drop((reader, proxy));
+        t.finish().await;
+    }
+
+    /// Redis pauses; a write commits during the pause and its writer dies
+    /// before Redis answers again. The other handle is not stale for long
+    /// after Redis is back.
+    async fn a_writer_dying_during_a_redis_pause_is_not_stale_past_the_drain(backend) {
+        let Some(server) = PrivateRedis::start_or_skip("a_writer_dying_during_a_redis_pause") else { return };
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let prefix = unique_name();
+        let reader = redis_handle(&t, &server.url(), &prefix).await;
+        let writer = redis_handle(&t, &server.url(), &prefix).await;
+        assert!(reader_sees(&reader, id, 1).await);
+
+        server.signal("-STOP");
+        let resumed = scopeguard(|| server.signal("-CONT"));
+        let mut user = User::by_id(&writer, id).await.unwrap();
+        user.age = 2;
+        user.save(&writer).await.unwrap();
+        drop(writer);
+        drop(resumed);
+
+        let took = within(Duration::from_secs(5), async || reader_sees(&reader, id, 2).await).await;
+        eprintln!("{backend:?}: after the pause, the other handle saw the write after {took:?}");
+        assert!(took.is_some(), "the other handle still reads the old row or list");
+        drop(reader);
+        t.finish().await;
+    }
+}
+
+/// A statement slower than the statement timeout fails with `Error::Timeout`
+/// in time, on SQLite too (the in-process database has no network to cut), and
+/// the handle keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_slower_than_the_timeout_fails_on_sqlite() {
+    let t = TestDb::new(Backend::Sqlite).await.unwrap();
+    let id = one_user(&t).await;
+    let db = Db::builder(&t.url)
+        .statement_timeout(Duration::from_millis(300))
+        .no_cache()
+        .build()
+        .await
+        .unwrap();
+    let slow = "id <= (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                WHERE x < 200000000) SELECT max(x) FROM c)";
+    let started = Instant::now();
+    let read = User::query().where_raw(slow, []).all(&db).await;
+    assert!(
+        matches!(read, Err(thing::Error::Timeout { .. })),
+        "{read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(User::by_id(&db, id).await.unwrap().age, 1);
+    drop(db);
+    t.finish().await;
+}
+
+all_backends! {
+    /// With `WritePolicy::FailClosed`, a writer cut off from Redis gets
+    /// `Error::Cache` and writes nothing: the database and the other handle's
+    /// cache keep the old row. In a transaction too.
+    async fn fail_closed_writes_nothing_when_redis_is_unreachable(backend) {
+        if !redis_available() { return }
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let prefix = unique_name();
+        let proxy = Proxy::in_front_of(&redis_url()).await;
+        let reader = redis_handle(&t, &redis_url(), &prefix).await;
+        let writer = redis_handle_with(&t, &proxy.url_for(&redis_url()), &prefix, |builder| {
+            builder.write_policy(thing::WritePolicy::FailClosed)
+        })
+        .await;
+        assert!(reader_sees(&reader, id, 1).await);
+
+        proxy.hang();
+        let mut user = User::by_id(&writer, id).await.unwrap();
+        user.age = 2;
+        let saved = user.save(&writer).await;
+        assert!(matches!(saved, Err(thing::Error::Cache(_))), "{saved:?}");
+        let mut other = User::new("b@x", "B", 3);
+        let tx = writer.begin().await.unwrap();
+        other.save(&tx).await.unwrap();
+        let committed = tx.commit().await;
+        assert!(matches!(committed, Err(thing::Error::Cache(_))), "{committed:?}");
+
+        let fresh = Db::builder(&t.url).no_cache().build().await.unwrap();
+        assert_eq!(User::by_id(&fresh, id).await.unwrap().age, 1, "nothing written");
+        assert_eq!(User::query().count(&fresh).await.unwrap(), 1, "the transaction rolled back");
+        assert!(reader_sees(&reader, id, 1).await);
+        drop((reader, writer, fresh, proxy));
+        t.finish().await;
+    }
+
+    /// A transaction whose commit cannot reach Redis records its keys in the
+    /// outbox with its writes; another handle applies them.
+    async fn a_transaction_cut_off_from_redis_is_not_stale_past_the_drain(backend) {
+        if !redis_available() { return }
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let prefix = unique_name();
+        let proxy = Proxy::in_front_of(&redis_url()).await;
+        let reader = redis_handle(&t, &redis_url(), &prefix).await;
+        let writer = redis_handle(&t, &proxy.url_for(&redis_url()), &prefix).await;
+        assert!(reader_sees(&reader, id, 1).await);
+
+        proxy.hang();
+        let tx = writer.begin().await.unwrap();
+        let mut user = User::by_id(&tx, id).await.unwrap();
+        user.age = 2;
+        user.save(&tx).await.unwrap();
+        tx.commit().await.unwrap();
+        drop(writer);
+
+        let took = within(Duration::from_secs(5), async || reader_sees(&reader, id, 2).await).await;
+        eprintln!("{backend:?}: the other handle saw the transaction after {took:?}");
+        assert!(took.is_some(), "the other handle still reads the old row or list");
+        drop((reader, proxy));
         t.finish().await;
     }
 }

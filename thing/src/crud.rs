@@ -15,10 +15,11 @@
 //! with the row locked, and writes there.
 
 use crate::backend::{Backend, ModelIo, Session};
-use crate::cache::WriteKeys;
-use crate::cache::context::CacheContext;
+use crate::cache::context::{CacheContext, WritePolicy};
+use crate::cache::{CacheError, WriteKeys};
 use crate::change::unsaved_columns;
 use crate::db::executor::{Executor, Target, with_session};
+use crate::db::handle::Db;
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::fetch::{remember, select_by_id, select_for_update};
@@ -218,37 +219,82 @@ fn keys_of<T: Schema>(target: Target<'_>, write: &RowWrite) -> WriteKeys {
 /// Runs one write's statements, `work`, between the cache's steps: `before`
 /// locked and bumped first, `after` (of what `work` returned) invalidated and
 /// unlocked once it succeeded; `before` only unlocked if it failed. In a
-/// transaction both steps wait for its commit and cover `after`'s keys.
+/// transaction both steps wait for its commit and cover `after`'s keys. When
+/// the lock cannot reach the cache, the write policy decides (see
+/// [`unlocked`]).
 async fn write_through<R>(
     target: Target<'_>,
     before: &WriteKeys,
     after: impl FnOnce(&R) -> WriteKeys,
     work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
 ) -> Result<R> {
-    match target {
-        Target::Tx(tx) => {
-            let value = work(target).await?;
-            let keys = after(&value);
-            tx.record_write(keys.clone(), keys);
+    let db = match target {
+        Target::Tx(tx) => return in_transaction(tx, after, work).await,
+        Target::Db(db) => db,
+    };
+    let Some(cache) = db.cache() else {
+        return work(target).await;
+    };
+    if let Err(err) = cache.begin_write(db.counters(), before).await {
+        return unlocked(db, cache, err, before, after, work).await;
+    }
+    match work(target).await {
+        Ok(value) => {
+            cache.end_write(db.counters(), &after(&value)).await;
             Ok(value)
         }
-        Target::Db(db) => {
-            let Some(cache) = db.cache() else {
-                return work(target).await;
-            };
-            cache.begin_write(db.counters(), before).await;
-            match work(target).await {
-                Ok(value) => {
-                    cache.end_write(db.counters(), &after(&value)).await;
-                    Ok(value)
-                }
-                Err(err) => {
-                    cache.abort_write(db.counters(), before).await;
-                    Err(err)
-                }
-            }
+        Err(err) => {
+            cache.abort_write(db.counters(), before).await;
+            Err(err)
         }
     }
+}
+
+/// `work` inside `tx`, its keys recorded for the commit's cache steps.
+async fn in_transaction<R>(
+    tx: &Transaction,
+    after: impl FnOnce(&R) -> WriteKeys,
+    work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
+) -> Result<R> {
+    let value = work(Target::Tx(tx)).await?;
+    let keys = after(&value);
+    tx.record_write(keys.clone(), keys);
+    Ok(value)
+}
+
+/// A write whose lock failed with `err`, as the write policy says: refused
+/// ([`WritePolicy::FailClosed`]); run in a transaction that also records its
+/// keys in the outbox ([`WritePolicy::Outbox`] on a shared cache); or run
+/// with its invalidation retried from this process only.
+async fn unlocked<R>(
+    db: &Db,
+    cache: &CacheContext,
+    err: CacheError,
+    before: &WriteKeys,
+    after: impl FnOnce(&R) -> WriteKeys,
+    work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
+) -> Result<R> {
+    if cache.config.write_policy == WritePolicy::FailClosed {
+        return Err(Error::Cache(err));
+    }
+    if !cache.uses_outbox() {
+        let value = work(Target::Db(db)).await?;
+        cache.end_write(db.counters(), &after(&value)).await;
+        return Ok(value);
+    }
+    let tx = db.begin().await?;
+    let value = match in_transaction(&tx, after, work).await {
+        Ok(value) => value,
+        Err(err) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rollback failed after an error");
+            }
+            return Err(err);
+        }
+    };
+    tx.record_write(before.clone(), before.clone());
+    tx.commit_unlocked(err).await?;
+    Ok(value)
 }
 
 /// Records `write` in `tx`, for its commit's cache steps.

@@ -3,9 +3,10 @@
 
 use crate::backend::{Backend, Session};
 use crate::cache::WriteKeys;
+use crate::cache::context::WritePolicy;
 use crate::db::executor::{Target, with_session};
 use crate::db::handle::Db;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::sql;
 use crate::stamps::Stamp;
@@ -58,14 +59,25 @@ impl Db {
             rows: Vec::new(),
             stamps: vec![cache.stamp_key::<T>(&Stamp::Epoch)],
         });
-        if let (Some(cache), Some(epoch)) = (self.cache(), &epoch) {
-            cache.begin_write(self.counters(), epoch).await;
+        let mut unlocked = false;
+        if let (Some(cache), Some(epoch)) = (self.cache(), &epoch)
+            && let Err(err) = cache.begin_write(self.counters(), epoch).await
+        {
+            if cache.config.write_policy == WritePolicy::FailClosed {
+                return Err(Error::Cache(err));
+            }
+            unlocked = cache.uses_outbox();
         }
         let dropped = with_session!(Target::Db(self), |session| run_ddl(
             &mut session,
             statements
         )
         .await);
+        if let (true, Ok(()), Some(epoch)) = (unlocked, &dropped, &epoch) {
+            // DROP TABLE commits on its own: the epoch goes to the outbox
+            // right after it.
+            self.record_in_outbox(epoch).await?;
+        }
         if let (Some(cache), Some(epoch)) = (self.cache(), &epoch) {
             match &dropped {
                 Ok(()) => cache.end_write(self.counters(), epoch).await,

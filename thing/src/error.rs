@@ -55,6 +55,20 @@ pub enum Error {
     /// hooks, which are planned.)
     #[error("hook refused the operation: {0}")]
     Hook(String),
+    /// A statement did not finish within the
+    /// [statement timeout](crate::DbBuilder::statement_timeout) (the database
+    /// stopped answering, or the statement is that slow). Its connection was
+    /// closed. A write that timed out may or may not have been applied.
+    #[error("the database did not answer within {after:?}")]
+    Timeout {
+        /// The statement timeout.
+        after: std::time::Duration,
+    },
+    /// A write could not reach the cache to lock its keys before its commit,
+    /// and the `Db`'s [write policy](crate::WritePolicy::FailClosed) says to
+    /// fail rather than commit; nothing was written.
+    #[error("cache unreachable, nothing written: {0}")]
+    Cache(#[from] CacheError),
     /// The write lost a race with another writer (for example a version check).
     /// (Reserved for optimistic locking, which is planned.)
     #[error("conflict: {0}")]
@@ -111,6 +125,26 @@ impl Error {
         }
     }
 }
+
+/// A failure of the cache itself (unreachable, timed out, refused a command).
+/// Reads never fail because of it: they read the database instead. Writes fail
+/// with it ([`Error::Cache`]) only under
+/// [`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed).
+///
+/// ```
+/// let err = thing::cache::CacheError("redis 10.0.0.1:6379: timed out".into());
+/// assert_eq!(err.to_string(), "redis 10.0.0.1:6379: timed out");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheError(pub String);
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CacheError {}
 
 /// `Result` with Thing's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -68,6 +68,7 @@ pub mod codec;
 mod error;
 mod flight;
 mod hash;
+mod health;
 mod stats;
 pub mod value;
 
@@ -101,9 +102,9 @@ mod store;
 // What users implement and call.
 mod model;
 
-pub use cache::MemoryCache;
 #[cfg(feature = "redis")]
 pub use cache::RedisCache;
+pub use cache::{MemoryCache, WritePolicy};
 pub use db::{Db, DbBuilder, Executor, Transaction};
 pub use error::{Error, Result};
 pub use filter::{Filter, Order};

@@ -24,6 +24,38 @@ pub(crate) struct CacheConfig {
     pub lease_ttl: Duration,
     /// How many ids of a list query are cached.
     pub list_window: usize,
+    pub write_policy: WritePolicy,
+    /// How often the outbox is drained.
+    pub outbox_interval: Duration,
+}
+
+/// What a write does when it cannot lock its keys in a shared cache before
+/// its commit (the cache is down, hung, or cut off from this process while
+/// other processes still use it). Set with
+/// [`DbBuilder::write_policy`](crate::DbBuilder::write_policy).
+///
+/// ```
+/// use thing::{Db, WritePolicy};
+/// let builder = Db::builder("sqlite::memory:").write_policy(WritePolicy::FailClosed);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WritePolicy {
+    /// Commit, and record the write's invalidations in the `thing_outbox`
+    /// table in the same transaction; every `Db` on the cache drains that
+    /// table into the cache in the background. Other processes may read the
+    /// old row or list until a drain applies it: at most the drain interval
+    /// after the cache is reachable again, even if the writer died. The
+    /// default.
+    #[default]
+    Outbox,
+    /// Fail with [`Error::Cache`](crate::Error::Cache) and write nothing.
+    FailClosed,
+    /// Commit, and retry the invalidations from this process only, in the
+    /// background. Other processes may read the old row or list until the
+    /// retry lands, or until the cached value's TTL if this process dies
+    /// first. Needs no outbox table.
+    BestEffort,
 }
 
 impl Default for CacheConfig {
@@ -34,6 +66,8 @@ impl Default for CacheConfig {
             negative_ttl: Duration::from_secs(60),
             lease_ttl: Duration::from_secs(10),
             list_window: 200,
+            write_policy: WritePolicy::default(),
+            outbox_interval: Duration::from_secs(1),
         }
     }
 }
@@ -162,15 +196,24 @@ impl CacheContext {
     }
 
     /// Before a write commits: locks its keys and bumps its stamps (see
-    /// [`Cache::begin_write`]). A failure is counted and logged; the write goes
-    /// on, and its end is then kept for a retry if it fails too.
-    pub async fn begin_write(&self, counters: &StatsCounters, keys: &WriteKeys) {
+    /// [`Cache::begin_write`]). A failure is counted and logged, and returned
+    /// for the write policy to decide.
+    pub async fn begin_write(
+        &self,
+        counters: &StatsCounters,
+        keys: &WriteKeys,
+    ) -> Result<(), CacheError> {
         if keys.is_empty() {
-            return;
+            return Ok(());
         }
-        if let Err(err) = self.cache.begin_write(keys).await {
-            self.warn(counters, "begin_write", &err);
-        }
+        self.cache.begin_write(keys).await.inspect_err(|err| {
+            self.warn(counters, "begin_write", err);
+        })
+    }
+
+    /// Whether a write whose lock failed records its keys in the outbox.
+    pub fn uses_outbox(&self) -> bool {
+        self.config.write_policy == WritePolicy::Outbox && self.cache.is_shared()
     }
 
     /// After a write committed: invalidates its rows, bumps its stamps, takes

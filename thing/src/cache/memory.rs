@@ -413,6 +413,10 @@ impl Cache for MemoryCache {
             shard.leases.remove(key);
         }
     }
+
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -68,10 +68,12 @@ pub(crate) mod context;
 #[cfg(feature = "test-hooks")]
 pub(crate) mod hooks;
 mod memory;
+pub(crate) mod outbox;
 #[cfg(feature = "redis")]
 mod redis;
 pub(crate) mod unflushed;
 
+pub use context::WritePolicy;
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisCacheBuilder};
@@ -195,18 +197,7 @@ pub struct Fill {
     pub ttl: Duration,
 }
 
-/// A failure of the cache itself (unreachable, timed out, refused a command).
-/// Thing never lets it fail an operation: it reads from the database instead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheError(pub String);
-
-impl fmt::Display for CacheError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CacheError {}
+pub use crate::error::CacheError;
 
 /// What [`Cache::get_stamped`] found: a list's bytes, if cached, and the value
 /// of each of its stamps now (`None`: the stamp does not exist).
@@ -352,6 +343,13 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// Cache round trips made so far (0 for an in-process cache).
     fn round_trips(&self) -> u64 {
         0
+    }
+
+    /// Whether other processes share this cache (and so may miss an
+    /// invalidation this process could not deliver). Thing keeps an outbox in
+    /// the database only for shared caches. Default: `true`.
+    fn is_shared(&self) -> bool {
+        true
     }
 }
 

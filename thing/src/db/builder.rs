@@ -2,9 +2,10 @@
 
 use super::handle::Db;
 use super::pool::Pool;
-use crate::cache::context::{CacheConfig, CacheContext};
+use crate::cache::context::{CacheConfig, CacheContext, WritePolicy};
 use crate::cache::{Cache, MemoryCache};
 use crate::error::{Error, Result};
+use crate::health::Health;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct DbBuilder {
     max_connections: Option<u32>,
     min_connections: Option<u32>,
     acquire_timeout: Duration,
+    statement_timeout: Duration,
+    ping_idle_after: Duration,
     cache: CacheChoice,
     cache_config: CacheConfig,
 }
@@ -61,6 +64,8 @@ impl DbBuilder {
             max_connections: None,
             min_connections: None,
             acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
+            ping_idle_after: Self::DEFAULT_PING_IDLE_AFTER,
             cache: CacheChoice::Memory,
             cache_config: CacheConfig::default(),
         }
@@ -85,6 +90,54 @@ impl DbBuilder {
         self
     }
 
+    /// The default [statement timeout](Self::statement_timeout): 30 s.
+    ///
+    /// ```
+    /// assert_eq!(thing::DbBuilder::DEFAULT_STATEMENT_TIMEOUT.as_secs(), 30);
+    /// ```
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The default [idle time before a ping](Self::ping_idle_after): 60 s.
+    ///
+    /// ```
+    /// assert_eq!(thing::DbBuilder::DEFAULT_PING_IDLE_AFTER.as_secs(), 60);
+    /// ```
+    pub const DEFAULT_PING_IDLE_AFTER: Duration = Duration::from_secs(60);
+
+    /// How long one statement may take, from sending it to its last row
+    /// (default [`DEFAULT_STATEMENT_TIMEOUT`](Self::DEFAULT_STATEMENT_TIMEOUT),
+    /// 30 s). A statement that takes longer fails with [`Error::Timeout`] and
+    /// its connection is closed, so a database that stops answering cannot
+    /// hang the caller. Outside a transaction the wait for a connection (and
+    /// opening one) counts too, so the shorter of this and
+    /// [`acquire_timeout`](Self::acquire_timeout) bounds that wait.
+    ///
+    /// ```
+    /// let builder = thing::Db::builder("sqlite::memory:")
+    ///     .statement_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Pings a pooled connection before handing it out when it has been idle
+    /// this long (default [`DEFAULT_PING_IDLE_AFTER`](Self::DEFAULT_PING_IDLE_AFTER),
+    /// 60 s), and drops it if the ping fails; connections used more recently
+    /// are handed out without a ping. Once a statement finds its connection
+    /// dead (the server restarted), every connection idle since then is
+    /// pinged too, and a read that failed that way runs once more on another
+    /// connection. `Duration::ZERO` pings on every checkout.
+    ///
+    /// ```
+    /// let builder = thing::Db::builder("sqlite::memory:")
+    ///     .ping_idle_after(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn ping_idle_after(mut self, idle: Duration) -> Self {
+        self.ping_idle_after = idle;
+        self
+    }
+
     /// The object cache (default: a [`MemoryCache`] of 100 000 entries). Use a
     /// `RedisCache` when several processes write the
     /// same database.
@@ -96,6 +149,34 @@ impl DbBuilder {
     /// Turns the object cache off: every read goes to the database.
     pub fn no_cache(mut self) -> Self {
         self.cache = CacheChoice::None;
+        self
+    }
+
+    /// What a write does when a shared cache cannot be reached to lock its
+    /// keys before the commit (default [`WritePolicy::Outbox`]: commit, and
+    /// record the invalidations in the `thing_outbox` table for any handle to
+    /// apply). With [`WritePolicy::FailClosed`] such a write fails with
+    /// [`Error::Cache`] and writes nothing.
+    ///
+    /// ```
+    /// let builder = thing::Db::builder("sqlite::memory:")
+    ///     .write_policy(thing::WritePolicy::FailClosed);
+    /// ```
+    pub fn write_policy(mut self, policy: WritePolicy) -> Self {
+        self.cache_config.write_policy = policy;
+        self
+    }
+
+    /// How often this handle applies the outbox to a shared cache (default
+    /// 1 s). It bounds how long another process may read a row whose writer
+    /// could not reach the cache, once the cache is reachable again.
+    ///
+    /// ```
+    /// let builder = thing::Db::builder("sqlite::memory:")
+    ///     .outbox_interval(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn outbox_interval(mut self, interval: Duration) -> Self {
+        self.cache_config.outbox_interval = interval;
         self
     }
 
@@ -133,9 +214,28 @@ impl DbBuilder {
         self
     }
 
-    fn pool_options<DB: sqlx::Database>(&self, keep_one: bool) -> sqlx::pool::PoolOptions<DB> {
+    fn pool_options<DB: sqlx::Database>(
+        &self,
+        health: &Arc<Health>,
+        keep_one: bool,
+    ) -> sqlx::pool::PoolOptions<DB> {
+        let health = Arc::clone(health);
         let mut options = sqlx::pool::PoolOptions::<DB>::new()
             .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                let ping = health.should_ping(meta.idle_for);
+                let timeout = health.statement_timeout();
+                Box::pin(async move {
+                    if ping {
+                        // A failed or hung ping drops the connection; the pool
+                        // then tries the next one or opens a new one.
+                        tokio::time::timeout(timeout, sqlx::Connection::ping(conn))
+                            .await
+                            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(self.acquire_timeout);
         if let Some(max) = self.max_connections {
             options = options.max_connections(max);
@@ -150,26 +250,29 @@ impl DbBuilder {
 
     /// Opens the pool.
     pub async fn build(self) -> Result<Db> {
-        let pool = self.open_pool().await?;
+        let health = Arc::new(Health::new(self.statement_timeout, self.ping_idle_after));
+        let pool = self.open_pool(&health).await?;
         let cache: Option<Arc<dyn Cache>> = match self.cache {
             CacheChoice::Memory => Some(Arc::new(MemoryCache::new(DEFAULT_MEMORY_ENTRIES))),
             CacheChoice::Custom(cache) => Some(cache),
             CacheChoice::None => None,
         };
         let cache = cache.map(|cache| CacheContext::new(cache, self.cache_config));
-        Ok(Db::from_parts(pool, cache))
+        let db = Db::from_parts(pool, cache, health);
+        db.start_outbox().await;
+        Ok(db)
     }
 
     /// The pool of the backend the URL's scheme names.
-    async fn open_pool(&self) -> Result<Pool> {
+    async fn open_pool(&self, health: &Arc<Health>) -> Result<Pool> {
         let scheme = self.url.split(':').next().unwrap_or_default();
         match scheme {
             #[cfg(feature = "sqlite")]
-            "sqlite" => self.sqlite().await,
+            "sqlite" => self.sqlite(health).await,
             #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => self.postgres().await,
+            "postgres" | "postgresql" => self.postgres(health).await,
             #[cfg(feature = "mysql")]
-            "mysql" | "mariadb" => self.mysql().await,
+            "mysql" | "mariadb" => self.mysql(health).await,
             #[cfg(not(feature = "sqlite"))]
             "sqlite" => Err(disabled("sqlite")),
             #[cfg(not(feature = "postgres"))]
@@ -183,7 +286,7 @@ impl DbBuilder {
     }
 
     #[cfg(feature = "sqlite")]
-    async fn sqlite(&self) -> Result<Pool> {
+    async fn sqlite(&self, health: &Arc<Health>) -> Result<Pool> {
         use std::str::FromStr;
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
             .create_if_missing(true)
@@ -191,23 +294,26 @@ impl DbBuilder {
             // LIKE is case-sensitive on every backend Thing supports.
             .pragma("case_sensitive_like", "ON");
         let in_memory = self.url.contains(":memory:") || self.url.contains("mode=memory");
-        let pool = self.pool_options(in_memory).connect_with(options).await?;
+        let pool = self
+            .pool_options(health, in_memory)
+            .connect_with(options)
+            .await?;
         Ok(Pool::Sqlite(pool))
     }
 
     #[cfg(feature = "postgres")]
-    async fn postgres(&self) -> Result<Pool> {
-        let pool = self.pool_options(false).connect(&self.url).await?;
+    async fn postgres(&self, health: &Arc<Health>) -> Result<Pool> {
+        let pool = self.pool_options(health, false).connect(&self.url).await?;
         Ok(Pool::Postgres(pool))
     }
 
     #[cfg(feature = "mysql")]
-    async fn mysql(&self) -> Result<Pool> {
+    async fn mysql(&self, health: &Arc<Health>) -> Result<Pool> {
         let url = match self.url.strip_prefix("mariadb") {
             Some(rest) => format!("mysql{rest}"),
             None => self.url.clone(),
         };
-        let pool = self.pool_options(false).connect(&url).await?;
+        let pool = self.pool_options(health, false).connect(&url).await?;
         Ok(Pool::MySql(pool))
     }
 }

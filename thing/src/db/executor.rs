@@ -66,6 +66,7 @@ macro_rules! with_session {
         match $target {
             $crate::db::executor::Target::Db(db) => {
                 let stats = db.counters();
+                let health = db.health();
                 match db.pool() {
                     #[cfg(feature = "sqlite")]
                     $crate::db::pool::Pool::Sqlite(pool) => {
@@ -73,6 +74,7 @@ macro_rules! with_session {
                         let mut $session = Session::<sqlx::Sqlite> {
                             conn: Conn::Pool(pool),
                             stats,
+                            health,
                         };
                         $body
                     }
@@ -82,6 +84,7 @@ macro_rules! with_session {
                         let mut $session = Session::<sqlx::Postgres> {
                             conn: Conn::Pool(pool),
                             stats,
+                            health,
                         };
                         $body
                     }
@@ -91,6 +94,7 @@ macro_rules! with_session {
                         let mut $session = Session::<sqlx::MySql> {
                             conn: Conn::Pool(pool),
                             stats,
+                            health,
                         };
                         $body
                     }
@@ -98,6 +102,7 @@ macro_rules! with_session {
             }
             $crate::db::executor::Target::Tx(tx) => {
                 let stats = tx.db().counters();
+                let health = tx.db().health();
                 let mut guard = tx.lock().await;
                 match &mut *guard {
                     #[cfg(feature = "sqlite")]
@@ -106,6 +111,7 @@ macro_rules! with_session {
                         let mut $session = Session::<sqlx::Sqlite> {
                             conn: Conn::Direct(&mut **conn),
                             stats,
+                            health,
                         };
                         $body
                     }
@@ -115,6 +121,7 @@ macro_rules! with_session {
                         let mut $session = Session::<sqlx::Postgres> {
                             conn: Conn::Direct(&mut **conn),
                             stats,
+                            health,
                         };
                         $body
                     }
@@ -124,6 +131,7 @@ macro_rules! with_session {
                         let mut $session = Session::<sqlx::MySql> {
                             conn: Conn::Direct(&mut **conn),
                             stats,
+                            health,
                         };
                         $body
                     }

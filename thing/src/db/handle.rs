@@ -4,15 +4,17 @@
 use super::pool::Pool;
 use crate::cache::context::CacheContext;
 use crate::dialect::Dialect;
+use crate::health::Health;
 use crate::schema::Schema;
 use crate::stats::{Stats, StatsCounters};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 #[derive(Debug)]
 struct Inner {
     pool: Pool,
     stats: StatsCounters,
     cache: Option<CacheContext>,
+    health: Arc<Health>,
 }
 
 /// A connection pool to one database. Cheap to clone; clones share the pool and
@@ -35,16 +37,37 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
+/// A [`Db`] that does not keep it alive, for background tasks.
+pub(crate) struct WeakDb(Weak<Inner>);
+
+impl WeakDb {
+    /// The `Db`, unless every handle on it was dropped.
+    pub fn upgrade(&self) -> Option<Db> {
+        self.0.upgrade().map(|inner| Db { inner })
+    }
+}
+
 impl Db {
     /// A handle on `pool`, counting into fresh counters, reading through `cache`.
-    pub(crate) fn from_parts(pool: Pool, cache: Option<CacheContext>) -> Self {
+    pub(crate) fn from_parts(pool: Pool, cache: Option<CacheContext>, health: Arc<Health>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
                 stats: StatsCounters::default(),
                 cache,
+                health,
             }),
         }
+    }
+
+    /// A handle that does not keep the pool open.
+    pub(crate) fn downgrade(&self) -> WeakDb {
+        WeakDb(Arc::downgrade(&self.inner))
+    }
+
+    /// The statement timeout and what is known of the pool's connections.
+    pub(crate) fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     pub(crate) fn pool(&self) -> &Pool {

@@ -5,6 +5,7 @@
 pub(crate) mod builder;
 pub(crate) mod executor;
 pub(crate) mod handle;
+pub(crate) mod outbox;
 pub(crate) mod pool;
 pub(crate) mod transaction;
 

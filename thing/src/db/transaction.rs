@@ -2,8 +2,9 @@
 
 use super::handle::Db;
 use super::pool::{Pool, TxConn};
-use crate::cache::WriteKeys;
-use crate::error::Result;
+use crate::cache::context::{CacheContext, WritePolicy};
+use crate::cache::{CacheError, WriteKeys, outbox};
+use crate::error::{Error, Result};
 use crate::stats::StatementKind;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -75,62 +76,138 @@ impl Transaction {
 
     /// Commits every write made through this transaction, then invalidates the
     /// cached rows it wrote.
+    ///
+    /// Before `COMMIT` it locks those rows' keys in the cache. If the cache
+    /// cannot be reached, the `Db`'s [`WritePolicy`] decides: by default the
+    /// keys are recorded in the outbox table in this transaction; with
+    /// [`WritePolicy::FailClosed`] the transaction is rolled back and the
+    /// error is [`Error::Cache`].
     pub async fn commit(self) -> Result<()> {
+        self.commit_with(None).await
+    }
+
+    /// [`Transaction::commit`] for writes whose lock already failed with `err`.
+    pub(crate) async fn commit_unlocked(self, err: CacheError) -> Result<()> {
+        self.commit_with(Some(err)).await
+    }
+
+    async fn commit_with(self, failed_lock: Option<CacheError>) -> Result<()> {
         let (mut before, mut after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         before.dedup();
         after.dedup();
-        let cache = self.db.cache();
+        let db = self.db;
+        let mut conn = self.conn.into_inner();
+        let cache = db.cache();
         if let Some(cache) = cache {
-            cache.begin_write(self.db.counters(), &before).await;
-        }
-        let conn = self.conn.into_inner();
-        self.db.counters().statement(StatementKind::Other);
-        let committed = match conn {
-            #[cfg(feature = "sqlite")]
-            TxConn::Sqlite(tx) => tx.commit().await,
-            #[cfg(feature = "postgres")]
-            TxConn::Postgres(tx) => tx.commit().await,
-            #[cfg(feature = "mysql")]
-            TxConn::MySql(tx) => tx.commit().await,
-        };
-        if let Some(cache) = cache {
-            match &committed {
-                Ok(()) => cache.end_write(self.db.counters(), &after).await,
-                Err(_) => cache.abort_write(self.db.counters(), &before).await,
+            let locked = match failed_lock {
+                Some(err) => Err(err),
+                None => cache.begin_write(db.counters(), &before).await,
+            };
+            if let Err(err) = locked
+                && let Err(err) = unlocked(&db, cache, &mut conn, &before, &after, err).await
+            {
+                if let Err(rollback) = end(&db, conn, false).await {
+                    tracing::warn!(error = %rollback, "rollback failed after an error");
+                }
+                return Err(err);
             }
         }
-        Ok(committed?)
+        let committed = end(&db, conn, true).await;
+        if let Some(cache) = cache {
+            match &committed {
+                Ok(()) => cache.end_write(db.counters(), &after).await,
+                Err(_) => cache.abort_write(db.counters(), &before).await,
+            }
+        }
+        committed
     }
 
     /// Undoes every write made through this transaction; the cache is left
     /// exactly as it was.
     pub async fn rollback(self) -> Result<()> {
-        let conn = self.conn.into_inner();
-        self.db.counters().statement(StatementKind::Other);
+        end(&self.db, self.conn.into_inner(), false).await
+    }
+}
+
+/// What a transaction whose keys could not be locked does before `COMMIT`, as
+/// the write policy says: record them in the outbox, or refuse.
+async fn unlocked(
+    db: &Db,
+    cache: &CacheContext,
+    conn: &mut TxConn,
+    before: &WriteKeys,
+    after: &WriteKeys,
+    err: CacheError,
+) -> Result<()> {
+    if cache.config.write_policy == WritePolicy::FailClosed {
+        return Err(Error::Cache(err));
+    }
+    if !cache.uses_outbox() {
+        return Ok(());
+    }
+    let mut keys = after.clone();
+    keys.extend(before.clone());
+    keys.dedup();
+    db.counters().statement(StatementKind::Other);
+    bounded(db, async {
         match conn {
             #[cfg(feature = "sqlite")]
-            TxConn::Sqlite(tx) => tx.rollback().await?,
+            TxConn::Sqlite(tx) => outbox::record::<sqlx::Sqlite>(tx, &keys).await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(tx) => tx.rollback().await?,
+            TxConn::Postgres(tx) => outbox::record::<sqlx::Postgres>(tx, &keys).await,
             #[cfg(feature = "mysql")]
-            TxConn::MySql(tx) => tx.rollback().await?,
+            TxConn::MySql(tx) => outbox::record::<sqlx::MySql>(tx, &keys).await,
+        }
+    })
+    .await
+}
+
+/// Ends the transaction on `conn`: `COMMIT`, or `ROLLBACK`.
+async fn end(db: &Db, conn: TxConn, commit: bool) -> Result<()> {
+    db.counters().statement(StatementKind::Other);
+    bounded(db, async {
+        match (conn, commit) {
+            #[cfg(feature = "sqlite")]
+            (TxConn::Sqlite(tx), true) => tx.commit().await?,
+            #[cfg(feature = "sqlite")]
+            (TxConn::Sqlite(tx), false) => tx.rollback().await?,
+            #[cfg(feature = "postgres")]
+            (TxConn::Postgres(tx), true) => tx.commit().await?,
+            #[cfg(feature = "postgres")]
+            (TxConn::Postgres(tx), false) => tx.rollback().await?,
+            #[cfg(feature = "mysql")]
+            (TxConn::MySql(tx), true) => tx.commit().await?,
+            #[cfg(feature = "mysql")]
+            (TxConn::MySql(tx), false) => tx.rollback().await?,
         }
         Ok(())
-    }
+    })
+    .await
+}
+
+/// `work` within `db`'s statement timeout ([`Error::Timeout`] past it).
+async fn bounded<T>(db: &Db, work: impl Future<Output = Result<T>>) -> Result<T> {
+    let after = db.health().statement_timeout();
+    tokio::time::timeout(after, work)
+        .await
+        .unwrap_or(Err(Error::Timeout { after }))
 }
 
 impl Db {
     /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
     /// rolls it back.
     pub async fn begin(&self) -> Result<Transaction> {
-        let conn = match self.pool() {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin().await?),
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
-            #[cfg(feature = "mysql")]
-            Pool::MySql(pool) => TxConn::MySql(pool.begin().await?),
-        };
+        let conn = bounded(self, async {
+            Ok(match self.pool() {
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin().await?),
+                #[cfg(feature = "postgres")]
+                Pool::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+                #[cfg(feature = "mysql")]
+                Pool::MySql(pool) => TxConn::MySql(pool.begin().await?),
+            })
+        })
+        .await?;
         Ok(Transaction::new(self.clone(), conn))
     }
 

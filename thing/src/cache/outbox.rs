@@ -1,0 +1,174 @@
+//! The outbox: invalidations kept in the database, for writes whose lock could
+//! not reach a shared cache.
+//!
+//! Such a write records its row keys and stamps in the table `thing_outbox`
+//! inside its own transaction, so they are committed exactly when the write
+//! is. Every `Db` on a shared cache [drains](drain) the table in the
+//! background: it applies what it finds to the cache (rows invalidated, stamps
+//! bumped), then deletes those entries. Whichever process reaches the cache
+//! first applies them, even when the writer died right after its commit.
+
+use super::{Cache, WriteKeys};
+use crate::backend::{Backend, Op, Outcome};
+use crate::dialect::Dialect;
+use crate::error::{Error, Result};
+use crate::sql::{dynamic, fixed};
+use crate::value::Value;
+
+/// The outbox table.
+pub(crate) const TABLE: &str = "thing_outbox";
+
+/// `CREATE TABLE IF NOT EXISTS` for the outbox.
+fn create_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS thing_outbox \
+             (id INTEGER PRIMARY KEY AUTOINCREMENT, invalidations TEXT NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS thing_outbox \
+             (id BIGSERIAL PRIMARY KEY, invalidations TEXT NOT NULL)"
+        }
+        Dialect::MySql => {
+            "CREATE TABLE IF NOT EXISTS thing_outbox \
+             (id BIGINT AUTO_INCREMENT PRIMARY KEY, invalidations LONGTEXT NOT NULL)"
+        }
+    }
+}
+
+fn insert_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "INSERT INTO thing_outbox (invalidations) VALUES ($1)",
+        _ => "INSERT INTO thing_outbox (invalidations) VALUES (?)",
+    }
+}
+
+const SELECT_SQL: &str = "SELECT id, invalidations FROM thing_outbox ORDER BY id LIMIT 100";
+
+/// `DELETE` of exactly `count` entries, by id.
+fn delete_sql(dialect: Dialect, count: usize) -> String {
+    let mut sql = String::from("DELETE FROM thing_outbox WHERE id IN (");
+    for n in 1..=count {
+        if n > 1 {
+            sql.push_str(", ");
+        }
+        dialect.push_placeholder(&mut sql, n);
+    }
+    sql.push(')');
+    sql
+}
+
+/// The stored form of `keys`: a JSON array of the row keys and one of the
+/// stamps.
+fn encode(keys: &WriteKeys) -> String {
+    serde_json::to_string(&(&keys.rows, &keys.stamps)).expect("strings serialize")
+}
+
+/// `keys` from their stored form; `None` for anything else.
+fn decode(stored: &str) -> Option<WriteKeys> {
+    let (rows, stamps) = serde_json::from_str(stored).ok()?;
+    Some(WriteKeys { rows, stamps })
+}
+
+/// Creates the outbox table if it is missing.
+pub(crate) async fn create<DB: Backend>(pool: &sqlx::Pool<DB>) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    DB::run(
+        &mut conn,
+        Op::Execute,
+        fixed(create_sql(DB::DIALECT)),
+        DB::Arguments::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records `keys` in the outbox, on `conn` (inside the write's transaction).
+pub(crate) async fn record<DB: Backend>(conn: &mut DB::Connection, keys: &WriteKeys) -> Result<()> {
+    let mut args = DB::Arguments::default();
+    DB::bind_value(&Value::Text(encode(keys)), &mut args).map_err(Error::encode)?;
+    DB::run(conn, Op::Execute, fixed(insert_sql(DB::DIALECT)), args).await?;
+    Ok(())
+}
+
+/// Records `keys` in the outbox on a connection of `pool` (autocommit).
+pub(crate) async fn record_on<DB: Backend>(pool: &sqlx::Pool<DB>, keys: &WriteKeys) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    record::<DB>(&mut conn, keys).await
+}
+
+/// Applies the oldest outbox entries (up to 100) to `cache` and deletes them;
+/// returns how many. An entry is deleted only once the cache took it. An
+/// entry that is not in Thing's format is deleted with a warning.
+pub(crate) async fn drain<DB: Backend>(pool: &sqlx::Pool<DB>, cache: &dyn Cache) -> Result<usize> {
+    let mut conn = pool.acquire().await?;
+    let Outcome::Rows(rows) = DB::run(
+        &mut conn,
+        Op::All,
+        fixed(SELECT_SQL),
+        DB::Arguments::default(),
+    )
+    .await?
+    else {
+        unreachable!("Op::All returns rows");
+    };
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut keys = WriteKeys::default();
+    for row in &rows {
+        ids.push(DB::decode_id(row)?);
+        let stored = DB::decode_text(row, 1)?;
+        match decode(&stored) {
+            Some(entry) => keys.extend(entry),
+            None => tracing::warn!(
+                table = TABLE,
+                "dropping an outbox entry not in Thing's format"
+            ),
+        }
+    }
+    keys.dedup();
+    cache.invalidate(&keys.rows).await?;
+    cache.bump(&keys.stamps).await?;
+    let mut args = DB::Arguments::default();
+    for id in &ids {
+        DB::bind_id(*id, &mut args).map_err(Error::encode)?;
+    }
+    let delete = dynamic(delete_sql(DB::DIALECT, ids.len()));
+    DB::run(&mut conn, Op::Execute, delete, args).await?;
+    Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode, delete_sql, encode};
+    use crate::cache::WriteKeys;
+    use crate::dialect::Dialect;
+
+    #[test]
+    fn entries_round_trip_and_anything_else_is_refused() {
+        let keys = WriteKeys {
+            rows: vec!["thing:users:v2:7".into()],
+            stamps: vec![
+                "thing:users:s:v:name:a\"b\n".into(),
+                "thing:users:s:m".into(),
+            ],
+        };
+        assert_eq!(decode(&encode(&keys)), Some(keys));
+        assert_eq!(decode("not json"), None);
+        assert_eq!(decode("[1, 2]"), None);
+    }
+
+    #[test]
+    fn deletes_name_each_id() {
+        assert_eq!(
+            delete_sql(Dialect::Postgres, 3),
+            "DELETE FROM thing_outbox WHERE id IN ($1, $2, $3)"
+        );
+        assert_eq!(
+            delete_sql(Dialect::MySql, 1),
+            "DELETE FROM thing_outbox WHERE id IN (?)"
+        );
+    }
+}
