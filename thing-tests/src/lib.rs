@@ -316,8 +316,8 @@ impl CacheTest {
 /// `$c: &CacheTest`.
 #[macro_export]
 macro_rules! cache_tests {
-    ($(async fn $name:ident($c:ident) $body:block)*) => {
-        $(mod $name {
+    ($($(#[$doc:meta])* async fn $name:ident($c:ident) $body:block)*) => {
+        $($(#[$doc])* mod $name {
             #[allow(unused_imports)]
             use super::*;
 
@@ -348,8 +348,8 @@ macro_rules! cache_tests {
 /// Defines one `#[tokio::test]` per backend running `$body` with `$db: &Db`.
 #[macro_export]
 macro_rules! backend_tests {
-    ($(async fn $name:ident($t:ident) $body:block)*) => {
-        $(mod $name {
+    ($($(#[$doc:meta])* async fn $name:ident($t:ident) $body:block)*) => {
+        $($(#[$doc])* mod $name {
             #[allow(unused_imports)]
             use super::*;
 

@@ -118,16 +118,33 @@ server_tests! {
     }
 }
 
+/// Time spent in reads (`by_id`, a list) and in saves.
+#[derive(Debug, Default, Clone, Copy)]
+struct Spent {
+    reads: Duration,
+    saves: Duration,
+}
+
+impl Spent {
+    fn total(self) -> Duration {
+        self.reads + self.saves
+    }
+}
+
 /// Times `rounds` of by_id, save and fetch on `db`.
-async fn workload(db: &Db, id: i64, rounds: usize) -> Duration {
-    let started = Instant::now();
+async fn workload(db: &Db, id: i64, rounds: usize) -> Spent {
+    let mut spent = Spent::default();
     for round in 0..rounds {
+        let started = Instant::now();
         let mut user = User::by_id(db, id).await.unwrap();
+        User::query().filter(User::AGE.ge(0)).all(db).await.unwrap();
+        spent.reads += started.elapsed();
+        let started = Instant::now();
         user.views = round as i64;
         user.save(db).await.unwrap();
-        User::query().filter(User::AGE.ge(0)).all(db).await.unwrap();
+        spent.saves += started.elapsed();
     }
-    started.elapsed()
+    spent
 }
 
 all_backends! {
@@ -149,22 +166,27 @@ all_backends! {
         server.signal("-STOP");
         let resumed = scopeguard(|| server.signal("-CONT"));
         // The first call waits for the command timeout and opens the breaker.
-        let first = workload(&cached, id, 1).await;
-        let rounds = 20;
+        let first = workload(&cached, id, 1).await.total();
+        let rounds = 50;
         let hung = workload(&cached, id, rounds).await;
         let database = workload(&uncached, id, rounds).await;
         drop(resumed);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         eprintln!(
-            "{backend:?}: first round with Redis hung {first:?}; then {rounds} rounds {hung:?}, \
-             without a cache {database:?} ({:.2}x)",
-            hung.as_secs_f64() / database.as_secs_f64()
+            "{backend:?}: first round with Redis hung {first:?}; then {rounds} rounds: reads \
+             {:?} ({:.2}x without a cache), saves {:?} ({:.2}x), all {:.2}x",
+            hung.reads,
+            ratio(hung.reads, database.reads),
+            hung.saves,
+            ratio(hung.saves, database.saves),
+            ratio(hung.total(), database.total()),
         );
         // Without a breaker every round waits for a 250 ms command timeout or
-        // a 1 s connect timeout (5 s or more over 20 rounds); with one, only the
+        // a 1 s connect timeout (12 s or more over 50 rounds); with one, only the
         // first does, and a probe after each one-second cool-down.
         assert!(first < Duration::from_secs(3), "first round: {first:?}");
         assert!(
-            hung < database * 3 + Duration::from_millis(1500),
+            hung.total() < database.total() * 3 + Duration::from_millis(1500),
             "hung Redis: {hung:?}, database alone: {database:?}"
         );
         drop((cached, uncached));
@@ -212,20 +234,48 @@ async fn reader_sees(reader: &Db, id: i64, age: i32) -> bool {
     row.age == age && list.len() == 1 && list[0].age == age
 }
 
+/// A database with one user, a reader on the shared Redis and a writer on the
+/// same Redis through a proxy that can cut it off, sharing one key prefix.
+struct CutOff {
+    t: TestDb,
+    id: i64,
+    proxy: Proxy,
+    reader: Db,
+    writer: Db,
+}
+
+impl CutOff {
+    async fn new(
+        backend: Backend,
+        configure: impl FnOnce(thing::DbBuilder) -> thing::DbBuilder,
+    ) -> Option<Self> {
+        if !redis_available() {
+            return None;
+        }
+        let t = TestDb::new(backend).await?;
+        let id = one_user(&t).await;
+        let prefix = unique_name();
+        let proxy = Proxy::in_front_of(&redis_url()).await;
+        let reader = redis_handle(&t, &redis_url(), &prefix).await;
+        let writer = redis_handle_with(&t, &proxy.url_for(&redis_url()), &prefix, configure).await;
+        assert!(reader_sees(&reader, id, 1).await);
+        assert!(reader_sees(&reader, id, 1).await, "now cached");
+        Some(Self {
+            t,
+            id,
+            proxy,
+            reader,
+            writer,
+        })
+    }
+}
+
 all_backends! {
     /// A writer cut off from Redis (the database reachable, the other handle
     /// still on Redis) commits and dies before Redis hears of it. The other
     /// handle's cached row and list go stale only until an outbox drain.
     async fn a_writer_cut_off_from_redis_is_not_stale_past_the_drain(backend) {
-        if !redis_available() { return }
-        let Some(t) = TestDb::new(backend).await else { return };
-        let id = one_user(&t).await;
-        let prefix = unique_name();
-        let proxy = Proxy::in_front_of(&redis_url()).await;
-        let reader = redis_handle(&t, &redis_url(), &prefix).await;
-        let writer = redis_handle(&t, &proxy.url_for(&redis_url()), &prefix).await;
-        assert!(reader_sees(&reader, id, 1).await);
-        assert!(reader_sees(&reader, id, 1).await, "now cached");
+        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, |b| b).await else { return };
 
         proxy.hang();
         let mut user = User::by_id(&writer, id).await.unwrap();
@@ -304,17 +354,8 @@ all_backends! {
     /// `Error::Cache` and writes nothing: the database and the other handle's
     /// cache keep the old row. In a transaction too.
     async fn fail_closed_writes_nothing_when_redis_is_unreachable(backend) {
-        if !redis_available() { return }
-        let Some(t) = TestDb::new(backend).await else { return };
-        let id = one_user(&t).await;
-        let prefix = unique_name();
-        let proxy = Proxy::in_front_of(&redis_url()).await;
-        let reader = redis_handle(&t, &redis_url(), &prefix).await;
-        let writer = redis_handle_with(&t, &proxy.url_for(&redis_url()), &prefix, |builder| {
-            builder.write_policy(thing::WritePolicy::FailClosed)
-        })
-        .await;
-        assert!(reader_sees(&reader, id, 1).await);
+        let fail_closed = |builder: thing::DbBuilder| builder.write_policy(thing::WritePolicy::FailClosed);
+        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, fail_closed).await else { return };
 
         proxy.hang();
         let mut user = User::by_id(&writer, id).await.unwrap();
@@ -338,14 +379,7 @@ all_backends! {
     /// A transaction whose commit cannot reach Redis records its keys in the
     /// outbox with its writes; another handle applies them.
     async fn a_transaction_cut_off_from_redis_is_not_stale_past_the_drain(backend) {
-        if !redis_available() { return }
-        let Some(t) = TestDb::new(backend).await else { return };
-        let id = one_user(&t).await;
-        let prefix = unique_name();
-        let proxy = Proxy::in_front_of(&redis_url()).await;
-        let reader = redis_handle(&t, &redis_url(), &prefix).await;
-        let writer = redis_handle(&t, &proxy.url_for(&redis_url()), &prefix).await;
-        assert!(reader_sees(&reader, id, 1).await);
+        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, |b| b).await else { return };
 
         proxy.hang();
         let tx = writer.begin().await.unwrap();

@@ -42,6 +42,10 @@ pub trait Backend: sqlx::Database<Arguments: Clone> + sealed::Sealed {
     #[doc(hidden)]
     fn bind_value(value: &Value, args: &mut Self::Arguments) -> Result<(), BoxDynError>;
 
+    /// Binds a whole list as one parameter (see `value_list`).
+    #[doc(hidden)]
+    fn bind_list(values: &[Value], args: &mut Self::Arguments) -> Result<(), BoxDynError>;
+
     #[doc(hidden)]
     fn bind_timestamp(
         value: chrono::DateTime<chrono::Utc>,
@@ -236,8 +240,69 @@ async fn on_pool<DB: Backend>(
     }
 }
 
+/// A list as one JSON array parameter (SQLite, MySQL).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+fn bind_json_list<DB: Backend>(
+    values: &[Value],
+    args: &mut DB::Arguments,
+) -> Result<(), BoxDynError> {
+    DB::bind_value(&Value::Text(crate::value_list::json_array(values)), args)
+}
+
+/// A list as one PostgreSQL array of its type, NULLs kept.
+#[cfg(feature = "postgres")]
+fn bind_pg_array(
+    values: &[Value],
+    args: &mut sqlx::postgres::PgArguments,
+) -> Result<(), BoxDynError> {
+    use crate::value_list::ListKind;
+    use sqlx::Arguments;
+    fn each<T>(values: &[Value], pick: impl Fn(&Value) -> Option<T>) -> Vec<Option<T>> {
+        values.iter().map(pick).collect()
+    }
+    match ListKind::of(values) {
+        Some(ListKind::Int) => args.add(each(values, |v| match v {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        })),
+        Some(ListKind::Float) => args.add(each(values, |v| match v {
+            Value::Float(v) => Some(*v),
+            _ => None,
+        })),
+        Some(ListKind::Bool) => args.add(each(values, |v| match v {
+            Value::Bool(v) => Some(*v),
+            _ => None,
+        })),
+        Some(ListKind::Text) => args.add(each(values, |v| match v {
+            Value::Text(v) => Some(v.clone()),
+            _ => None,
+        })),
+        Some(ListKind::Bytes) => args.add(each(values, |v| match v {
+            Value::Bytes(v) => Some(v.clone()),
+            _ => None,
+        })),
+        Some(ListKind::TimestampTz) => args.add(each(values, |v| match v {
+            Value::TimestampTz(v) => Some(*v),
+            _ => None,
+        })),
+        Some(ListKind::Timestamp) => args.add(each(values, |v| match v {
+            Value::Timestamp(v) => Some(*v),
+            _ => None,
+        })),
+        Some(ListKind::Date) => args.add(each(values, |v| match v {
+            Value::Date(v) => Some(*v),
+            _ => None,
+        })),
+        Some(ListKind::Uuid) => args.add(each(values, |v| match v {
+            Value::Uuid(v) => Some(*v),
+            _ => None,
+        })),
+        None => Err("a list bound as one parameter needs values of one type".into()),
+    }
+}
+
 macro_rules! backend {
-    ($feature:literal, $db:ty, $dialect:expr, |$result:ident| $last_id:expr) => {
+    ($feature:literal, $db:ty, $dialect:expr, $bind_list:path, |$result:ident| $last_id:expr) => {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for $db {}
 
@@ -249,7 +314,7 @@ macro_rules! backend {
                 value: &T,
                 args: &mut Self::Arguments,
             ) -> Result<(), BoxDynError> {
-                sqlx::Arguments::add(args, sqlx::types::Json(value))
+                sqlx::Arguments::add(args, sqlx::types::Json(crate::types::checked_json(value)?))
             }
 
             fn decode_json<T: serde::de::DeserializeOwned>(
@@ -282,6 +347,10 @@ macro_rules! backend {
                     Value::Uuid(v) => sqlx::Arguments::add(args, *v),
                     Value::Opaque => Err("a JSON column cannot be a filter operand".into()),
                 }
+            }
+
+            fn bind_list(values: &[Value], args: &mut Self::Arguments) -> Result<(), BoxDynError> {
+                $bind_list(values, args)
             }
 
             fn bind_timestamp(
@@ -319,13 +388,27 @@ macro_rules! backend {
     };
 }
 
-backend!("sqlite", sqlx::Sqlite, Dialect::Sqlite, |result| Some(
-    result.last_insert_rowid()
-));
-backend!("postgres", sqlx::Postgres, Dialect::Postgres, |result| {
-    let _ = &result;
-    None
-});
-backend!("mysql", sqlx::MySql, Dialect::MySql, |result| {
-    i64::try_from(result.last_insert_id()).ok()
-});
+backend!(
+    "sqlite",
+    sqlx::Sqlite,
+    Dialect::Sqlite,
+    bind_json_list::<sqlx::Sqlite>,
+    |result| Some(result.last_insert_rowid())
+);
+backend!(
+    "postgres",
+    sqlx::Postgres,
+    Dialect::Postgres,
+    bind_pg_array,
+    |result| {
+        let _ = &result;
+        None
+    }
+);
+backend!(
+    "mysql",
+    sqlx::MySql,
+    Dialect::MySql,
+    bind_json_list::<sqlx::MySql>,
+    |result| i64::try_from(result.last_insert_id()).ok()
+);

@@ -85,9 +85,13 @@ impl Error {
         Self::NotFound { table, id }
     }
 
-    /// A value that could not be bound as a statement parameter.
+    /// A value that could not be bound as a statement parameter: one Thing
+    /// refused ([`RefusedValue`]) is [`Error::InvalidInput`].
     pub(crate) fn encode(source: sqlx::error::BoxDynError) -> Self {
-        Self::Database(sqlx::Error::Encode(source))
+        match source.downcast::<RefusedValue>() {
+            Ok(refused) => Self::InvalidInput(refused.0),
+            Err(source) => Self::Database(sqlx::Error::Encode(source)),
+        }
     }
 
     /// A value read from `column` of `table` that did not fit its field.
@@ -145,6 +149,18 @@ impl fmt::Display for CacheError {
 }
 
 impl std::error::Error for CacheError {}
+
+/// A value Thing refuses to bind, with why (it could not be read back).
+#[derive(Debug)]
+pub(crate) struct RefusedValue(pub String);
+
+impl fmt::Display for RefusedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedValue {}
 
 /// `Result` with Thing's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -78,7 +78,7 @@ where
     let statements = model_sql::<T>(DB::DIALECT);
     let mut found = HashMap::with_capacity(ids.len());
     for batch in ids.chunks(IN_BATCH) {
-        let sql = sql::select_in(DB::DIALECT, &statements.select_in_prefix, batch.len());
+        let sql = sql::id_list(DB::DIALECT, &statements.select_in_prefix, batch.len());
         let mut args = DB::Arguments::default();
         for &id in batch {
             DB::bind_id(id, &mut args).map_err(Error::encode)?;

@@ -5,6 +5,7 @@ use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::schema::{Column, ColumnDef};
 use crate::value::{Operand, ToValue, Value};
+use crate::value_list::{self, ListKind, ONE_PARAMETER_FROM};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitOr, Not};
@@ -386,7 +387,7 @@ impl Expr {
         dialect: Dialect,
         columns: &[ColumnDef],
         sql: &mut String,
-        args: &mut Vec<&'a Value>,
+        args: &mut Vec<Bind<'a>>,
     ) {
         Renderer {
             dialect,
@@ -398,13 +399,22 @@ impl Expr {
     }
 }
 
+/// What one placeholder of a rendered filter binds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bind<'a> {
+    /// One value.
+    One(&'a Value),
+    /// A whole `IN` list, as one parameter (see [`value_list`]).
+    List(&'a [Value]),
+}
+
 /// Writes one filter as SQL: its text and, in order, the values its
 /// placeholders bind.
 struct Renderer<'r, 'a> {
     dialect: Dialect,
     columns: &'r [ColumnDef],
     sql: &'r mut String,
-    args: &'r mut Vec<&'a Value>,
+    args: &'r mut Vec<Bind<'a>>,
 }
 
 impl<'a> Renderer<'_, 'a> {
@@ -447,8 +457,32 @@ impl<'a> Renderer<'_, 'a> {
     }
 
     fn placeholder(&mut self, value: &'a Value) {
-        self.args.push(value);
+        self.args.push(Bind::One(value));
         self.dialect.push_placeholder(self.sql, self.args.len());
+    }
+
+    /// `IN` over a long list bound as one parameter, when the backend can
+    /// take the list's type that way; `false` if not (nothing written).
+    fn one_parameter_membership(
+        &mut self,
+        column: usize,
+        values: &'a [Value],
+        negated: bool,
+    ) -> bool {
+        let Some(kind) = ListKind::of(values) else {
+            return false;
+        };
+        if values.len() <= ONE_PARAMETER_FROM || !kind.one_parameter(self.dialect) {
+            return false;
+        }
+        self.column(column);
+        self.args.push(Bind::List(values));
+        let n = self.args.len();
+        let dialect = self.dialect;
+        value_list::push_membership(dialect, kind, negated, self.sql, |sql| {
+            dialect.push_placeholder(sql, n);
+        });
+        true
     }
 
     fn membership(&mut self, column: usize, values: &'a [Value], negated: bool) {
@@ -460,6 +494,9 @@ impl<'a> Renderer<'_, 'a> {
             } else {
                 self.sql.push_str("1 = 0");
             }
+            return;
+        }
+        if self.one_parameter_membership(column, values, negated) {
             return;
         }
         self.column(column);

@@ -77,6 +77,7 @@ pub mod backend;
 pub mod dialect;
 mod statements;
 pub mod types;
+mod value_list;
 
 // What a model is, and the statements and filters built from it.
 mod change;

@@ -96,10 +96,11 @@ impl<M: Schema> Query<M> {
     }
 }
 
-/// The executor's `Db` and cache, when reads go through the cache.
+/// The executor's `Db` and cache, when reads go through the cache: it has one,
+/// and the cache is not being skipped after a failure.
 fn cached(target: Target<'_>) -> Option<(&Db, &CacheContext)> {
     match target {
-        Target::Db(db) => db.cache().map(|cache| (db, cache)),
+        Target::Db(db) => store::answering(db).map(|cache| (db, cache)),
         Target::Tx(_) => None,
     }
 }

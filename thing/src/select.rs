@@ -6,12 +6,11 @@ use crate::db::executor::{Target, with_session};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::fetch::decode;
-use crate::filter::Expr;
+use crate::filter::{Bind, Expr};
 use crate::query::Query;
 use crate::schema::Schema;
 use crate::sql::dynamic;
 use crate::stats::StatementKind;
-use crate::value::Value;
 
 /// A page: `(offset, limit)`; `None` for every row.
 pub(crate) type Page = Option<(u64, u64)>;
@@ -80,7 +79,7 @@ fn statement<'a, T: Schema>(
     expr: &'a Expr,
     order: &[(usize, bool)],
     page: Page,
-) -> (String, Vec<&'a Value>) {
+) -> (String, Vec<Bind<'a>>) {
     let mut sql = String::from("SELECT ");
     push_selected::<T>(dialect, select, &mut sql);
     sql.push_str(" FROM ");
@@ -137,10 +136,14 @@ fn push_order_by<T: Schema>(dialect: Dialect, order: &[(usize, bool)], sql: &mut
     }
 }
 
-fn arguments<DB: Backend>(values: &[&Value], page: Page) -> Result<DB::Arguments> {
+fn arguments<DB: Backend>(values: &[Bind<'_>], page: Page) -> Result<DB::Arguments> {
     let mut args = DB::Arguments::default();
     for value in values {
-        DB::bind_value(value, &mut args).map_err(Error::encode)?;
+        match value {
+            Bind::One(value) => DB::bind_value(value, &mut args),
+            Bind::List(values) => DB::bind_list(values, &mut args),
+        }
+        .map_err(Error::encode)?;
     }
     if let Some((offset, limit)) = page {
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

@@ -70,8 +70,9 @@ fn column_list<'a>(dialect: Dialect, columns: impl Iterator<Item = &'a ColumnDef
     sql
 }
 
-/// `SELECT ... WHERE id IN (?, ?, ...)` for `count` ids.
-pub(crate) fn select_in(dialect: Dialect, prefix: &str, count: usize) -> String {
+/// `prefix` (such as `SELECT ... WHERE id IN (`) followed by `count`
+/// placeholders and the closing parenthesis.
+pub(crate) fn id_list(dialect: Dialect, prefix: &str, count: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + count * 4 + 1);
     sql.push_str(prefix);
     for n in 1..=count {

@@ -146,8 +146,13 @@ fn by_content<T: Schema>(
     stamps
 }
 
-/// The value stamps of the top-level equality (or `IN`) on a column with value
-/// stamps that names the fewest values, if `expr` has one.
+/// The most values an `IN` list is keyed by, one stamp each; a longer list
+/// depends on its column's stamp instead (one key to read, not thousands).
+const MOST_VALUE_STAMPS: usize = 64;
+
+/// The value stamps of the top-level equality (or `IN` of at most
+/// [`MOST_VALUE_STAMPS`] values) on a column with value stamps that names the
+/// fewest values, if `expr` has one.
 fn equality_stamps<T: Schema>(expr: &Expr) -> Option<Vec<Stamp>> {
     let conjuncts = match expr {
         Expr::And(parts) => parts.as_slice(),
@@ -166,7 +171,7 @@ fn equality_stamps<T: Schema>(expr: &Expr) -> Option<Vec<Stamp>> {
                     column,
                     values,
                     negated: false,
-                } => (*column, values.as_slice()),
+                } if values.len() <= MOST_VALUE_STAMPS => (*column, values.as_slice()),
                 _ => return None,
             };
             if !has_value_stamps::<T>(column) {

@@ -18,11 +18,19 @@ use crate::stamps::Stamp;
 use std::collections::HashSet;
 use std::time::Instant;
 
+/// The cache of `db`, unless it has none or it is being skipped after a
+/// failure (then reads go straight to the database).
+pub(crate) fn answering(db: &Db) -> Option<&CacheContext> {
+    db.cache().filter(|cache| cache.cache.is_available())
+}
+
 /// Reads one row by id: through the cache when `executor` is a `Db` with one,
 /// from the database otherwise. Soft-deleted rows are [`Error::NotFound`].
 pub(crate) async fn by_id<T: Schema, E: Executor + ?Sized>(executor: &E, id: i64) -> Result<T> {
     let row = match executor.__target() {
-        Target::Db(db) if let Some(cache) = db.cache() => cached_by_id::<T>(db, cache, id).await?,
+        Target::Db(db) if let Some(cache) = answering(db) => {
+            cached_by_id::<T>(db, cache, id).await?
+        }
         target => with_session!(target, |session| {
             select_by_id::<T, _>(&mut session, id).await
         })?,
@@ -46,7 +54,7 @@ pub(crate) async fn by_ids<T: Schema, E: Executor + ?Sized>(
         return Ok(Vec::new());
     }
     let rows = match executor.__target() {
-        Target::Db(db) if let Some(cache) = db.cache() => load::<T>(db, cache, &wanted).await?,
+        Target::Db(db) if let Some(cache) = answering(db) => load::<T>(db, cache, &wanted).await?,
         target => select_ids::<T>(target, &wanted).await?,
     };
     Ok(rows
@@ -203,16 +211,25 @@ async fn follow<T: Schema>(db: &Db, landing: &Landing, epoch: u64) -> Option<Opt
     }
 }
 
-/// Rows by id through the cache, one per id in order: one cache lookup for all
-/// ids, one SQL `IN` for the misses, one fill. Soft-deleted rows are included.
+/// The most keys one cache call carries: a bigger `by_ids` is served in
+/// chunks, each small enough to answer within a cache's command timeout.
+const CACHE_CHUNK: usize = 2000;
+
+/// Rows by id through the cache, one per id in order: per chunk of
+/// [`CACHE_CHUNK`] ids, one cache lookup, one SQL `IN` for the misses, one
+/// fill. Soft-deleted rows are included.
 pub(crate) async fn load<T: Schema>(
     db: &Db,
     cache: &CacheContext,
     ids: &[i64],
 ) -> Result<Vec<Option<T>>> {
-    let keys = cache.row_keys::<T>(ids);
-    let lookups = lookup::<T>(db, cache, &keys).await;
-    resolve(db, cache, ids, &keys, lookups).await
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CACHE_CHUNK) {
+        let keys = cache.row_keys::<T>(chunk);
+        let lookups = lookup::<T>(db, cache, &keys).await;
+        rows.extend(resolve(db, cache, chunk, &keys, lookups).await?);
+    }
+    Ok(rows)
 }
 
 /// One cache lookup for `keys`. A failing cache answers `Busy` for every key

@@ -24,6 +24,7 @@
 //!
 //! and `Option<T>` of each (a nullable column).
 
+use crate::error::RefusedValue;
 use sqlx::error::BoxDynError;
 
 /// The logical type of a column; each SQL dialect spells it in its own DDL.
@@ -236,18 +237,161 @@ where
 }
 
 #[cfg(feature = "sqlite")]
-native_fields!(sqlx::Sqlite: i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>,
-    chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid,
-    serde_json::Value);
+native_fields!(sqlx::Sqlite: i8, i16, i32, i64, u32, bool, String, Vec<u8>,
+    chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid);
 
 #[cfg(feature = "postgres")]
 native_fields!(sqlx::Postgres: i16, i32, i64, f32, f64, bool, String, Vec<u8>,
-    chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid,
-    serde_json::Value);
+    chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid);
 #[cfg(feature = "postgres")]
 widened_fields!(sqlx::Postgres: i8 as i16, u32 as i64);
 
 #[cfg(feature = "mysql")]
 native_fields!(sqlx::MySql: i8, i16, i32, i64, u32, f32, f64, bool, String, Vec<u8>,
-    chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid,
-    serde_json::Value);
+    chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid);
+
+/// Implements [`Field`] for SQLite's floats, which refuse NaN: SQLite stores
+/// NaN as NULL, which would read back as `None` (or fail to read back).
+#[cfg(feature = "sqlite")]
+macro_rules! sqlite_float_fields {
+    ($($ty:ty),*) => {
+        $(impl Field<sqlx::Sqlite> for $ty {
+            fn bind(&self, args: &mut <sqlx::Sqlite as sqlx::Database>::Arguments) -> Result<(), BoxDynError> {
+                if self.is_nan() {
+                    return Err(Box::new(RefusedValue(
+                        "SQLite cannot store NaN (it would read back as NULL)".into(),
+                    )));
+                }
+                sqlx::Arguments::add(args, self)
+            }
+            fn bind_null(args: &mut <sqlx::Sqlite as sqlx::Database>::Arguments) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, None::<$ty>)
+            }
+            fn decode(row: &<sqlx::Sqlite as sqlx::Database>::Row, index: usize) -> Result<Self, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+            fn decode_nullable(
+                row: &<sqlx::Sqlite as sqlx::Database>::Row,
+                index: usize,
+            ) -> Result<Option<Self>, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+        })*
+    };
+}
+
+#[cfg(feature = "sqlite")]
+sqlite_float_fields!(f32, f64);
+
+// JSON columns: refuse on save what could not be read back. serde_json reads
+// at most 127 levels of nesting (its recursion limit); a deeper document would
+// be stored and then fail every read of its row.
+
+/// The deepest nesting of arrays and objects a JSON column takes.
+pub(crate) const MAX_DEPTH: usize = 127;
+
+/// `Ok` when the JSON text `json` (as serde_json writes it) nests at most
+/// [`MAX_DEPTH`] levels.
+fn check_depth(json: &str) -> Result<(), RefusedValue> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in json.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(RefusedValue(format!(
+                        "a JSON value nests deeper than {MAX_DEPTH} levels, which could not be read back"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `value` as JSON text, checked to be readable back ([`MAX_DEPTH`]).
+#[doc(hidden)]
+pub fn checked_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<Box<serde_json::value::RawValue>, BoxDynError> {
+    let text = serde_json::to_string(value)?;
+    check_depth(&text)?;
+    Ok(serde_json::value::RawValue::from_string(text)?)
+}
+
+/// Implements [`Field`] for `serde_json::Value`, bound through [`checked_json`].
+macro_rules! json_value_field {
+    ($db:ty) => {
+        impl Field<$db> for serde_json::Value {
+            fn bind(
+                &self,
+                args: &mut <$db as sqlx::Database>::Arguments,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, sqlx::types::Json(checked_json(self)?))
+            }
+            fn bind_null(args: &mut <$db as sqlx::Database>::Arguments) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, None::<serde_json::Value>)
+            }
+            fn decode(
+                row: &<$db as sqlx::Database>::Row,
+                index: usize,
+            ) -> Result<Self, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+            fn decode_nullable(
+                row: &<$db as sqlx::Database>::Row,
+                index: usize,
+            ) -> Result<Option<Self>, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+json_value_field!(sqlx::Sqlite);
+#[cfg(feature = "postgres")]
+json_value_field!(sqlx::Postgres);
+#[cfg(feature = "mysql")]
+json_value_field!(sqlx::MySql);
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_DEPTH, check_depth};
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn the_deepest_document_serde_json_reads_passes_and_one_more_does_not() {
+        let deepest = nested(MAX_DEPTH);
+        assert!(check_depth(&deepest).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deepest).is_ok());
+        let deeper = nested(MAX_DEPTH + 1);
+        assert!(check_depth(&deeper).is_err());
+        assert!(serde_json::from_str::<serde_json::Value>(&deeper).is_err());
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        let text = serde_json::json!({ "a": "[[[[\\\"[[[", "b": ["{"] }).to_string();
+        assert!(check_depth(&text).is_ok());
+        let brackets = format!("[\"{}\"]", "[".repeat(500));
+        assert!(check_depth(&brackets).is_ok());
+    }
+}

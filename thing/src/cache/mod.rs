@@ -351,6 +351,14 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     fn is_shared(&self) -> bool {
         true
     }
+
+    /// Whether calls are expected to reach the cache now: `false` while a
+    /// circuit breaker skips it after a failure. List queries then read their
+    /// rows in one SQL statement rather than through the cache's path (ids,
+    /// then rows by id). Default: `true`.
+    fn is_available(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::{Cache, WriteKeys};
 use crate::backend::{Backend, Op, Outcome};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
-use crate::sql::{dynamic, fixed};
+use crate::sql::{dynamic, fixed, id_list};
 use crate::value::Value;
 
 /// The outbox table.
@@ -47,15 +47,7 @@ const SELECT_SQL: &str = "SELECT id, invalidations FROM thing_outbox ORDER BY id
 
 /// `DELETE` of exactly `count` entries, by id.
 fn delete_sql(dialect: Dialect, count: usize) -> String {
-    let mut sql = String::from("DELETE FROM thing_outbox WHERE id IN (");
-    for n in 1..=count {
-        if n > 1 {
-            sql.push_str(", ");
-        }
-        dialect.push_placeholder(&mut sql, n);
-    }
-    sql.push(')');
-    sql
+    id_list(dialect, "DELETE FROM thing_outbox WHERE id IN (", count)
 }
 
 /// The stored form of `keys`: a JSON array of the row keys and one of the

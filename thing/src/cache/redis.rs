@@ -1206,6 +1206,10 @@ impl Cache for RedisCache {
     fn round_trips(&self) -> u64 {
         self.inner.round_trips.load(Ordering::Relaxed)
     }
+
+    fn is_available(&self) -> bool {
+        !self.inner.breaker.is_open()
+    }
 }
 
 #[cfg(test)]
