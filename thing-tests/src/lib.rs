@@ -6,6 +6,7 @@
 //! unreachable the test is skipped with a loud message, unless `CI=true`, where
 //! it fails.
 
+pub mod capture;
 pub mod fault;
 pub mod models;
 

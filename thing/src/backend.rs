@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::health::{Health, is_connection_error};
 use crate::stats::{StatementKind, StatsCounters};
 use crate::value::Value;
+use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use std::future::Future;
 
@@ -184,7 +185,21 @@ impl<DB: Backend> Session<'_, DB> {
     /// Runs one statement within the statement timeout. On the pool, a read
     /// whose connection turns out dead is run once more on another (a write is
     /// not: it may have been applied).
-    async fn run(
+    ///
+    /// Boxed: one allocation per statement keeps the futures of operations
+    /// shallow, so that no caller's crate reaches the compiler's query depth
+    /// limit when it lays out an operation's future.
+    fn run(
+        &mut self,
+        kind: StatementKind,
+        op: Op,
+        sql: sqlx::SqlStr,
+        args: DB::Arguments,
+    ) -> BoxFuture<'_, Result<Outcome<DB::Row>>> {
+        Box::pin(self.run_unboxed(kind, op, sql, args))
+    }
+
+    async fn run_unboxed(
         &mut self,
         kind: StatementKind,
         op: Op,
@@ -227,14 +242,19 @@ async fn on_pool<DB: Backend>(
     args: DB::Arguments,
 ) -> Result<Outcome<DB::Row>> {
     let after = health.statement_timeout();
-    let deadline = tokio::time::Instant::now() + after;
-    let mut conn = tokio::time::timeout_at(deadline, pool.acquire())
-        .await
-        .map_err(|_| Error::Timeout { after })??;
-    match tokio::time::timeout_at(deadline, DB::run(&mut conn, op, sql, args)).await {
-        Ok(outcome) => Ok(outcome?),
+    // One timer for the wait and the statement; the connection, once there,
+    // is closed if the statement outlives it.
+    let mut conn = None;
+    let work = async {
+        let conn = conn.insert(pool.acquire().await?);
+        Ok::<_, Error>(DB::run(conn, op, sql, args).await?)
+    };
+    match tokio::time::timeout(after, work).await {
+        Ok(outcome) => outcome,
         Err(_) => {
-            conn.close_on_drop();
+            if let Some(conn) = &mut conn {
+                conn.close_on_drop();
+            }
             Err(Error::Timeout { after })
         }
     }

@@ -26,6 +26,7 @@ use crate::fetch::{remember, select_by_id, select_for_update};
 use crate::filter::Filter;
 use crate::query::Query;
 use crate::schema::{BaseModel, Schema, Snapshot};
+use crate::select;
 use crate::sql::{self, Guard, dynamic, fixed, insertable, model_sql};
 use crate::stamps::{RowWrite, guarded_columns, indexed_values};
 use crate::stats::StatementKind;
@@ -144,7 +145,9 @@ where
 {
     let query = Query::<T>::new().filter(filter);
     atomically(executor.__target(), async |tx: &Transaction| {
-        let found = query.first(tx).await?;
+        let found = select::rows(&query, Target::Tx(tx), Some((0, 1)))
+            .await?
+            .pop();
         let created = found.is_none();
         let mut row = found.unwrap_or_default();
         apply(&mut row);
@@ -197,7 +200,7 @@ async fn atomically<R>(
 ) -> Result<R> {
     match target {
         Target::Tx(tx) => work(tx).await,
-        Target::Db(db) => db.transaction(work).await,
+        Target::Db(db) => db.run_transaction(work).await,
     }
 }
 
@@ -282,11 +285,11 @@ async fn unlocked<R>(
         cache.end_write(db.counters(), &after(&value)).await;
         return Ok(value);
     }
-    let tx = db.begin().await?;
+    let tx = db.open().await?;
     let value = match in_transaction(&tx, after, work).await {
         Ok(value) => value,
         Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
+            if let Err(rollback) = tx.undo().await {
                 tracing::warn!(error = %rollback, "rollback failed after an error");
             }
             return Err(err);

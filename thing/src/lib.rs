@@ -72,6 +72,9 @@ mod health;
 mod stats;
 pub mod value;
 
+// Tracing of operations.
+mod observe;
+
 // The SQL vocabulary and the backends.
 pub mod backend;
 pub mod dialect;
@@ -106,7 +109,7 @@ mod model;
 #[cfg(feature = "redis")]
 pub use cache::RedisCache;
 pub use cache::{MemoryCache, WritePolicy};
-pub use db::{Db, DbBuilder, Executor, Transaction};
+pub use db::{Db, DbBuilder, Executor, StatementLogging, Transaction};
 pub use error::{Error, Result};
 pub use filter::{Filter, Order};
 pub use model::Thing;

@@ -239,6 +239,7 @@ async fn fill(
 async fn follow(db: &Db, landing: &Landing) -> Option<CachedList> {
     let (list, _) = CachedList::decode(&landing.wait().await?)?;
     db.counters().query_hit();
+    db.counters().join();
     Some(list)
 }
 

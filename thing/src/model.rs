@@ -3,9 +3,10 @@
 
 use crate::change;
 use crate::crud;
-use crate::db::executor::Executor;
+use crate::db::executor::{Executor, slow_threshold};
 use crate::error::Result;
 use crate::filter::Filter;
+use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::schema::{Column, ColumnDef, ModelMeta, Schema};
 use crate::store;
@@ -101,7 +102,14 @@ pub trait Thing: Schema {
         executor: &E,
         id: i64,
     ) -> impl Future<Output = Result<Self>> + Send {
-        store::by_id(executor, id)
+        let span = observe::span!("thing.by_id", table = <Self as Schema>::TABLE, id);
+        observe::operation!(
+            "by_id",
+            Reads::Rows,
+            span,
+            slow_threshold(executor),
+            store::by_id(executor, id),
+        )
     }
 
     /// Reads many rows by id, in the order asked. Ids that do not exist (or are
@@ -114,7 +122,18 @@ pub trait Thing: Schema {
         executor: &E,
         ids: &[i64],
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
-        store::by_ids(executor, ids)
+        let span = observe::span!(
+            "thing.by_ids",
+            table = <Self as Schema>::TABLE,
+            ids = ids.len()
+        );
+        observe::operation!(
+            "by_ids",
+            Reads::Rows,
+            span,
+            slow_threshold(executor),
+            store::by_ids(executor, ids),
+        )
     }
 
     /// Inserts the row when its id is 0 (filling the id and, with [`BaseModel`],
@@ -124,7 +143,18 @@ pub trait Thing: Schema {
         &'a mut self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::save(executor, self)
+        let span = observe::span!(
+            "thing.save",
+            table = <Self as Schema>::TABLE,
+            id = Schema::id(self)
+        );
+        observe::operation!(
+            "save",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::save(executor, self),
+        )
     }
 
     /// Deletes the row: a soft delete (`deleted = true`) when the model has a
@@ -133,7 +163,18 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete::<Self, E>(executor, self, false)
+        let span = observe::span!(
+            "thing.delete",
+            table = <Self as Schema>::TABLE,
+            id = Schema::id(self)
+        );
+        observe::operation!(
+            "delete",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::delete::<Self, E>(executor, self, false),
+        )
     }
 
     /// Deletes the row with `DELETE`, even when the model supports soft delete.
@@ -141,7 +182,18 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete::<Self, E>(executor, self, true)
+        let span = observe::span!(
+            "thing.delete_hard",
+            table = <Self as Schema>::TABLE,
+            id = Schema::id(self)
+        );
+        observe::operation!(
+            "delete_hard",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::delete::<Self, E>(executor, self, true),
+        )
     }
 
     /// Saves every item in one transaction: all are written, or none.
@@ -149,7 +201,18 @@ pub trait Thing: Schema {
         executor: &'a E,
         items: &'a mut [Self],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::save_many(executor, items)
+        let span = observe::span!(
+            "thing.save_many",
+            table = <Self as Schema>::TABLE,
+            rows = items.len()
+        );
+        observe::operation!(
+            "save_many",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::save_many(executor, items),
+        )
     }
 
     /// Adds `delta` to a numeric column of row `id`, atomically in SQL
@@ -177,7 +240,19 @@ pub trait Thing: Schema {
         column: Column<Self, V>,
         delta: V,
     ) -> impl Future<Output = Result<()>> + Send {
-        crud::incr::<Self, E>(executor, id, column.index(), delta.to_value())
+        let span = observe::span!(
+            "thing.incr",
+            table = <Self as Schema>::TABLE,
+            id,
+            column = <Self as Schema>::COLUMNS[column.index()].name
+        );
+        observe::operation!(
+            "incr",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::incr::<Self, E>(executor, id, column.index(), delta.to_value()),
+        )
     }
 
     /// Finds the first row matching `filter` and applies `apply` to it, or, when
@@ -217,7 +292,14 @@ pub trait Thing: Schema {
         E: Executor + ?Sized,
         F: FnOnce(&mut Self) + Send + 'a,
     {
-        crud::update_or_create(executor, filter, apply)
+        let span = observe::span!("thing.update_or_create", table = <Self as Schema>::TABLE);
+        observe::operation!(
+            "update_or_create",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::update_or_create(executor, filter, apply),
+        )
     }
 
     /// Deletes every item (as [`Thing::delete`] does) in one transaction.
@@ -225,6 +307,17 @@ pub trait Thing: Schema {
         executor: &'a E,
         items: &'a [Self],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        crud::delete_many(executor, items)
+        let span = observe::span!(
+            "thing.delete_many",
+            table = <Self as Schema>::TABLE,
+            rows = items.len()
+        );
+        observe::operation!(
+            "delete_many",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::delete_many(executor, items),
+        )
     }
 }

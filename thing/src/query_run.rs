@@ -4,10 +4,11 @@
 //! a cache, from SQL otherwise.
 
 use crate::cache::context::CacheContext;
-use crate::db::executor::{Executor, Target};
+use crate::db::executor::{Executor, Target, slow_threshold};
 use crate::db::handle::Db;
 use crate::error::Result;
 use crate::list_cache;
+use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::schema::Schema;
 use crate::select;
@@ -21,6 +22,61 @@ impl<M: Schema> Query<M> {
     /// lookup plus `by_ids` (itself cached), a page past them reads just
     /// its ids from SQL.
     pub async fn fetch<E: Executor + ?Sized>(
+        &self,
+        executor: &E,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<M>> {
+        let span = observe::span!("thing.fetch", table = M::TABLE, offset, limit);
+        let work = self.run_fetch(executor, offset, limit);
+        observe::operation!("fetch", Reads::List, span, slow_threshold(executor), work).await
+    }
+
+    /// Every matching row.
+    pub async fn all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
+        let span = observe::span!("thing.all", table = M::TABLE);
+        observe::operation!(
+            "all",
+            Reads::List,
+            span,
+            slow_threshold(executor),
+            self.run_all(executor),
+        )
+        .await
+    }
+
+    /// The first matching row, if any.
+    pub async fn first<E: Executor + ?Sized>(&self, executor: &E) -> Result<Option<M>> {
+        let span = observe::span!("thing.first", table = M::TABLE);
+        let work = self.run_fetch(executor, 0, 1);
+        let rows =
+            observe::operation!("first", Reads::List, span, slow_threshold(executor), work).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// How many rows match (cached with the list).
+    pub async fn count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
+        let span = observe::span!("thing.count", table = M::TABLE);
+        let work = self.run_count(executor);
+        observe::operation!("count", Reads::List, span, slow_threshold(executor), work).await
+    }
+
+    /// The ids of every matching row, in order.
+    pub async fn ids<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<i64>> {
+        let span = observe::span!("thing.ids", table = M::TABLE);
+        observe::operation!(
+            "ids",
+            Reads::List,
+            span,
+            slow_threshold(executor),
+            self.run_ids(executor),
+        )
+        .await
+    }
+}
+
+impl<M: Schema> Query<M> {
+    async fn run_fetch<E: Executor + ?Sized>(
         &self,
         executor: &E,
         offset: u64,
@@ -45,8 +101,7 @@ impl<M: Schema> Query<M> {
         load(db, cache, &ids).await
     }
 
-    /// Every matching row.
-    pub async fn all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
+    async fn run_all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
         let target = executor.__target();
         if self.matches_nothing() {
             return Ok(Vec::new());
@@ -63,13 +118,7 @@ impl<M: Schema> Query<M> {
         load(db, cache, &ids).await
     }
 
-    /// The first matching row, if any.
-    pub async fn first<E: Executor + ?Sized>(&self, executor: &E) -> Result<Option<M>> {
-        Ok(self.fetch(executor, 0, 1).await?.into_iter().next())
-    }
-
-    /// How many rows match (cached with the list).
-    pub async fn count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
+    async fn run_count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
         let target = executor.__target();
         if self.matches_nothing() {
             return Ok(0);
@@ -80,8 +129,7 @@ impl<M: Schema> Query<M> {
         }
     }
 
-    /// The ids of every matching row, in order.
-    pub async fn ids<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<i64>> {
+    async fn run_ids<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<i64>> {
         let target = executor.__target();
         if self.matches_nothing() {
             return Ok(Vec::new());

@@ -1,6 +1,8 @@
 //! Counters of what a [`Db`](crate::Db) did, for tests and monitoring.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use futures_util::FutureExt;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The kind of a SQL statement, as counted in [`Stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +15,9 @@ pub(crate) enum StatementKind {
     Other,
 }
 
-/// Declares every counter once: the public [`Stats`] field and the atomic
-/// counter behind it, with the snapshot and reset that copy between them.
+/// Declares every counter once: the public [`Stats`] field, the atomic counter
+/// behind it, its [`Counter`], and its metric name, with the snapshot and reset
+/// that copy between them.
 macro_rules! counters {
     ($(#[$stats_doc:meta])* pub struct Stats; $($(#[$doc:meta])* $name:ident,)*) => {
         $(#[$stats_doc])*
@@ -26,6 +29,37 @@ macro_rules! counters {
             pub cache_round_trips: u64,
         }
 
+        /// One of the counters of [`Stats`].
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub(crate) enum Counter {
+            $($name,)*
+            cache_round_trips,
+        }
+
+        impl Counter {
+            /// Every counter, in the order of their fields.
+            pub const ALL: &[Counter] = &[$(Counter::$name,)* Counter::cache_round_trips];
+
+            /// The field name, which is also the span field of the counter.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Counter::$name => stringify!($name),)*
+                    Counter::cache_round_trips => "cache_round_trips",
+                }
+            }
+
+            /// The name under which the `metrics` feature exports it.
+            #[cfg(feature = "metrics")]
+            pub const fn metric(self) -> &'static str {
+                match self {
+                    $(Counter::$name => concat!("thing_", stringify!($name), "_total"),)*
+                    Counter::cache_round_trips => "thing_cache_round_trips_total",
+                }
+            }
+        }
+
         #[derive(Debug, Default)]
         pub(crate) struct StatsCounters {
             $($name: AtomicU64,)*
@@ -34,6 +68,14 @@ macro_rules! counters {
         }
 
         impl StatsCounters {
+            fn atomic(&self, counter: Counter) -> &AtomicU64 {
+                match counter {
+                    $(Counter::$name => &self.$name,)*
+                    // Kept by the cache itself; see `snapshot`.
+                    Counter::cache_round_trips => &self.round_trips_base,
+                }
+            }
+
             /// The counters now; `round_trips` is the cache's own running count.
             pub fn snapshot(&self, round_trips: u64) -> Stats {
                 let base = self.round_trips_base.load(Ordering::Relaxed);
@@ -46,6 +88,23 @@ macro_rules! counters {
             pub fn reset(&self, round_trips: u64) {
                 $(self.$name.store(0, Ordering::Relaxed);)*
                 self.round_trips_base.store(round_trips, Ordering::Relaxed);
+            }
+        }
+
+        impl Stats {
+            /// Every counter, in the order of [`Counter::ALL`].
+            pub(crate) fn fields(&self) -> [u64; COUNTERS] {
+                [$(self.$name,)* self.cache_round_trips]
+            }
+        }
+
+        impl Operation {
+            /// What the operation did, as [`Stats`].
+            pub fn stats(&self) -> Stats {
+                Stats {
+                    $($name: self.get(Counter::$name),)*
+                    cache_round_trips: self.get(Counter::cache_round_trips),
+                }
             }
         }
     };
@@ -98,6 +157,9 @@ counters! {
     query_hits,
     /// List queries whose list was read from the database.
     query_misses,
+    /// Reads that waited for the same load by another caller in this process
+    /// (single flight) instead of reading the database themselves.
+    joins,
 }
 
 impl Stats {
@@ -108,46 +170,135 @@ impl Stats {
 }
 
 impl StatsCounters {
+    /// Adds `n` to `counter`: in these counters, in the operation running now
+    /// (if it is observed), and in the `metrics` recorder (feature `metrics`).
+    fn add(&self, counter: Counter, n: u64) {
+        self.atomic(counter).fetch_add(n, Ordering::Relaxed);
+        count_in_operation(counter, n);
+        #[cfg(feature = "metrics")]
+        metrics::counter!(counter.metric()).increment(n);
+    }
+
     pub fn statement(&self, kind: StatementKind) {
         let counter = match kind {
-            StatementKind::Select => &self.selects,
-            StatementKind::Insert => &self.inserts,
-            StatementKind::Update => &self.updates,
-            StatementKind::Delete => &self.deletes,
-            StatementKind::Other => &self.other,
+            StatementKind::Select => Counter::selects,
+            StatementKind::Insert => Counter::inserts,
+            StatementKind::Update => Counter::updates,
+            StatementKind::Delete => Counter::deletes,
+            StatementKind::Other => Counter::other,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.add(counter, 1);
     }
 
     pub fn cache_hit(&self) {
-        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        self.add(Counter::cache_hits, 1);
     }
 
     pub fn negative_hit(&self) {
-        self.negative_hits.fetch_add(1, Ordering::Relaxed);
+        self.add(Counter::negative_hits, 1);
     }
 
     pub fn cache_misses(&self, count: u64) {
-        self.cache_misses.fetch_add(count, Ordering::Relaxed);
+        self.add(Counter::cache_misses, count);
     }
 
     pub fn cache_fills(&self, count: u64) {
-        self.cache_fills.fetch_add(count, Ordering::Relaxed);
+        self.add(Counter::cache_fills, count);
     }
 
     pub fn invalidations(&self, count: u64) {
-        self.invalidations.fetch_add(count, Ordering::Relaxed);
+        self.add(Counter::invalidations, count);
     }
 
     pub fn query_hit(&self) {
-        self.query_hits.fetch_add(1, Ordering::Relaxed);
+        self.add(Counter::query_hits, 1);
     }
 
     pub fn query_miss(&self) {
-        self.query_misses.fetch_add(1, Ordering::Relaxed);
+        self.add(Counter::query_misses, 1);
     }
 
     pub fn cache_error(&self) {
-        self.cache_errors.fetch_add(1, Ordering::Relaxed);
+        self.add(Counter::cache_errors, 1);
+    }
+
+    pub fn join(&self) {
+        self.add(Counter::joins, 1);
+    }
+}
+
+/// A cache round trip, counted in the operation running now. (The cache keeps
+/// the running total that [`Stats::cache_round_trips`] reports.)
+pub(crate) fn cache_round_trip() {
+    count_in_operation(Counter::cache_round_trips, 1);
+    #[cfg(feature = "metrics")]
+    metrics::counter!(Counter::cache_round_trips.metric()).increment(1);
+}
+
+/// The counters of one operation, while it runs (see [`Operation::scope`]).
+#[derive(Debug, Default)]
+pub(crate) struct Operation {
+    counts: [Cell<u64>; COUNTERS],
+}
+
+const COUNTERS: usize = Counter::ALL.len();
+
+tokio::task_local! {
+    static OPERATION: Operation;
+}
+
+/// How many observed operations are running, in any task: while none is, a
+/// counter does not look for one (one atomic load instead of a task-local).
+static OBSERVED: AtomicUsize = AtomicUsize::new(0);
+
+fn count_in_operation(counter: Counter, n: u64) {
+    if OBSERVED.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let _ = OPERATION.try_with(|operation| {
+        let cell = &operation.counts[counter as usize];
+        cell.set(cell.get() + n);
+    });
+}
+
+/// One observed operation counted in [`OBSERVED`] from its start until it is
+/// done or dropped.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        OBSERVED.fetch_add(1, Ordering::Relaxed);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        OBSERVED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Operation {
+    fn get(&self, counter: Counter) -> u64 {
+        self.counts[counter as usize].get()
+    }
+
+    /// Runs `work`, counting what it does; returns its output and its counts.
+    /// An operation inside another adds its counts to the outer one too.
+    /// (Combinators, not an `async fn`, so that `work` is held once.)
+    pub fn scope<F: Future>(work: F) -> impl Future<Output = (F::Output, Stats)> {
+        let running = Running::start();
+        let counted = work.map(|output| (output, OPERATION.with(Operation::stats)));
+        OPERATION
+            .scope(Operation::default(), counted)
+            .map(move |(output, stats)| {
+                drop(running);
+                let _ = OPERATION.try_with(|outer| {
+                    for (cell, n) in outer.counts.iter().zip(stats.fields()) {
+                        cell.set(cell.get() + n);
+                    }
+                });
+                (output, stats)
+            })
     }
 }

@@ -204,6 +204,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
 async fn follow<T: Schema>(db: &Db, landing: &Landing, epoch: u64) -> Option<Option<T>> {
     let bytes = landing.wait().await?;
     db.counters().cache_hit();
+    db.counters().join();
     match decode_entry::<T>(bytes, epoch) {
         Entry::Row(item) => Some(Some(item)),
         Entry::Absent => Some(None),

@@ -6,6 +6,7 @@ use super::{
     Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys,
 };
 use crate::hash::sha1_hex;
+use crate::stats;
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Value,
     aio::MultiplexedConnection,
@@ -696,6 +697,7 @@ impl Inner {
     /// any failure other than an error reply from the server.
     async fn send(&self, link: &mut Link, cmd: &redis::Cmd) -> Result<Value, SendError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        stats::cache_round_trip();
         match cmd.query_async::<Value>(&mut link.conn).await {
             Ok(value) => Ok(value),
             Err(err) => {
@@ -714,6 +716,7 @@ impl Inner {
         pipe: &redis::Pipeline,
     ) -> Result<(), SendError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        stats::cache_round_trip();
         match pipe.query_async::<()>(&mut link.conn).await {
             Ok(()) => Ok(()),
             Err(err) => {
@@ -733,6 +736,7 @@ impl Inner {
         pipe: &redis::Pipeline,
     ) -> Result<Vec<Value>, SendError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        stats::cache_round_trip();
         match pipe.query_async::<Vec<Value>>(&mut link.conn).await {
             Ok(replies) => Ok(replies),
             Err(err) => {

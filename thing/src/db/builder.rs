@@ -42,6 +42,8 @@ pub struct DbBuilder {
     acquire_timeout: Duration,
     statement_timeout: Duration,
     ping_idle_after: Duration,
+    slow_operation: Option<Duration>,
+    statement_logging: StatementLogging,
     cache: CacheChoice,
     cache_config: CacheConfig,
 }
@@ -66,6 +68,8 @@ impl DbBuilder {
             acquire_timeout: Duration::from_secs(30),
             statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
             ping_idle_after: Self::DEFAULT_PING_IDLE_AFTER,
+            slow_operation: Some(Self::DEFAULT_SLOW_OPERATION),
+            statement_logging: StatementLogging::default(),
             cache: CacheChoice::Memory,
             cache_config: CacheConfig::default(),
         }
@@ -135,6 +139,49 @@ impl DbBuilder {
     /// ```
     pub fn ping_idle_after(mut self, idle: Duration) -> Self {
         self.ping_idle_after = idle;
+        self
+    }
+
+    /// The default [slow-operation threshold](Self::slow_operation_threshold): 1 s.
+    ///
+    /// ```
+    /// assert_eq!(thing::DbBuilder::DEFAULT_SLOW_OPERATION.as_secs(), 1);
+    /// ```
+    pub const DEFAULT_SLOW_OPERATION: Duration = Duration::from_secs(1);
+
+    /// Operations (a `by_id`, a `save`, a query, a commit, ...) that take this
+    /// long or longer are logged as a `WARN` event under the target
+    /// `thing::slow`, with the operation, its table, its time, its statements
+    /// and cache round trips (default
+    /// [`DEFAULT_SLOW_OPERATION`](Self::DEFAULT_SLOW_OPERATION), 1 s).
+    /// `None` turns the warning off. Timing costs nothing while no subscriber
+    /// listens at `WARN` for `thing::slow`.
+    ///
+    /// ```
+    /// let builder = thing::Db::builder("sqlite::memory:")
+    ///     .slow_operation_threshold(Some(std::time::Duration::from_millis(200)));
+    /// ```
+    pub fn slow_operation_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.slow_operation = threshold;
+        self
+    }
+
+    /// How sqlx logs the statements it runs (through `log`, which
+    /// `tracing-subscriber` picks up with its `tracing-log` feature). By default
+    /// sqlx's own settings apply: every statement at `DEBUG`, statements
+    /// slower than 1 s at `WARN`. See [`StatementLogging`].
+    ///
+    /// ```
+    /// use thing::StatementLogging;
+    /// let quiet = thing::Db::builder("sqlite::memory:").statement_logging(StatementLogging::Off);
+    /// let loud = thing::Db::builder("sqlite::memory:").statement_logging(StatementLogging::At {
+    ///     level: tracing::Level::INFO,
+    ///     slow: tracing::Level::WARN,
+    ///     slow_after: std::time::Duration::from_millis(100),
+    /// });
+    /// ```
+    pub fn statement_logging(mut self, logging: StatementLogging) -> Self {
+        self.statement_logging = logging;
         self
     }
 
@@ -258,7 +305,7 @@ impl DbBuilder {
             CacheChoice::None => None,
         };
         let cache = cache.map(|cache| CacheContext::new(cache, self.cache_config));
-        let db = Db::from_parts(pool, cache, health);
+        let db = Db::from_parts(pool, cache, health, self.slow_operation);
         db.start_outbox().await;
         Ok(db)
     }
@@ -288,7 +335,10 @@ impl DbBuilder {
     #[cfg(feature = "sqlite")]
     async fn sqlite(&self, health: &Arc<Health>) -> Result<Pool> {
         use std::str::FromStr;
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?;
+        let options = self
+            .statement_logging
+            .apply(options)
             .create_if_missing(true)
             .foreign_keys(true)
             // LIKE is case-sensitive on every backend Thing supports.
@@ -303,7 +353,13 @@ impl DbBuilder {
 
     #[cfg(feature = "postgres")]
     async fn postgres(&self, health: &Arc<Health>) -> Result<Pool> {
-        let pool = self.pool_options(health, false).connect(&self.url).await?;
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url)?;
+        let options = self.statement_logging.apply(options);
+        let pool = self
+            .pool_options(health, false)
+            .connect_with(options)
+            .await?;
         Ok(Pool::Postgres(pool))
     }
 
@@ -313,8 +369,63 @@ impl DbBuilder {
             Some(rest) => format!("mysql{rest}"),
             None => self.url.clone(),
         };
-        let pool = self.pool_options(health, false).connect(&url).await?;
+        use std::str::FromStr;
+        let options = sqlx::mysql::MySqlConnectOptions::from_str(&url)?;
+        let options = self.statement_logging.apply(options);
+        let pool = self
+            .pool_options(health, false)
+            .connect_with(options)
+            .await?;
         Ok(Pool::MySql(pool))
+    }
+}
+
+/// How sqlx logs the statements it runs; see [`DbBuilder::statement_logging`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatementLogging {
+    /// sqlx's defaults: every statement at `DEBUG`, and at `WARN` when it took
+    /// 1 s or more.
+    #[default]
+    Sqlx,
+    /// No statement logging by sqlx.
+    Off,
+    /// Every statement at `level`, and at `slow` when it took `slow_after` or
+    /// more.
+    At {
+        /// The level of every statement.
+        level: tracing::Level,
+        /// The level of a slow statement.
+        slow: tracing::Level,
+        /// From how long a statement is slow.
+        slow_after: Duration,
+    },
+}
+
+impl StatementLogging {
+    fn apply<O: sqlx::ConnectOptions>(self, options: O) -> O {
+        match self {
+            Self::Sqlx => options,
+            Self::Off => options.disable_statement_logging(),
+            Self::At {
+                level,
+                slow,
+                slow_after,
+            } => options
+                .log_statements(log_level(level))
+                .log_slow_statements(log_level(slow), slow_after),
+        }
+    }
+}
+
+/// `level` as the `log` crate's filter, which sqlx takes.
+fn log_level(level: tracing::Level) -> log::LevelFilter {
+    match level {
+        tracing::Level::ERROR => log::LevelFilter::Error,
+        tracing::Level::WARN => log::LevelFilter::Warn,
+        tracing::Level::INFO => log::LevelFilter::Info,
+        tracing::Level::DEBUG => log::LevelFilter::Debug,
+        tracing::Level::TRACE => log::LevelFilter::Trace,
     }
 }
 

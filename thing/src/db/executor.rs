@@ -45,6 +45,21 @@ pub enum Target<'a> {
     Tx(&'a Transaction),
 }
 
+impl<'a> Target<'a> {
+    /// The database the target runs on.
+    pub fn db(self) -> &'a Db {
+        match self {
+            Target::Db(db) => db,
+            Target::Tx(tx) => tx.db(),
+        }
+    }
+}
+
+/// The slow-operation threshold of the executor's `Db`.
+pub(crate) fn slow_threshold<E: Executor + ?Sized>(executor: &E) -> Option<std::time::Duration> {
+    executor.__target().db().slow_threshold()
+}
+
 impl Executor for Db {
     fn __target(&self) -> Target<'_> {
         Target::Db(self)

@@ -8,6 +8,7 @@ use crate::health::Health;
 use crate::schema::Schema;
 use crate::stats::{Stats, StatsCounters};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 #[derive(Debug)]
 struct Inner {
@@ -15,6 +16,8 @@ struct Inner {
     stats: StatsCounters,
     cache: Option<CacheContext>,
     health: Arc<Health>,
+    /// Operations at least this slow are logged (`thing::slow`).
+    slow: Option<Duration>,
 }
 
 /// A connection pool to one database. Cheap to clone; clones share the pool and
@@ -49,15 +52,26 @@ impl WeakDb {
 
 impl Db {
     /// A handle on `pool`, counting into fresh counters, reading through `cache`.
-    pub(crate) fn from_parts(pool: Pool, cache: Option<CacheContext>, health: Arc<Health>) -> Self {
+    pub(crate) fn from_parts(
+        pool: Pool,
+        cache: Option<CacheContext>,
+        health: Arc<Health>,
+        slow: Option<Duration>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
                 stats: StatsCounters::default(),
                 cache,
                 health,
+                slow,
             }),
         }
+    }
+
+    /// The slow-operation threshold, if any.
+    pub(crate) fn slow_threshold(&self) -> Option<Duration> {
+        self.inner.slow
     }
 
     /// A handle that does not keep the pool open.

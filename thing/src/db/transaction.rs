@@ -5,6 +5,7 @@ use super::pool::{Pool, TxConn};
 use crate::cache::context::{CacheContext, WritePolicy};
 use crate::cache::{CacheError, WriteKeys, outbox};
 use crate::error::{Error, Result};
+use crate::observe::{self, Reads};
 use crate::stats::StatementKind;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -83,7 +84,9 @@ impl Transaction {
     /// [`WritePolicy::FailClosed`] the transaction is rolled back and the
     /// error is [`Error::Cache`].
     pub async fn commit(self) -> Result<()> {
-        self.commit_with(None).await
+        let span = observe::span!("thing.commit", dialect = ?self.db.dialect());
+        let slow = self.db.slow_threshold();
+        observe::operation!("commit", Reads::Write, span, slow, self.commit_with(None)).await
     }
 
     /// [`Transaction::commit`] for writes whose lock already failed with `err`.
@@ -125,6 +128,13 @@ impl Transaction {
     /// Undoes every write made through this transaction; the cache is left
     /// exactly as it was.
     pub async fn rollback(self) -> Result<()> {
+        let span = observe::span!("thing.rollback", dialect = ?self.db.dialect());
+        let slow = self.db.slow_threshold();
+        observe::operation!("rollback", Reads::Write, span, slow, self.undo()).await
+    }
+
+    /// [`Transaction::rollback`] without the operation's span.
+    pub(crate) async fn undo(self) -> Result<()> {
         end(&self.db, self.conn.into_inner(), false).await
     }
 }
@@ -197,6 +207,20 @@ impl Db {
     /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
     /// rolls it back.
     pub async fn begin(&self) -> Result<Transaction> {
+        let span = observe::span!("thing.begin", dialect = ?self.dialect());
+        observe::operation!(
+            "begin",
+            Reads::Write,
+            span,
+            self.slow_threshold(),
+            self.open(),
+        )
+        .await
+    }
+
+    /// `BEGIN` on a pooled connection (without the operation's span, for
+    /// Thing's own transactions).
+    pub(crate) async fn open(&self) -> Result<Transaction> {
         let conn = bounded(self, async {
             Ok(match self.pool() {
                 #[cfg(feature = "sqlite")]
@@ -238,14 +262,32 @@ impl Db {
     where
         F: AsyncFnOnce(&Transaction) -> Result<R>,
     {
-        let tx = self.begin().await?;
+        let span = observe::span!("thing.transaction", dialect = ?self.dialect());
+        let work = self.run_transaction(f);
+        observe::operation!(
+            "transaction",
+            Reads::Write,
+            span,
+            self.slow_threshold(),
+            work,
+        )
+        .await
+    }
+
+    /// [`Db::transaction`] without the operation's span (for Thing's own
+    /// transactions, inside an operation that has one).
+    pub(crate) async fn run_transaction<R, F>(&self, f: F) -> Result<R>
+    where
+        F: AsyncFnOnce(&Transaction) -> Result<R>,
+    {
+        let tx = self.open().await?;
         match f(&tx).await {
             Ok(value) => {
-                tx.commit().await?;
+                tx.commit_with(None).await?;
                 Ok(value)
             }
             Err(err) => {
-                if let Err(rollback) = tx.rollback().await {
+                if let Err(rollback) = tx.undo().await {
                     tracing::warn!(error = %rollback, "rollback failed after an error");
                 }
                 Err(err)
