@@ -148,19 +148,8 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
     let keys = [cache.row_key::<T>(id)];
     loop {
         let mut lookups = lookup::<T>(db, cache, &keys).await;
-        if let Lookup::Hit(bytes) = &mut lookups.answers[0] {
-            match decode_entry::<T>(std::mem::take(bytes), lookups.epoch) {
-                Entry::Row(item) => {
-                    db.counters().cache_hit();
-                    return Ok(Some(item));
-                }
-                Entry::Absent => {
-                    db.counters().negative_hit();
-                    return Ok(None);
-                }
-                // Replaced by `resolve`, on the miss path below.
-                Entry::Corrupt => lookups.answers[0] = Lookup::Hit(Vec::new()),
-            }
+        if let Some(item) = hit::<T>(db, &mut lookups) {
+            return Ok(item);
         }
         let epoch = lookups.epoch;
         let flight = match lookups.answers[0] {
@@ -189,6 +178,12 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
                 }
             }
         };
+        if matches!(lookups.answers[0], Lookup::Loading(_))
+            && let Some(item) = landed_meanwhile::<T>(db, cache, &keys).await
+        {
+            leader.land(|| encode_entry(item.as_ref(), epoch));
+            return Ok(item);
+        }
         let item = resolve::<T>(db, cache, &[id], &keys, lookups)
             .await?
             .pop()
@@ -196,6 +191,36 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
         // Followers decode the bytes the cache holds; encoded only for them.
         leader.land(|| encode_entry(item.as_ref(), epoch));
         return Ok(item);
+    }
+}
+
+/// The row, if the load this read saw in progress (`Loading`) stored it between
+/// this read's lookup and its taking the lead: a second look, so that a reader
+/// that lost that race does not read the database again.
+async fn landed_meanwhile<T: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    keys: &[String; 1],
+) -> Option<Option<T>> {
+    hit::<T>(db, &mut lookup::<T>(db, cache, keys).await)
+}
+
+/// The row (or its cached absence) if the lookup of one key hit, counted. A
+/// corrupt entry is not a hit: it is left for `resolve` to replace.
+fn hit<T: Schema>(db: &Db, lookups: &mut Lookups) -> Option<Option<T>> {
+    let Lookup::Hit(bytes) = &mut lookups.answers[0] else {
+        return None;
+    };
+    match decode_entry::<T>(std::mem::take(bytes), lookups.epoch) {
+        Entry::Row(item) => {
+            db.counters().cache_hit();
+            Some(Some(item))
+        }
+        Entry::Absent => {
+            db.counters().negative_hit();
+            Some(None)
+        }
+        Entry::Corrupt => None,
     }
 }
 
