@@ -23,6 +23,8 @@ pub struct Model<'a> {
     pub created_at: Option<usize>,
     pub updated_at: Option<usize>,
     pub deleted: Option<usize>,
+    /// The `#[thing(version)]` column.
+    pub version: Option<usize>,
 }
 
 /// A struct field and what it is to Thing.
@@ -58,6 +60,8 @@ pub struct Column {
     pub index: bool,
     pub unique: bool,
     pub default: Option<String>,
+    /// `#[thing(version)]`.
+    pub version: bool,
     /// The field name.
     pub span: Span,
     /// Where the column name comes from: the `column = "..."` literal, or the field name.
@@ -99,6 +103,7 @@ impl<'a> Model<'a> {
             created_at: None,
             updated_at: None,
             deleted: None,
+            version: None,
         };
         model.find_special_columns();
         Some(model)
@@ -113,6 +118,7 @@ impl<'a> Model<'a> {
         self.deleted = self
             .column_named("deleted")
             .filter(|&column| is_type(&self.columns[column].ty, "bool"));
+        self.version = self.columns.iter().position(|column| column.version);
     }
 
     /// Index of the first column called `name`.
@@ -248,6 +254,7 @@ fn base_columns(member: &syn::Ident) -> Vec<Column> {
                 index: false,
                 unique: false,
                 default: None,
+                version: false,
                 span: member.span(),
                 name_span: member.span(),
             }
@@ -271,6 +278,7 @@ fn field_column(field: &Field) -> Column {
         index: attrs.index,
         unique: attrs.unique,
         default: attrs.default.as_ref().map(syn::LitStr::value),
+        version: attrs.version,
         span: member.span(),
         name_span: attrs
             .column

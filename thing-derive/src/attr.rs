@@ -5,7 +5,7 @@ use syn::spanned::Spanned;
 
 const CONTAINER_KEYS: &[&str] = &["table"];
 const FIELD_KEYS: &[&str] = &[
-    "base", "column", "skip", "index", "unique", "json", "default",
+    "base", "column", "skip", "index", "unique", "json", "default", "version",
 ];
 
 /// `#[thing(...)]` on the struct.
@@ -24,6 +24,8 @@ pub struct Field {
     pub unique: bool,
     pub json: bool,
     pub default: Option<syn::LitStr>,
+    /// `#[thing(version)]`: the optimistic-lock counter.
+    pub version: bool,
 }
 
 impl Container {
@@ -61,6 +63,8 @@ impl Field {
                     &mut field.unique
                 } else if path.is_ident("json") {
                     &mut field.json
+                } else if path.is_ident("version") {
+                    &mut field.version
                 } else if path.is_ident("column") {
                     return set_once(cx, &meta, &mut field.column);
                 } else if path.is_ident("default") {

@@ -22,6 +22,17 @@ pub fn check(cx: &Ctxt, model: &Model) {
     check_duplicates(cx, &model.columns);
     check_single_base(cx, model);
     check_id(cx, model);
+    check_single_version(cx, model);
+}
+
+/// At most one `#[thing(version)]` column.
+fn check_single_version(cx: &Ctxt, model: &Model) {
+    for column in model.columns.iter().filter(|column| column.version).skip(1) {
+        cx.syn_error(syn::Error::new(
+            column.span,
+            "only one field can be #[thing(version)]: it is the row's optimistic-lock counter",
+        ));
+    }
 }
 
 /// The attributes and type of one field, for its role.
@@ -81,6 +92,13 @@ fn check_column(cx: &Ctxt, field: &Field) {
     }
     if !field.attrs.json {
         check_supported_type(cx, field.ty);
+    }
+    if field.attrs.version && (field.attrs.json || !is_type(field.ty, "i64")) {
+        cx.error_spanned_by(
+            field.ty,
+            "#[thing(version)] needs an `i64` field, bumped by every save: \
+             `#[thing(version)] version: i64`",
+        );
     }
 }
 

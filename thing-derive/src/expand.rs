@@ -54,7 +54,7 @@ fn fallback_thing_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
             const TABLE: &'static str = "";
             const COLUMNS: &'static [::thing::ColumnDef] = &[];
             const META: ::thing::ModelMeta = ::thing::ModelMeta {
-                id: 0, created_at: None, updated_at: None, deleted: None,
+                id: 0, created_at: None, updated_at: None, deleted: None, version: None,
             };
             const SCHEMA_HASH: u64 = 0;
             fn id(&self) -> i64 { #never }
@@ -121,6 +121,7 @@ fn thing_impl(model: &Model) -> TokenStream {
     let base = base_fns(model);
     let value = value_fn(model);
     let is_deleted = is_deleted_fn(model);
+    let version = version_fn(model);
     let snapshot = snapshot_fns(model);
     let statements = statements_fn();
     quote! {
@@ -150,6 +151,8 @@ fn thing_impl(model: &Model) -> TokenStream {
             #value
 
             #is_deleted
+
+            #version
 
             #snapshot
 
@@ -234,12 +237,14 @@ fn meta_const(model: &Model) -> TokenStream {
     let created_at = option_index(model.created_at);
     let updated_at = option_index(model.updated_at);
     let deleted = option_index(model.deleted);
+    let version = option_index(model.version);
     quote! {
         const META: ::thing::ModelMeta = ::thing::ModelMeta {
             id: #id_index,
             created_at: #created_at,
             updated_at: #updated_at,
             deleted: #deleted,
+            version: #version,
         };
     }
 }
@@ -384,6 +389,21 @@ fn value_fn(model: &Model) -> TokenStream {
                 #(#values,)*
                 _ => ::thing::value::Value::Null,
             }
+        }
+    }
+}
+
+/// `fn version_mut`: the `#[thing(version)]` field, when there is one (the
+/// trait's default says there is none).
+fn version_fn(model: &Model) -> TokenStream {
+    let Some(index) = model.version else {
+        return TokenStream::new();
+    };
+    let access = &model.columns[index].access;
+    quote! {
+        #[inline]
+        fn version_mut(&mut self) -> ::core::option::Option<&mut i64> {
+            ::core::option::Option::Some(&mut #access)
         }
     }
 }

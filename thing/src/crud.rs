@@ -57,7 +57,41 @@ pub(crate) async fn delete<T: Schema, E: Executor + ?Sized>(
     item: &T,
     hard: bool,
 ) -> Result<()> {
-    delete_one(executor.__target(), item, hard).await
+    delete_one(executor.__target(), item, Removal::of::<T>(hard)).await
+}
+
+/// `restore`: `deleted = false` on a soft-deleted row, which every cached list
+/// it belongs to then shows again.
+pub(crate) async fn restore<T: Schema, E: Executor + ?Sized>(executor: &E, item: &T) -> Result<()> {
+    if T::META.deleted.is_none() {
+        return Err(Error::invalid_input(format_args!(
+            "`{}` has no `deleted` column: its rows are never soft-deleted",
+            T::TABLE
+        )));
+    }
+    delete_one(executor.__target(), item, Removal::Restore).await
+}
+
+/// What a delete-family write does to its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// `DELETE`.
+    Hard,
+    /// `deleted = true`.
+    Soft,
+    /// `deleted = false`.
+    Restore,
+}
+
+impl Removal {
+    /// What `delete` (or, with `hard`, `delete_hard`) does to a row of `T`.
+    fn of<T: Schema>(hard: bool) -> Self {
+        if !hard && T::META.deleted.is_some() {
+            Self::Soft
+        } else {
+            Self::Hard
+        }
+    }
 }
 
 /// `incr`: `SET column = column + delta`, in one statement when the model has
@@ -162,7 +196,7 @@ pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     items: &mut [T],
 ) -> Result<()> {
-    let undo: Vec<Undo> = items.iter().map(Undo::capture).collect();
+    let undo: Vec<Undo> = items.iter_mut().map(|item| Undo::capture(item)).collect();
     let result = atomically(executor.__target(), async |tx: &Transaction| {
         for item in items.iter_mut() {
             save(tx, item).await?;
@@ -185,7 +219,7 @@ pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
 ) -> Result<()> {
     atomically(executor.__target(), async |tx: &Transaction| {
         for item in items {
-            delete_one(Target::Tx(tx), item, false).await?;
+            delete_one(Target::Tx(tx), item, Removal::of::<T>(false)).await?;
         }
         Ok(())
     })
@@ -387,11 +421,12 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
     let membership = T::META
         .deleted
         .is_some_and(|deleted| columns.contains(&deleted));
+    let expected = bump_version(item, &mut columns);
     let id = item.id();
     let before = match snapshot_row(item) {
         Some(before) => Some(before),
         None if guarded_columns::<T>().next().is_none() => None,
-        None => return update_locked(target, item, columns, membership).await,
+        None => return update_locked(target, item, columns, membership, expected).await,
     };
     let write = RowWrite {
         id,
@@ -400,7 +435,12 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         after: indexed_values(item),
         membership,
     };
-    let guards = before.as_ref().map(guards_of).unwrap_or_default();
+    let mut guards = before.as_ref().map(guards_of).unwrap_or_default();
+    guards.extend(
+        expected
+            .zip(T::META.version)
+            .map(|(_, column)| Guard::Version(column)),
+    );
     let keys = keys_of::<T>(target, &write);
     let updated = {
         let item = &*item;
@@ -411,7 +451,12 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
             |_| keys.clone(),
             async |target| {
                 with_session!(target, |session| {
-                    update::<T, _>(&mut session, item, columns, before.as_ref(), guards).await
+                    let guarded = Guarded {
+                        before: before.as_ref(),
+                        guards,
+                        version: expected,
+                    };
+                    update::<T, _>(&mut session, item, columns, guarded).await
                 })
             },
         )
@@ -424,7 +469,7 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         }
         // The row changed since it was read (or is gone): read it locked.
         Err(err) if err.is_not_found() && !guards.is_empty() => {
-            update_locked(target, item, columns, membership).await
+            update_locked(target, item, columns, membership, expected).await
         }
         Err(err) => Err(err),
     }
@@ -436,11 +481,13 @@ async fn update_locked<T: Schema>(
     item: &mut T,
     columns: Vec<usize>,
     membership: bool,
+    expected: Option<i64>,
 ) -> Result<()> {
     let id = item.id();
     atomically(target, async |tx: &Transaction| {
         let target = Target::Tx(tx);
         let current = locked_row::<T>(target, id).await?;
+        check_version(&current, expected)?;
         let write = RowWrite {
             id,
             changed: columns.clone(),
@@ -450,7 +497,7 @@ async fn update_locked<T: Schema>(
         };
         let item = &*item;
         with_session!(target, |session| {
-            update::<T, _>(&mut session, item, &columns, None, &[]).await
+            update::<T, _>(&mut session, item, &columns, Guarded::default()).await
         })?;
         record::<T>(tx, &write);
         Ok(())
@@ -460,15 +507,14 @@ async fn update_locked<T: Schema>(
     Ok(())
 }
 
-async fn delete_one<T: Schema>(target: Target<'_>, item: &T, hard: bool) -> Result<()> {
+async fn delete_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
     let id = item.id();
-    let soft = !hard && T::META.deleted.is_some();
     let before = match snapshot_row(item) {
         Some(before) => Some(before),
         None if guarded_columns::<T>().next().is_none() => None,
-        None => return delete_locked::<T>(target, id, soft).await,
+        None => return delete_locked::<T>(target, id, removal).await,
     };
-    let write = deletion::<T>(id, before.as_ref().map(indexed_values), soft);
+    let write = deletion::<T>(id, before.as_ref().map(indexed_values), removal);
     let guards = before.as_ref().map(guards_of).unwrap_or_default();
     let keys = keys_of::<T>(target, &write);
     let deleted = write_through(
@@ -477,27 +523,27 @@ async fn delete_one<T: Schema>(target: Target<'_>, item: &T, hard: bool) -> Resu
         |_| keys.clone(),
         async |target| {
             with_session!(target, |session| {
-                remove::<T, _>(&mut session, id, soft, before.as_ref(), &guards).await
+                remove::<T, _>(&mut session, id, removal, before.as_ref(), &guards).await
             })
         },
     )
     .await;
     match deleted {
         Err(err) if err.is_not_found() && !guards.is_empty() => {
-            delete_locked::<T>(target, id, soft).await
+            delete_locked::<T>(target, id, removal).await
         }
         other => other,
     }
 }
 
 /// A delete whose old values are read from the row, locked, in a transaction.
-async fn delete_locked<T: Schema>(target: Target<'_>, id: i64, soft: bool) -> Result<()> {
+async fn delete_locked<T: Schema>(target: Target<'_>, id: i64, removal: Removal) -> Result<()> {
     atomically(target, async |tx: &Transaction| {
         let target = Target::Tx(tx);
         let current = locked_row::<T>(target, id).await?;
-        let write = deletion::<T>(id, Some(indexed_values(&current)), soft);
+        let write = deletion::<T>(id, Some(indexed_values(&current)), removal);
         with_session!(target, |session| {
-            remove::<T, _>(&mut session, id, soft, None, &[]).await
+            remove::<T, _>(&mut session, id, removal, None, &[]).await
         })?;
         record::<T>(tx, &write);
         Ok(())
@@ -505,9 +551,12 @@ async fn delete_locked<T: Schema>(target: Target<'_>, id: i64, soft: bool) -> Re
     .await
 }
 
-/// What deleting row `id` (whose indexed columns were `before`) changes.
-fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, soft: bool) -> RowWrite {
+/// What deleting (or restoring) row `id`, whose indexed columns were
+/// `before`, changes: its membership in every list, and for a soft delete or a
+/// restore its `deleted` and `updated_at` columns.
+fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, removal: Removal) -> RowWrite {
     let before = before.unwrap_or_default();
+    let soft = removal != Removal::Hard;
     let changed = if soft {
         T::META
             .deleted
@@ -527,17 +576,70 @@ fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, soft: bool)
 }
 
 /// Binds the guards' expected values: the columns of `before`.
-fn bind_guards<T, DB>(before: Option<&T>, guards: &[Guard], args: &mut DB::Arguments) -> Result<()>
+fn bind_guards<T, DB>(guarded: &Guarded<'_, T>, args: &mut DB::Arguments) -> Result<()>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
 {
-    for guard in guards {
-        if let (Guard::Equals(column), Some(before)) = (guard, before) {
-            <T as ModelIo<DB>>::bind_column(before, *column, args).map_err(Error::encode)?;
+    for guard in guarded.guards {
+        match (guard, guarded.before, guarded.version) {
+            (Guard::Equals(column), Some(before), _) => {
+                <T as ModelIo<DB>>::bind_column(before, *column, args).map_err(Error::encode)?;
+            }
+            (Guard::Version(_), _, Some(version)) => {
+                DB::bind_id(version, args).map_err(Error::encode)?;
+            }
+            _ => {}
         }
     }
     Ok(())
+}
+
+/// What an `UPDATE` checks besides the id: the old values of the guarded
+/// columns (from `before`), and the version the writer read.
+struct Guarded<'a, T> {
+    before: Option<&'a T>,
+    guards: &'a [Guard],
+    version: Option<i64>,
+}
+
+impl<T> Default for Guarded<'_, T> {
+    fn default() -> Self {
+        Self {
+            before: None,
+            guards: &[],
+            version: None,
+        }
+    }
+}
+
+/// For a model with `#[thing(version)]`: bumps the value's version, adds the
+/// column to those written, and returns the version it had (which the update
+/// must still find in the row).
+fn bump_version<T: Schema>(item: &mut T, columns: &mut Vec<usize>) -> Option<i64> {
+    let column = T::META.version?;
+    let version = item.version_mut()?;
+    let expected = *version;
+    *version = expected.wrapping_add(1);
+    if !columns.contains(&column) {
+        columns.push(column);
+    }
+    Some(expected)
+}
+
+/// [`Error::Conflict`] when the row's version is not the one the writer read.
+fn check_version<T: Schema>(current: &T, expected: Option<i64>) -> Result<()> {
+    let (Some(expected), Some(column)) = (expected, T::META.version) else {
+        return Ok(());
+    };
+    match current.value(column) {
+        Value::Int(found) if found == expected => Ok(()),
+        found => Err(Error::Conflict(format!(
+            "{} with id {}: saved from version {expected}, but the row is at {found:?}",
+            T::TABLE,
+            current.id()
+        ))),
+    }
 }
 
 /// `INSERT`: the new id.
@@ -569,8 +671,7 @@ async fn update<T, DB>(
     session: &mut Session<'_, DB>,
     item: &T,
     columns: &[usize],
-    before: Option<&T>,
-    guards: &[Guard],
+    guarded: Guarded<'_, T>,
 ) -> Result<()>
 where
     T: Schema + ModelIo<DB>,
@@ -581,8 +682,8 @@ where
         <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
     }
     DB::bind_id(item.id(), &mut args).map_err(Error::encode)?;
-    bind_guards::<T, DB>(before, guards, &mut args)?;
-    let sql = dynamic(sql::update::<T>(DB::DIALECT, columns, guards));
+    bind_guards::<T, DB>(&guarded, &mut args)?;
+    let sql = dynamic(sql::update::<T>(DB::DIALECT, columns, guarded.guards));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
         return Err(Error::not_found(T::TABLE, item.id()));
@@ -628,12 +729,12 @@ where
     }
 }
 
-/// A soft delete (`soft`) or a `DELETE`, guarded; [`Error::NotFound`] when it
-/// matches no row.
+/// A `DELETE`, a soft delete or a restore, guarded; [`Error::NotFound`] when
+/// it matches no row.
 async fn remove<T, DB>(
     session: &mut Session<'_, DB>,
     id: i64,
-    soft: bool,
+    removal: Removal,
     before: Option<&T>,
     guards: &[Guard],
 ) -> Result<()>
@@ -643,8 +744,8 @@ where
 {
     let mut args = DB::Arguments::default();
     let (kind, sql) = match T::META.deleted {
-        Some(deleted) if soft => {
-            DB::bind_bool(true, &mut args).map_err(Error::encode)?;
+        Some(deleted) if removal != Removal::Hard => {
+            DB::bind_bool(removal == Removal::Soft, &mut args).map_err(Error::encode)?;
             if T::META.updated_at.is_some() {
                 DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
             }
@@ -657,7 +758,12 @@ where
         _ => (StatementKind::Delete, sql::delete::<T>(DB::DIALECT, guards)),
     };
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
-    bind_guards::<T, DB>(before, guards, &mut args)?;
+    let guarded = Guarded {
+        before,
+        guards,
+        version: None,
+    };
+    bind_guards::<T, DB>(&guarded, &mut args)?;
     let (affected, _) = session.execute(kind, dynamic(sql), args).await?;
     if affected == 0 {
         return Err(Error::not_found(T::TABLE, id));
@@ -671,19 +777,24 @@ struct Undo {
     id: i64,
     base: Option<BaseModel>,
     snapshot: Option<Snapshot>,
+    version: Option<i64>,
 }
 
 impl Undo {
-    fn capture<T: Schema>(item: &T) -> Self {
+    fn capture<T: Schema>(item: &mut T) -> Self {
         Self {
             id: item.id(),
             base: item.base().cloned(),
             snapshot: item.snapshot().cloned(),
+            version: item.version_mut().map(|version| *version),
         }
     }
 
     fn restore<T: Schema>(self, item: &mut T) {
         item.set_id(self.id);
+        if let (Some(before), Some(version)) = (self.version, item.version_mut()) {
+            *version = before;
+        }
         if let (Some(before), Some(base)) = (self.base, item.base_mut()) {
             *base = before;
         }

@@ -69,8 +69,9 @@ pub enum Error {
     /// fail rather than commit; nothing was written.
     #[error("cache unreachable, nothing written: {0}")]
     Cache(#[from] CacheError),
-    /// The write lost a race with another writer (for example a version check).
-    /// (Reserved for optimistic locking, which is planned.)
+    /// The write lost a race with another writer: `save` of a model with a
+    /// `#[thing(version)]` column found the row at another version than the
+    /// one it read. Nothing was written; read the row again and retry.
     #[error("conflict: {0}")]
     Conflict(String),
 }

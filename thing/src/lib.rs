@@ -109,7 +109,7 @@ mod model;
 #[cfg(feature = "redis")]
 pub use cache::RedisCache;
 pub use cache::{MemoryCache, WritePolicy};
-pub use db::{Db, DbBuilder, Executor, StatementLogging, Transaction};
+pub use db::{Db, DbBuilder, Executor, SqlxPool, StatementLogging, Transaction};
 pub use error::{Error, Result};
 pub use filter::{Filter, Order};
 pub use model::Thing;

@@ -196,6 +196,48 @@ pub trait Thing: Schema {
         )
     }
 
+    /// Brings a soft-deleted row back (`deleted = false`): `by_id` finds it
+    /// again, and so does every query it matches, through every handle and
+    /// process sharing the cache. Restoring a row that is not deleted changes
+    /// nothing but its `updated_at`. Fails with
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) on a model without
+    /// a `deleted` column, and with [`Error::NotFound`](crate::Error::NotFound)
+    /// when the row does not exist.
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Db, Thing};
+    /// #[derive(Thing, Default)]
+    /// struct Post { #[thing(base)] base: BaseModel, title: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let db = Db::connect("sqlite::memory:").await?;
+    /// # db.create_table::<Post>().await?;
+    /// let mut post = Post { title: "draft".into(), ..Default::default() };
+    /// post.save(&db).await?;
+    /// post.delete(&db).await?;
+    /// assert!(Post::by_id(&db, post.base.id).await.unwrap_err().is_not_found());
+    /// post.restore(&db).await?;
+    /// assert_eq!(Post::by_id(&db, post.base.id).await?.title, "draft");
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn restore<'a, E: Executor + ?Sized>(
+        &'a self,
+        executor: &'a E,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let span = observe::span!(
+            "thing.restore",
+            table = <Self as Schema>::TABLE,
+            id = Schema::id(self)
+        );
+        observe::operation!(
+            "restore",
+            Reads::Write,
+            span,
+            slow_threshold(executor),
+            crud::restore::<Self, E>(executor, self),
+        )
+    }
+
     /// Saves every item in one transaction: all are written, or none.
     fn save_many<'a, E: Executor + ?Sized>(
         executor: &'a E,

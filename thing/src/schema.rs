@@ -45,6 +45,9 @@ pub struct ModelMeta {
     pub updated_at: Option<usize>,
     /// `deleted: bool`: when present, [`Thing::delete`] is a soft delete.
     pub deleted: Option<usize>,
+    /// `#[thing(version)] version: i64`: when present, `save` updates only
+    /// the version it read, and bumps it.
+    pub version: Option<usize>,
 }
 
 /// The common columns most models embed with `#[thing(base)]`: an `i64` id,
@@ -263,6 +266,12 @@ pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     fn value(&self, column: usize) -> Value;
     #[doc(hidden)]
     fn snapshot(&self) -> Option<&Snapshot>;
+
+    /// The `#[thing(version)]` field, if the model has one.
+    #[doc(hidden)]
+    fn version_mut(&mut self) -> Option<&mut i64> {
+        None
+    }
     #[doc(hidden)]
     fn snapshot_mut(&mut self) -> Option<&mut Snapshot>;
     #[doc(hidden)]

@@ -91,6 +91,8 @@ pub(crate) fn id_list(dialect: Dialect, prefix: &str, count: usize) -> String {
 pub(crate) enum Guard {
     Equals(usize),
     IsNull(usize),
+    /// `= ?`, bound to the version the writer read (`#[thing(version)]`).
+    Version(usize),
 }
 
 /// `UPDATE <table> SET <columns> = ? ... WHERE id = ?` for the given column
@@ -137,7 +139,7 @@ fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards
         sql.push_str(" AND ");
         sql.push_str(open);
         match *guard {
-            Guard::Equals(column) => {
+            Guard::Equals(column) | Guard::Version(column) => {
                 dialect.push_quoted(sql, T::COLUMNS[column].name);
                 sql.push_str(" = ");
                 dialect.push_placeholder(sql, next);

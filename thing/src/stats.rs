@@ -229,6 +229,7 @@ impl StatsCounters {
 
 /// A cache round trip, counted in the operation running now. (The cache keeps
 /// the running total that [`Stats::cache_round_trips`] reports.)
+#[cfg(feature = "redis")]
 pub(crate) fn cache_round_trip() {
     count_in_operation(Counter::cache_round_trips, 1);
     #[cfg(feature = "metrics")]

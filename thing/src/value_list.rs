@@ -106,6 +106,7 @@ pub(crate) fn push_membership(
 
 /// The JSON array SQLite and MySQL read a list from. A float that JSON cannot
 /// spell (NaN, ±inf) becomes `null`, which matches nothing.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) fn json_array(values: &[Value]) -> String {
     let items: Vec<serde_json::Value> = values
         .iter()

@@ -29,7 +29,8 @@ fn main() {
             id: 0,
             created_at: None,
             updated_at: None,
-            deleted: Some(2)
+            deleted: Some(2),
+            version: None,
         }
     );
     let label: Column<Tag, String> = Tag::LABEL;
@@ -57,7 +58,8 @@ fn main() {
             id: 1,
             created_at: None,
             updated_at: None,
-            deleted: None
+            deleted: None,
+            version: None,
         }
     );
     assert_eq!(Category::ID.index(), 1);

@@ -9,7 +9,71 @@ use crate::health::Health;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A sqlx pool a [`Db`] can run on: `SqlitePool`, `PgPool` or `MySqlPool`
+/// (each with its backend's feature). See [`Db::from_pool`].
+pub trait SqlxPool: sealed::Sealed {
+    #[doc(hidden)]
+    fn into_pool(self) -> Pool;
+}
+
+macro_rules! sqlx_pool {
+    ($feature:literal, $pool:ty, $variant:ident) => {
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for $pool {}
+        #[cfg(feature = $feature)]
+        impl SqlxPool for $pool {
+            fn into_pool(self) -> Pool {
+                Pool::$variant(self)
+            }
+        }
+    };
+}
+
+sqlx_pool!("sqlite", sqlx::SqlitePool, Sqlite);
+sqlx_pool!("postgres", sqlx::PgPool, Postgres);
+sqlx_pool!("mysql", sqlx::MySqlPool, MySql);
+
 impl Db {
+    /// A builder for a `Db` on a pool the application already has, so that it
+    /// shares its connections with Thing. The cache settings of the builder
+    /// apply; the pool's own settings stay as the application made them, so
+    /// [`max_connections`](DbBuilder::max_connections),
+    /// [`min_connections`](DbBuilder::min_connections),
+    /// [`acquire_timeout`](DbBuilder::acquire_timeout),
+    /// [`ping_idle_after`](DbBuilder::ping_idle_after) and
+    /// [`statement_logging`](DbBuilder::statement_logging) have no effect (the
+    /// [statement timeout](DbBuilder::statement_timeout) does). On SQLite,
+    /// Thing's `like` is case-sensitive only on connections with
+    /// `PRAGMA case_sensitive_like = ON`, which pools Thing opens set.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let pool = thing::sqlx::sqlite::SqlitePoolOptions::new()
+    ///     .max_connections(1)
+    ///     .connect("sqlite::memory:")
+    ///     .await?;
+    /// let db = Db::from_pool(pool.clone()).build().await?;
+    /// db.create_table::<Item>().await?;
+    /// Item { name: "pen".into(), ..Default::default() }.save(&db).await?;
+    /// let (count,): (i64,) = thing::sqlx::query_as("SELECT count(*) FROM items")
+    ///     .fetch_one(&pool)
+    ///     .await?;
+    /// assert_eq!(count, 1);
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn from_pool(pool: impl SqlxPool) -> DbBuilder {
+        let mut builder = DbBuilder::new("");
+        builder.pool = Some(pool.into_pool());
+        builder
+    }
+
     /// Connects with default settings. See [`Db::builder`] to tune them.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::builder(url).build().await
@@ -37,6 +101,9 @@ impl Db {
 #[must_use = "a builder does nothing until `.build().await`"]
 pub struct DbBuilder {
     url: String,
+    /// A pool the application built ([`Db::from_pool`]), used instead of one
+    /// opened from `url`.
+    pool: Option<Pool>,
     max_connections: Option<u32>,
     min_connections: Option<u32>,
     acquire_timeout: Duration,
@@ -63,6 +130,7 @@ impl DbBuilder {
     pub(crate) fn new(url: &str) -> Self {
         Self {
             url: url.to_owned(),
+            pool: None,
             max_connections: None,
             min_connections: None,
             acquire_timeout: Duration::from_secs(30),
@@ -298,7 +366,10 @@ impl DbBuilder {
     /// Opens the pool.
     pub async fn build(self) -> Result<Db> {
         let health = Arc::new(Health::new(self.statement_timeout, self.ping_idle_after));
-        let pool = self.open_pool(&health).await?;
+        let pool = match self.pool.clone() {
+            Some(pool) => pool,
+            None => self.open_pool(&health).await?,
+        };
         let cache: Option<Arc<dyn Cache>> = match self.cache {
             CacheChoice::Memory => Some(Arc::new(MemoryCache::new(DEFAULT_MEMORY_ENTRIES))),
             CacheChoice::Custom(cache) => Some(cache),

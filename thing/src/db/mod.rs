@@ -9,7 +9,7 @@ pub(crate) mod outbox;
 pub(crate) mod pool;
 pub(crate) mod transaction;
 
-pub use builder::{DbBuilder, StatementLogging};
+pub use builder::{DbBuilder, SqlxPool, StatementLogging};
 pub use executor::Executor;
 pub use handle::Db;
 pub use transaction::Transaction;

@@ -1,0 +1,174 @@
+//! Write-side features: restore of soft-deleted rows, and a `Db` on a pool the
+//! application built.
+
+use thing::{Db, Thing};
+use thing_tests::models::{Item, Plain};
+use thing_tests::{backend_tests, cache_tests};
+
+/// The rows another handle sees, by a cached equality list, a cached range
+/// list, and `by_id`.
+async fn seen(db: &Db, id: i64) -> (usize, usize, bool) {
+    let equal = Item::query()
+        .filter(Item::NAME.eq("kept"))
+        .all(db)
+        .await
+        .unwrap();
+    let range = Item::query().filter(Item::AGE.ge(0)).all(db).await.unwrap();
+    let found = Item::by_id(db, id).await.is_ok();
+    (equal.len(), range.len(), found)
+}
+
+cache_tests! {
+    /// Soft delete, then restore, through one handle: the other handle's cached
+    /// row and lists follow both; `include_deleted` sees the row throughout;
+    /// `delete_hard` removes it for good.
+    async fn restore_is_seen_by_every_handle(c) {
+        let writer = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<Item>().await.unwrap();
+        let mut item = Item { name: "kept".into(), age: 1, ..Default::default() };
+        item.save(&writer).await.unwrap();
+        let id = item.base.id;
+        assert_eq!(seen(&reader, id).await, (1, 1, true));
+        assert_eq!(seen(&reader, id).await, (1, 1, true), "now cached");
+
+        item.delete(&writer).await.unwrap();
+        assert_eq!(seen(&reader, id).await, (0, 0, false), "soft-deleted");
+        let all = Item::query().include_deleted().all(&reader).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert!(all[0].base.deleted);
+
+        all[0].restore(&writer).await.unwrap();
+        assert_eq!(seen(&reader, id).await, (1, 1, true), "restored");
+        let back = Item::by_id(&reader, id).await.unwrap();
+        assert!(!back.base.deleted);
+        assert_eq!(back.name, "kept");
+
+        back.delete_hard(&writer).await.unwrap();
+        assert_eq!(seen(&reader, id).await, (0, 0, false), "hard-deleted");
+        assert!(Item::query().include_deleted().all(&reader).await.unwrap().is_empty());
+        assert!(back.restore(&writer).await.unwrap_err().is_not_found());
+    }
+}
+
+backend_tests! {
+    /// A model without a `deleted` column cannot be restored: a typed error,
+    /// and nothing sent.
+    async fn restore_needs_a_deleted_column(t) {
+        t.db.create_table::<Plain>().await.unwrap();
+        let mut plain = Plain { label: "a".into(), ..Default::default() };
+        plain.save(&t.db).await.unwrap();
+        t.db.reset_stats();
+        let err = plain.restore(&t.db).await.unwrap_err();
+        assert!(matches!(err, thing::Error::InvalidInput(_)), "{err:?}");
+        assert_eq!(t.db.stats().statements(), 0);
+    }
+}
+
+backend_tests! {
+    /// `Db::from_pool` on a pool the caller built: rows another client inserted
+    /// are read through it, and what it writes is read by another handle.
+    async fn a_db_on_the_applications_own_pool(t) {
+        use thing::sqlx;
+        let db = match t.backend {
+            thing_tests::Backend::Sqlite => {
+                let pool = sqlx::sqlite::SqlitePoolOptions::new().connect(&t.url).await.unwrap();
+                Db::from_pool(pool).build().await.unwrap()
+            }
+            thing_tests::Backend::Postgres => {
+                let pool = sqlx::postgres::PgPoolOptions::new().connect(&t.url).await.unwrap();
+                Db::from_pool(pool).build().await.unwrap()
+            }
+            thing_tests::Backend::MySql => {
+                let pool = sqlx::mysql::MySqlPoolOptions::new().connect(&t.url).await.unwrap();
+                Db::from_pool(pool).build().await.unwrap()
+            }
+        };
+        db.create_table::<Plain>().await.unwrap();
+        let mut plain = Plain { label: "thing".into(), count: 1, ..Default::default() };
+        plain.save(&db).await.unwrap();
+        t.raw("INSERT INTO plains (label, count) VALUES ('raw', 2)").await;
+        let labels: Vec<String> = Plain::query().all(&db).await.unwrap().into_iter().map(|p| p.label).collect();
+        assert_eq!(labels, ["thing", "raw"]);
+        assert_eq!(Plain::by_id(&db, plain.id).await.unwrap(), plain);
+        let other = Db::builder(&t.url).no_cache().build().await.unwrap();
+        assert_eq!(Plain::by_id(&other, plain.id).await.unwrap(), plain);
+    }
+}
+
+/// A model with an optimistic-lock counter, an indexed column and a snapshot.
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "docs")]
+pub struct Doc {
+    #[thing(base)]
+    pub base: thing::BaseModel,
+    #[thing(index)]
+    pub owner: String,
+    pub body: String,
+    #[thing(version)]
+    pub version: i64,
+}
+
+/// The same counter on a model with no snapshot and no indexed column.
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+pub struct Counter {
+    pub id: i64,
+    pub total: i64,
+    #[thing(version)]
+    pub version: i64,
+}
+
+cache_tests! {
+    /// Two copies of one row: the first save wins and bumps the version; the
+    /// second gets `Error::Conflict`, writes nothing, keeps its own version,
+    /// and leaves every cache as it was.
+    async fn optimistic_locking_refuses_a_stale_copy(c) {
+        let writer = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<Doc>().await.unwrap();
+        let mut doc = Doc { owner: "ann".into(), body: "v1".into(), ..Default::default() };
+        doc.save(&writer).await.unwrap();
+        assert_eq!(doc.version, 0, "an insert keeps the version it has");
+        let mut first = Doc::by_id(&writer, doc.base.id).await.unwrap();
+        let mut second = Doc::by_id(&reader, doc.base.id).await.unwrap();
+        let owned = Doc::query().filter(Doc::OWNER.eq("ann"));
+        assert_eq!(owned.count(&reader).await.unwrap(), 1);
+
+        first.body = "first".into();
+        first.save(&writer).await.unwrap();
+        assert_eq!(first.version, 1);
+
+        second.body = "second".into();
+        second.owner = "bob".into();
+        let err = second.save(&reader).await.unwrap_err();
+        assert!(matches!(err, thing::Error::Conflict(_)), "{err:?}");
+        assert_eq!(second.version, 0, "the losing copy keeps the version it read");
+        let fresh = Db::builder(&c.t.url).no_cache().build().await.unwrap();
+        let stored = Doc::by_id(&fresh, doc.base.id).await.unwrap();
+        assert_eq!((stored.body.as_str(), stored.owner.as_str(), stored.version), ("first", "ann", 1));
+        assert_eq!(Doc::by_id(&reader, doc.base.id).await.unwrap(), stored);
+        assert_eq!(owned.count(&reader).await.unwrap(), 1, "the list kept the row");
+
+        let mut again = Doc::by_id(&reader, doc.base.id).await.unwrap();
+        again.body = "second, retried".into();
+        again.save(&reader).await.unwrap();
+        assert_eq!(Doc::by_id(&writer, doc.base.id).await.unwrap().version, 2);
+    }
+
+    /// Without a snapshot or an indexed column, the version guard alone
+    /// decides: one statement on success, a conflict when it does not match.
+    async fn optimistic_locking_without_a_snapshot(c) {
+        let db = c.handle().await;
+        db.create_table::<Counter>().await.unwrap();
+        let mut a = Counter { total: 1, ..Default::default() };
+        a.save(&db).await.unwrap();
+        let mut b = a.clone();
+        db.reset_stats();
+        a.total = 2;
+        a.save(&db).await.unwrap();
+        assert_eq!((db.stats().updates, db.stats().statements()), (1, 1));
+        b.total = 3;
+        assert!(matches!(b.save(&db).await.unwrap_err(), thing::Error::Conflict(_)));
+        assert_eq!(Counter::by_id(&db, a.id).await.unwrap(), a);
+    }
+}
