@@ -102,13 +102,12 @@ pub trait Thing: Schema {
         executor: &E,
         id: i64,
     ) -> impl Future<Output = Result<Self>> + Send {
-        let span = observe::span!("thing.by_id", table = <Self as Schema>::TABLE, id);
-        observe::operation!(
+        observe::op!(
             "by_id",
             Reads::Rows,
-            span,
             slow_threshold(executor),
-            store::by_id(executor, id),
+            (table = <Self as Schema>::TABLE, id),
+            store::by_id(executor, id)
         )
     }
 
@@ -122,17 +121,12 @@ pub trait Thing: Schema {
         executor: &E,
         ids: &[i64],
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
-        let span = observe::span!(
-            "thing.by_ids",
-            table = <Self as Schema>::TABLE,
-            ids = ids.len()
-        );
-        observe::operation!(
+        observe::op!(
             "by_ids",
             Reads::Rows,
-            span,
             slow_threshold(executor),
-            store::by_ids(executor, ids),
+            (table = <Self as Schema>::TABLE, ids = ids.len()),
+            store::by_ids(executor, ids)
         )
     }
 
@@ -143,17 +137,12 @@ pub trait Thing: Schema {
         &'a mut self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let span = observe::span!(
-            "thing.save",
-            table = <Self as Schema>::TABLE,
-            id = Schema::id(self)
-        );
-        observe::operation!(
+        observe::op!(
             "save",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::save(executor, self),
+            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            crud::save(executor, self)
         )
     }
 
@@ -163,17 +152,12 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let span = observe::span!(
-            "thing.delete",
-            table = <Self as Schema>::TABLE,
-            id = Schema::id(self)
-        );
-        observe::operation!(
+        observe::op!(
             "delete",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::delete::<Self, E>(executor, self, false),
+            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            crud::delete::<Self, E>(executor, self, false)
         )
     }
 
@@ -182,17 +166,12 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let span = observe::span!(
-            "thing.delete_hard",
-            table = <Self as Schema>::TABLE,
-            id = Schema::id(self)
-        );
-        observe::operation!(
+        observe::op!(
             "delete_hard",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::delete::<Self, E>(executor, self, true),
+            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            crud::delete::<Self, E>(executor, self, true)
         )
     }
 
@@ -224,17 +203,12 @@ pub trait Thing: Schema {
         &'a self,
         executor: &'a E,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let span = observe::span!(
-            "thing.restore",
-            table = <Self as Schema>::TABLE,
-            id = Schema::id(self)
-        );
-        observe::operation!(
+        observe::op!(
             "restore",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::restore::<Self, E>(executor, self),
+            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            crud::restore::<Self, E>(executor, self)
         )
     }
 
@@ -243,17 +217,12 @@ pub trait Thing: Schema {
         executor: &'a E,
         items: &'a mut [Self],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let span = observe::span!(
-            "thing.save_many",
-            table = <Self as Schema>::TABLE,
-            rows = items.len()
-        );
-        observe::operation!(
+        observe::op!(
             "save_many",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::save_many(executor, items),
+            (table = <Self as Schema>::TABLE, rows = items.len()),
+            crud::save_many(executor, items)
         )
     }
 
@@ -282,17 +251,15 @@ pub trait Thing: Schema {
         column: Column<Self, V>,
         delta: V,
     ) -> impl Future<Output = Result<()>> + Send {
-        let span = observe::span!(
-            "thing.incr",
-            table = <Self as Schema>::TABLE,
-            id,
-            column = <Self as Schema>::COLUMNS[column.index()].name
-        );
-        observe::operation!(
+        observe::op!(
             "incr",
             Reads::Write,
-            span,
             slow_threshold(executor),
+            (
+                table = <Self as Schema>::TABLE,
+                id,
+                column = <Self as Schema>::COLUMNS[column.index()].name
+            ),
             crud::incr::<Self, E>(executor, id, column.index(), delta.to_value()),
         )
     }
@@ -334,13 +301,12 @@ pub trait Thing: Schema {
         E: Executor + ?Sized,
         F: FnOnce(&mut Self) + Send + 'a,
     {
-        let span = observe::span!("thing.update_or_create", table = <Self as Schema>::TABLE);
-        observe::operation!(
+        observe::op!(
             "update_or_create",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::update_or_create(executor, filter, apply),
+            (table = <Self as Schema>::TABLE),
+            crud::update_or_create(executor, filter, apply)
         )
     }
 
@@ -349,17 +315,12 @@ pub trait Thing: Schema {
         executor: &'a E,
         items: &'a [Self],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let span = observe::span!(
-            "thing.delete_many",
-            table = <Self as Schema>::TABLE,
-            rows = items.len()
-        );
-        observe::operation!(
+        observe::op!(
             "delete_many",
             Reads::Write,
-            span,
             slow_threshold(executor),
-            crud::delete_many(executor, items),
+            (table = <Self as Schema>::TABLE, rows = items.len()),
+            crud::delete_many(executor, items)
         )
     }
 }

@@ -27,7 +27,7 @@ pub(crate) enum Reads {
 /// A `DEBUG` span named `$name` with the given fields, plus the empty fields
 /// [`operation`] records.
 macro_rules! span {
-    ($name:literal, $($field:tt)*) => {
+    ($name:expr, $($field:tt)*) => {
         tracing::debug_span!(
             target: "thing",
             $name,
@@ -85,6 +85,21 @@ macro_rules! operation {
 }
 
 pub(crate) use operation;
+
+/// [`operation!`] with its span: `thing.$name`, with the fields `$fields`.
+macro_rules! op {
+    ($name:literal, $reads:expr, $slow:expr, ($($field:tt)*), $work:expr $(,)?) => {
+        $crate::observe::operation!(
+            $name,
+            $reads,
+            $crate::observe::span!(concat!("thing.", $name), $($field)*),
+            $slow,
+            $work,
+        )
+    };
+}
+
+pub(crate) use op;
 
 /// Whether anything listens to an operation's span or its slow warning.
 pub(crate) fn is_observed(span: &Span, slow: Option<Duration>) -> bool {

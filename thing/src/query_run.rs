@@ -27,49 +27,55 @@ impl<M: Schema> Query<M> {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<M>> {
-        let span = observe::span!("thing.fetch", table = M::TABLE, offset, limit);
         let work = self.run_fetch(executor, offset, limit);
-        observe::operation!("fetch", Reads::List, span, slow_threshold(executor), work).await
+        let slow = slow_threshold(executor);
+        observe::op!(
+            "fetch",
+            Reads::List,
+            slow,
+            (table = M::TABLE, offset, limit),
+            work
+        )
+        .await
     }
 
     /// Every matching row.
     pub async fn all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
-        let span = observe::span!("thing.all", table = M::TABLE);
-        observe::operation!(
+        let slow = slow_threshold(executor);
+        observe::op!(
             "all",
             Reads::List,
-            span,
-            slow_threshold(executor),
-            self.run_all(executor),
+            slow,
+            (table = M::TABLE),
+            self.run_all(executor)
         )
         .await
     }
 
     /// The first matching row, if any.
     pub async fn first<E: Executor + ?Sized>(&self, executor: &E) -> Result<Option<M>> {
-        let span = observe::span!("thing.first", table = M::TABLE);
         let work = self.run_fetch(executor, 0, 1);
-        let rows =
-            observe::operation!("first", Reads::List, span, slow_threshold(executor), work).await?;
+        let slow = slow_threshold(executor);
+        let rows = observe::op!("first", Reads::List, slow, (table = M::TABLE), work).await?;
         Ok(rows.into_iter().next())
     }
 
     /// How many rows match (cached with the list).
     pub async fn count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
-        let span = observe::span!("thing.count", table = M::TABLE);
         let work = self.run_count(executor);
-        observe::operation!("count", Reads::List, span, slow_threshold(executor), work).await
+        let slow = slow_threshold(executor);
+        observe::op!("count", Reads::List, slow, (table = M::TABLE), work).await
     }
 
     /// The ids of every matching row, in order.
     pub async fn ids<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<i64>> {
-        let span = observe::span!("thing.ids", table = M::TABLE);
-        observe::operation!(
+        let slow = slow_threshold(executor);
+        observe::op!(
             "ids",
             Reads::List,
-            span,
-            slow_threshold(executor),
-            self.run_ids(executor),
+            slow,
+            (table = M::TABLE),
+            self.run_ids(executor)
         )
         .await
     }

@@ -84,9 +84,9 @@ impl Transaction {
     /// [`WritePolicy::FailClosed`] the transaction is rolled back and the
     /// error is [`Error::Cache`].
     pub async fn commit(self) -> Result<()> {
-        let span = observe::span!("thing.commit", dialect = ?self.db.dialect());
-        let slow = self.db.slow_threshold();
-        observe::operation!("commit", Reads::Write, span, slow, self.commit_with(None)).await
+        let (slow, dialect) = (self.db.slow_threshold(), self.db.dialect());
+        observe::op!("commit", Reads::Write, slow, (dialect = ?dialect), self.commit_with(None))
+            .await
     }
 
     /// [`Transaction::commit`] for writes whose lock already failed with `err`.
@@ -128,9 +128,8 @@ impl Transaction {
     /// Undoes every write made through this transaction; the cache is left
     /// exactly as it was.
     pub async fn rollback(self) -> Result<()> {
-        let span = observe::span!("thing.rollback", dialect = ?self.db.dialect());
-        let slow = self.db.slow_threshold();
-        observe::operation!("rollback", Reads::Write, span, slow, self.undo()).await
+        let (slow, dialect) = (self.db.slow_threshold(), self.db.dialect());
+        observe::op!("rollback", Reads::Write, slow, (dialect = ?dialect), self.undo()).await
     }
 
     /// [`Transaction::rollback`] without the operation's span.
@@ -207,15 +206,8 @@ impl Db {
     /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
     /// rolls it back.
     pub async fn begin(&self) -> Result<Transaction> {
-        let span = observe::span!("thing.begin", dialect = ?self.dialect());
-        observe::operation!(
-            "begin",
-            Reads::Write,
-            span,
-            self.slow_threshold(),
-            self.open(),
-        )
-        .await
+        let (slow, dialect) = (self.slow_threshold(), self.dialect());
+        observe::op!("begin", Reads::Write, slow, (dialect = ?dialect), self.open()).await
     }
 
     /// `BEGIN` on a pooled connection (without the operation's span, for
@@ -262,16 +254,9 @@ impl Db {
     where
         F: AsyncFnOnce(&Transaction) -> Result<R>,
     {
-        let span = observe::span!("thing.transaction", dialect = ?self.dialect());
+        let (slow, dialect) = (self.slow_threshold(), self.dialect());
         let work = self.run_transaction(f);
-        observe::operation!(
-            "transaction",
-            Reads::Write,
-            span,
-            self.slow_threshold(),
-            work,
-        )
-        .await
+        observe::op!("transaction", Reads::Write, slow, (dialect = ?dialect), work).await
     }
 
     /// [`Db::transaction`] without the operation's span (for Thing's own
