@@ -185,7 +185,7 @@ pub trait Thing: Schema {
     ///
     /// ```
     /// # use thing::{BaseModel, Db, Thing};
-    /// #[derive(Thing, Default)]
+    /// #[derive(Thing, Debug, Default)]
     /// struct Post { #[thing(base)] base: BaseModel, title: String }
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// # let db = Db::connect("sqlite::memory:").await?;
