@@ -172,3 +172,63 @@ cache_tests! {
         assert_eq!(Counter::by_id(&db, a.id).await.unwrap(), a);
     }
 }
+
+/// A model whose `update_or_create` filter column is unique.
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+pub struct Member {
+    pub id: i64,
+    #[thing(unique)]
+    pub email: String,
+    pub visits: i64,
+}
+
+/// Eight callers at once, each `update_or_create` on the same email: one row,
+/// and every call succeeds (a caller whose insert lost to another's retries
+/// as an update).
+async fn concurrent_update_or_create(backend: thing_tests::Backend) {
+    let Some(t) = thing_tests::TestDb::new(backend).await else {
+        return;
+    };
+    t.db.create_table::<Member>().await.unwrap();
+    for round in 0..5 {
+        let email = format!("m{round}@x");
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let db = t.db.clone();
+                let email = email.clone();
+                tokio::spawn(async move {
+                    let filter = Member::EMAIL.eq(email.as_str());
+                    Member::update_or_create(&db, filter, |member: &mut Member| {
+                        member.email = email.clone();
+                        member.visits += 1;
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for call in calls {
+            let (_, was_created) = call.await.unwrap().unwrap();
+            created += usize::from(was_created);
+        }
+        assert_eq!(created, 1, "round {round}: one caller created the row");
+        let rows = Member::query()
+            .filter(Member::EMAIL.eq(email.as_str()))
+            .all(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].visits, 8, "every call applied once");
+    }
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_update_or_create_on_postgres() {
+    concurrent_update_or_create(thing_tests::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_update_or_create_on_mysql() {
+    concurrent_update_or_create(thing_tests::Backend::MySql).await;
+}

@@ -165,30 +165,60 @@ async fn incr_locked<T: Schema>(
     .await
 }
 
-/// `update_or_create`: the first match updated, or a default row created, in
-/// one transaction.
+/// How many times `update_or_create` runs when it keeps losing to concurrent
+/// callers.
+const UPSERT_ATTEMPTS: usize = 8;
+
+/// `update_or_create`: the first match updated (read locked), or a default
+/// row created, in one transaction. When the transaction is its own and it
+/// lost to a concurrent caller — its insert beaten (a unique violation), or
+/// the database chose it as a deadlock's victim (MySQL's gap locks on the
+/// missing row) — it runs again, and then finds the row.
 pub(crate) async fn update_or_create<T, E, F>(
     executor: &E,
     filter: Filter<T>,
-    apply: F,
+    mut apply: F,
 ) -> Result<(T, bool)>
 where
     T: Schema + Default,
     E: Executor + ?Sized,
-    F: FnOnce(&mut T) + Send,
+    F: FnMut(&mut T) + Send,
 {
     let query = Query::<T>::new().filter(filter);
-    atomically(executor.__target(), async |tx: &Transaction| {
-        let found = select::rows(&query, Target::Tx(tx), Some((0, 1)))
-            .await?
-            .pop();
-        let created = found.is_none();
-        let mut row = found.unwrap_or_default();
-        apply(&mut row);
-        save(tx, &mut row).await?;
-        Ok((row, created))
+    let target = executor.__target();
+    let mut attempt = 1;
+    loop {
+        let result = atomically(target, async |tx: &Transaction| {
+            let found = select::locked_rows(&query, Target::Tx(tx), Some((0, 1)))
+                .await?
+                .pop();
+            let created = found.is_none();
+            let mut row = found.unwrap_or_default();
+            apply(&mut row);
+            save(tx, &mut row).await?;
+            Ok((row, created))
+        })
+        .await;
+        match result {
+            Err(err)
+                if matches!(target, Target::Db(_))
+                    && attempt < UPSERT_ATTEMPTS
+                    && lost_to_a_concurrent_caller(&err) =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether `err` says the transaction lost to another and was rolled back: a
+/// unique violation, a serialization failure or a deadlock (SQLSTATE 40001,
+/// 40P01).
+fn lost_to_a_concurrent_caller(err: &Error) -> bool {
+    err.as_database_error().is_some_and(|db| {
+        db.is_unique_violation() || matches!(db.code().as_deref(), Some("40001" | "40P01"))
     })
-    .await
 }
 
 /// `save_many`: every item saved in one transaction, or none.

@@ -268,8 +268,15 @@ pub trait Thing: Schema {
     /// there is none, applies `apply` to `Self::default()`; then saves it, all in
     /// one transaction. Returns the row and whether it was created.
     ///
-    /// It is not a lock: two callers at once can both create, unless a unique
-    /// index on the filter's columns makes the second fail.
+    /// Concurrent callers on one filter end with one row when a unique index
+    /// covers the filter's columns: a caller whose insert loses to another's
+    /// (a unique violation) runs again, in a new transaction, where it finds
+    /// that row and updates it, so `apply` may run twice (once on a default
+    /// row that is thrown away). Inside a transaction you pass in, the
+    /// violation is returned instead (the transaction cannot go on). Without
+    /// such an index, two callers at once can both create a row. On SQLite,
+    /// where writers take turns, a concurrent caller may get the database's
+    /// busy error instead.
     ///
     /// ```
     /// # use thing::{BaseModel, Db, Thing};
@@ -299,7 +306,7 @@ pub trait Thing: Schema {
     where
         Self: Default,
         E: Executor + ?Sized,
-        F: FnOnce(&mut Self) + Send + 'a,
+        F: FnMut(&mut Self) + Send + 'a,
     {
         observe::op!(
             "update_or_create",

@@ -54,12 +54,31 @@ pub(crate) async fn rows<M: Schema>(
     target: Target<'_>,
     page: Page,
 ) -> Result<Vec<M>> {
+    rows_as(query, target, page, Select::Rows).await
+}
+
+/// [`rows`], locked until the transaction of `target` ends (`FOR UPDATE`;
+/// SQLite locks the whole database at the transaction's first write instead).
+pub(crate) async fn locked_rows<M: Schema>(
+    query: &Query<M>,
+    target: Target<'_>,
+    page: Page,
+) -> Result<Vec<M>> {
+    rows_as(query, target, page, Select::LockedRows).await
+}
+
+async fn rows_as<M: Schema>(
+    query: &Query<M>,
+    target: Target<'_>,
+    page: Page,
+    select: Select,
+) -> Result<Vec<M>> {
     let Some(expr) = condition(query, page)? else {
         return Ok(Vec::new());
     };
     let order = query.sort_keys();
     with_session!(target, |session| {
-        select_rows::<M, _>(&mut session, &expr, &order, page).await
+        select_rows::<M, _>(&mut session, &expr, &order, page, select).await
     })
 }
 
@@ -67,6 +86,8 @@ pub(crate) async fn rows<M: Schema>(
 #[derive(Clone, Copy)]
 enum Select {
     Rows,
+    /// Rows, `FOR UPDATE`.
+    LockedRows,
     Ids,
     Count,
 }
@@ -99,13 +120,16 @@ fn statement<'a, T: Schema>(
         sql.push_str(" OFFSET ");
         dialect.push_placeholder(&mut sql, n + 2);
     }
+    if matches!(select, Select::LockedRows) && dialect != Dialect::Sqlite {
+        sql.push_str(" FOR UPDATE");
+    }
     (sql, args)
 }
 
 /// What comes between `SELECT` and `FROM`.
 fn push_selected<T: Schema>(dialect: Dialect, select: Select, sql: &mut String) {
     match select {
-        Select::Rows => {
+        Select::Rows | Select::LockedRows => {
             for (i, column) in T::COLUMNS.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
@@ -158,12 +182,13 @@ async fn select_rows<T, DB>(
     expr: &Expr,
     order: &[(usize, bool)],
     page: Page,
+    select: Select,
 ) -> Result<Vec<T>>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
 {
-    let (sql, values) = statement::<T>(DB::DIALECT, Select::Rows, expr, order, page);
+    let (sql, values) = statement::<T>(DB::DIALECT, select, expr, order, page);
     let args = arguments::<DB>(&values, page)?;
     let rows = session
         .fetch_all(StatementKind::Select, dynamic(sql), args)
