@@ -232,3 +232,71 @@ async fn concurrent_update_or_create_on_postgres() {
 async fn concurrent_update_or_create_on_mysql() {
     concurrent_update_or_create(thing_tests::Backend::MySql).await;
 }
+
+/// A `Db` whose listener keeps every event, and the events so far.
+async fn listened(url: &str) -> (Db, std::sync::Arc<std::sync::Mutex<Vec<thing::WriteEvent>>>) {
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&events);
+    let db = Db::builder(url)
+        .on_write(move |event| kept.lock().unwrap().push(event.clone()))
+        .build()
+        .await
+        .unwrap();
+    (db, events)
+}
+
+fn seen_events(events: &std::sync::Mutex<Vec<thing::WriteEvent>>) -> Vec<String> {
+    events.lock().unwrap().drain(..).map(|event| event.to_string()).collect()
+}
+
+backend_tests! {
+    /// Every committed write reaches the listener once, with its kind and
+    /// columns; writes in a transaction only after its COMMIT, and rolled-back
+    /// ones never.
+    async fn listeners_see_every_committed_write(t) {
+        let (db, events) = listened(&t.url).await;
+        db.create_table::<Item>().await.unwrap();
+        let mut item = Item { name: "a".into(), age: 1, ..Default::default() };
+        item.save(&db).await.unwrap();
+        let id = item.base.id;
+        assert_eq!(
+            seen_events(&events),
+            [format!("Insert items {id} [id, created_at, updated_at, deleted, name, age, rank, tag, active]")]
+        );
+        item.save(&db).await.unwrap();
+        assert!(seen_events(&events).is_empty(), "a save that changes nothing is no write");
+        item.age = 2;
+        item.save(&db).await.unwrap();
+        Item::incr(&db, id, Item::AGE, 1).await.unwrap();
+        item.delete(&db).await.unwrap();
+        item.restore(&db).await.unwrap();
+        item.delete_hard(&db).await.unwrap();
+        assert_eq!(
+            seen_events(&events),
+            [
+                format!("Update items {id} [age, updated_at]"),
+                format!("Increment items {id} [age, updated_at]"),
+                format!("SoftDelete items {id} [deleted, updated_at]"),
+                format!("Restore items {id} [deleted, updated_at]"),
+                format!("Delete items {id} []"),
+            ]
+        );
+
+        let tx = db.begin().await.unwrap();
+        let mut b = Item { name: "b".into(), ..Default::default() };
+        b.save(&tx).await.unwrap();
+        assert!(seen_events(&events).is_empty(), "not before COMMIT");
+        tx.commit().await.unwrap();
+        assert_eq!(seen_events(&events).len(), 1);
+
+        let tx = db.begin().await.unwrap();
+        let mut c = Item { name: "c".into(), ..Default::default() };
+        c.save(&tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let mut many = vec![Item { name: "d".into(), ..Default::default() }, Item { name: "d".into(), ..Default::default() }];
+        Item::save_many(&db, &mut many).await.unwrap();
+        let after = seen_events(&events);
+        assert_eq!(after.len(), 2, "the rolled-back insert is not reported: {after:?}");
+        assert!(after.iter().all(|event| event.starts_with("Insert items")));
+    }
+}

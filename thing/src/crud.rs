@@ -22,6 +22,7 @@ use crate::db::executor::{Executor, Target, with_session};
 use crate::db::handle::Db;
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
+use crate::events::{WriteEvent, WriteKind};
 use crate::fetch::{remember, select_by_id, select_for_update};
 use crate::filter::Filter;
 use crate::query::Query;
@@ -40,14 +41,39 @@ pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
     let undo = Undo::capture(item);
     let target = executor.__target();
     let result = if item.id() == 0 {
-        insert_one(target, item).await
+        insert_one(target, item).await.map(|()| {
+            let all: Vec<usize> = (0..T::COLUMNS.len()).collect();
+            announce::<T>(target, item.id(), WriteKind::Insert, &all);
+        })
     } else {
-        update_one(target, item).await
+        update_one(target, item).await.map(|columns| {
+            if !columns.is_empty() {
+                announce::<T>(target, item.id(), WriteKind::Update, &columns);
+            }
+        })
     };
     if result.is_err() {
         undo.restore(item);
     }
     result
+}
+
+/// Reports a committed write to the `Db`'s listeners: now, or, inside a
+/// transaction, after its `COMMIT`. Nothing is built when no one listens.
+fn announce<T: Schema>(target: Target<'_>, id: i64, kind: WriteKind, columns: &[usize]) {
+    let db = target.db();
+    if !db.has_listeners() {
+        return;
+    }
+    let changed = columns
+        .iter()
+        .map(|&column| T::COLUMNS[column].name)
+        .collect();
+    let event = WriteEvent::new(T::TABLE, id, kind, changed);
+    match target {
+        Target::Db(db) => db.announce(&event),
+        Target::Tx(tx) => tx.record_event(event),
+    }
 }
 
 /// `delete` (soft when the model has `deleted` and not `hard`) and
@@ -105,6 +131,22 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     let target = executor.__target();
     let mut changed = vec![column];
     changed.extend(T::META.updated_at);
+    let announced = changed.clone();
+    let done = incr_unannounced::<T>(target, id, column, delta, changed).await;
+    if done.is_ok() {
+        announce::<T>(target, id, WriteKind::Increment, &announced);
+    }
+    done
+}
+
+/// [`incr`] without telling the listeners.
+async fn incr_unannounced<T: Schema>(
+    target: Target<'_>,
+    id: i64,
+    column: usize,
+    delta: Value,
+    changed: Vec<usize>,
+) -> Result<()> {
     if guarded_columns::<T>().next().is_some() {
         return incr_locked::<T>(target, id, column, &delta, changed).await;
     }
@@ -437,10 +479,12 @@ async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
     Ok(())
 }
 
-async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
+/// Writes the columns of `item` that changed; returns them (none: nothing
+/// sent).
+async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<Vec<usize>> {
     let mut columns = unsaved_columns(item);
     if columns.is_empty() {
-        return Ok(());
+        return Ok(columns);
     }
     if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.base_mut()) {
         base.updated_at = now();
@@ -452,6 +496,20 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         .deleted
         .is_some_and(|deleted| columns.contains(&deleted));
     let expected = bump_version(item, &mut columns);
+    write_columns(target, item, columns.clone(), membership, expected).await?;
+    Ok(columns)
+}
+
+/// The `UPDATE` of `columns` of `item`: guarded by the snapshot's indexed
+/// values (and the version read), or, when the guard fails or there is no
+/// snapshot, with the row read locked first.
+async fn write_columns<T: Schema>(
+    target: Target<'_>,
+    item: &mut T,
+    columns: Vec<usize>,
+    membership: bool,
+    expected: Option<i64>,
+) -> Result<()> {
     let id = item.id();
     let before = match snapshot_row(item) {
         Some(before) => Some(before),
@@ -538,6 +596,29 @@ async fn update_locked<T: Schema>(
 }
 
 async fn delete_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
+    let done = remove_one(target, item, removal).await;
+    if done.is_ok() {
+        let (kind, columns) = match removal {
+            Removal::Hard => (WriteKind::Delete, Vec::new()),
+            Removal::Soft => (WriteKind::SoftDelete, soft_columns::<T>()),
+            Removal::Restore => (WriteKind::Restore, soft_columns::<T>()),
+        };
+        announce::<T>(target, item.id(), kind, &columns);
+    }
+    done
+}
+
+/// The columns a soft delete or a restore writes.
+fn soft_columns<T: Schema>() -> Vec<usize> {
+    T::META
+        .deleted
+        .into_iter()
+        .chain(T::META.updated_at)
+        .collect()
+}
+
+/// [`delete_one`] without telling the listeners.
+async fn remove_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
     let id = item.id();
     let before = match snapshot_row(item) {
         Some(before) => Some(before),
@@ -588,11 +669,7 @@ fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, removal: Re
     let before = before.unwrap_or_default();
     let soft = removal != Removal::Hard;
     let changed = if soft {
-        T::META
-            .deleted
-            .into_iter()
-            .chain(T::META.updated_at)
-            .collect()
+        soft_columns::<T>()
     } else {
         Vec::new()
     };

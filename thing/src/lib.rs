@@ -66,6 +66,7 @@
 // Leaves.
 pub mod codec;
 mod error;
+mod events;
 mod flight;
 mod hash;
 mod health;
@@ -111,6 +112,7 @@ pub use cache::RedisCache;
 pub use cache::{MemoryCache, WritePolicy};
 pub use db::{Db, DbBuilder, Executor, SqlxPool, StatementLogging, Transaction};
 pub use error::{Error, Result};
+pub use events::{WriteEvent, WriteKind};
 pub use filter::{Filter, Order};
 pub use model::Thing;
 pub use query::Query;

@@ -5,6 +5,7 @@ use super::pool::Pool;
 use crate::cache::context::{CacheConfig, CacheContext, WritePolicy};
 use crate::cache::{Cache, MemoryCache};
 use crate::error::{Error, Result};
+use crate::events::{Listeners, WriteEvent};
 use crate::health::Health;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +112,7 @@ pub struct DbBuilder {
     ping_idle_after: Duration,
     slow_operation: Option<Duration>,
     statement_logging: StatementLogging,
+    listeners: Listeners,
     cache: CacheChoice,
     cache_config: CacheConfig,
 }
@@ -138,6 +140,7 @@ impl DbBuilder {
             ping_idle_after: Self::DEFAULT_PING_IDLE_AFTER,
             slow_operation: Some(Self::DEFAULT_SLOW_OPERATION),
             statement_logging: StatementLogging::default(),
+            listeners: Listeners::default(),
             cache: CacheChoice::Memory,
             cache_config: CacheConfig::default(),
         }
@@ -250,6 +253,37 @@ impl DbBuilder {
     /// ```
     pub fn statement_logging(mut self, logging: StatementLogging) -> Self {
         self.statement_logging = logging;
+        self
+    }
+
+    /// Calls `listener` with every write through this `Db` once it has
+    /// committed — each row inserted, updated, deleted, restored or
+    /// incremented, with its table, id and the columns written — for
+    /// example to feed a search index. Writes inside a transaction are
+    /// reported after its `COMMIT`, in order; rolled-back work never is. The
+    /// listener runs on the writer's task, after the write and its cache
+    /// invalidation: keep it short (hand the event to a channel for slow
+    /// work). Several listeners run in the order they were added.
+    ///
+    /// ```
+    /// # use thing::{Db, Thing, WriteKind};
+    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (sender, receiver) = std::sync::mpsc::channel();
+    /// let db = Db::builder("sqlite::memory:")
+    ///     .on_write(move |event| sender.send(event.clone()).unwrap())
+    ///     .build()
+    ///     .await?;
+    /// db.create_table::<Item>().await?;
+    /// let mut pen = Item { name: "pen".into(), ..Default::default() };
+    /// pen.save(&db).await?;
+    /// let event = receiver.try_recv().unwrap();
+    /// assert_eq!((event.table, event.id, event.kind), ("items", pen.id, WriteKind::Insert));
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn on_write(mut self, listener: impl Fn(&WriteEvent) + Send + Sync + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
         self
     }
 
@@ -376,7 +410,7 @@ impl DbBuilder {
             CacheChoice::None => None,
         };
         let cache = cache.map(|cache| CacheContext::new(cache, self.cache_config));
-        let db = Db::from_parts(pool, cache, health, self.slow_operation);
+        let db = Db::from_parts(pool, cache, health, self.slow_operation, self.listeners);
         db.start_outbox().await;
         Ok(db)
     }

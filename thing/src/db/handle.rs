@@ -4,6 +4,7 @@
 use super::pool::Pool;
 use crate::cache::context::CacheContext;
 use crate::dialect::Dialect;
+use crate::events::{Listeners, WriteEvent};
 use crate::health::Health;
 use crate::schema::Schema;
 use crate::stats::{Stats, StatsCounters};
@@ -18,6 +19,7 @@ struct Inner {
     health: Arc<Health>,
     /// Operations at least this slow are logged (`thing::slow`).
     slow: Option<Duration>,
+    listeners: Listeners,
 }
 
 /// A connection pool to one database. Cheap to clone; clones share the pool and
@@ -57,6 +59,7 @@ impl Db {
         cache: Option<CacheContext>,
         health: Arc<Health>,
         slow: Option<Duration>,
+        listeners: Listeners,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -65,8 +68,19 @@ impl Db {
                 cache,
                 health,
                 slow,
+                listeners,
             }),
         }
+    }
+
+    /// Whether anyone listens to this handle's committed writes.
+    pub(crate) fn has_listeners(&self) -> bool {
+        !self.inner.listeners.is_empty()
+    }
+
+    /// Hands a committed write to the listeners.
+    pub(crate) fn announce(&self, event: &WriteEvent) {
+        self.inner.listeners.emit(event);
     }
 
     /// The slow-operation threshold, if any.

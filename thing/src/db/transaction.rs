@@ -5,6 +5,7 @@ use super::pool::{Pool, TxConn};
 use crate::cache::context::{CacheContext, WritePolicy};
 use crate::cache::{CacheError, WriteKeys, outbox};
 use crate::error::{Error, Result};
+use crate::events::WriteEvent;
 use crate::observe::{self, Reads};
 use crate::stats::StatementKind;
 use tokio::sync::{Mutex, MutexGuard};
@@ -36,6 +37,8 @@ pub struct Transaction {
     /// commit locks and bumps before `COMMIT`, and what it invalidates and
     /// unlocks after.
     writes: std::sync::Mutex<(WriteKeys, WriteKeys)>,
+    /// The writes to hand to the `Db`'s listeners once committed.
+    events: std::sync::Mutex<Vec<WriteEvent>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -53,6 +56,7 @@ impl Transaction {
             db,
             conn: Mutex::new(conn),
             writes: std::sync::Mutex::default(),
+            events: std::sync::Mutex::default(),
         }
     }
 
@@ -73,6 +77,12 @@ impl Transaction {
         let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         writes.0.extend(before);
         writes.1.extend(after);
+    }
+
+    /// Keeps a write's event for the listeners, who see it after `COMMIT`.
+    pub(crate) fn record_event(&self, event: WriteEvent) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.push(event);
     }
 
     /// Commits every write made through this transaction, then invalidates the
@@ -98,6 +108,7 @@ impl Transaction {
         let (mut before, mut after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         before.dedup();
         after.dedup();
+        let events = self.events.into_inner().unwrap_or_else(|e| e.into_inner());
         let db = self.db;
         let mut conn = self.conn.into_inner();
         let cache = db.cache();
@@ -120,6 +131,11 @@ impl Transaction {
             match &committed {
                 Ok(()) => cache.end_write(db.counters(), &after).await,
                 Err(_) => cache.abort_write(db.counters(), &before).await,
+            }
+        }
+        if committed.is_ok() {
+            for event in &events {
+                db.announce(event);
             }
         }
         committed
