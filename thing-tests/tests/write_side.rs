@@ -246,7 +246,12 @@ async fn listened(url: &str) -> (Db, std::sync::Arc<std::sync::Mutex<Vec<thing::
 }
 
 fn seen_events(events: &std::sync::Mutex<Vec<thing::WriteEvent>>) -> Vec<String> {
-    events.lock().unwrap().drain(..).map(|event| event.to_string()).collect()
+    events
+        .lock()
+        .unwrap()
+        .drain(..)
+        .map(|event| event.to_string())
+        .collect()
 }
 
 backend_tests! {
