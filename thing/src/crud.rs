@@ -15,7 +15,7 @@
 //! with the row locked, and writes there.
 
 use crate::backend::{Backend, ModelIo, Session};
-use crate::cache::context::{CacheContext, WritePolicy};
+use crate::cache::context::CacheContext;
 use crate::cache::{CacheError, WriteKeys};
 use crate::change::unsaved_columns;
 use crate::db::executor::{Executor, Target, with_session};
@@ -372,8 +372,8 @@ async fn in_transaction<R>(
 }
 
 /// A write whose lock failed with `err`, as the write policy says: refused
-/// ([`WritePolicy::FailClosed`]); run in a transaction that also records its
-/// keys in the outbox ([`WritePolicy::Outbox`] on a shared cache); or run
+/// ([`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed)); run in a transaction that also records its
+/// keys in the outbox ([`WritePolicy::Outbox`](crate::WritePolicy::Outbox) on a shared cache); or run
 /// with its invalidation retried from this process only.
 async fn unlocked<R>(
     db: &Db,
@@ -383,10 +383,7 @@ async fn unlocked<R>(
     after: impl FnOnce(&R) -> WriteKeys,
     work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
 ) -> Result<R> {
-    if cache.config.write_policy == WritePolicy::FailClosed {
-        return Err(Error::Cache(err));
-    }
-    if !cache.uses_outbox() {
+    if !cache.after_failed_lock(err.clone())? {
         let value = work(Target::Db(db)).await?;
         cache.end_write(db.counters(), &after(&value)).await;
         return Ok(value);
@@ -420,6 +417,18 @@ async fn locked_row<T: Schema>(target: Target<'_>, id: i64) -> Result<T> {
         select_for_update::<T, _>(&mut session, id).await
     })?;
     row.ok_or_else(|| Error::not_found(T::TABLE, id))
+}
+
+/// What the guards of a write of `item` compare with: `Some(Some(row))`, the
+/// row as last read, from the snapshot; `Some(None)` when the model has no
+/// indexed column to guard; `None` when the write must read the row locked
+/// first (indexed columns, no snapshot).
+fn guard_basis<T: Schema>(item: &T) -> Option<Option<T>> {
+    match snapshot_row(item) {
+        Some(before) => Some(Some(before)),
+        None if guarded_columns::<T>().next().is_none() => Some(None),
+        None => None,
+    }
 }
 
 /// The row as last read or saved, from the value's snapshot.
@@ -511,10 +520,8 @@ async fn write_columns<T: Schema>(
     expected: Option<i64>,
 ) -> Result<()> {
     let id = item.id();
-    let before = match snapshot_row(item) {
-        Some(before) => Some(before),
-        None if guarded_columns::<T>().next().is_none() => None,
-        None => return update_locked(target, item, columns, membership, expected).await,
+    let Some(before) = guard_basis(item) else {
+        return update_locked(target, item, columns, membership, expected).await;
     };
     let write = RowWrite {
         id,
@@ -620,10 +627,8 @@ fn soft_columns<T: Schema>() -> Vec<usize> {
 /// [`delete_one`] without telling the listeners.
 async fn remove_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
     let id = item.id();
-    let before = match snapshot_row(item) {
-        Some(before) => Some(before),
-        None if guarded_columns::<T>().next().is_none() => None,
-        None => return delete_locked::<T>(target, id, removal).await,
+    let Some(before) = guard_basis(item) else {
+        return delete_locked::<T>(target, id, removal).await;
     };
     let write = deletion::<T>(id, before.as_ref().map(indexed_values), removal);
     let guards = before.as_ref().map(guards_of).unwrap_or_default();

@@ -3,10 +3,9 @@
 
 use crate::backend::{Backend, Session};
 use crate::cache::WriteKeys;
-use crate::cache::context::WritePolicy;
 use crate::db::executor::{Target, with_session};
 use crate::db::handle::Db;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::schema::Schema;
 use crate::sql;
 use crate::stamps::Stamp;
@@ -63,10 +62,7 @@ impl Db {
         if let (Some(cache), Some(epoch)) = (self.cache(), &epoch)
             && let Err(err) = cache.begin_write(self.counters(), epoch).await
         {
-            if cache.config.write_policy == WritePolicy::FailClosed {
-                return Err(Error::Cache(err));
-            }
-            unlocked = cache.uses_outbox();
+            unlocked = cache.after_failed_lock(err)?;
         }
         let dropped = with_session!(Target::Db(self), |session| run_ddl(
             &mut session,

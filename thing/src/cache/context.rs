@@ -6,6 +6,7 @@
 use super::unflushed::Unflushed;
 use super::{Cache, CacheError, WriteKeys};
 use crate::codec::FORMAT_VERSION;
+use crate::error::Error;
 use crate::flight::Flights;
 use crate::hash::sha1_hex;
 use crate::schema::Schema;
@@ -214,6 +215,17 @@ impl CacheContext {
     /// Whether a write whose lock failed records its keys in the outbox.
     pub fn uses_outbox(&self) -> bool {
         self.config.write_policy == WritePolicy::Outbox && self.cache.is_shared()
+    }
+
+    /// What a write whose lock failed with `err` does, as the write policy
+    /// says: [`Error::Cache`] (write nothing) under `FailClosed`; else `true`
+    /// when it records its keys in the outbox, `false` when it goes on and
+    /// only this process retries its invalidation.
+    pub fn after_failed_lock(&self, err: CacheError) -> Result<bool, Error> {
+        if self.config.write_policy == WritePolicy::FailClosed {
+            return Err(Error::Cache(err));
+        }
+        Ok(self.uses_outbox())
     }
 
     /// After a write committed: invalidates its rows, bumps its stamps, takes

@@ -2,7 +2,7 @@
 
 use super::handle::Db;
 use super::pool::{Pool, TxConn};
-use crate::cache::context::{CacheContext, WritePolicy};
+use crate::cache::context::CacheContext;
 use crate::cache::{CacheError, WriteKeys, outbox};
 use crate::error::{Error, Result};
 use crate::events::WriteEvent;
@@ -89,9 +89,9 @@ impl Transaction {
     /// cached rows it wrote.
     ///
     /// Before `COMMIT` it locks those rows' keys in the cache. If the cache
-    /// cannot be reached, the `Db`'s [`WritePolicy`] decides: by default the
+    /// cannot be reached, the `Db`'s [`WritePolicy`](crate::WritePolicy) decides: by default the
     /// keys are recorded in the outbox table in this transaction; with
-    /// [`WritePolicy::FailClosed`] the transaction is rolled back and the
+    /// [`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed) the transaction is rolled back and the
     /// error is [`Error::Cache`].
     pub async fn commit(self) -> Result<()> {
         let (slow, dialect) = (self.db.slow_threshold(), self.db.dialect());
@@ -164,10 +164,7 @@ async fn unlocked(
     after: &WriteKeys,
     err: CacheError,
 ) -> Result<()> {
-    if cache.config.write_policy == WritePolicy::FailClosed {
-        return Err(Error::Cache(err));
-    }
-    if !cache.uses_outbox() {
+    if !cache.after_failed_lock(err)? {
         return Ok(());
     }
     let mut keys = after.clone();
