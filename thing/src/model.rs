@@ -115,8 +115,9 @@ pub trait Thing: Schema {
     /// soft-deleted) are skipped; an id asked for twice is returned once, at its
     /// first position.
     ///
-    /// Through a [`Db`](crate::Db) with a cache: one cache lookup for all ids, one
-    /// SQL `IN` for those not cached (in batches of 500), one fill.
+    /// Through a [`Db`](crate::Db) with a cache, for each chunk of 2 000 ids: one
+    /// cache lookup, one SQL `IN` for those not cached (in batches of 500), one
+    /// fill.
     fn by_ids<E: Executor + ?Sized>(
         executor: &E,
         ids: &[i64],
