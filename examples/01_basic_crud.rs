@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --example 01_basic_crud
 //! ```
+//!
+//! Runs on SQLite in memory; set `DATABASE_URL` for another database.
 
 use thing::{BaseModel, Db, Thing};
 
@@ -17,8 +19,8 @@ pub struct Note {
 
 #[tokio::main]
 async fn main() -> thing::Result<()> {
-    let db = Db::connect("sqlite::memory:").await?;
-    db.create_table::<Note>().await?;
+    let db = Db::connect(&examples::database_url()).await?;
+    examples::fresh_table::<Note>(&db).await?;
 
     let mut note = Note {
         title: "hello".into(),

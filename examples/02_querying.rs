@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --example 02_querying
 //! ```
+//!
+//! Runs on SQLite in memory; set `DATABASE_URL` for another database.
 
 use thing::{BaseModel, Db, Thing};
 
@@ -21,8 +23,8 @@ pub struct Person {
 
 #[tokio::main]
 async fn main() -> thing::Result<()> {
-    let db = Db::connect("sqlite::memory:").await?;
-    db.create_table::<Person>().await?;
+    let db = Db::connect(&examples::database_url()).await?;
+    examples::fresh_table::<Person>(&db).await?;
     let mut people: Vec<Person> = [
         ("Ann", 31, 1),
         ("Abe", 45, 2),

@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --example 03_transactions
 //! ```
+//!
+//! Runs on SQLite in memory; set `DATABASE_URL` for another database.
 
 use thing::{BaseModel, Db, Error, Thing};
 
@@ -38,8 +40,8 @@ async fn transfer(db: &Db, from: i64, to: i64, amount: i64) -> thing::Result<()>
 
 #[tokio::main]
 async fn main() -> thing::Result<()> {
-    let db = Db::connect("sqlite::memory:").await?;
-    db.create_table::<Account>().await?;
+    let db = Db::connect(&examples::database_url()).await?;
+    examples::fresh_table::<Account>(&db).await?;
     let mut accounts = vec![
         Account {
             owner: "ann".into(),

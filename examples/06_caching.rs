@@ -44,7 +44,7 @@ async fn show<T>(
 
 #[tokio::main]
 async fn main() -> thing::Result<()> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
+    let url = examples::database_url();
     let mut builder = Db::builder(&url).key_prefix(format!("example-{}", std::process::id()));
     if let Ok(redis) = std::env::var("REDIS_URL") {
         builder = builder.cache(
@@ -57,7 +57,7 @@ async fn main() -> thing::Result<()> {
         println!("cache: in-process MemoryCache (set REDIS_URL for Redis)");
     }
     let db = builder.build().await?;
-    db.create_table::<Article>().await?;
+    examples::fresh_table::<Article>(&db).await?;
     let mut first = Article {
         author: "ann".into(),
         title: "Caching".into(),

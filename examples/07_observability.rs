@@ -34,9 +34,9 @@ async fn main() -> thing::Result<()> {
         .with_ansi(false)
         .init();
 
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
+    let url = examples::database_url();
     let db = Db::connect(&url).await?;
-    db.create_table::<User>().await?;
+    examples::fresh_table::<User>(&db).await?;
     let mut ann = User {
         email: "ann@example.com".into(),
         name: "Ann".into(),

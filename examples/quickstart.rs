@@ -1,5 +1,6 @@
 //! The five-minute tour: define a model, create its table, write, read, update,
-//! delete, and do two writes in one transaction. Runs on SQLite in memory.
+//! delete, and do two writes in one transaction. Runs on SQLite in memory, or
+//! on the database `DATABASE_URL` names.
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -21,7 +22,10 @@ pub struct User {
 
 #[tokio::main]
 async fn main() -> thing::Result<()> {
-    let db = Db::connect("sqlite::memory:").await?;
+    // SQLite in memory, or the database DATABASE_URL names.
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
+    let db = Db::connect(&url).await?;
+    db.drop_table::<User>().await?; // a fresh table on every run
     db.create_table::<User>().await?;
 
     let mut ann = User {

@@ -2,7 +2,8 @@
 //! statements in raw sqlx, interleaved as `shared/notes/benchmarking.md` asks.
 //!
 //! 1. An update of one column of a row already in hand (`save`), against
-//!    `UPDATE ... SET score = $1, updated_at = $2 WHERE id = $3` in raw sqlx.
+//!    `UPDATE ... SET score = $1, updated_at = $2 WHERE id = $3` in raw sqlx,
+//!    and the same `save` of a model that declares (no-op) hooks.
 //! 2. `save_many` of 100 new rows (one transaction), against the same 100
 //!    `INSERT`s in one raw sqlx transaction.
 //!
@@ -16,7 +17,7 @@
 
 use thing::cache::RedisCache;
 use thing::sqlx;
-use thing::{BaseModel, Db, Thing};
+use thing::{BaseModel, Db, Hooks, Thing};
 use thing_bench::{Contender, Plan, interleave, report, time_async};
 
 #[derive(Thing, Debug, Clone, Default, PartialEq)]
@@ -29,6 +30,21 @@ struct BenchRow {
     name: String,
     score: i64,
 }
+
+/// The same table, with hooks declared (`#[thing(hooks)]`) and left as the
+/// no-op defaults: what calling the hooks costs a save.
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "bench_writes", hooks)]
+struct HookedRow {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(index)]
+    team: i64,
+    name: String,
+    score: i64,
+}
+
+impl Hooks for HookedRow {}
 
 const BATCH: usize = 100;
 
@@ -124,8 +140,17 @@ fn main() {
             row
         });
         let id = row.base.id;
+        let hooked = runtime.block_on(async {
+            let mut hooked = HookedRow {
+                team: 3,
+                ..Default::default()
+            };
+            hooked.save(&db).await.unwrap();
+            hooked
+        });
         let score = std::cell::Cell::new(0i64);
         let row = std::cell::RefCell::new(row);
+        let hooked = std::cell::RefCell::new(hooked);
         let summaries = interleave(
             plan,
             vec![
@@ -145,6 +170,14 @@ fn main() {
                         saved.score += 1;
                         saved.save(&db).await.unwrap();
                         row.replace(saved);
+                    })
+                }),
+                Contender::new("thing save, no-op hooks declared", |n| {
+                    time_async(&runtime, n, || async {
+                        let mut saved = hooked.take();
+                        saved.score += 1;
+                        saved.save(&db).await.unwrap();
+                        hooked.replace(saved);
                     })
                 }),
             ],

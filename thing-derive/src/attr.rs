@@ -3,7 +3,7 @@
 use crate::ctxt::Ctxt;
 use syn::spanned::Spanned;
 
-const CONTAINER_KEYS: &[&str] = &["table"];
+const CONTAINER_KEYS: &[&str] = &["table", "hooks"];
 const FIELD_KEYS: &[&str] = &[
     "base", "column", "skip", "index", "unique", "json", "default", "version",
 ];
@@ -12,6 +12,8 @@ const FIELD_KEYS: &[&str] = &[
 #[derive(Default)]
 pub struct Container {
     pub table: Option<syn::LitStr>,
+    /// `#[thing(hooks)]`: the model implements `thing::Hooks` itself.
+    pub hooks: bool,
 }
 
 /// `#[thing(...)]` on a field.
@@ -35,6 +37,12 @@ impl Container {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("table") {
                     set_once(cx, &meta, &mut container.table)
+                } else if meta.path.is_ident("hooks") {
+                    if container.hooks {
+                        cx.error_spanned_by(&meta.path, "duplicate `hooks` attribute");
+                    }
+                    container.hooks = true;
+                    Ok(())
                 } else {
                     Err(unknown(&meta, CONTAINER_KEYS, "the struct"))
                 }
@@ -84,6 +92,22 @@ impl Field {
         }
         field
     }
+}
+
+/// Whether `attrs` hold `#[thing(hooks)]`, for the impls emitted beside
+/// errors (which cannot rely on a parsed [`Container`]).
+pub fn declares_hooks(attrs: &[syn::Attribute]) -> bool {
+    thing_attrs(attrs).any(|attr| {
+        let mut found = false;
+        let _ = attr.parse_nested_meta(|meta| {
+            found |= meta.path.is_ident("hooks");
+            if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            }
+            Ok(())
+        });
+        found
+    })
 }
 
 fn thing_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribute> {

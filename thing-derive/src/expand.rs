@@ -4,6 +4,7 @@
 //! [`model_io_impl`] and [`expand`] only put the pieces together.
 
 use crate::ast::{Column, Field, Model, Role};
+use crate::attr;
 use crate::check;
 use crate::ctxt::Ctxt;
 use proc_macro2::{Span, TokenStream};
@@ -33,13 +34,24 @@ pub fn fallback(input: &syn::DeriveInput, errors: syn::Error) -> TokenStream {
     }
     let never = quote!(::core::unreachable!("#[derive(Thing)] reported errors"));
     let thing_impl = fallback_thing_impl(ident, &never);
+    let hooks_impl = (!attr::declares_hooks(&input.attrs)).then(|| default_hooks_impl(ident));
     let io_impl = fallback_model_io_impl(ident, &never);
     quote! {
         #errors
         const _: () = {
             #thing_impl
+            #hooks_impl
             #io_impl
         };
+    }
+}
+
+/// `impl Hooks` with every hook the default no-op, for a model without
+/// `#[thing(hooks)]`.
+fn default_hooks_impl(ident: &syn::Ident) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl ::thing::Hooks for #ident {}
     }
 }
 
@@ -124,9 +136,13 @@ fn thing_impl(model: &Model) -> TokenStream {
     let version = version_fn(model);
     let snapshot = snapshot_fns(model);
     let statements = statements_fn();
+    let hooks = model.attrs.hooks;
+    let hooks_impl = (!hooks).then(|| default_hooks_impl(ident));
     quote! {
         #[automatically_derived]
         impl ::thing::Thing for #ident where for<'__thing> Self: ::thing::__private::Schema {}
+
+        #hooks_impl
 
         #[automatically_derived]
         impl ::thing::__private::Schema for #ident
@@ -134,6 +150,7 @@ fn thing_impl(model: &Model) -> TokenStream {
             #bounds
         {
             const TABLE: &'static str = #table;
+            const HOOKS: bool = #hooks;
             #columns
             #meta
             #schema_hash

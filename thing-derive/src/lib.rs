@@ -15,9 +15,10 @@ use proc_macro::TokenStream;
 
 /// Implements `thing::Thing` for a struct with named fields.
 ///
-/// Struct attribute: `#[thing(table = "...")]` (default: the snake_case plural of
-/// the struct name). Field attributes: `base` (embed `thing::BaseModel`),
-/// `column = "..."`, `skip`, `index`, `unique`, `json`, `default = "<SQL>"`.
+/// Struct attributes: `#[thing(table = "...")]` (default: the snake_case plural of
+/// the struct name), `#[thing(hooks)]` (the model implements `thing::Hooks`
+/// itself; without it the derive implements it with every hook a no-op). Field attributes: `base` (embed `thing::BaseModel`),
+/// `column = "..."`, `skip`, `index`, `unique`, `json`, `default = "<SQL>"`, `version`.
 #[proc_macro_derive(Thing, attributes(thing))]
 pub fn derive_thing(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

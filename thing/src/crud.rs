@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::events::{WriteEvent, WriteKind};
 use crate::fetch::{remember, select_by_id, select_for_update};
 use crate::filter::Filter;
+use crate::lifecycle::Hooks;
 use crate::query::Query;
 use crate::schema::{BaseModel, Schema, Snapshot};
 use crate::select;
@@ -34,13 +35,15 @@ use crate::stats::StatementKind;
 use crate::value::Value;
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
+pub(crate) async fn save<T: Schema + Hooks, E: Executor + ?Sized>(
     executor: &E,
     item: &mut T,
 ) -> Result<()> {
-    let undo = Undo::capture(item);
     let target = executor.__target();
-    let result = if item.id() == 0 {
+    let creating = item.id() == 0;
+    before_save(target, item, creating).await?;
+    let undo = Undo::capture(item);
+    let result = if creating {
         insert_one(target, item).await.map(|()| {
             let all: Vec<usize> = (0..T::COLUMNS.len()).collect();
             announce::<T>(target, item.id(), WriteKind::Insert, &all);
@@ -52,10 +55,83 @@ pub(crate) async fn save<T: Schema, E: Executor + ?Sized>(
             }
         })
     };
-    if result.is_err() {
-        undo.restore(item);
+    match result {
+        Ok(()) => {
+            let done = if creating { After::Create } else { After::Save };
+            after_write(target, item, done).await;
+            Ok(())
+        }
+        Err(err) => {
+            undo.restore(item);
+            Err(err)
+        }
     }
-    result
+}
+
+/// `before_save`, and for a new row `before_create`, of a model with hooks.
+async fn before_save<T: Schema + Hooks>(
+    target: Target<'_>,
+    item: &mut T,
+    creating: bool,
+) -> Result<()> {
+    if !T::HOOKS {
+        return Ok(());
+    }
+    let executor = target.executor();
+    item.before_save(executor)
+        .await
+        .map_err(|source| Error::hook(T::TABLE, "before_save", source))?;
+    if creating {
+        item.before_create(executor)
+            .await
+            .map_err(|source| Error::hook(T::TABLE, "before_create", source))?;
+    }
+    Ok(())
+}
+
+/// Which after-hooks a committed write runs.
+#[derive(Debug, Clone, Copy)]
+enum After {
+    /// `after_create`, then `after_save`.
+    Create,
+    /// `after_save`.
+    Save,
+    /// `after_delete`.
+    Delete,
+}
+
+impl After {
+    async fn run<T: Hooks>(self, item: &T, db: &Db) {
+        match self {
+            Self::Create => {
+                item.after_create(db).await;
+                item.after_save(db).await;
+            }
+            Self::Save => item.after_save(db).await,
+            Self::Delete => item.after_delete(db).await,
+        }
+    }
+}
+
+/// The after-hooks of a committed write of `item`, for a model with hooks:
+/// now, or, inside a transaction, after its `COMMIT`, on a copy of the row.
+async fn after_write<T: Schema + Hooks>(target: Target<'_>, item: &T, done: After) {
+    if !T::HOOKS {
+        return;
+    }
+    match target {
+        Target::Db(db) => done.run(item, db).await,
+        Target::Tx(tx) => match T::decode_row(&item.encode_row()) {
+            Some(copy) => tx.after_commit(Box::new(move |db| {
+                Box::pin(async move { done.run(&copy, &db).await })
+            })),
+            None => tracing::warn!(
+                table = T::TABLE,
+                id = item.id(),
+                "after-hooks skipped: the row's copy did not decode"
+            ),
+        },
+    }
 }
 
 /// Reports a committed write to the `Db`'s listeners: now, or, inside a
@@ -77,13 +153,21 @@ fn announce<T: Schema>(target: Target<'_>, id: i64, kind: WriteKind, columns: &[
 }
 
 /// `delete` (soft when the model has `deleted` and not `hard`) and
-/// `delete_hard`.
-pub(crate) async fn delete<T: Schema, E: Executor + ?Sized>(
+/// `delete_hard`, between the model's delete hooks.
+pub(crate) async fn delete<T: Schema + Hooks, E: Executor + ?Sized>(
     executor: &E,
     item: &T,
     hard: bool,
 ) -> Result<()> {
-    delete_one(executor.__target(), item, Removal::of::<T>(hard)).await
+    let target = executor.__target();
+    if T::HOOKS {
+        item.before_delete(target.executor())
+            .await
+            .map_err(|source| Error::hook(T::TABLE, "before_delete", source))?;
+    }
+    delete_one(target, item, Removal::of::<T>(hard)).await?;
+    after_write(target, item, After::Delete).await;
+    Ok(())
 }
 
 /// `restore`: `deleted = false` on a soft-deleted row, which every cached list
@@ -222,7 +306,7 @@ pub(crate) async fn update_or_create<T, E, F>(
     mut apply: F,
 ) -> Result<(T, bool)>
 where
-    T: Schema + Default,
+    T: Schema + Hooks + Default,
     E: Executor + ?Sized,
     F: FnMut(&mut T) + Send,
 {
@@ -264,7 +348,7 @@ fn lost_to_a_concurrent_caller(err: &Error) -> bool {
 }
 
 /// `save_many`: every item saved in one transaction, or none.
-pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
+pub(crate) async fn save_many<T: Schema + Hooks, E: Executor + ?Sized>(
     executor: &E,
     items: &mut [T],
 ) -> Result<()> {
@@ -285,13 +369,13 @@ pub(crate) async fn save_many<T: Schema, E: Executor + ?Sized>(
 }
 
 /// `delete_many`: every item deleted in one transaction, or none.
-pub(crate) async fn delete_many<T: Schema, E: Executor + ?Sized>(
+pub(crate) async fn delete_many<T: Schema + Hooks, E: Executor + ?Sized>(
     executor: &E,
     items: &[T],
 ) -> Result<()> {
     atomically(executor.__target(), async |tx: &Transaction| {
         for item in items {
-            delete_one(Target::Tx(tx), item, Removal::of::<T>(false)).await?;
+            delete(tx, item, false).await?;
         }
         Ok(())
     })

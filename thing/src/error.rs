@@ -51,10 +51,20 @@ pub enum Error {
     /// disabled backend, a transaction used after it ended, ...
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// A model hook refused the operation; nothing was written. (Reserved for
-    /// hooks, which are planned.)
-    #[error("hook refused the operation: {0}")]
-    Hook(String),
+    /// A model's before-hook ([`Hooks`](crate::Hooks)) returned an error: the
+    /// operation stopped there, and nothing was written to the database or the
+    /// cache.
+    #[error("{hook} hook of `{table}` refused the operation: {source}")]
+    Hook {
+        /// The model's table.
+        table: &'static str,
+        /// The hook that refused: `before_save`, `before_create` or
+        /// `before_delete`.
+        hook: &'static str,
+        /// The error the hook returned.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A statement did not finish within the
     /// [statement timeout](crate::DbBuilder::statement_timeout) (the database
     /// stopped answering, or the statement is that slow). Its connection was
@@ -79,6 +89,20 @@ pub enum Error {
 impl Error {
     pub(crate) fn invalid_input(message: impl fmt::Display) -> Self {
         Self::InvalidInput(message.to_string())
+    }
+
+    /// [`Error::Hook`] for `hook` of the model of `table`, which returned
+    /// `source`.
+    pub(crate) fn hook(
+        table: &'static str,
+        hook: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Self {
+        Self::Hook {
+            table,
+            hook,
+            source,
+        }
     }
 
     /// [`Error::NotFound`] for row `id` of `table`.

@@ -95,6 +95,7 @@ mod stamps;
 pub mod cache;
 mod db;
 mod ddl;
+mod lifecycle;
 
 // Reading and writing.
 mod crud;
@@ -114,6 +115,7 @@ pub use db::{Db, DbBuilder, Executor, SqlxPool, StatementLogging, Transaction};
 pub use error::{Error, Result};
 pub use events::{WriteEvent, WriteKind};
 pub use filter::{Filter, Order};
+pub use lifecycle::{BoxError, Hooks};
 pub use model::Thing;
 pub use query::Query;
 pub use schema::{BaseModel, Column, ColumnDef, ModelMeta, Snapshot};

@@ -6,6 +6,7 @@ use crate::crud;
 use crate::db::executor::{Executor, slow_threshold};
 use crate::error::Result;
 use crate::filter::Filter;
+use crate::lifecycle::Hooks;
 use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::schema::{Column, ColumnDef, ModelMeta, Schema};
@@ -47,7 +48,7 @@ use std::future::Future;
 /// # Ok::<(), thing::Error>(())
 /// # }).unwrap();
 /// ```
-pub trait Thing: Schema {
+pub trait Thing: Schema + Hooks {
     /// The table name.
     const TABLE: &'static str = <Self as Schema>::TABLE;
     /// Every column, in declaration order.

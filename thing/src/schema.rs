@@ -237,6 +237,9 @@ impl<M, V> fmt::Debug for Column<M, V> {
 pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     /// The table name.
     const TABLE: &'static str;
+    /// Whether the model implements its own [`Hooks`](crate::Hooks)
+    /// (`#[thing(hooks)]`); the writes call them only then.
+    const HOOKS: bool = false;
     /// Every column, in declaration order.
     const COLUMNS: &'static [ColumnDef];
     /// Where the id, timestamps and soft-delete flag are.

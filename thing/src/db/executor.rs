@@ -53,6 +53,14 @@ impl<'a> Target<'a> {
             Target::Tx(tx) => tx.db(),
         }
     }
+
+    /// The target as the executor it came from.
+    pub fn executor(self) -> &'a dyn Executor {
+        match self {
+            Target::Db(db) => db,
+            Target::Tx(tx) => tx,
+        }
+    }
 }
 
 /// The slow-operation threshold of the executor's `Db`.

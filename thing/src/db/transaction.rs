@@ -8,7 +8,19 @@ use crate::error::{Error, Result};
 use crate::events::WriteEvent;
 use crate::observe::{self, Reads};
 use crate::stats::StatementKind;
+use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, MutexGuard};
+
+/// Work to run once a transaction has committed: a model's after-hooks.
+pub(crate) type AfterCommit = Box<dyn FnOnce(Db) -> BoxFuture<'static, ()> + Send>;
+
+/// What a committed transaction hands on, in the order its writes were made.
+enum Committed {
+    /// A write, for the `Db`'s listeners.
+    Event(WriteEvent),
+    /// A model's after-hooks.
+    Hooks(AfterCommit),
+}
 
 /// An open transaction, from [`Db::begin`] or [`Db::transaction`].
 ///
@@ -37,8 +49,9 @@ pub struct Transaction {
     /// commit locks and bumps before `COMMIT`, and what it invalidates and
     /// unlocks after.
     writes: std::sync::Mutex<(WriteKeys, WriteKeys)>,
-    /// The writes to hand to the `Db`'s listeners once committed.
-    events: std::sync::Mutex<Vec<WriteEvent>>,
+    /// The writes to hand to the `Db`'s listeners and the after-hooks to run
+    /// once committed.
+    committed: std::sync::Mutex<Vec<Committed>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -56,7 +69,7 @@ impl Transaction {
             db,
             conn: Mutex::new(conn),
             writes: std::sync::Mutex::default(),
-            events: std::sync::Mutex::default(),
+            committed: std::sync::Mutex::default(),
         }
     }
 
@@ -81,8 +94,18 @@ impl Transaction {
 
     /// Keeps a write's event for the listeners, who see it after `COMMIT`.
     pub(crate) fn record_event(&self, event: WriteEvent) {
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        events.push(event);
+        self.on_commit(Committed::Event(event));
+    }
+
+    /// Keeps a model's after-hooks, which run after `COMMIT` (never after a
+    /// rollback).
+    pub(crate) fn after_commit(&self, hooks: AfterCommit) {
+        self.on_commit(Committed::Hooks(hooks));
+    }
+
+    fn on_commit(&self, work: Committed) {
+        let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+        committed.push(work);
     }
 
     /// Commits every write made through this transaction, then invalidates the
@@ -108,7 +131,10 @@ impl Transaction {
         let (mut before, mut after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         before.dedup();
         after.dedup();
-        let events = self.events.into_inner().unwrap_or_else(|e| e.into_inner());
+        let committed_work = self
+            .committed
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         let db = self.db;
         let mut conn = self.conn.into_inner();
         let cache = db.cache();
@@ -134,8 +160,11 @@ impl Transaction {
             }
         }
         if committed.is_ok() {
-            for event in &events {
-                db.announce(event);
+            for work in committed_work {
+                match work {
+                    Committed::Event(event) => db.announce(&event),
+                    Committed::Hooks(hooks) => hooks(db.clone()).await,
+                }
             }
         }
         committed
