@@ -1,5 +1,6 @@
 //! Schema creation: [`Db::create_table`] and [`Db::drop_table`] (which bumps the
-//! table's epoch, see [`crate::stamps`]).
+//! table's epoch, see [`crate::stamps`]), and the epoch bump around any
+//! statement that changes a table.
 
 use crate::backend::{Backend, Session};
 use crate::cache::WriteKeys;
@@ -10,6 +11,7 @@ use crate::schema::Schema;
 use crate::sql;
 use crate::stamps::Stamp;
 use crate::stats::StatementKind;
+use crate::table_sql;
 
 impl Db {
     /// Creates the model's table and indexes if they do not exist.
@@ -25,7 +27,7 @@ impl Db {
     /// # }).unwrap();
     /// ```
     pub async fn create_table<T: Schema>(&self) -> Result<()> {
-        let statements = sql::create_table::<T>(self.dialect());
+        let statements = table_sql::create_table::<T>(self.dialect());
         with_session!(Target::Db(self), |session| run_ddl(
             &mut session,
             statements
@@ -53,38 +55,51 @@ impl Db {
     /// # }).unwrap();
     /// ```
     pub async fn drop_table<T: Schema>(&self) -> Result<()> {
-        let statements = vec![sql::drop_table::<T>(self.dialect())];
-        let epoch = self.cache().map(|cache| WriteKeys {
+        let statements = vec![table_sql::drop_table::<T>(self.dialect())];
+        self.bumping_epoch::<T, _>(async {
+            with_session!(Target::Db(self), |session| run_ddl(
+                &mut session,
+                statements
+            )
+            .await)
+        })
+        .await
+    }
+
+    /// Runs `ddl`, which changes `T`'s table and commits on its own, with the
+    /// table's epoch locked and bumped around it, as a write's stamps are: no
+    /// process sharing the cache uses what it cached of the table before. When
+    /// the lock cannot reach the cache, the write policy decides; under the
+    /// outbox, the epoch goes to the outbox right after `ddl`.
+    pub(crate) async fn bumping_epoch<T: Schema, R>(
+        &self,
+        ddl: impl Future<Output = Result<R>>,
+    ) -> Result<R> {
+        let Some(cache) = self.cache() else {
+            return ddl.await;
+        };
+        let epoch = WriteKeys {
             rows: Vec::new(),
             stamps: vec![cache.stamp_key::<T>(&Stamp::Epoch)],
-        });
-        let mut unlocked = false;
-        if let (Some(cache), Some(epoch)) = (self.cache(), &epoch)
-            && let Err(err) = cache.begin_write(self.counters(), epoch).await
-        {
-            unlocked = cache.after_failed_lock(err)?;
+        };
+        let unlocked = match cache.begin_write(self.counters(), &epoch).await {
+            Ok(()) => false,
+            Err(err) => cache.after_failed_lock(err)?,
+        };
+        let done = ddl.await;
+        if unlocked && done.is_ok() {
+            self.record_in_outbox(&epoch).await?;
         }
-        let dropped = with_session!(Target::Db(self), |session| run_ddl(
-            &mut session,
-            statements
-        )
-        .await);
-        if let (true, Ok(()), Some(epoch)) = (unlocked, &dropped, &epoch) {
-            // DROP TABLE commits on its own: the epoch goes to the outbox
-            // right after it.
-            self.record_in_outbox(epoch).await?;
+        match &done {
+            Ok(_) => cache.end_write(self.counters(), &epoch).await,
+            Err(_) => cache.abort_write(self.counters(), &epoch).await,
         }
-        if let (Some(cache), Some(epoch)) = (self.cache(), &epoch) {
-            match &dropped {
-                Ok(()) => cache.end_write(self.counters(), epoch).await,
-                Err(_) => cache.abort_write(self.counters(), epoch).await,
-            }
-        }
-        dropped
+        done
     }
 }
 
-async fn run_ddl<DB: Backend>(
+/// Runs `statements` in order on `session`.
+pub(crate) async fn run_ddl<DB: Backend>(
     session: &mut Session<'_, DB>,
     statements: Vec<String>,
 ) -> Result<()> {

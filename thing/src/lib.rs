@@ -90,12 +90,14 @@ mod query;
 pub mod schema;
 mod sql;
 mod stamps;
+mod table_sql;
 
 // The cache and the database handle.
 pub mod cache;
 mod db;
 mod ddl;
 mod lifecycle;
+pub mod migrate;
 
 // Reading and writing.
 mod crud;
@@ -116,6 +118,7 @@ pub use error::{Error, Result};
 pub use events::{WriteEvent, WriteKind};
 pub use filter::{Filter, Order};
 pub use lifecycle::{BoxError, Hooks};
+pub use migrate::{Migration, MigrationStep, Migrator};
 pub use model::Thing;
 pub use query::Query;
 pub use schema::{BaseModel, Column, ColumnDef, ModelMeta, Snapshot};
