@@ -46,6 +46,9 @@ pub enum Role {
     Snapshot,
     /// `#[thing(skip)]`: not stored, `Default::default()` when read.
     Skip,
+    /// `#[thing(belongs_to(..))]` and the like: a holder of related rows,
+    /// not stored, unloaded when read.
+    Relation,
 }
 
 /// One column of the table.
@@ -214,6 +217,8 @@ fn fields_from_ast<'a>(cx: &Ctxt, named: &'a syn::FieldsNamed) -> Vec<Field<'a>>
 fn role_of(ty: &syn::Type, attrs: &attr::Field) -> Role {
     if attrs.base {
         Role::Base
+    } else if attrs.relation.is_some() {
+        Role::Relation
     } else if attrs.skip {
         Role::Skip
     } else if is_type(ty, "Snapshot") {
@@ -234,7 +239,7 @@ fn columns_of(fields: &[Field]) -> Vec<Column> {
         .flat_map(|field| match field.role {
             Role::Base => base_columns(field.member),
             Role::Column => vec![field_column(field)],
-            Role::Snapshot | Role::Skip => Vec::new(),
+            Role::Snapshot | Role::Skip | Role::Relation => Vec::new(),
         })
         .collect()
 }

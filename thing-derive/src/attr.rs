@@ -5,7 +5,17 @@ use syn::spanned::Spanned;
 
 const CONTAINER_KEYS: &[&str] = &["table", "hooks"];
 const FIELD_KEYS: &[&str] = &[
-    "base", "column", "skip", "index", "unique", "json", "default", "version",
+    "base",
+    "column",
+    "skip",
+    "index",
+    "unique",
+    "json",
+    "default",
+    "version",
+    "belongs_to",
+    "has_many",
+    "many_to_many",
 ];
 
 /// `#[thing(...)]` on the struct.
@@ -28,6 +38,49 @@ pub struct Field {
     pub default: Option<syn::LitStr>,
     /// `#[thing(version)]`: the optimistic-lock counter.
     pub version: bool,
+    /// `#[thing(belongs_to(..))]`, `has_many(..)` or `many_to_many(..)`.
+    pub relation: Option<Relation>,
+}
+
+/// Which relation a field holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    BelongsTo,
+    HasMany,
+    ManyToMany,
+}
+
+impl RelationKind {
+    /// The attribute's name.
+    pub fn attr(self) -> &'static str {
+        match self {
+            Self::BelongsTo => "belongs_to",
+            Self::HasMany => "has_many",
+            Self::ManyToMany => "many_to_many",
+        }
+    }
+
+    /// The holder type the field must have.
+    pub fn holder(self) -> &'static str {
+        match self {
+            Self::BelongsTo => "BelongsTo",
+            Self::HasMany => "HasMany",
+            Self::ManyToMany => "ManyToMany",
+        }
+    }
+}
+
+/// `belongs_to(User, fk = "user_id")`, `has_many(Post, fk = "user_id")` or
+/// `many_to_many(Role, join = "user_roles", fk = "user_id", other_fk = "role_id")`.
+pub struct Relation {
+    pub kind: RelationKind,
+    /// Where the attribute is, for errors about it as a whole.
+    pub span: proc_macro2::Span,
+    /// The related model.
+    pub target: Option<syn::Path>,
+    pub fk: Option<syn::LitStr>,
+    pub join: Option<syn::LitStr>,
+    pub other_fk: Option<syn::LitStr>,
 }
 
 impl Container {
@@ -73,6 +126,12 @@ impl Field {
                     &mut field.json
                 } else if path.is_ident("version") {
                     &mut field.version
+                } else if let Some(kind) = relation_kind(path) {
+                    if field.relation.is_some() {
+                        cx.error_spanned_by(path, "a field holds one relation");
+                    }
+                    field.relation = Some(Relation::from_meta(cx, kind, &meta)?);
+                    return Ok(());
                 } else if path.is_ident("column") {
                     return set_once(cx, &meta, &mut field.column);
                 } else if path.is_ident("default") {
@@ -91,6 +150,58 @@ impl Field {
             }
         }
         field
+    }
+}
+
+fn relation_kind(path: &syn::Path) -> Option<RelationKind> {
+    [
+        RelationKind::BelongsTo,
+        RelationKind::HasMany,
+        RelationKind::ManyToMany,
+    ]
+    .into_iter()
+    .find(|kind| path.is_ident(kind.attr()))
+}
+
+impl Relation {
+    /// The parenthesized list after the relation's name: the model first,
+    /// then `key = "..."` pairs.
+    fn from_meta(
+        cx: &Ctxt,
+        kind: RelationKind,
+        meta: &syn::meta::ParseNestedMeta<'_>,
+    ) -> syn::Result<Self> {
+        let mut relation = Self {
+            kind,
+            span: meta.path.span(),
+            target: None,
+            fk: None,
+            join: None,
+            other_fk: None,
+        };
+        meta.parse_nested_meta(|inner| {
+            let slot = if inner.path.is_ident("fk") {
+                &mut relation.fk
+            } else if inner.path.is_ident("join") && kind == RelationKind::ManyToMany {
+                &mut relation.join
+            } else if inner.path.is_ident("other_fk") && kind == RelationKind::ManyToMany {
+                &mut relation.other_fk
+            } else if inner.input.peek(syn::Token![=]) || relation.target.is_some() {
+                let expected = match kind {
+                    RelationKind::ManyToMany => "`join`, `fk` and `other_fk`",
+                    _ => "`fk`",
+                };
+                return Err(inner.error(format!(
+                    "unknown key in {}(..): it takes the related model, then {expected}",
+                    kind.attr()
+                )));
+            } else {
+                relation.target = Some(inner.path.clone());
+                return Ok(());
+            };
+            set_once(cx, &inner, slot)
+        })?;
+        Ok(relation)
     }
 }
 

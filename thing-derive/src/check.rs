@@ -9,7 +9,9 @@
 //! model to check, and, just before it, generics (both in `ast.rs`).
 
 use crate::ast::{Column, Field, Model, Role, is_type, last_segment};
+use crate::attr::{Relation, RelationKind};
 use crate::ctxt::Ctxt;
+use quote::ToTokens;
 
 /// Runs every check on `model`.
 pub fn check(cx: &Ctxt, model: &Model) {
@@ -18,6 +20,9 @@ pub fn check(cx: &Ctxt, model: &Model) {
     }
     for field in &model.fields {
         check_field(cx, field);
+        if let Some(relation) = &field.attrs.relation {
+            check_relation(cx, model, field, relation);
+        }
     }
     check_duplicates(cx, &model.columns);
     check_single_base(cx, model);
@@ -46,7 +51,163 @@ fn check_field(cx: &Ctxt, field: &Field) {
         ),
         Role::Skip => check_skip(cx, field),
         Role::Column => check_column(cx, field),
-        Role::Snapshot => {}
+        Role::Snapshot | Role::Relation => {}
+    }
+}
+
+/// A relation field: its holder type, its keys, and for `belongs_to` its
+/// foreign key among this model's columns.
+fn check_relation(cx: &Ctxt, model: &Model, field: &Field, relation: &Relation) {
+    let kind = relation.kind;
+    let attr = kind.attr();
+    let Some(target) = &relation.target else {
+        cx.syn_error(syn::Error::new(
+            relation.span,
+            format!(
+                "{attr}(..) names the related model first: {}",
+                correct_form(kind, "Model")
+            ),
+        ));
+        return;
+    };
+    let target_name = target.to_token_stream().to_string().replace(' ', "");
+    let attrs = &field.attrs;
+    if attrs.skip
+        || attrs.json
+        || attrs.index
+        || attrs.unique
+        || attrs.version
+        || attrs.column.is_some()
+        || attrs.default.is_some()
+    {
+        cx.error_spanned_by(
+            field.member,
+            format!("#[thing({attr}(..))] holds related rows and is not a column: it takes no column attributes"),
+        );
+    }
+    if holder_target(field.ty, kind.holder()).as_deref() != Some(target_name.as_str()) {
+        cx.error_spanned_by(
+            field.ty,
+            format!(
+                "#[thing({attr}({target_name}, ..))] goes on a `thing::{}<{target_name}>` field: {}",
+                kind.holder(),
+                correct_form(kind, &target_name)
+            ),
+        );
+    }
+    let Some(fk) = &relation.fk else {
+        cx.syn_error(syn::Error::new(
+            relation.span,
+            format!(
+                "{attr}(..) needs its foreign key: {}",
+                correct_form(kind, &target_name)
+            ),
+        ));
+        return;
+    };
+    check_key_name(cx, fk, "fk");
+    match kind {
+        RelationKind::BelongsTo => check_own_foreign_key(cx, model, fk, &target_name),
+        RelationKind::HasMany => {}
+        RelationKind::ManyToMany => check_join(cx, relation, fk, &target_name),
+    }
+}
+
+/// `join` and `other_fk` of a `many_to_many`: given, and naming two columns.
+fn check_join(cx: &Ctxt, relation: &Relation, fk: &syn::LitStr, target: &str) {
+    let form = correct_form(RelationKind::ManyToMany, target);
+    match &relation.join {
+        Some(join) => check_identifier(cx, join, "join"),
+        None => cx.syn_error(syn::Error::new(
+            relation.span,
+            format!("many_to_many(..) needs its join table: {form}"),
+        )),
+    }
+    match &relation.other_fk {
+        Some(other) if other.value() == fk.value() => cx.error_spanned_by(
+            other,
+            format!("`fk` and `other_fk` are the two columns of the join table and must differ: {form}"),
+        ),
+        Some(other) => check_key_name(cx, other, "other_fk"),
+        None => cx.syn_error(syn::Error::new(
+            relation.span,
+            format!("many_to_many(..) needs `other_fk`, the join table's key of the related model: {form}"),
+        )),
+    }
+}
+
+/// A `belongs_to` key: an indexed `i64` or `Option<i64>` column of this model.
+fn check_own_foreign_key(cx: &Ctxt, model: &Model, fk: &syn::LitStr, target: &str) {
+    let name = fk.value();
+    let form = format!(
+        "`#[thing(index)] {name}: i64` (or `Option<i64>`) beside `#[thing(belongs_to({target}, fk = \"{name}\"))]`"
+    );
+    let Some(column) = model.columns.iter().find(|column| column.name == name) else {
+        cx.error_spanned_by(
+            fk,
+            format!("no column `{name}` in `{}`: the foreign key of belongs_to is a column of this model, {form}", model.ident),
+        );
+        return;
+    };
+    let is_key = is_type(&column.ty, "i64")
+        || (is_type(&column.ty, "Option")
+            && option_inner(&column.ty).is_some_and(|inner| is_type(inner, "i64")));
+    if !is_key || column.json {
+        cx.error_spanned_by(
+            fk,
+            format!("the foreign key `{name}` must be an `i64` or `Option<i64>` column: {form}"),
+        );
+    } else if !column.index && !column.unique {
+        cx.error_spanned_by(
+            fk,
+            format!("the foreign key `{name}` must be indexed, so that only writes to its own rows drop their cached relation lists: {form}"),
+        );
+    }
+}
+
+/// `T` of `Option<T>`.
+fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    match &last_segment(ty)?.arguments {
+        syn::PathArguments::AngleBracketed(args) => match args.args.first()? {
+            syn::GenericArgument::Type(inner) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The `X` of a `holder<X>` type, spelled without spaces.
+fn holder_target(ty: &syn::Type, holder: &str) -> Option<String> {
+    if !is_type(ty, holder) {
+        return None;
+    }
+    option_inner(ty).map(|inner| inner.to_token_stream().to_string().replace(' ', ""))
+}
+
+/// A key of a relation (`fk`, `other_fk`): a column name.
+fn check_key_name(cx: &Ctxt, lit: &syn::LitStr, what: &str) {
+    let name = lit.value();
+    if syn::parse_str::<syn::Ident>(&name).is_err() || name.starts_with("r#") {
+        cx.error_spanned_by(
+            lit,
+            format!("`{what}` names a column: a plain identifier such as \"user_id\""),
+        );
+    }
+}
+
+/// The attribute and field as they should be written.
+fn correct_form(kind: RelationKind, target: &str) -> String {
+    let lower = target.to_lowercase();
+    match kind {
+        RelationKind::BelongsTo => format!(
+            "`#[thing(belongs_to({target}, fk = \"{lower}_id\"))] {lower}: thing::BelongsTo<{target}>`"
+        ),
+        RelationKind::HasMany => format!(
+            "`#[thing(has_many({target}, fk = \"<model>_id\"))] {lower}s: thing::HasMany<{target}>`"
+        ),
+        RelationKind::ManyToMany => format!(
+            "`#[thing(many_to_many({target}, join = \"<model>_{lower}s\", fk = \"<model>_id\", other_fk = \"{lower}_id\"))] {lower}s: thing::ManyToMany<{target}>`"
+        ),
     }
 }
 

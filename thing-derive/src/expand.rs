@@ -106,9 +106,11 @@ fn expand(model: &Model) -> TokenStream {
     let thing_impl = thing_impl(model);
     let io_impl = model_io_impl(model);
     let handles = column_handles(model);
+    let relations = crate::relation::items(model);
     let assertions = type_assertions(model);
     quote! {
         #handles
+        #relations
         const _: () = {
             #assertions
             #thing_impl
@@ -137,6 +139,7 @@ fn thing_impl(model: &Model) -> TokenStream {
     let snapshot = snapshot_fns(model);
     let statements = statements_fn();
     let hooks = model.attrs.hooks;
+    let join_tables = crate::relation::join_tables_const(model);
     let hooks_impl = (!hooks).then(|| default_hooks_impl(ident));
     quote! {
         #[automatically_derived]
@@ -151,6 +154,7 @@ fn thing_impl(model: &Model) -> TokenStream {
         {
             const TABLE: &'static str = #table;
             const HOOKS: bool = #hooks;
+            #join_tables
             #columns
             #meta
             #schema_hash
@@ -504,7 +508,9 @@ fn construct(model: &Model) -> TokenStream {
                 next_column += 4;
                 quote!(#member: #base)
             }
-            Role::Snapshot | Role::Skip => quote!(#member: ::core::default::Default::default()),
+            Role::Snapshot | Role::Skip | Role::Relation => {
+                quote!(#member: ::core::default::Default::default())
+            }
         }
     });
     let fields: Vec<_> = fields.collect();

@@ -10,6 +10,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod relation;
 
 use proc_macro::TokenStream;
 

@@ -14,7 +14,8 @@ use crate::stats::StatementKind;
 use crate::table_sql;
 
 impl Db {
-    /// Creates the model's table and indexes if they do not exist.
+    /// Creates the model's table and indexes if they do not exist, and the
+    /// join tables of its `many_to_many` relations.
     ///
     /// ```
     /// # use thing::{Db, Thing};
@@ -27,7 +28,10 @@ impl Db {
     /// # }).unwrap();
     /// ```
     pub async fn create_table<T: Schema>(&self) -> Result<()> {
-        let statements = table_sql::create_table::<T>(self.dialect());
+        let mut statements = table_sql::create_table::<T>(self.dialect());
+        for join_table in T::JOIN_TABLES {
+            statements.extend(join_table(self.dialect()));
+        }
         with_session!(Target::Db(self), |session| run_ddl(
             &mut session,
             statements

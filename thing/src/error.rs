@@ -79,6 +79,14 @@ pub enum Error {
     /// fail rather than commit; nothing was written.
     #[error("cache unreachable, nothing written: {0}")]
     Cache(#[from] CacheError),
+    /// A relation holder (`BelongsTo`, `HasMany`, `ManyToMany`) was read
+    /// before its rows were loaded: load them with the model's `load_<field>`
+    /// accessor, or preload them.
+    #[error("the related `{table}` rows are not loaded: call the `load_` accessor or preload them")]
+    NotLoaded {
+        /// The related model's table.
+        table: &'static str,
+    },
     /// The write lost a race with another writer: `save` of a model with a
     /// `#[thing(version)]` column found the row at another version than the
     /// one it read. Nothing was written; read the row again and retry.

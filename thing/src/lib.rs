@@ -110,6 +110,9 @@ mod store;
 // What users implement and call.
 mod model;
 
+// Relationships, over the cached reads.
+pub mod relation;
+
 #[cfg(feature = "redis")]
 pub use cache::RedisCache;
 pub use cache::{MemoryCache, WritePolicy};
@@ -121,6 +124,7 @@ pub use lifecycle::{BoxError, Hooks};
 pub use migrate::{Migration, MigrationStep, Migrator};
 pub use model::Thing;
 pub use query::Query;
+pub use relation::{BelongsTo, HasMany, ManyToMany, preload};
 pub use schema::{BaseModel, Column, ColumnDef, ModelMeta, Snapshot};
 pub use stats::Stats;
 pub use thing_derive::Thing;
@@ -134,7 +138,10 @@ pub use sqlx;
 pub mod __private {
     pub use crate::backend::{Backend, ModelIo, ModelIoAll, decode_error};
     pub use crate::codec::{Codec, RowReader, RowWriter};
-    pub use crate::schema::{BaseModel, Column, ColumnDef, ModelMeta, Schema, Snapshot};
+    pub use crate::relation::support::{assert_model, create_table_sql, foreign_key_index};
+    pub use crate::schema::{
+        BaseModel, Column, ColumnDef, JoinTableSql, ModelMeta, Schema, Snapshot,
+    };
     pub use crate::statements::StatementCache;
     pub use crate::types::{ColumnType, Field, SqlType};
     pub use crate::value::{ToValue, Value};

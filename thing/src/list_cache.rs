@@ -133,13 +133,18 @@ pub(crate) async fn list<T: Schema>(
             },
         };
         db.counters().query_miss();
-        let list = read_list(query, cache.config.list_window, db).await?;
+        let list = read_list(query, window(cache, query), db).await?;
         cache.pass_fill_gate().await;
         let bytes = list.encode(&seen);
         fill(db, cache, &key, &stamps, seen, &list).await;
         leader.land(|| bytes);
         return Ok(list);
     }
+}
+
+/// How many ids of `query`'s list to cache.
+fn window<T: Schema>(cache: &CacheContext, query: &Query<T>) -> usize {
+    query.window().unwrap_or(cache.config.list_window)
 }
 
 /// What the cache holds for a list.
@@ -204,7 +209,7 @@ async fn uncached<T: Schema>(
     query: &Query<T>,
 ) -> Result<CachedList> {
     db.counters().query_miss();
-    read_list(query, cache.config.list_window, db).await
+    read_list(query, window(cache, query), db).await
 }
 
 /// The cached list, if there is one built under exactly the stamps `seen`.

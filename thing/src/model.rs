@@ -48,6 +48,11 @@ use std::future::Future;
 /// # Ok::<(), thing::Error>(())
 /// # }).unwrap();
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Thing model",
+    label = "not a model",
+    note = "derive it: `#[derive(Thing)] struct {Self} {{ ... }}`"
+)]
 pub trait Thing: Schema + Hooks {
     /// The table name.
     const TABLE: &'static str = <Self as Schema>::TABLE;

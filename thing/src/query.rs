@@ -42,6 +42,9 @@ pub struct Query<M> {
     include_deleted: bool,
     /// Other tables raw SQL reads (see [`Query::reads`]).
     reads: Vec<&'static str>,
+    /// How many ids of its list the cache keeps, when not the `Db`'s
+    /// `list_window` (relation lists keep more).
+    window: Option<usize>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -52,6 +55,7 @@ impl<M> Clone for Query<M> {
             order: self.order.clone(),
             include_deleted: self.include_deleted,
             reads: self.reads.clone(),
+            window: self.window,
             _model: PhantomData,
         }
     }
@@ -75,6 +79,7 @@ impl<M: Schema> Query<M> {
             order: Vec::new(),
             include_deleted: false,
             reads: Vec::new(),
+            window: None,
             _model: PhantomData,
         }
     }
@@ -134,6 +139,19 @@ impl<M: Schema> Query<M> {
     }
 
     /// The other tables raw SQL reads, as declared with [`Query::reads`].
+    /// Caches up to `ids` ids of this query's list instead of the `Db`'s
+    /// `list_window`. Readers with another window share the list: whether it
+    /// is complete is stored with it.
+    pub(crate) fn with_window(mut self, ids: usize) -> Self {
+        self.window = Some(ids);
+        self
+    }
+
+    /// The window of [`Query::with_window`], if set.
+    pub(crate) fn window(&self) -> Option<usize> {
+        self.window
+    }
+
     pub(crate) fn read_tables(&self) -> &[&'static str] {
         &self.reads
     }

@@ -15,6 +15,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+/// The DDL of a table: its `CREATE TABLE` and indexes in a dialect.
+#[doc(hidden)]
+pub type JoinTableSql = fn(crate::dialect::Dialect) -> Vec<String>;
+
 /// One column of a model, as `#[derive(Thing)]` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColumnDef {
@@ -237,6 +241,10 @@ impl<M, V> fmt::Debug for Column<M, V> {
 pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     /// The table name.
     const TABLE: &'static str;
+    /// The DDL of the join tables of the model's `many_to_many` relations,
+    /// which `create_table` creates with the model's own table.
+    #[doc(hidden)]
+    const JOIN_TABLES: &'static [JoinTableSql] = &[];
     /// Whether the model implements its own [`Hooks`](crate::Hooks)
     /// (`#[thing(hooks)]`); the writes call them only then.
     const HOOKS: bool = false;
