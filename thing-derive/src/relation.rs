@@ -26,8 +26,10 @@ pub fn items(model: &Model) -> TokenStream {
     let ident = model.ident;
     let mut handles = Vec::new();
     let mut joins = Vec::new();
+    let mut checks = Vec::new();
     for (field, relation) in relations(model) {
         handles.push(handle(model, field, relation));
+        checks.extend(foreign_key_check(relation));
         if relation.kind == RelationKind::ManyToMany {
             joins.push(join_model(model, field, relation));
         }
@@ -41,6 +43,30 @@ pub fn items(model: &Model) -> TokenStream {
         impl #ident {
             #(#handles)*
         }
+        #(#checks)*
+    }
+}
+
+/// For a `has_many`: the check of its key in the related model (an indexed
+/// `i64` or `Option<i64>` column), evaluated at compile time even when the
+/// handle is never used.
+fn foreign_key_check(relation: &Relation) -> Option<TokenStream> {
+    if relation.kind != RelationKind::HasMany {
+        return None;
+    }
+    let index = has_many_key_index(relation);
+    Some(quote! {
+        const _: usize = #index;
+    })
+}
+
+/// The position of a `has_many` key in the related model, checked.
+fn has_many_key_index(relation: &Relation) -> TokenStream {
+    let target = relation.target.as_ref().expect("checked");
+    let fk = relation.fk.as_ref().expect("checked");
+    let fk_handle = syn::Ident::new(&fk.value().to_uppercase(), fk.span());
+    quote_spanned! {fk.span()=>
+        ::thing::__private::foreign_key_index::<#target, _>(<#target>::#fk_handle)
     }
 }
 
@@ -92,10 +118,7 @@ fn handle(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
             )
         }
         RelationKind::HasMany => {
-            let fk_handle = syn::Ident::new(&fk.value().to_uppercase(), fk.span());
-            let fk_index = quote_spanned! {fk.span()=>
-                ::thing::__private::foreign_key_index::<#target, _>(<#target>::#fk_handle)
-            };
+            let fk_index = has_many_key_index(relation);
             (
                 quote!(::thing::relation::HasManyRelation<Self, #target>),
                 quote!(::thing::relation::HasManyRelation::new(#fk_index, Self::#holder_fn)),
