@@ -325,9 +325,11 @@ fn encode_row_fn(model: &Model) -> TokenStream {
             quote!(writer.column(&#access);)
         }
     });
+    // Room for a typical row: a length byte and a few bytes per column.
+    let capacity = 16 + 12 * model.columns.len();
     quote! {
         fn encode_row(&self) -> ::std::vec::Vec<u8> {
-            let mut writer = ::thing::__private::RowWriter::new();
+            let mut writer = ::thing::__private::RowWriter::with_capacity(#capacity);
             #(#encode)*
             writer.finish()
         }

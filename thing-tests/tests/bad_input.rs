@@ -44,6 +44,34 @@ backend_tests! {
         assert_eq!(query.count(&t.db).await.unwrap(), 26);
     }
 
+    /// Lists between a handful and a thousand values (bound as one array on
+    /// PostgreSQL past 16) match as short and long ones do; NULL values of an
+    /// `Option` column match neither `is_in` nor `not_in`.
+    async fn lists_of_every_length_match_alike(t) {
+        items(&t.db, 50).await;
+        let mut unranked = Item { name: "unranked".into(), age: 1000, rank: None, ..Default::default() };
+        unranked.save(&t.db).await.unwrap();
+        for size in [3i32, 16, 17, 40, 999] {
+            let ages: Vec<i32> = (0..size).collect();
+            let inside = size.min(50) as u64;
+            let query = Item::query().filter(Item::AGE.is_in(ages.clone()));
+            assert_eq!(query.count(&t.db).await.unwrap(), inside, "{size}");
+            assert_eq!(query.all(&t.db).await.unwrap().len() as u64, inside, "{size}");
+            let query = Item::query().filter(Item::AGE.not_in(ages));
+            assert_eq!(query.count(&t.db).await.unwrap(), 51 - inside, "{size}");
+            // An Option column: NULL ranks match neither IN nor NOT IN.
+            let ranks: Vec<i64> = (0..size as i64).collect();
+            let matched = Item::query().filter(Item::RANK.is_in(ranks.clone()));
+            let excluded = Item::query().filter(Item::RANK.not_in(ranks));
+            let ranked = Item::query().filter(Item::RANK.is_not_null());
+            assert_eq!(
+                matched.count(&t.db).await.unwrap() + excluded.count(&t.db).await.unwrap(),
+                ranked.count(&t.db).await.unwrap(),
+                "{size}"
+            );
+        }
+    }
+
     async fn by_ids_takes_any_number_of_ids(t) {
         items(&t.db, 50).await;
         let ids: Vec<i64> = (1..=MANY as i64).collect();

@@ -295,6 +295,15 @@ impl RowWriter {
         Self::default()
     }
 
+    /// An empty row with room for `bytes` bytes, so that writing a row of
+    /// about that size does not grow its buffer column after column.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(bytes),
+            scratch: Vec::with_capacity(32),
+        }
+    }
+
     /// Appends one column.
     pub fn column<T: Codec>(&mut self, value: &T) {
         self.scratch.clear();

@@ -5,7 +5,7 @@ use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::schema::{Column, ColumnDef};
 use crate::value::{Operand, ToValue, Value};
-use crate::value_list::{self, ListKind, ONE_PARAMETER_FROM};
+use crate::value_list::{self, ListKind};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitOr, Not};
@@ -472,7 +472,9 @@ impl<'a> Renderer<'_, 'a> {
         let Some(kind) = ListKind::of(values) else {
             return false;
         };
-        if values.len() <= ONE_PARAMETER_FROM || !kind.one_parameter(self.dialect) {
+        if values.len() <= value_list::one_parameter_from(self.dialect)
+            || !kind.one_parameter(self.dialect)
+        {
             return false;
         }
         self.column(column);

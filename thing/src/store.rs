@@ -15,7 +15,7 @@ use crate::fetch::{select_by_id, select_ids};
 use crate::flight::{Landing, Role};
 use crate::schema::{Schema, Snapshot};
 use crate::stamps::Stamp;
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::time::Instant;
 
 /// The cache of `db`, unless it has none or it is being skipped after a
@@ -48,7 +48,7 @@ pub(crate) async fn by_ids<T: Schema, E: Executor + ?Sized>(
     ids: &[i64],
 ) -> Result<Vec<T>> {
     let mut wanted: Vec<i64> = Vec::with_capacity(ids.len());
-    let mut seen = HashSet::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity_and_hasher(ids.len(), Default::default());
     wanted.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
     if wanted.is_empty() {
         return Ok(Vec::new());

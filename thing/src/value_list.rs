@@ -6,9 +6,22 @@
 use crate::dialect::Dialect;
 use crate::value::Value;
 
-/// Lists longer than this are bound as one parameter (shorter ones keep one
-/// placeholder per value, which every backend plans best).
+/// Lists longer than this are bound as one parameter on SQLite and MySQL
+/// (shorter ones keep one placeholder per value, which they plan best).
 pub(crate) const ONE_PARAMETER_FROM: usize = 1000;
+
+/// Lists longer than this are bound as one array on PostgreSQL, which plans
+/// `= ANY($1)` as it plans `IN`: one parameter to encode instead of one per
+/// value, and one statement text (one prepared statement) for every length.
+pub(crate) const POSTGRES_ARRAY_FROM: usize = 16;
+
+/// The length from which a list is bound as one parameter in `dialect`.
+pub(crate) fn one_parameter_from(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Postgres => POSTGRES_ARRAY_FROM,
+        Dialect::Sqlite | Dialect::MySql => ONE_PARAMETER_FROM,
+    }
+}
 
 /// The element type of a list: what its non-null values all are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

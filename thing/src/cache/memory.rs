@@ -153,7 +153,7 @@ impl moka::Expiry<String, Value> for ValueExpiry {
 /// ```
 #[derive(Clone)]
 pub struct MemoryCache {
-    values: Moka<String, Value>,
+    values: Moka<String, Value, foldhash::fast::RandomState>,
     shards: Arc<[Mutex<Shard>; SHARDS]>,
     stamps: Arc<Mutex<Stamps>>,
 }
@@ -178,7 +178,7 @@ impl MemoryCache {
             values: Moka::builder()
                 .max_capacity(max_entries)
                 .expire_after(ValueExpiry)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
             shards: Arc::new(std::array::from_fn(|_| Mutex::default())),
             stamps: Arc::default(),
         }

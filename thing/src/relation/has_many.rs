@@ -11,7 +11,7 @@ use crate::model::Thing;
 use crate::query::Query;
 use crate::schema::Schema;
 use crate::value::Value;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fmt;
 
 /// The `has_many` relation of `P` to `C`: `User::POSTS` for

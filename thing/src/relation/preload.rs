@@ -9,7 +9,7 @@ use crate::fetch::remember;
 use crate::model::Thing;
 use crate::query::Query;
 use crate::schema::Schema;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 
 /// How many ids of a relation's list the cache keeps (a `Db`'s lists keep
