@@ -4,7 +4,10 @@
 //! version (or a row deleted before it started), a list must not hold a row
 //! that left it before the read started, nor miss one that was in it all along;
 //! and at the end every cached row and list, through both handles, equals the
-//! database.
+//! database. Relations ride along: teams have their items (`has_many` on the
+//! indexed `team`), items and tags are linked (`many_to_many`), writers link
+//! and unlink their own items, and readers load both lazily and preloaded,
+//! each checked the same way.
 //!
 //! Seeded: the seed of a failing run is printed; `THING_COHERENCE_SEED` replays
 //! it, `THING_COHERENCE_OPS` changes the number of operations per task.
@@ -12,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use thing::{BaseModel, Db, Thing};
+use thing::{BaseModel, Db, HasMany, ManyToMany, Thing};
 use thing_tests::{Backend, CacheKind, CacheTest, Rng};
 
 #[derive(Thing, Debug, Clone, Default, PartialEq)]
@@ -21,14 +24,41 @@ struct Item {
     #[thing(base)]
     base: BaseModel,
     #[thing(index)]
-    team: i32,
+    team: i64,
     score: i32,
     version: i64,
+    #[thing(many_to_many(Tag, join = "coherence_item_tags", fk = "item_id", other_fk = "tag_id"))]
+    tags: ManyToMany<Tag>,
+}
+
+/// The parent of the items whose `team` is its id.
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "coherence_teams")]
+struct Team {
+    id: i64,
+    #[thing(has_many(Item, fk = "team"))]
+    items: HasMany<Item>,
+}
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "coherence_tags")]
+struct Tag {
+    id: i64,
+    #[thing(many_to_many(
+        Item,
+        join = "coherence_item_tags",
+        fk = "tag_id",
+        other_fk = "item_id"
+    ))]
+    items: ManyToMany<Item>,
 }
 
 const WRITERS: u64 = 8;
 const READERS: u64 = 8;
-const TEAMS: i32 = 4;
+/// Teams have the ids 1 to `TEAMS` (the first rows of their table).
+const TEAMS: i64 = 4;
+/// Tags have the ids 1 to `TAGS`.
+const TAGS: i64 = 3;
 /// Rows each writer starts with.
 const ROWS_PER_WRITER: usize = 6;
 /// Cached ids per list: small, so pages past it are exercised too.
@@ -48,6 +78,8 @@ struct Ledger {
     /// database but not yet in `rows`.
     inserts_begun: AtomicU64,
     inserts_recorded: AtomicU64,
+    /// Per (item, tag): linked, and whether a link or unlink is under way.
+    links: Mutex<HashMap<(i64, i64), (bool, bool)>>,
 }
 
 #[derive(Default)]
@@ -57,16 +89,28 @@ struct RowState {
     writing: AtomicBool,
 }
 
-fn pack(version: i64, team: i32) -> i64 {
-    (version << 8) | i64::from(team)
+fn pack(version: i64, team: i64) -> i64 {
+    (version << 8) | team
 }
 
-fn unpack(packed: i64) -> (i64, i32) {
+fn unpack(packed: i64) -> (i64, i64) {
     if packed == GONE {
         (GONE, -1)
     } else {
-        (packed >> 8, (packed & 0xff) as i32)
+        (packed >> 8, packed & 0xff)
     }
+}
+
+/// An item with only its id, to load its relations.
+fn stub(id: i64) -> Item {
+    let mut item = Item::default();
+    item.base.id = id;
+    item
+}
+
+/// A random team id.
+fn any_team(rng: &mut Rng) -> i64 {
+    1 + rng.below(TEAMS as u64) as i64
 }
 
 impl Ledger {
@@ -82,7 +126,7 @@ impl Ledger {
 
     /// The committed (version, team) of every known row, as a read starting now
     /// must at least see.
-    fn snapshot(&self) -> HashMap<i64, (i64, i32, bool)> {
+    fn snapshot(&self) -> HashMap<i64, (i64, i64, bool)> {
         self.rows
             .lock()
             .unwrap()
@@ -102,6 +146,14 @@ impl Ledger {
         )
     }
 
+    fn links(&self) -> HashMap<(i64, i64), (bool, bool)> {
+        self.links.lock().unwrap().clone()
+    }
+
+    fn set_link(&self, pair: (i64, i64), state: (bool, bool)) {
+        self.links.lock().unwrap().insert(pair, state);
+    }
+
     fn violation(&self, message: String) {
         self.violations.lock().unwrap().push(message);
     }
@@ -118,11 +170,11 @@ async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
         let at = rng.below(mine.len() as u64) as usize;
         let state = ledger.state(mine[at].base.id);
         state.writing.store(true, Ordering::SeqCst);
-        match rng.below(10) {
+        match rng.below(12) {
             0..=4 => {
                 let item = &mut mine[at];
                 if rng.below(2) == 0 {
-                    item.team = rng.below(TEAMS as u64) as i32;
+                    item.team = any_team(&mut rng);
                 }
                 item.score = rng.below(100) as i32;
                 item.version += 1;
@@ -151,6 +203,25 @@ async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
                 state.committed.store(GONE, Ordering::SeqCst);
                 mine[at] = insert(&db, &ledger, &mut rng).await;
             }
+            9 | 10 => {
+                let tag = Tag {
+                    id: 1 + rng.below(TAGS as u64) as i64,
+                    ..Default::default()
+                };
+                let pair = (mine[at].base.id, tag.id);
+                let linked = ledger.links().get(&pair).is_some_and(|state| state.0);
+                ledger.set_link(pair, (linked, true));
+                if rng.below(2) == 0 {
+                    Item::TAGS.link(&db, &mine[at], &tag).await.expect("link");
+                    ledger.set_link(pair, (true, false));
+                } else {
+                    Item::TAGS
+                        .unlink(&db, &mine[at], &tag)
+                        .await
+                        .expect("unlink");
+                    ledger.set_link(pair, (false, false));
+                }
+            }
             _ => {
                 // Saves an unchanged copy: no SQL, nothing to invalidate.
                 mine[at].save(&db).await.expect("no-op save");
@@ -164,7 +235,7 @@ async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
 async fn insert(db: &Db, ledger: &Ledger, rng: &mut Rng) -> Item {
     ledger.inserts_begun.fetch_add(1, Ordering::SeqCst);
     let mut item = Item {
-        team: rng.below(TEAMS as u64) as i32,
+        team: any_team(rng),
         score: rng.below(100) as i32,
         version: 1,
         ..Default::default()
@@ -179,7 +250,7 @@ async fn insert(db: &Db, ledger: &Ledger, rng: &mut Rng) -> Item {
 }
 
 /// Checks rows a read returned against what had committed when it started.
-fn check_rows(ledger: &Ledger, what: &str, before: &HashMap<i64, (i64, i32, bool)>, rows: &[Item]) {
+fn check_rows(ledger: &Ledger, what: &str, before: &HashMap<i64, (i64, i64, bool)>, rows: &[Item]) {
     for row in rows {
         let Some(&(version, _, _)) = before.get(&row.base.id) else {
             continue; // inserted during the read
@@ -203,8 +274,8 @@ fn check_rows(ledger: &Ledger, what: &str, before: &HashMap<i64, (i64, i32, bool
 fn check_membership(
     ledger: &Ledger,
     what: &str,
-    team: i32,
-    before: &HashMap<i64, (i64, i32, bool)>,
+    team: i64,
+    before: &HashMap<i64, (i64, i64, bool)>,
     ids: &[i64],
 ) {
     let after = ledger.snapshot();
@@ -232,7 +303,7 @@ fn check_membership(
     }
 }
 
-fn team_query(team: i32) -> thing::Query<Item> {
+fn team_query(team: i64) -> thing::Query<Item> {
     Item::query()
         .filter(Item::TEAM.eq(team))
         .order_by(Item::SCORE.desc())
@@ -249,8 +320,9 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
             continue;
         }
         let before = ledger.snapshot();
-        let team = rng.below(TEAMS as u64) as i32;
-        match rng.below(7) {
+        let links = ledger.links();
+        let team = any_team(&mut rng);
+        match rng.below(11) {
             0 | 1 => {
                 let id = *rng.pick(&ids);
                 match Item::by_id(db, id).await {
@@ -288,6 +360,61 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
                     check_rows(&ledger, "first", &before, &[row]);
                 }
             }
+            7 => {
+                let mut parent = Team {
+                    id: team,
+                    ..Default::default()
+                };
+                let rows = Team::ITEMS.load(db, &mut parent).await.expect("load items");
+                check_rows(&ledger, "team.load_items", &before, rows);
+                let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                check_membership(&ledger, "team.load_items", team, &before, &ids);
+            }
+            8 => {
+                let mut teams: Vec<Team> = (1..=TEAMS)
+                    .map(|id| Team {
+                        id,
+                        ..Default::default()
+                    })
+                    .collect();
+                thing::preload(db, &mut teams, &Team::ITEMS)
+                    .await
+                    .expect("preload items");
+                for parent in &teams {
+                    let rows = parent.items.get().expect("preloaded");
+                    check_rows(&ledger, "preload team items", &before, rows);
+                    let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                    check_membership(&ledger, "preload team items", parent.id, &before, &ids);
+                }
+            }
+            9 => {
+                let mut item = stub(*rng.pick(&ids));
+                let tags: Vec<i64> = Item::TAGS
+                    .load(db, &mut item)
+                    .await
+                    .expect("load tags")
+                    .iter()
+                    .map(|tag| tag.id)
+                    .collect();
+                check_links(&ledger, &links, item.base.id, &tags);
+            }
+            10 => {
+                let mut tags: Vec<Tag> = (1..=TAGS)
+                    .map(|id| Tag {
+                        id,
+                        ..Default::default()
+                    })
+                    .collect();
+                thing::preload(db, &mut tags, &Tag::ITEMS)
+                    .await
+                    .expect("preload tag items");
+                for tag in &tags {
+                    let rows = tag.items.get().expect("preloaded");
+                    check_rows(&ledger, "preload tag items", &before, rows);
+                    let listed: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                    check_tagged(&ledger, &links, &before, tag.id, &listed);
+                }
+            }
             _ => {
                 let inserts = ledger.inserts();
                 let count = team_query(team).count(db).await.expect("count");
@@ -313,6 +440,60 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
             }
         }
         ledger.reads.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Checks the tags loaded for `item` against the links no write touched
+/// during the read: a linked pair is listed, an unlinked one is not.
+fn check_links(
+    ledger: &Ledger,
+    before: &HashMap<(i64, i64), (bool, bool)>,
+    item: i64,
+    tags: &[i64],
+) {
+    let after = ledger.links();
+    for tag in 1..=TAGS {
+        let pair = (item, tag);
+        let state = before.get(&pair).copied().unwrap_or_default();
+        let untouched = !state.1 && after.get(&pair).copied().unwrap_or_default() == state;
+        if untouched && state.0 != tags.contains(&tag) {
+            ledger.violation(format!(
+                "item.load_tags: item {item} tag {tag} linked = {} since before the read, listed = {}",
+                state.0,
+                tags.contains(&tag)
+            ));
+        }
+    }
+}
+
+/// Checks the items loaded for `tag`: an item whose link and row no write
+/// touched during the read is listed when linked and live, and only then.
+fn check_tagged(
+    ledger: &Ledger,
+    links: &HashMap<(i64, i64), (bool, bool)>,
+    before: &HashMap<i64, (i64, i64, bool)>,
+    tag: i64,
+    listed: &[i64],
+) {
+    let (links_after, rows_after) = (ledger.links(), ledger.snapshot());
+    for (&id, &(version, _, writing)) in before {
+        let pair = (id, tag);
+        let link = links.get(&pair).copied().unwrap_or_default();
+        let untouched = !link.1
+            && links_after.get(&pair).copied().unwrap_or_default() == link
+            && !writing
+            && rows_after
+                .get(&id)
+                .is_some_and(|after| !after.2 && after.0 == version);
+        let expected = link.0 && version != GONE;
+        if untouched && expected != listed.contains(&id) {
+            ledger.violation(format!(
+                "preload tag items: tag {tag} item {id} (linked {}, live {}) listed = {}",
+                link.0,
+                version != GONE,
+                listed.contains(&id)
+            ));
+        }
     }
 }
 
@@ -369,6 +550,107 @@ async fn check_final(handles: &[Db], truth: &Db, ledger: &Ledger) {
                 ));
             }
         }
+        check_final_relations(h, db, truth, ledger, &ids).await;
+    }
+}
+
+/// At the end: every relation, lazy and preloaded, through `db` equals the
+/// database's.
+async fn check_final_relations(h: usize, db: &Db, truth: &Db, ledger: &Ledger, ids: &[i64]) {
+    let mut teams: Vec<Team> = (1..=TEAMS)
+        .map(|id| Team {
+            id,
+            ..Default::default()
+        })
+        .collect();
+    let mut truth_teams = teams.clone();
+    thing::preload(db, &mut teams, &Team::ITEMS)
+        .await
+        .expect("preload");
+    thing::preload(truth, &mut truth_teams, &Team::ITEMS)
+        .await
+        .expect("preload");
+    for (cached, truth_team) in teams.iter_mut().zip(&truth_teams) {
+        let expected: Vec<i64> = truth_team
+            .items
+            .get()
+            .unwrap()
+            .iter()
+            .map(|row| row.base.id)
+            .collect();
+        let preloaded: Vec<i64> = cached
+            .items
+            .get()
+            .unwrap()
+            .iter()
+            .map(|row| row.base.id)
+            .collect();
+        let lazy: Vec<i64> = cached
+            .load_items(db)
+            .await
+            .expect("load")
+            .iter()
+            .map(|row| row.base.id)
+            .collect();
+        if preloaded != expected || lazy != expected {
+            ledger.violation(format!(
+                "final: handle {h} team {}: preloaded {preloaded:?}, lazy {lazy:?}, database {expected:?}",
+                cached.id
+            ));
+        }
+    }
+    for &id in ids {
+        let (mut cached, mut expected) = (stub(id), stub(id));
+        let tags: Vec<i64> = cached
+            .load_tags(db)
+            .await
+            .expect("tags")
+            .iter()
+            .map(|tag| tag.id)
+            .collect();
+        let truth_tags: Vec<i64> = expected
+            .load_tags(truth)
+            .await
+            .expect("tags")
+            .iter()
+            .map(|tag| tag.id)
+            .collect();
+        if tags != truth_tags {
+            ledger.violation(format!(
+                "final: handle {h} item {id}: tags {tags:?}, database {truth_tags:?}"
+            ));
+        }
+    }
+    let mut tags: Vec<Tag> = (1..=TAGS)
+        .map(|id| Tag {
+            id,
+            ..Default::default()
+        })
+        .collect();
+    let mut truth_tags = tags.clone();
+    thing::preload(db, &mut tags, &Tag::ITEMS)
+        .await
+        .expect("preload");
+    thing::preload(truth, &mut truth_tags, &Tag::ITEMS)
+        .await
+        .expect("preload");
+    for (cached, expected) in tags.iter().zip(&truth_tags) {
+        let ids = |tag: &Tag| -> Vec<i64> {
+            tag.items
+                .get()
+                .unwrap()
+                .iter()
+                .map(|row| row.base.id)
+                .collect()
+        };
+        if ids(cached) != ids(expected) {
+            ledger.violation(format!(
+                "final: handle {h} tag {}: items {:?}, database {:?}",
+                cached.id,
+                ids(cached),
+                ids(expected)
+            ));
+        }
     }
 }
 
@@ -411,6 +693,20 @@ async fn stress(backend: Backend, kind: Option<CacheKind>, sqlite_journal: Optio
     let (a, b) = (handle().await, handle().await);
     let truth = Db::builder(&test.t.url).no_cache().build().await.unwrap();
     a.create_table::<Item>().await.unwrap();
+    a.create_table::<Team>().await.unwrap();
+    a.create_table::<Tag>().await.unwrap();
+    let mut teams: Vec<Team> = (0..TEAMS).map(|_| Team::default()).collect();
+    Team::save_many(&a, &mut teams).await.unwrap();
+    let mut tags: Vec<Tag> = (0..TAGS).map(|_| Tag::default()).collect();
+    Tag::save_many(&a, &mut tags).await.unwrap();
+    assert_eq!(
+        teams.iter().map(|team| team.id).collect::<Vec<_>>(),
+        (1..=TEAMS).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        tags.iter().map(|tag| tag.id).collect::<Vec<_>>(),
+        (1..=TAGS).collect::<Vec<_>>()
+    );
 
     let ledger = Arc::new(Ledger::default());
     let mut tasks = Vec::new();

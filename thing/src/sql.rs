@@ -30,7 +30,12 @@ fn build<T: Schema>(dialect: Dialect) -> ModelSql {
         dialect.push_quoted(&mut insert, column.name);
         dialect.push_placeholder(&mut values, n);
     }
-    let _ = write!(insert, ") VALUES ({values})");
+    if n == 0 && dialect != Dialect::MySql {
+        // A model with no column but its id: `()` is not SQL there.
+        insert = format!("INSERT INTO {table} DEFAULT VALUES");
+    } else {
+        let _ = write!(insert, ") VALUES ({values})");
+    }
     if dialect.insert_returns_id() {
         let _ = write!(insert, " RETURNING {id}");
     }
