@@ -137,7 +137,7 @@ pub trait Thing: Schema + Hooks {
         )
     }
 
-    /// Inserts the row when its id is 0 (filling the id and, with [`BaseModel`],
+    /// Inserts the row when its id is 0 (filling the id and, with [`BaseModel`](crate::BaseModel),
     /// the timestamps), otherwise updates the columns that changed since it was
     /// read or last saved. Nothing changed: no SQL at all.
     fn save<'a, E: Executor + ?Sized>(

@@ -6,7 +6,7 @@ use crate::schema::Schema;
 use crate::value::Value;
 use std::marker::PhantomData;
 
-/// A list query on model `M`, from [`Thing::query`]. Build it with
+/// A list query on model `M`, from [`Thing::query`](crate::Thing::query). Build it with
 /// [`filter`](Self::filter), [`order_by`](Self::order_by) and friends, then run it
 /// with [`fetch`](Self::fetch), [`all`](Self::all), [`first`](Self::first),
 /// [`count`](Self::count) or [`ids`](Self::ids) on any executor.

@@ -38,7 +38,7 @@ pub struct ColumnDef {
     pub default: Option<&'static str>,
 }
 
-/// Where the special columns of a model are, by index into [`Thing::COLUMNS`].
+/// Where the special columns of a model are, by index into [`Thing::COLUMNS`](crate::Thing::COLUMNS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelMeta {
     /// The `i64` primary key.
@@ -47,7 +47,7 @@ pub struct ModelMeta {
     pub created_at: Option<usize>,
     /// `updated_at`, set on every write (models with [`BaseModel`]).
     pub updated_at: Option<usize>,
-    /// `deleted: bool`: when present, [`Thing::delete`] is a soft delete.
+    /// `deleted: bool`: when present, [`Thing::delete`](crate::Thing::delete) is a soft delete.
     pub deleted: Option<usize>,
     /// `#[thing(version)] version: i64`: when present, `save` updates only
     /// the version it read, and bumps it.
@@ -97,7 +97,7 @@ impl BaseModel {
 }
 
 /// The row as it was last read from or written to the database, kept inside a
-/// model value so that [`Thing::save`] can update only the columns that changed.
+/// model value so that [`Thing::save`](crate::Thing::save) can update only the columns that changed.
 ///
 /// [`BaseModel`] carries one. A model without `BaseModel` can carry its own by
 /// declaring a field of this type; without one, `save` writes every column.
@@ -198,7 +198,7 @@ impl<M, V> Column<M, V> {
         self.name
     }
 
-    /// The position of the column in [`Thing::COLUMNS`].
+    /// The position of the column in [`Thing::COLUMNS`](crate::Thing::COLUMNS).
     pub const fn index(&self) -> usize {
         self.index
     }

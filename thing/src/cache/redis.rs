@@ -278,7 +278,7 @@ impl Script {
 /// a call containing one with a [`CacheError`], before anything is sent. (An
 /// empty value is allowed.) Several processes missing the same key may all try
 /// to fill it; the first one stores, the others find a value and store nothing.
-/// A key that a writer [locked](Cache::lock) before its commit holds a write
+/// A key that a writer [locked](Cache::begin_write) before its commit holds a write
 /// lock (a tombstone with a trailing `L`) until the writer's invalidation or the
 /// fill window: a lookup then answers [`Lookup::Busy`] (read the database, do
 /// not fill). TTLs are rounded up to whole milliseconds, at least 1.
