@@ -150,13 +150,20 @@ fn push_order_by<T: Schema>(dialect: Dialect, order: &[(usize, bool)], sql: &mut
         if i > 0 {
             sql.push_str(", ");
         }
-        dialect.push_quoted(sql, T::COLUMNS[column].name);
-        sql.push_str(match (descending, dialect) {
-            (false, Dialect::Postgres) => " ASC NULLS FIRST",
-            (true, Dialect::Postgres) => " DESC NULLS LAST",
-            (false, _) => " ASC",
-            (true, _) => " DESC",
-        });
+        let def = &T::COLUMNS[column];
+        dialect.push_quoted(sql, def.name);
+        // PostgreSQL sorts NULLs last going up, the others first: it is told
+        // to sort them as the others do, but only for a column that can hold
+        // NULL, so that a plain index on a NOT NULL column (the id's primary
+        // key) serves the order.
+        sql.push_str(
+            match (descending, dialect == Dialect::Postgres && def.nullable) {
+                (false, true) => " ASC NULLS FIRST",
+                (true, true) => " DESC NULLS LAST",
+                (false, false) => " ASC",
+                (true, false) => " DESC",
+            },
+        );
     }
 }
 
