@@ -80,18 +80,30 @@ pub(crate) fn index_name(table: &str, column: &ColumnDef) -> String {
 }
 
 /// `CREATE [UNIQUE] INDEX` of `column` on `T`'s table (with `IF NOT EXISTS`
-/// where the dialect has it).
+/// where the dialect has it). On PostgreSQL a nullable column's index keeps
+/// NULLs first, as Thing's orders do (`ASC NULLS FIRST`, and `DESC NULLS
+/// LAST` read backwards), so that it serves them.
 pub(crate) fn create_index<T: Schema>(dialect: Dialect, column: &ColumnDef) -> String {
+    index_sql(dialect, T::TABLE, column)
+}
+
+/// [`create_index`] on the table named `table`.
+fn index_sql(dialect: Dialect, table: &str, column: &ColumnDef) -> String {
     let unique = if column.unique { "UNIQUE " } else { "" };
     let if_not_exists = if dialect == Dialect::MySql {
         ""
     } else {
         "IF NOT EXISTS "
     };
+    let nulls = if dialect == Dialect::Postgres && column.nullable {
+        " NULLS FIRST"
+    } else {
+        ""
+    };
     format!(
-        "CREATE {unique}INDEX {if_not_exists}{} ON {} ({})",
-        dialect.quote(&index_name(T::TABLE, column)),
-        dialect.quote(T::TABLE),
+        "CREATE {unique}INDEX {if_not_exists}{} ON {} ({}{nulls})",
+        dialect.quote(&index_name(table, column)),
+        dialect.quote(table),
         dialect.quote(column.name)
     )
 }
@@ -166,6 +178,14 @@ mod tests {
             definition(Dialect::MySql, &column(SqlType::Text, true), None),
             "VARCHAR(255)"
         );
+    }
+
+    #[test]
+    fn postgres_indexes_of_nullable_columns_keep_nulls_first() {
+        let nullable = column(SqlType::BigInt, true);
+        let sql = |dialect| index_sql(dialect, "items", &nullable);
+        assert!(sql(Dialect::Postgres).ends_with(r#"("score" NULLS FIRST)"#));
+        assert!(sql(Dialect::Sqlite).ends_with(r#"("score")"#));
     }
 
     #[test]
