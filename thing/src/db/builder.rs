@@ -112,6 +112,8 @@ pub struct DbBuilder {
     ping_idle_after: Duration,
     slow_operation: Option<Duration>,
     statement_logging: StatementLogging,
+    #[cfg(feature = "sqlite")]
+    sqlite: super::sqlite_settings::SqliteSettings,
     listeners: Listeners,
     cache: CacheChoice,
     cache_config: CacheConfig,
@@ -140,6 +142,8 @@ impl DbBuilder {
             ping_idle_after: Self::DEFAULT_PING_IDLE_AFTER,
             slow_operation: Some(Self::DEFAULT_SLOW_OPERATION),
             statement_logging: StatementLogging::default(),
+            #[cfg(feature = "sqlite")]
+            sqlite: Default::default(),
             listeners: Listeners::default(),
             cache: CacheChoice::Memory,
             cache_config: CacheConfig::default(),
@@ -196,13 +200,52 @@ impl DbBuilder {
         self
     }
 
+    /// SQLite's [journal mode](https://www.sqlite.org/pragma.html#pragma_journal_mode)
+    /// for every connection (`PRAGMA journal_mode`); without it, the
+    /// database's own (a new file starts in `DELETE`). Ignored by the other
+    /// backends.
+    ///
+    /// ```
+    /// use thing::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    /// let builder = thing::Db::builder("sqlite://app.db?mode=rwc")
+    ///     .sqlite_journal_mode(SqliteJournalMode::Wal)
+    ///     .sqlite_synchronous(SqliteSynchronous::Normal)
+    ///     .sqlite_busy_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_journal_mode(mut self, mode: sqlx::sqlite::SqliteJournalMode) -> Self {
+        self.sqlite.journal_mode = Some(mode);
+        self
+    }
+
+    /// SQLite's [`synchronous`](https://www.sqlite.org/pragma.html#pragma_synchronous)
+    /// for every connection: `Normal` with WAL trades the durability of the
+    /// last commits at a power loss for faster writes; without it, SQLite's
+    /// `FULL`. Ignored by the other backends.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_synchronous(mut self, synchronous: sqlx::sqlite::SqliteSynchronous) -> Self {
+        self.sqlite.synchronous = Some(synchronous);
+        self
+    }
+
+    /// How long a SQLite connection waits for another connection's lock
+    /// before failing with "database is locked" (default: sqlx's 5 s).
+    /// Ignored by the other backends.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.sqlite.busy_timeout = Some(timeout);
+        self
+    }
+
     /// Pings a pooled connection before handing it out when it has been idle
     /// this long (default [`DEFAULT_PING_IDLE_AFTER`](Self::DEFAULT_PING_IDLE_AFTER),
     /// 60 s), and drops it if the ping fails; connections used more recently
     /// are handed out without a ping. Once a statement finds its connection
     /// dead (the server restarted), every connection idle since then is
     /// pinged too, and a read that failed that way runs once more on another
-    /// connection. `Duration::ZERO` pings on every checkout.
+    /// connection. `Duration::ZERO` pings on every checkout (sqlx's
+    /// `test_before_acquire`); `Duration::MAX` never for idleness, only after
+    /// a lost connection.
     ///
     /// ```
     /// let builder = thing::Db::builder("sqlite::memory:")
@@ -442,8 +485,8 @@ impl DbBuilder {
         use std::str::FromStr;
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?;
         let options = self
-            .statement_logging
-            .apply(options)
+            .sqlite
+            .apply(self.statement_logging.apply(options))
             .create_if_missing(true)
             .foreign_keys(true)
             // LIKE is case-sensitive on every backend Thing supports.

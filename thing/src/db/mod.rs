@@ -7,6 +7,8 @@ pub(crate) mod executor;
 pub(crate) mod handle;
 pub(crate) mod outbox;
 pub(crate) mod pool;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite_settings;
 pub(crate) mod transaction;
 
 pub use builder::{DbBuilder, SqlxPool, StatementLogging};
