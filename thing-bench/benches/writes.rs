@@ -5,7 +5,8 @@
 //!    `UPDATE ... SET score = $1, updated_at = $2 WHERE id = $3` in raw sqlx,
 //!    and the same `save` of a model that declares (no-op) hooks.
 //! 2. `save_many` of 100 new rows (one transaction), against the same 100
-//!    `INSERT`s in one raw sqlx transaction.
+//!    `INSERT`s in one raw sqlx transaction, and against one 100-row `INSERT`
+//!    (what SeaORM and Diesel send).
 //!
 //! Each is run with `RedisCache`, `MemoryCache` and no cache; the cache round
 //! trips and SQL statements of one operation are printed (from `db.stats()`)
@@ -86,6 +87,44 @@ async fn raw_batch(pool: &sqlx::PgPool, rows: &[BenchRow]) {
         .await
         .unwrap();
     }
+    tx.commit().await.unwrap();
+}
+
+/// The same 100 rows in one multi-row `INSERT ... RETURNING id`, in a
+/// transaction: what SeaORM and Diesel send for a batch.
+async fn raw_batch_one_statement(pool: &sqlx::PgPool, rows: &[BenchRow]) {
+    let mut sql = String::from(
+        "INSERT INTO bench_writes (created_at, updated_at, deleted, team, name, score) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let n = i * 6;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6
+        ));
+    }
+    sql.push_str(" RETURNING id");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        query = query
+            .bind(chrono_now())
+            .bind(chrono_now())
+            .bind(false)
+            .bind(row.team)
+            .bind(row.name.clone())
+            .bind(row.score);
+    }
+    let mut tx = pool.begin().await.unwrap();
+    let ids = query.fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(ids.len(), rows.len());
     tx.commit().await.unwrap();
 }
 
@@ -204,6 +243,12 @@ fn main() {
                     time_async(&runtime, n, || async {
                         next.set(next.get() + BATCH);
                         raw_batch(&pool, &batch(next.get())).await;
+                    })
+                }),
+                Contender::new("raw sqlx: one 100-row INSERT in a transaction", |n| {
+                    time_async(&runtime, n, || async {
+                        next.set(next.get() + BATCH);
+                        raw_batch_one_statement(&pool, &batch(next.get())).await;
                     })
                 }),
                 Contender::new("thing save_many(100)", |n| {

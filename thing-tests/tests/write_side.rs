@@ -2,7 +2,7 @@
 //! application built.
 
 use thing::{Db, Thing};
-use thing_tests::models::{Item, Plain};
+use thing_tests::models::{Item, Plain, User};
 use thing_tests::{backend_tests, cache_tests};
 
 /// The rows another handle sees, by a cached equality list, a cached range
@@ -303,5 +303,45 @@ backend_tests! {
         let after = seen_events(&events);
         assert_eq!(after.len(), 2, "the rolled-back insert is not reported: {after:?}");
         assert!(after.iter().all(|event| event.starts_with("Insert items")));
+    }
+}
+
+cache_tests! {
+    /// `save_many` of 1 200 new rows (several multi-row INSERTs where the
+    /// backend returns ids) with two stored rows changed: every row gets its
+    /// own id back (read by id, each with its own name), another handle's
+    /// cached lists and count see them all, and a unique violation in the
+    /// last statement inserts none of the batch.
+    async fn save_many_inserts_in_batches_and_every_handle_sees_them(c) {
+        let writer = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<User>().await.unwrap();
+        let mut stored = vec![User::new("a@x", "kept", 1), User::new("b@x", "kept", 2)];
+        User::save_many(&writer, &mut stored).await.unwrap();
+        let kept = || User::query().filter(User::NAME.eq("kept"));
+        assert_eq!(kept().count(&reader).await.unwrap(), 2);
+        assert_eq!(User::query().count(&reader).await.unwrap(), 2);
+
+        let mut batch: Vec<User> = (0..1200)
+            .map(|n| User::new(&format!("u{n}@x"), if n % 3 == 0 { "kept" } else { "other" }, n))
+            .collect();
+        stored[0].name = "moved".into();
+        batch.push(stored[0].clone());
+        User::save_many(&writer, &mut batch).await.unwrap();
+        for user in &batch {
+            let read = User::by_id(&reader, user.base.id).await.unwrap();
+            assert_eq!((read.email.as_str(), read.age), (user.email.as_str(), user.age));
+        }
+        assert_eq!(kept().count(&reader).await.unwrap(), 400 + 1);
+        assert_eq!(User::query().count(&reader).await.unwrap(), 1202);
+
+        let mut failing: Vec<User> = (0..600)
+            .map(|n| User::new(&format!("v{n}@x"), "late", n))
+            .collect();
+        failing[599].email = "u0@x".into();
+        assert!(User::save_many(&writer, &mut failing).await.is_err());
+        assert!(failing.iter().all(|user| user.base.id == 0), "ids put back");
+        assert_eq!(User::query().filter(User::NAME.eq("late")).count(&reader).await.unwrap(), 0);
+        assert_eq!(User::query().count(&reader).await.unwrap(), 1202);
     }
 }

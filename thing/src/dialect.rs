@@ -70,6 +70,14 @@ impl Dialect {
         }
     }
 
+    /// How many parameters one statement may bind.
+    pub(crate) fn max_parameters(self) -> usize {
+        match self {
+            Self::Sqlite => 32_766,
+            Self::Postgres | Self::MySql => 65_535,
+        }
+    }
+
     /// Whether `INSERT ... RETURNING` hands back the new id (otherwise the
     /// driver's last-insert id is used).
     pub(crate) fn insert_returns_id(self) -> bool {

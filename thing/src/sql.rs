@@ -60,6 +60,36 @@ pub(crate) fn fixed(sql: &'static str) -> sqlx::SqlStr {
 }
 
 /// The columns an INSERT writes: all but the id, which the database assigns.
+/// `INSERT` of `rows` rows in one statement, returning their ids:
+/// `INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) RETURNING id`.
+pub(crate) fn insert_rows<T: Schema>(dialect: Dialect, rows: usize) -> String {
+    let table = dialect.quote(T::TABLE);
+    let columns = column_list(dialect, insertable::<T>().map(|index| &T::COLUMNS[index]));
+    let width = insertable::<T>().count();
+    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..width {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            dialect.push_placeholder(&mut sql, n);
+        }
+        sql.push(')');
+    }
+    let _ = write!(
+        sql,
+        " RETURNING {}",
+        dialect.quote(T::COLUMNS[T::META.id].name)
+    );
+    sql
+}
+
 pub(crate) fn insertable<T: Schema>() -> impl Iterator<Item = usize> {
     (0..T::COLUMNS.len()).filter(|&index| index != T::META.id)
 }

@@ -14,6 +14,8 @@
 //! since it was read) or there is no snapshot, it reads them in a transaction,
 //! with the row locked, and writes there.
 
+mod batch;
+
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::context::CacheContext;
 use crate::cache::{CacheError, WriteKeys};
@@ -347,14 +349,25 @@ fn lost_to_a_concurrent_caller(err: &Error) -> bool {
     })
 }
 
-/// `save_many`: every item saved in one transaction, or none.
+/// `save_many`: every item saved in one transaction, or none. New rows of a
+/// model without hooks go first, in multi-row `INSERT`s where the backend
+/// returns their ids ([`batch`]); every other item is saved one by one.
 pub(crate) async fn save_many<T: Schema + Hooks, E: Executor + ?Sized>(
     executor: &E,
     items: &mut [T],
 ) -> Result<()> {
     let undo: Vec<Undo> = items.iter_mut().map(|item| Undo::capture(item)).collect();
     let result = atomically(executor.__target(), async |tx: &Transaction| {
-        for item in items.iter_mut() {
+        if !batch::batches::<T>(tx) {
+            for item in items.iter_mut() {
+                save(tx, item).await?;
+            }
+            return Ok(());
+        }
+        let (mut new, stored): (Vec<&mut T>, Vec<&mut T>) =
+            items.iter_mut().partition(|item| item.id() == 0);
+        batch::insert_all(tx, &mut new).await?;
+        for item in stored {
             save(tx, item).await?;
         }
         Ok(())

@@ -1,0 +1,117 @@
+//! `save_many`'s new rows in multi-row `INSERT`s: up to
+//! [`ROWS_PER_INSERT`] rows per statement (fewer when the backend's parameter
+//! limit needs it), each returning its ids, inside the batch's transaction,
+//! whose commit runs the cache steps of every row.
+
+use super::{announce, now};
+use crate::backend::{Backend, ModelIo, Session};
+use crate::db::executor::{Target, with_session};
+use crate::db::transaction::Transaction;
+use crate::error::{Error, Result};
+use crate::events::WriteKind;
+use crate::fetch::remember;
+use crate::schema::Schema;
+use crate::sql::{self, dynamic, insertable};
+use crate::stamps::{RowWrite, indexed_values};
+use crate::stats::StatementKind;
+use chrono::{DateTime, Utc};
+
+/// The most rows one `INSERT` carries.
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+/// Whether `save_many` of `T` through `tx` inserts its new rows in batches:
+/// when `T` has no hooks (whose before-hooks must see the rows inserted
+/// before theirs), has a column besides its id, and the backend returns the
+/// ids of a multi-row `INSERT` (not MySQL).
+pub(crate) fn batches<T: Schema>(tx: &Transaction) -> bool {
+    !T::HOOKS && insertable::<T>().next().is_some() && tx.db().dialect().insert_returns_id()
+}
+
+/// Inserts `items` (all new) in multi-row statements through `tx`, filling
+/// their ids, timestamps and snapshots, and records their cache keys and
+/// events for the commit.
+pub(crate) async fn insert_all<T: Schema>(tx: &Transaction, items: &mut [&mut T]) -> Result<()> {
+    let width = insertable::<T>().count();
+    let per_statement = ROWS_PER_INSERT.min(tx.db().dialect().max_parameters() / width);
+    for chunk in items.chunks_mut(per_statement) {
+        insert_chunk(tx, chunk).await?;
+    }
+    Ok(())
+}
+
+/// One multi-row `INSERT` of `chunk`.
+async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Result<()> {
+    let now = now();
+    for item in chunk.iter_mut() {
+        set_timestamps(&mut **item, now);
+    }
+    let target = Target::Tx(tx);
+    let ids = {
+        let rows: Vec<&T> = chunk.iter().map(|item| &**item).collect();
+        with_session!(target, |session| insert_rows::<T, _>(&mut session, &rows)
+            .await)?
+    };
+    let all: Vec<usize> = (0..T::COLUMNS.len()).collect();
+    let mut writes = Vec::with_capacity(chunk.len());
+    for (item, id) in chunk.iter_mut().zip(ids) {
+        item.set_id(id);
+        remember(&mut **item);
+        writes.push(RowWrite {
+            id,
+            changed: Vec::new(),
+            before: Vec::new(),
+            after: indexed_values(&**item),
+            membership: true,
+        });
+        announce::<T>(target, id, WriteKind::Insert, &all);
+    }
+    if let Some(cache) = tx.db().cache() {
+        let keys = cache.write_keys::<T>(&writes);
+        tx.record_write(keys.clone(), keys);
+    }
+    Ok(())
+}
+
+/// `created_at` (unless set) and `updated_at` of a new row.
+fn set_timestamps<T: Schema>(item: &mut T, now: DateTime<Utc>) {
+    if let Some(base) = item.base_mut() {
+        if base.created_at == DateTime::<Utc>::default() {
+            base.created_at = now;
+        }
+        base.updated_at = now;
+    }
+}
+
+/// The `INSERT` of `rows`: their ids, in the order of `rows`.
+///
+/// The ids come back through `RETURNING`, whose order SQLite does not
+/// promise; the rows of one statement are inserted in the order of its
+/// `VALUES`, each taking the next id, so the ids sorted are the rows' ids.
+async fn insert_rows<T, DB>(session: &mut Session<'_, DB>, rows: &[&T]) -> Result<Vec<i64>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    for row in rows {
+        for column in insertable::<T>() {
+            <T as ModelIo<DB>>::bind_column(*row, column, &mut args).map_err(Error::encode)?;
+        }
+    }
+    let sql = dynamic(sql::insert_rows::<T>(DB::DIALECT, rows.len()));
+    let returned = session.fetch_all(StatementKind::Insert, sql, args).await?;
+    let mut ids = returned
+        .iter()
+        .map(DB::decode_id)
+        .collect::<Result<Vec<i64>, sqlx::Error>>()?;
+    if ids.len() != rows.len() {
+        return Err(Error::invalid_input(format_args!(
+            "INSERT of {} rows into `{}` returned {} ids",
+            rows.len(),
+            T::TABLE,
+            ids.len()
+        )));
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
