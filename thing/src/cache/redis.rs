@@ -32,7 +32,11 @@ const MAX_TTL_MS: u128 = 1 << 53;
 /// stamp on (a missing one, or one that is not a counter, starts again at
 /// `random`); `lock(key, window)` and `unlock(key)` take and give back one
 /// write's lock of `key`. Whatever another program left in these keys, the
-/// scripts replace it rather than fail.
+/// scripts replace it rather than fail. `bump`, `lock` and `unlock` try the
+/// counter command first (`INCR`, `DECR` through `redis.pcall`) and repair
+/// the key only when it fails: two or three calls per key instead of five to
+/// eight, which is most of a write's time in Redis when it touches hundreds of
+/// keys.
 const HELPERS: &str = r"
 local function integer(key)
     if redis.call('TYPE', key).ok ~= 'string' then
@@ -44,28 +48,28 @@ local function integer(key)
     end
     return nil
 end
+local function failed(reply)
+    return type(reply) == 'table' and reply.err ~= nil
+end
 local function bump(key, random)
-    if integer(key) == nil then
-        redis.call('DEL', key)
-        redis.call('SET', key, random)
-    else
-        redis.call('INCR', key)
+    if redis.call('EXISTS', key) == 1 and not failed(redis.pcall('INCR', key)) then
+        return
     end
+    redis.call('DEL', key)
+    redis.call('SET', key, random)
 end
 local function lock(key, window)
     local lock = key .. ':L'
-    if integer(lock) == nil then
+    if failed(redis.pcall('INCR', lock)) then
         redis.call('DEL', lock)
+        redis.call('INCR', lock)
     end
-    redis.call('INCR', lock)
     redis.call('PEXPIRE', lock, window)
 end
 local function unlock(key)
     local lock = key .. ':L'
-    local held = integer(lock)
-    if held ~= nil and held > 1 then
-        redis.call('DECR', lock)
-    else
+    local held = redis.pcall('DECR', lock)
+    if failed(held) or held <= 0 then
         redis.call('DEL', lock)
     end
 end
