@@ -1,4 +1,4 @@
-//! `save_many`'s new rows in multi-row `INSERT`s: up to
+//! `save_many`'s new rows in multi-row `INSERT ... RETURNING`s: up to
 //! [`ROWS_PER_INSERT`] rows per statement (fewer when the backend's parameter
 //! limit needs it), each returning its ids, inside the batch's transaction,
 //! whose commit runs the cache steps of every row.
@@ -21,10 +21,11 @@ pub(crate) const ROWS_PER_INSERT: usize = 500;
 
 /// Whether `save_many` of `T` through `tx` inserts its new rows in batches:
 /// when `T` has no hooks (whose before-hooks must see the rows inserted
-/// before theirs), has a column besides its id, and the backend returns the
-/// ids of a multi-row `INSERT` (not MySQL).
+/// before theirs), has a column besides its id, and the server returns the
+/// ids of a multi-row `INSERT` (SQLite, PostgreSQL, MariaDB 10.5+; not
+/// MySQL).
 pub(crate) fn batches<T: Schema>(tx: &Transaction) -> bool {
-    !T::HOOKS && insertable::<T>().next().is_some() && tx.db().dialect().insert_returns_id()
+    !T::HOOKS && insertable::<T>().next().is_some() && tx.db().insert_returning()
 }
 
 /// Inserts `items` (all new) in multi-row statements through `tx`, filling

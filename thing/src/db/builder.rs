@@ -453,7 +453,15 @@ impl DbBuilder {
             CacheChoice::None => None,
         };
         let cache = cache.map(|cache| CacheContext::new(cache, self.cache_config));
-        let db = Db::from_parts(pool, cache, health, self.slow_operation, self.listeners);
+        let returning = insert_returning(&pool).await?;
+        let db = Db::from_parts(
+            pool,
+            cache,
+            health,
+            self.slow_operation,
+            self.listeners,
+            returning,
+        );
         db.start_outbox().await;
         Ok(db)
     }
@@ -550,6 +558,38 @@ pub enum StatementLogging {
     },
 }
 
+/// Whether `pool`'s server takes `INSERT ... RETURNING`: SQLite and
+/// PostgreSQL do; on MySQL's protocol, only MariaDB 10.5 and later (asked once,
+/// when the `Db` is built).
+async fn insert_returning(pool: &Pool) -> Result<bool> {
+    match pool {
+        #[cfg(feature = "mysql")]
+        Pool::MySql(pool) => {
+            let version: String = sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(pool)
+                .await?;
+            Ok(mariadb_with_returning(&version))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Ok(true),
+    }
+}
+
+/// Whether a MySQL-protocol server's `VERSION()` names MariaDB 10.5 or later.
+#[cfg(any(feature = "mysql", test))]
+fn mariadb_with_returning(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    // Older MariaDB servers put MySQL's "5.5.5-" in front of their version.
+    let version = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut numbers = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|part| part.parse::<u32>().ok());
+    let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    (major, minor) >= (10, 5)
+}
+
 impl StatementLogging {
     fn apply<O: sqlx::ConnectOptions>(self, options: O) -> O {
         match self {
@@ -583,4 +623,18 @@ fn disabled(feature: &str) -> Error {
     Error::invalid_input(format_args!(
         "this URL needs the `{feature}` feature of thing, which is not enabled"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mariadb_with_returning;
+
+    #[test]
+    fn only_mariadb_from_10_5_returns_inserted_ids() {
+        assert!(mariadb_with_returning("10.11.19-MariaDB-0+deb12u1"));
+        assert!(mariadb_with_returning("5.5.5-10.5.2-MariaDB"));
+        assert!(!mariadb_with_returning("10.4.32-MariaDB"));
+        assert!(!mariadb_with_returning("8.0.36"));
+        assert!(!mariadb_with_returning("8.4.0-MySQL Community"));
+    }
 }

@@ -20,6 +20,8 @@ struct Inner {
     /// Operations at least this slow are logged (`thing::slow`).
     slow: Option<Duration>,
     listeners: Listeners,
+    /// Whether `INSERT ... RETURNING` works (not on MySQL, on MariaDB 10.5+).
+    returning: bool,
 }
 
 /// A connection pool to one database. Cheap to clone; clones share the pool and
@@ -60,6 +62,7 @@ impl Db {
         health: Arc<Health>,
         slow: Option<Duration>,
         listeners: Listeners,
+        returning: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -69,8 +72,15 @@ impl Db {
                 health,
                 slow,
                 listeners,
+                returning,
             }),
         }
+    }
+
+    /// Whether the server takes `INSERT ... RETURNING`: SQLite, PostgreSQL,
+    /// MariaDB 10.5 and later; not MySQL.
+    pub(crate) fn insert_returning(&self) -> bool {
+        self.inner.returning
     }
 
     /// Whether anyone listens to this handle's committed writes.
