@@ -8,6 +8,8 @@
 //!    same mix over 16 range queries (an age band each).
 //! 2. `fetch(0, 20)` all hits: cache round trips, and time against the same
 //!    query in raw sqlx, interleaved as `shared/notes/benchmarking.md` asks.
+//! 3. Whole lists longer than the cached window (about 250, 1 000 and 2 000
+//!    rows): `all()` against ids from SQL then the cached rows, and raw sqlx.
 //!
 //! ```text
 //! cargo bench -p thing-bench --bench list_cache
@@ -46,6 +48,34 @@ fn team_query(team: i64) -> thing::Query<BenchItem> {
     BenchItem::query()
         .filter(BenchItem::TEAM.eq(team))
         .order_by(BenchItem::AGE.desc())
+}
+
+/// Every row younger than `age`, oldest first: a list longer than the cache's
+/// 200-id window once `age` passes about 8.
+fn younger_query(age: i32) -> thing::Query<BenchItem> {
+    BenchItem::query()
+        .filter(BenchItem::AGE.lt(age))
+        .order_by(BenchItem::AGE.desc())
+}
+
+/// The same rows in raw sqlx, decoded by hand.
+async fn raw_younger(pool: &sqlx::PgPool, age: i32) -> Vec<BenchItem> {
+    sqlx::query(
+        "SELECT id, created_at, updated_at, deleted, team, name, age FROM bench_items \
+         WHERE age < $1 AND deleted = FALSE ORDER BY age DESC, id ASC",
+    )
+    .bind(age)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| BenchItem {
+        base: thing_bench::base_model(row),
+        team: row.get(4),
+        name: row.get(5),
+        age: row.get(6),
+    })
+    .collect()
 }
 
 /// The same page in raw sqlx, decoded by hand.
@@ -217,6 +247,46 @@ fn main() {
             &format!("fetch(0, 20): {cache} cache, all hits"),
             &summaries,
         );
+        // 3. Lists past the cached window, whole: `all()` (the rows from SQL
+        //    through Redis or past 1 500 rows, else ids then the cached rows)
+        //    against ids from SQL then the cached rows, at three lengths.
+        for age in [10, 40, 80] {
+            let expected = runtime.block_on(raw_younger(&pool, age));
+            let query = younger_query(age);
+            runtime.block_on(async {
+                assert_eq!(query.all(&db).await.unwrap(), expected);
+                let ids = query.ids(&db).await.unwrap();
+                assert_eq!(BenchItem::by_ids(&db, &ids).await.unwrap(), expected);
+            });
+            let summaries = interleave(
+                plan,
+                vec![
+                    Contender::new("raw sqlx rows", |n| {
+                        time_async(&runtime, n, || async {
+                            std::hint::black_box(raw_younger(&pool, age).await);
+                        })
+                    }),
+                    Contender::new("thing all()", |n| {
+                        time_async(&runtime, n, || async {
+                            std::hint::black_box(query.all(&db).await.unwrap());
+                        })
+                    }),
+                    Contender::new("ids from SQL, then the cached rows", |n| {
+                        time_async(&runtime, n, || async {
+                            let ids = query.ids(&db).await.unwrap();
+                            std::hint::black_box(BenchItem::by_ids(&db, &ids).await.unwrap());
+                        })
+                    }),
+                ],
+            );
+            report(
+                &format!(
+                    "all() of {} rows past the window: {cache} cache",
+                    expected.len()
+                ),
+                &summaries,
+            );
+        }
         drop((db, pool));
     }
 

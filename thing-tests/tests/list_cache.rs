@@ -408,3 +408,31 @@ cache_tests! {
         assert!(hits * 4 > reads, "most reads should still hit: {hits}/{reads}");
     }
 }
+
+cache_tests! {
+    /// A whole list longer than the cached window: through Redis its rows come
+    /// from SQL in one statement, with no row lookup; through the in-process
+    /// cache (a list this short), its ids from SQL, then the cached rows. The
+    /// same rows either way, as the database has them.
+    async fn lists_past_the_window_read_the_cheaper_way(c) {
+        let db = c.handle_with(|builder| builder.list_window(5)).await;
+        db.create_table::<Item>().await.unwrap();
+        let mut rows: Vec<Item> = (0..20)
+            .map(|n| Item { name: format!("n{n}"), age: n, ..Default::default() })
+            .collect();
+        Item::save_many(&db, &mut rows).await.unwrap();
+        let query = Item::query().filter(Item::AGE.ge(0)).order_by(Item::AGE.desc());
+        let truth = query.all(&Db::builder(&c.t.url).no_cache().build().await.unwrap()).await.unwrap();
+        assert_eq!(query.all(&db).await.unwrap(), truth, "cold");
+        db.reset_stats();
+        assert_eq!(query.all(&db).await.unwrap(), truth, "warm");
+        let stats = db.stats();
+        assert_eq!((stats.query_hits, stats.statements()), (1, 1), "{stats:?}");
+        match c.kind {
+            CacheKind::Redis => assert_eq!(stats.cache_hits, 0, "no row lookups: {stats:?}"),
+            CacheKind::Memory => assert_eq!(stats.cache_hits, 20, "rows from the cache: {stats:?}"),
+        }
+        let page = query.fetch(&db, 10, 5).await.unwrap();
+        assert_eq!(page, truth[10..15].to_vec());
+    }
+}
