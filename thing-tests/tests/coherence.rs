@@ -118,6 +118,16 @@ impl Ledger {
         Arc::clone(self.rows.lock().unwrap().entry(id).or_default())
     }
 
+    /// Records a row just inserted at version 1 of `team`: its state appears
+    /// with that value at once, never as a default a reader could see first.
+    fn record_insert(&self, id: i64, team: i64) {
+        let state = RowState {
+            committed: AtomicI64::new(pack(1, team)),
+            writing: AtomicBool::new(false),
+        };
+        self.rows.lock().unwrap().insert(id, Arc::new(state));
+    }
+
     fn ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self.rows.lock().unwrap().keys().copied().collect();
         ids.sort_unstable();
@@ -241,10 +251,7 @@ async fn insert(db: &Db, ledger: &Ledger, rng: &mut Rng) -> Item {
         ..Default::default()
     };
     item.save(db).await.expect("insert");
-    ledger
-        .state(item.base.id)
-        .committed
-        .store(pack(1, item.team), Ordering::SeqCst);
+    ledger.record_insert(item.base.id, item.team);
     ledger.inserts_recorded.fetch_add(1, Ordering::SeqCst);
     item
 }

@@ -3,7 +3,7 @@
 //! (lazily), one `IN` list for many parents (eagerly), then the cached rows.
 
 use super::holder::HasMany;
-use super::preload::{Nested, Preload, RELATION_WINDOW, Related, Shares};
+use super::preload::{Nested, Preload, RELATION_WINDOW, Related, Shares, parent_ids};
 use crate::db::executor::Executor;
 use crate::error::Result;
 use crate::filter::{CmpOp, Expr, Filter, Order};
@@ -135,15 +135,7 @@ impl<P: Schema, C: Thing> Preload<P> for HasManyRelation<P, C> {
         executor: &'a E,
         parents: &'a mut [&mut P],
     ) -> Result<()> {
-        let keys: Vec<i64> = parents.iter().map(|parent| parent.id()).collect();
-        let mut ids = keys.clone();
-        ids.sort_unstable();
-        ids.dedup();
-        let within = Expr::In {
-            column: self.fk,
-            values: ids.iter().map(|&id| Value::Int(id)).collect(),
-            negated: false,
-        };
+        let (keys, ids, within) = parent_ids(parents, self.fk);
         let rows = self
             .base()
             .filter(Filter::new(within))

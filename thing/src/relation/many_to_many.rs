@@ -4,7 +4,7 @@
 //! either key, then the cached rows.
 
 use super::holder::ManyToMany;
-use super::preload::{Nested, Preload, RELATION_WINDOW, Related, Shares};
+use super::preload::{Nested, Preload, RELATION_WINDOW, Related, Shares, parent_ids};
 use crate::db::executor::Executor;
 use crate::error::{Error, Result};
 use crate::filter::{CmpOp, Expr, Filter};
@@ -187,15 +187,7 @@ impl<P: Schema, C: Thing, J: JoinRow> Preload<P> for ManyToManyRelation<P, C, J>
         executor: &'a E,
         parents: &'a mut [&mut P],
     ) -> Result<()> {
-        let keys: Vec<i64> = parents.iter().map(|parent| parent.id()).collect();
-        let mut ids = keys.clone();
-        ids.sort_unstable();
-        ids.dedup();
-        let within = Expr::In {
-            column: self.mine,
-            values: ids.iter().map(|&id| Value::Int(id)).collect(),
-            negated: false,
-        };
+        let (keys, _, within) = parent_ids(parents, self.mine);
         let links = self.links(vec![within]).all(executor).await?;
         let mut linked: HashMap<i64, Vec<i64>> = HashMap::new();
         for link in &links {

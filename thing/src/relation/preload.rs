@@ -6,9 +6,11 @@
 use crate::db::executor::Executor;
 use crate::error::{Error, Result};
 use crate::fetch::remember;
+use crate::filter::Expr;
 use crate::model::Thing;
 use crate::query::Query;
 use crate::schema::Schema;
+use crate::value::Value;
 use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 
@@ -207,6 +209,25 @@ impl<M: Thing, R: Preload<M>> Preloading<M, R> {
         preload(executor, &mut rows, &self.relation).await?;
         Ok(rows.pop())
     }
+}
+
+/// What a preload asks for: the parents' ids in their order, the same ids
+/// sorted and distinct, and those in an `IN` on `column` (the related rows'
+/// key, or the join table's).
+pub(crate) fn parent_ids<P: Schema>(
+    parents: &[&mut P],
+    column: usize,
+) -> (Vec<i64>, Vec<i64>, Expr) {
+    let keys: Vec<i64> = parents.iter().map(|parent| parent.id()).collect();
+    let mut ids = keys.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    let within = Expr::In {
+        column,
+        values: ids.iter().map(|&id| Value::Int(id)).collect(),
+        negated: false,
+    };
+    (keys, ids, within)
 }
 
 /// Values by key, handed to the parents that want them: a copy (through the
