@@ -101,6 +101,31 @@ fn unpack(packed: i64) -> (i64, i64) {
     }
 }
 
+/// Every team, unloaded.
+fn all_teams() -> Vec<Team> {
+    (1..=TEAMS)
+        .map(|id| Team {
+            id,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Every tag, unloaded.
+fn all_tags() -> Vec<Tag> {
+    (1..=TAGS)
+        .map(|id| Tag {
+            id,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The ids of `rows`, in order.
+fn item_ids(rows: &[Item]) -> Vec<i64> {
+    rows.iter().map(|row| row.base.id).collect()
+}
+
 /// An item with only its id, to load its relations.
 fn stub(id: i64) -> Item {
     let mut item = Item::default();
@@ -352,7 +377,7 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
             3 => {
                 let rows = team_query(team).all(db).await.expect("all");
                 check_rows(&ledger, "all", &before, &rows);
-                let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                let ids = item_ids(&rows);
                 check_membership(&ledger, "all", team, &before, &ids);
             }
             4 => {
@@ -374,23 +399,18 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
                 };
                 let rows = Team::ITEMS.load(db, &mut parent).await.expect("load items");
                 check_rows(&ledger, "team.load_items", &before, rows);
-                let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                let ids = item_ids(rows);
                 check_membership(&ledger, "team.load_items", team, &before, &ids);
             }
             8 => {
-                let mut teams: Vec<Team> = (1..=TEAMS)
-                    .map(|id| Team {
-                        id,
-                        ..Default::default()
-                    })
-                    .collect();
+                let mut teams = all_teams();
                 thing::preload(db, &mut teams, &Team::ITEMS)
                     .await
                     .expect("preload items");
                 for parent in &teams {
                     let rows = parent.items.get().expect("preloaded");
                     check_rows(&ledger, "preload team items", &before, rows);
-                    let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                    let ids = item_ids(rows);
                     check_membership(&ledger, "preload team items", parent.id, &before, &ids);
                 }
             }
@@ -406,19 +426,14 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
                 check_links(&ledger, &links, item.base.id, &tags);
             }
             10 => {
-                let mut tags: Vec<Tag> = (1..=TAGS)
-                    .map(|id| Tag {
-                        id,
-                        ..Default::default()
-                    })
-                    .collect();
+                let mut tags = all_tags();
                 thing::preload(db, &mut tags, &Tag::ITEMS)
                     .await
                     .expect("preload tag items");
                 for tag in &tags {
                     let rows = tag.items.get().expect("preloaded");
                     check_rows(&ledger, "preload tag items", &before, rows);
-                    let listed: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+                    let listed = item_ids(rows);
                     check_tagged(&ledger, &links, &before, tag.id, &listed);
                 }
             }
@@ -564,12 +579,7 @@ async fn check_final(handles: &[Db], truth: &Db, ledger: &Ledger) {
 /// At the end: every relation, lazy and preloaded, through `db` equals the
 /// database's.
 async fn check_final_relations(h: usize, db: &Db, truth: &Db, ledger: &Ledger, ids: &[i64]) {
-    let mut teams: Vec<Team> = (1..=TEAMS)
-        .map(|id| Team {
-            id,
-            ..Default::default()
-        })
-        .collect();
+    let mut teams = all_teams();
     let mut truth_teams = teams.clone();
     thing::preload(db, &mut teams, &Team::ITEMS)
         .await
@@ -578,27 +588,9 @@ async fn check_final_relations(h: usize, db: &Db, truth: &Db, ledger: &Ledger, i
         .await
         .expect("preload");
     for (cached, truth_team) in teams.iter_mut().zip(&truth_teams) {
-        let expected: Vec<i64> = truth_team
-            .items
-            .get()
-            .unwrap()
-            .iter()
-            .map(|row| row.base.id)
-            .collect();
-        let preloaded: Vec<i64> = cached
-            .items
-            .get()
-            .unwrap()
-            .iter()
-            .map(|row| row.base.id)
-            .collect();
-        let lazy: Vec<i64> = cached
-            .load_items(db)
-            .await
-            .expect("load")
-            .iter()
-            .map(|row| row.base.id)
-            .collect();
+        let expected = item_ids(truth_team.items.get().unwrap());
+        let preloaded = item_ids(cached.items.get().unwrap());
+        let lazy = item_ids(cached.load_items(db).await.expect("load"));
         if preloaded != expected || lazy != expected {
             ledger.violation(format!(
                 "final: handle {h} team {}: preloaded {preloaded:?}, lazy {lazy:?}, database {expected:?}",
@@ -628,12 +620,7 @@ async fn check_final_relations(h: usize, db: &Db, truth: &Db, ledger: &Ledger, i
             ));
         }
     }
-    let mut tags: Vec<Tag> = (1..=TAGS)
-        .map(|id| Tag {
-            id,
-            ..Default::default()
-        })
-        .collect();
+    let mut tags = all_tags();
     let mut truth_tags = tags.clone();
     thing::preload(db, &mut tags, &Tag::ITEMS)
         .await
@@ -642,14 +629,7 @@ async fn check_final_relations(h: usize, db: &Db, truth: &Db, ledger: &Ledger, i
         .await
         .expect("preload");
     for (cached, expected) in tags.iter().zip(&truth_tags) {
-        let ids = |tag: &Tag| -> Vec<i64> {
-            tag.items
-                .get()
-                .unwrap()
-                .iter()
-                .map(|row| row.base.id)
-                .collect()
-        };
+        let ids = |tag: &Tag| -> Vec<i64> { item_ids(tag.items.get().unwrap()) };
         if ids(cached) != ids(expected) {
             ledger.violation(format!(
                 "final: handle {h} tag {}: items {:?}, database {:?}",
