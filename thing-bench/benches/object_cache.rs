@@ -52,6 +52,10 @@ async fn raw_select(pool: &sqlx::PgPool, id: i64) -> BenchUser {
 /// epoch and the schema hash (8 bytes each).
 const ROW_START: usize = 1 + 8 + 8;
 
+/// Rows in the table, all cached: enough that the cache's entries do not sit
+/// in the processor's caches.
+const ROWS: usize = 10_000;
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,7 +86,7 @@ fn main() {
             .await
             .unwrap();
         db_redis.create_table::<BenchUser>().await.unwrap();
-        let mut users: Vec<BenchUser> = (0..1_000)
+        let mut users: Vec<BenchUser> = (0..ROWS as i32)
             .map(|i| BenchUser {
                 email: format!("user{i}@example.com"),
                 name: format!("User {i}"),
@@ -146,6 +150,20 @@ fn main() {
         let bytes: Vec<u8> = redis_conn.get(&key).await.unwrap();
         bytes
     });
+    // Every row's cached bytes, for the floor of hits spread over all keys.
+    let all_bytes: Vec<Vec<u8>> = runtime.block_on(async {
+        let mut all = Vec::with_capacity(ROWS);
+        for chunk in ids.chunks(1_000) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|&id| db_redis.cache_key::<BenchUser>(id).unwrap())
+                .collect();
+            let many: Vec<Vec<u8>> = redis_conn.mget(&keys).await.unwrap();
+            all.extend(many);
+        }
+        all
+    });
+    assert_eq!(all_bytes.len(), ROWS);
 
     // THING_BENCH_CASE=<substring> runs only the matching cases (for profiling).
     let only = std::env::var("THING_BENCH_CASE").unwrap_or_default();
@@ -251,6 +269,65 @@ fn main() {
             ],
         );
         report("by_ids(100): Redis hits", &summaries);
+    }
+
+    // 5. by_id, memory hits spread over every key, vs decoding the same bytes.
+    if wanted("by_id: memory hits over 10 000 keys") {
+        let mut next_floor = 0usize;
+        let mut next_hit = 0usize;
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("decode the row bytes, keys in turn", |n| {
+                    time_async(&runtime, n, || {
+                        next_floor = (next_floor + 7919) % ROWS;
+                        let bytes = &all_bytes[next_floor];
+                        async move {
+                            std::hint::black_box(
+                                BenchUser::decode_row(&bytes[ROW_START..]).unwrap(),
+                            );
+                        }
+                    })
+                }),
+                Contender::new("thing by_id (MemoryCache hit, keys in turn)", |n| {
+                    time_async(&runtime, n, || {
+                        next_hit = (next_hit + 7919) % ROWS;
+                        let (db, id) = (&db_memory, ids[next_hit]);
+                        async move {
+                            std::hint::black_box(BenchUser::by_id(db, id).await.unwrap());
+                        }
+                    })
+                }),
+            ],
+        );
+        report("by_id: memory hits over 10 000 keys", &summaries);
+    }
+
+    // 6. by_ids(1 000), all memory hits, vs decoding the same bytes.
+    if wanted("by_ids(1000): memory hits") {
+        let thousand: Vec<i64> = ids.iter().step_by(10).copied().collect();
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("decode 1 000 rows' bytes", |n| {
+                    time_async(&runtime, n, || async {
+                        for bytes in all_bytes.iter().step_by(10) {
+                            std::hint::black_box(
+                                BenchUser::decode_row(&bytes[ROW_START..]).unwrap(),
+                            );
+                        }
+                    })
+                }),
+                Contender::new("thing by_ids(1000) (MemoryCache hits)", |n| {
+                    time_async(&runtime, n, || async {
+                        std::hint::black_box(
+                            BenchUser::by_ids(&db_memory, &thousand).await.unwrap(),
+                        );
+                    })
+                }),
+            ],
+        );
+        report("by_ids(1000): memory hits", &summaries);
     }
 
     runtime.block_on(async {

@@ -223,7 +223,7 @@ async fn corrupt(c: &CacheTest, key: &str) {
     let fill = thing::cache::Fill {
         key: key.to_owned(),
         token,
-        value: vec![1, 0xff, 0xfe, 0x07],
+        value: vec![1, 0xff, 0xfe, 0x07].into(),
         ttl: Duration::from_secs(60),
     };
     assert_eq!(cache.fill(std::slice::from_ref(&fill)).await.unwrap(), 1);

@@ -10,7 +10,7 @@
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use thing::cache::{Cache, Fill, LeaseToken, Lookup, RedisCache};
+use thing::cache::{Bytes, Cache, Fill, LeaseToken, Lookup, RedisCache};
 use thing_tests::fault::{PrivateRedis, command, free_port, scopeguard};
 use thing_tests::{redis_url, skip, unique_name};
 
@@ -87,7 +87,7 @@ fn fill(key: &str, token: LeaseToken, value: &[u8]) -> Fill {
     Fill {
         key: key.to_owned(),
         token,
-        value: value.to_vec(),
+        value: value.to_vec().into(),
         ttl: VALUE_TTL,
     }
 }
@@ -102,20 +102,26 @@ async fn lease_then_fill_then_hit() {
 
     let token = lease(&t.cache, &row, LEASE_TTL).await;
     assert_eq!(t.cache.fill(&[fill(&row, token, &value)]).await.unwrap(), 1);
-    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.clone()));
-    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.clone()));
+    assert_eq!(
+        lookup(&t.cache, &row).await,
+        Lookup::Hit(value.clone().into())
+    );
+    assert_eq!(
+        lookup(&t.cache, &row).await,
+        Lookup::Hit(value.clone().into())
+    );
     // The token was for an empty key: once filled, filling again with it
     // stores nothing.
     assert_eq!(
         t.cache.fill(&[fill(&row, token, b"again")]).await.unwrap(),
         0
     );
-    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value));
+    assert_eq!(lookup(&t.cache, &row).await, Lookup::Hit(value.into()));
 
     // An empty value is a value, not a miss.
     let token = lease(&t.cache, &empty, LEASE_TTL).await;
     assert_eq!(t.cache.fill(&[fill(&empty, token, b"")]).await.unwrap(), 1);
-    assert_eq!(lookup(&t.cache, &empty).await, Lookup::Hit(Vec::new()));
+    assert_eq!(lookup(&t.cache, &empty).await, Lookup::Hit(Bytes::new()));
 
     t.clean(&[row, empty]).await;
 }
@@ -168,7 +174,7 @@ async fn fill_after_invalidate_is_refused() {
     );
     assert_eq!(
         lookup(&t.cache, &key).await,
-        Lookup::Hit(b"fresh row".to_vec())
+        Lookup::Hit(Bytes::from_static(b"fresh row"))
     );
 
     // Invalidation removes values too.
@@ -203,7 +209,7 @@ async fn concurrent_missers_may_fill_until_an_invalidation() {
         .get_or_lease(&[key.clone(), free.clone()], LEASE_TTL)
         .await
         .unwrap();
-    assert_eq!(both[0], Lookup::Hit(b"row".to_vec()));
+    assert_eq!(both[0], Lookup::Hit(Bytes::from_static(b"row")));
     assert!(matches!(both[1], Lookup::Leased(_)));
     assert_eq!(other.fill(&[fill(&key, theirs, b"row")]).await.unwrap(), 0);
 
@@ -251,7 +257,10 @@ async fn a_hundred_keys_take_one_round_trip() {
     let lookups = t.cache.get_or_lease(&keys, LEASE_TTL).await.unwrap();
     assert_eq!(t.cache.round_trips() - before, 1);
     for (key, lookup) in keys.iter().zip(&lookups) {
-        assert_eq!(*lookup, Lookup::Hit(format!("value of {key}").into_bytes()));
+        assert_eq!(
+            *lookup,
+            Lookup::Hit(format!("value of {key}").into_bytes().into())
+        );
     }
 
     // Nothing to do: no round trip.
@@ -298,7 +307,9 @@ async fn thousands_of_mixed_keys_take_one_round_trip() {
     assert_eq!(lookups.len(), 2_500);
     for (i, (key, lookup)) in keys.iter().zip(&lookups).enumerate() {
         match i {
-            0..1_200 if i % 2 == 0 => assert_eq!(*lookup, Lookup::Hit(key.clone().into_bytes())),
+            0..1_200 if i % 2 == 0 => {
+                assert_eq!(*lookup, Lookup::Hit(key.clone().into_bytes().into()))
+            }
             0..1_200 => assert!(
                 matches!(lookup, Lookup::Leased(seen) if seen.seen() == token.seen()),
                 "key {i}: never filled"
@@ -380,7 +391,10 @@ async fn fill_rejects_a_value_starting_with_zero() {
         .await
         .unwrap();
     assert_eq!((stored, t.cache.round_trips() - before), (2, 1));
-    assert_eq!(lookup(&other, &key).await, Lookup::Hit(vec![1, 0, 0]));
+    assert_eq!(
+        lookup(&other, &key).await,
+        Lookup::Hit(Bytes::from_static(&[1, 0, 0]))
+    );
     t.clean(&[key, good]).await;
 }
 
@@ -446,7 +460,10 @@ async fn private_cache(server: &PrivateRedis) -> RedisCache {
 async fn use_cache(cache: &RedisCache, key: &str) {
     let token = lease(cache, key, LEASE_TTL).await;
     assert_eq!(cache.fill(&[fill(key, token, b"row")]).await.unwrap(), 1);
-    assert_eq!(lookup(cache, key).await, Lookup::Hit(b"row".to_vec()));
+    assert_eq!(
+        lookup(cache, key).await,
+        Lookup::Hit(Bytes::from_static(b"row"))
+    );
 }
 
 /// Every kind of call fails, each within `FAIL_WITHIN`.
@@ -514,7 +531,10 @@ async fn a_hung_server_times_out_and_recovers() {
 
     tokio::time::sleep(COOL_DOWN).await;
     use_cache(&cache, "after").await;
-    assert_eq!(lookup(&cache, "before").await, Lookup::Hit(b"row".to_vec()));
+    assert_eq!(
+        lookup(&cache, "before").await,
+        Lookup::Hit(Bytes::from_static(b"row"))
+    );
 }
 
 #[tokio::test]
@@ -542,7 +562,10 @@ async fn a_flushed_script_cache_costs_one_extra_round_trip() {
     assert_eq!(fill_once(b"three").await, 2);
     assert!(cache.is_connected());
     assert_eq!(fill_once(b"four").await, 1);
-    assert_eq!(lookup(&cache, "k").await, Lookup::Hit(b"four".to_vec()));
+    assert_eq!(
+        lookup(&cache, "k").await,
+        Lookup::Hit(Bytes::from_static(b"four"))
+    );
 }
 
 /// The whole ORM over a Redis that dies mid-run: every operation still succeeds

@@ -102,7 +102,11 @@ pub(crate) fn decode<T: Schema + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Res
 }
 
 /// Records the row as now stored, so the next `save` sends only what changes.
+/// A model without a snapshot encodes nothing.
 pub(crate) fn remember<T: Schema>(item: &mut T) {
+    if item.snapshot().is_none() {
+        return;
+    }
     let bytes = item.encode_row();
     if let Some(snapshot) = item.snapshot_mut() {
         snapshot.set(bytes);

@@ -1,6 +1,7 @@
 //! Single flight: concurrent misses of one key in this process load it once.
 //! The first to miss leads; the others wait for the bytes it read.
 
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ pub(crate) struct Landing {
     done: Notify,
     finished: AtomicBool,
     /// The cache value the leader read, if it finished and had followers.
-    bytes: Mutex<Option<Vec<u8>>>,
+    bytes: Mutex<Option<Bytes>>,
 }
 
 /// What a reader that missed does.
@@ -62,7 +63,7 @@ pub(crate) struct Leader<'a> {
 impl Leader<'_> {
     /// Hands the followers the cache value read; `bytes` runs only if there
     /// are followers.
-    pub fn land(self, bytes: impl FnOnce() -> Vec<u8>) {
+    pub fn land(self, bytes: impl FnOnce() -> Bytes) {
         self.flights.map().remove(&self.key);
         // No one can join any more: the count is final.
         if Arc::strong_count(&self.landing) > 1 {
@@ -88,7 +89,7 @@ impl Drop for Leader<'_> {
 
 impl Landing {
     /// Waits for the leader: the cache value it read, or `None` when it gave up.
-    pub async fn wait(&self) -> Option<Vec<u8>> {
+    pub async fn wait(&self) -> Option<Bytes> {
         let mut notified = pin!(self.done.notified());
         notified.as_mut().enable();
         if !self.finished.load(Ordering::Acquire) {
@@ -113,8 +114,8 @@ mod tests {
         };
         let waiter = tokio::spawn(async move { landing.wait().await });
         tokio::task::yield_now().await;
-        leader.land(|| b"row".to_vec());
-        assert_eq!(waiter.await.unwrap(), Some(b"row".to_vec()));
+        leader.land(|| Bytes::from_static(b"row"));
+        assert_eq!(waiter.await.unwrap(), Some(Bytes::from_static(b"row")));
         assert!(
             matches!(flights.lead_or_follow("k"), Role::Lead(_)),
             "landed: a new load leads"

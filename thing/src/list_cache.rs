@@ -9,7 +9,7 @@
 //! No writer has to find the lists it changes, so none can be missed.
 
 use crate::cache::context::CacheContext;
-use crate::cache::{StampedFill, StampedLookup};
+use crate::cache::{Bytes, StampedFill, StampedLookup};
 use crate::db::executor::Target;
 use crate::db::handle::Db;
 use crate::error::Result;
@@ -135,8 +135,8 @@ pub(crate) async fn list<T: Schema>(
         db.counters().query_miss();
         let list = read_list(query, window(cache, query), db).await?;
         cache.pass_fill_gate().await;
-        let bytes = list.encode(&seen);
-        fill(db, cache, &key, &stamps, seen, &list).await;
+        let bytes = Bytes::from(list.encode(&seen));
+        fill(db, cache, &key, &stamps, seen, bytes.clone()).await;
         leader.land(|| bytes);
         return Ok(list);
     }
@@ -191,15 +191,9 @@ async fn create_stamps(db: &Db, cache: &CacheContext, key: &str, stamps: &[Strin
         count: 0,
         complete: false,
     };
-    fill(
-        db,
-        cache,
-        key,
-        stamps,
-        vec![u64::MAX; stamps.len()],
-        &nothing,
-    )
-    .await;
+    let seen = vec![u64::MAX; stamps.len()];
+    let bytes = Bytes::from(nothing.encode(&seen));
+    fill(db, cache, key, stamps, seen, bytes).await;
 }
 
 /// The list from SQL, not cached (the cache cannot vouch for it now).
@@ -218,18 +212,18 @@ fn valid(looked: &StampedLookup, seen: &[u64]) -> Option<CachedList> {
     (built_under == seen).then_some(list)
 }
 
-/// Stores `list` as built under the stamp values `seen`.
+/// Stores a list's `bytes` as built under the stamp values `seen`.
 async fn fill(
     db: &Db,
     cache: &CacheContext,
     key: &str,
     stamps: &[String],
     seen: Vec<u64>,
-    list: &CachedList,
+    bytes: Bytes,
 ) {
     let fill = StampedFill {
         key: key.to_owned(),
-        value: list.encode(&seen),
+        value: bytes,
         ttl: cache.config.ttl,
         stamps: stamps.to_vec(),
         seen,

@@ -10,10 +10,10 @@ use crate::backend::ModelIoAll;
 use crate::statements::StatementCache;
 use crate::types::SqlType;
 use crate::value::Value;
+use bytes::{Buf, Bytes};
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 /// The DDL of a table: its `CREATE TABLE` and indexes in a dialect.
 #[doc(hidden)]
@@ -116,32 +116,24 @@ impl BaseModel {
 /// assert_eq!(Tag::COLUMNS.len(), 2);
 /// ```
 #[derive(Clone, Default)]
-pub struct Snapshot(Option<SnapshotRow>);
-
-/// Row bytes shared with the buffer they arrived in (a cache value starts with
-/// a one-byte tag, which `start` skips), so keeping them copies nothing.
-#[derive(Clone)]
-struct SnapshotRow {
-    bytes: Arc<Vec<u8>>,
-    start: usize,
-}
+pub struct Snapshot(Option<Bytes>);
 
 impl Snapshot {
     /// Keeps `row` as the last known row.
     pub(crate) fn set(&mut self, row: Vec<u8>) {
-        self.set_from(row, 0);
+        self.0 = Some(Bytes::from(row));
     }
 
-    /// Keeps `buffer[start..]` as the last known row, without copying it.
-    pub(crate) fn set_from(&mut self, buffer: Vec<u8>, start: usize) {
-        self.0 = Some(SnapshotRow {
-            bytes: Arc::new(buffer),
-            start,
-        });
+    /// Keeps `buffer[start..]` as the last known row, sharing the buffer it
+    /// arrived in (a cache value starts with a header, which `start` skips):
+    /// keeping it copies nothing.
+    pub(crate) fn set_from(&mut self, mut buffer: Bytes, start: usize) {
+        buffer.advance(start.min(buffer.len()));
+        self.0 = Some(buffer);
     }
 
     pub(crate) fn row(&self) -> Option<&[u8]> {
-        self.0.as_ref().map(|row| &row.bytes[row.start..])
+        self.0.as_deref()
     }
 }
 

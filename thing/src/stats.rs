@@ -190,12 +190,16 @@ impl StatsCounters {
         self.add(counter, 1);
     }
 
-    pub fn cache_hit(&self) {
-        self.add(Counter::cache_hits, 1);
+    pub fn cache_hits(&self, count: u64) {
+        if count > 0 {
+            self.add(Counter::cache_hits, count);
+        }
     }
 
-    pub fn negative_hit(&self) {
-        self.add(Counter::negative_hits, 1);
+    pub fn negative_hits(&self, count: u64) {
+        if count > 0 {
+            self.add(Counter::negative_hits, count);
+        }
     }
 
     pub fn cache_misses(&self, count: u64) {

@@ -7,7 +7,7 @@
 //! here past the dispatch: they go to the database.
 
 use crate::cache::context::CacheContext;
-use crate::cache::{CacheError, Fill, LeaseToken, Lookup};
+use crate::cache::{Bytes, CacheError, Fill, LeaseToken, Lookup};
 use crate::db::executor::{Executor, Target, with_session};
 use crate::db::handle::Db;
 use crate::error::{Error, Result};
@@ -83,7 +83,7 @@ const ROW_START: usize = 1 + 8 + 8;
 /// value cached under another epoch of the table (it was dropped or created
 /// since), or a row of a struct of another shape (another schema hash), is
 /// `Corrupt`: a miss, replaced by this read.
-fn decode_entry<T: Schema>(bytes: Vec<u8>, epoch: u64) -> Entry<T> {
+fn decode_entry<T: Schema>(bytes: Bytes, epoch: u64) -> Entry<T> {
     let Some((&tag, rest)) = bytes.split_first() else {
         return Entry::Corrupt;
     };
@@ -181,7 +181,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
         if matches!(lookups.answers[0], Lookup::Loading(_))
             && let Some(item) = landed_meanwhile::<T>(db, cache, &keys).await
         {
-            leader.land(|| encode_entry(item.as_ref(), epoch));
+            leader.land(|| encode_entry(item.as_ref(), epoch).into());
             return Ok(item);
         }
         let item = resolve::<T>(db, cache, &[id], &keys, lookups)
@@ -189,7 +189,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
             .pop()
             .flatten();
         // Followers decode the bytes the cache holds; encoded only for them.
-        leader.land(|| encode_entry(item.as_ref(), epoch));
+        leader.land(|| encode_entry(item.as_ref(), epoch).into());
         return Ok(item);
     }
 }
@@ -213,11 +213,11 @@ fn hit<T: Schema>(db: &Db, lookups: &mut Lookups) -> Option<Option<T>> {
     };
     match decode_entry::<T>(std::mem::take(bytes), lookups.epoch) {
         Entry::Row(item) => {
-            db.counters().cache_hit();
+            db.counters().cache_hits(1);
             Some(Some(item))
         }
         Entry::Absent => {
-            db.counters().negative_hit();
+            db.counters().negative_hits(1);
             Some(None)
         }
         Entry::Corrupt => None,
@@ -228,7 +228,7 @@ fn hit<T: Schema>(db: &Db, lookups: &mut Lookups) -> Option<Option<T>> {
 /// it gave up (the caller tries again).
 async fn follow<T: Schema>(db: &Db, landing: &Landing, epoch: u64) -> Option<Option<T>> {
     let bytes = landing.wait().await?;
-    db.counters().cache_hit();
+    db.counters().cache_hits(1);
     db.counters().join();
     match decode_entry::<T>(bytes, epoch) {
         Entry::Row(item) => Some(Some(item)),
@@ -315,21 +315,36 @@ async fn resolve<T: Schema>(
     let mut rows: Vec<Option<T>> = Vec::with_capacity(ids.len());
     let mut misses: Vec<(usize, Option<LeaseToken>)> = Vec::new();
     let mut corrupt: Vec<usize> = Vec::new();
+    let (mut hits, mut negative_hits) = (0, 0);
     for (index, lookup) in lookups.answers.into_iter().enumerate() {
-        rows.push(None);
-        match lookup {
+        // Decoded straight into its place: a row is moved as few times as can be.
+        rows.push(match lookup {
             Lookup::Hit(bytes) => match decode_entry::<T>(bytes, lookups.epoch) {
                 Entry::Row(item) => {
-                    counters.cache_hit();
-                    rows[index] = Some(item);
+                    hits += 1;
+                    Some(item)
                 }
-                Entry::Absent => counters.negative_hit(),
-                Entry::Corrupt => corrupt.push(index),
+                Entry::Absent => {
+                    negative_hits += 1;
+                    None
+                }
+                Entry::Corrupt => {
+                    corrupt.push(index);
+                    None
+                }
             },
-            Lookup::Leased(token) => misses.push((index, Some(token))),
-            Lookup::Busy | Lookup::Loading(_) => misses.push((index, None)),
-        }
+            Lookup::Leased(token) => {
+                misses.push((index, Some(token)));
+                None
+            }
+            Lookup::Busy | Lookup::Loading(_) => {
+                misses.push((index, None));
+                None
+            }
+        });
     }
+    counters.cache_hits(hits);
+    counters.negative_hits(negative_hits);
     if !corrupt.is_empty() {
         misses.extend(replace_corrupt(db, cache, keys, &corrupt).await);
     }
@@ -361,7 +376,7 @@ async fn resolve<T: Schema>(
             Some(Fill {
                 key: keys[index].clone(),
                 token: token?,
-                value: encode_entry(item, lookups.epoch),
+                value: encode_entry(item, lookups.epoch).into(),
                 ttl,
             })
         })

@@ -1,20 +1,27 @@
-//! [`MemoryCache`]: the in-process cache, bounded, on moka.
+//! [`MemoryCache`]: the in-process cache, bounded, with per-entry expiry.
 //!
-//! Values live in moka (bounded, per-entry expiry). Leases and write locks live
-//! beside them in a few mutex-guarded maps, one per shard of the key space; a
-//! fill and an invalidation of a key both run under its shard's lock, which is
-//! what makes "store only while the lease holds" atomic. Hits take no lock.
-//! Stamps and their locks live in one more map under one lock, which makes a
-//! stamped fill's check-and-store atomic.
+//! The key space is split into shards, each one map under one mutex holding the
+//! shard's values, the leases of its empty keys and the locks of writes in
+//! flight. A lookup, a fill and an invalidation of a key each take its shard's
+//! lock once, which is what makes "store only while the lease holds" atomic. A
+//! hit hashes the key twice (its shard, its slot), takes an uncontended mutex and
+//! shares the value's bytes (a reference count, no copy).
+//!
+//! A full shard evicts by CLOCK (second chance): a hit marks its entry used, and
+//! the eviction hand passes over used entries once, clearing the mark, and drops
+//! the first entry not used since, or expired. Stamps and their locks live in
+//! one more map under one lock, which makes a stamped fill's check-and-store
+//! atomic; it is taken before a shard's lock, never after.
 
 use super::{Cache, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys};
-use moka::sync::Cache as Moka;
+use bytes::Bytes;
+use indexmap::IndexMap;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Shards of the lease maps.
+/// Shards of the key space.
 const SHARDS: usize = 16;
 
 /// A shard's lease count past which its expired leases (of readers that never
@@ -29,10 +36,96 @@ const LOCK_WINDOW: Duration = Duration::from_secs(10);
 /// comes back with a new random value, so no list built before validates.
 const MAX_STAMPS: usize = 200_000;
 
-#[derive(Clone, Debug)]
-struct Value {
-    bytes: Arc<[u8]>,
-    ttl: Duration,
+/// The latest instant `ttl` after `now` that the clock can hold.
+fn deadline(now: Instant, ttl: Duration) -> Instant {
+    now.checked_add(ttl)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// One stored value.
+#[derive(Debug)]
+struct Slot {
+    bytes: Bytes,
+    expires: Instant,
+    /// Hit since the eviction hand last passed it.
+    used: bool,
+}
+
+/// The values of one shard, bounded, evicted by CLOCK.
+#[derive(Debug, Default)]
+struct Values {
+    slots: IndexMap<Box<str>, Slot, foldhash::fast::RandomState>,
+    /// Where the eviction hand is in `slots`.
+    hand: usize,
+}
+
+impl Values {
+    /// The live value of `key`, marked used; an expired one is dropped.
+    fn get(&mut self, key: &str, now: Instant) -> Option<Bytes> {
+        let (index, _, slot) = self.slots.get_full_mut(key)?;
+        if slot.expires <= now {
+            self.slots.swap_remove_index(index);
+            return None;
+        }
+        slot.used = true;
+        Some(slot.bytes.clone())
+    }
+
+    /// Stores `bytes` under `key` for `ttl`, evicting first if the shard holds
+    /// `capacity` values.
+    fn insert(&mut self, key: &str, bytes: Bytes, ttl: Duration, now: Instant, capacity: usize) {
+        let expires = deadline(now, ttl);
+        if let Some(slot) = self.slots.get_mut(key) {
+            *slot = Slot {
+                bytes,
+                expires,
+                used: true,
+            };
+            return;
+        }
+        if capacity == 0 {
+            return;
+        }
+        while self.slots.len() >= capacity {
+            self.evict_one(now);
+        }
+        let slot = Slot {
+            bytes,
+            expires,
+            used: false,
+        };
+        self.slots.insert(key.into(), slot);
+    }
+
+    /// Drops the first value at or past the hand that is expired or not used
+    /// since the hand last passed it, clearing the marks it passes.
+    fn evict_one(&mut self, now: Instant) {
+        loop {
+            if self.hand >= self.slots.len() {
+                self.hand = 0;
+            }
+            let Some((_, slot)) = self.slots.get_index_mut(self.hand) else {
+                return;
+            };
+            if slot.used && slot.expires > now {
+                slot.used = false;
+                self.hand += 1;
+            } else {
+                // The last value moves into the hand's place, to be looked at next.
+                self.slots.swap_remove_index(self.hand);
+                return;
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.slots.swap_remove(key);
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
 }
 
 #[derive(Debug)]
@@ -54,9 +147,10 @@ impl Lock {
     }
 }
 
-/// The leases and row locks of one shard of the key space.
+/// The values, leases and row locks of one shard of the key space.
 #[derive(Debug, Default)]
 struct Shard {
+    values: Values,
     leases: HashMap<String, Lease>,
     locks: HashMap<String, Lock>,
 }
@@ -113,31 +207,19 @@ fn unlock(locks: &mut HashMap<String, Lock>, key: &str) {
     }
 }
 
-struct ValueExpiry;
-
-impl moka::Expiry<String, Value> for ValueExpiry {
-    fn expire_after_create(&self, _: &String, value: &Value, _: Instant) -> Option<Duration> {
-        Some(value.ttl)
-    }
-    fn expire_after_update(
-        &self,
-        _: &String,
-        value: &Value,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
+fn lock_shard(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// An in-process cache, bounded by entry count (least recently used entries go
-/// first). The default cache of [`Db::connect`](crate::Db::connect).
+/// An in-process cache, bounded by entry count: a full cache drops entries not
+/// read lately first (CLOCK, per shard). The default cache of
+/// [`Db::connect`](crate::Db::connect).
 ///
 /// It is coherent only for writes made through `Db` handles sharing it; when
 /// several processes write the same database, use a `RedisCache`.
 ///
 /// ```
-/// use thing::cache::{Cache, Fill, Lookup, MemoryCache};
+/// use thing::cache::{Bytes, Cache, Fill, Lookup, MemoryCache};
 /// use std::time::Duration;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let cache = MemoryCache::new(10_000);
@@ -145,51 +227,64 @@ impl moka::Expiry<String, Value> for ValueExpiry {
 /// let Lookup::Leased(token) = cache.get_or_lease(&keys, Duration::from_secs(5)).await? [0] else {
 ///     unreachable!()
 /// };
-/// let fill = Fill { key: "k".into(), token, value: b"v".to_vec(), ttl: Duration::from_secs(60) };
+/// let value = Bytes::from_static(b"v");
+/// let fill = Fill { key: "k".into(), token, value: value.clone(), ttl: Duration::from_secs(60) };
 /// assert_eq!(cache.fill(std::slice::from_ref(&fill)).await?, 1);
-/// assert_eq!(cache.get_or_lease(&keys, Duration::from_secs(5)).await?, vec![Lookup::Hit(b"v".to_vec())]);
+/// assert_eq!(cache.get_or_lease(&keys, Duration::from_secs(5)).await?, vec![Lookup::Hit(value)]);
 /// # Ok::<(), thing::cache::CacheError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
 pub struct MemoryCache {
-    values: Moka<String, Value, foldhash::fast::RandomState>,
     shards: Arc<[Mutex<Shard>; SHARDS]>,
+    /// Values one shard holds at most.
+    per_shard: usize,
     stamps: Arc<Mutex<Stamps>>,
 }
 
 impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryCache")
-            .field("entries", &self.values.entry_count())
+            .field("entries", &self.entry_count())
             .finish()
     }
 }
 
 impl MemoryCache {
-    /// A cache holding at most `max_entries` entries.
+    /// A cache holding at most `max_entries` entries (rows and lists), rounded
+    /// up to a multiple of its 16 shards; each shard holds a sixteenth.
     ///
     /// ```
     /// let cache = thing::cache::MemoryCache::new(1_000);
-    /// # let _ = cache;
+    /// assert_eq!(cache.entry_count(), 0);
     /// ```
     pub fn new(max_entries: u64) -> Self {
+        let per_shard = max_entries.div_ceil(SHARDS as u64);
         Self {
-            values: Moka::builder()
-                .max_capacity(max_entries)
-                .expire_after(ValueExpiry)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
             shards: Arc::new(std::array::from_fn(|_| Mutex::default())),
+            per_shard: usize::try_from(per_shard).unwrap_or(usize::MAX),
             stamps: Arc::default(),
         }
     }
 
+    /// How many values (rows, absences and lists) the cache holds now,
+    /// expired ones not yet dropped included.
+    ///
+    /// ```
+    /// let cache = thing::cache::MemoryCache::new(1_000);
+    /// assert_eq!(cache.entry_count(), 0);
+    /// ```
+    pub fn entry_count(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| lock_shard(shard).values.len() as u64)
+            .sum()
+    }
+
     /// The shard of `key`, locked.
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-        self.shards[hash as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let hash = foldhash::fast::FixedState::default().hash_one(key);
+        lock_shard(&self.shards[hash as usize % SHARDS])
     }
 
     fn stamps(&self) -> MutexGuard<'_, Stamps> {
@@ -197,16 +292,11 @@ impl MemoryCache {
     }
 
     /// Looks up one key, leasing it when empty. Runs on the calling thread.
-    fn lookup(&self, key: &str, lease_ttl: Duration) -> Lookup {
-        if let Some(value) = self.values.get(key) {
-            return Lookup::Hit(value.bytes.to_vec());
-        }
+    fn lookup(&self, key: &str, lease_ttl: Duration, now: Instant) -> Lookup {
         let mut shard = self.shard(key);
-        // A fill may have landed since the first look.
-        if let Some(value) = self.values.get(key) {
-            return Lookup::Hit(value.bytes.to_vec());
+        if let Some(bytes) = shard.values.get(key, now) {
+            return Lookup::Hit(bytes);
         }
-        let now = Instant::now();
         if shard.locked(key, now) {
             return Lookup::Busy;
         }
@@ -227,9 +317,12 @@ impl MemoryCache {
         Lookup::Leased(token)
     }
 
-    /// Looks up every key, in order.
+    /// Looks up every key, in order, at one instant.
     fn lookups(&self, keys: &[String], lease_ttl: Duration) -> Vec<Lookup> {
-        keys.iter().map(|key| self.lookup(key, lease_ttl)).collect()
+        let now = Instant::now();
+        keys.iter()
+            .map(|key| self.lookup(key, lease_ttl, now))
+            .collect()
     }
 
     /// Stores the fill if its lease still holds and no write is in flight,
@@ -244,13 +337,10 @@ impl MemoryCache {
                 .is_some_and(|lease| lease.token == fill.token && lease.until > now);
         if holds {
             shard.leases.remove(&fill.key);
-            self.values.insert(
-                fill.key.clone(),
-                Value {
-                    bytes: Arc::from(fill.value.as_slice()),
-                    ttl: fill.ttl,
-                },
-            );
+            let value = fill.value.clone();
+            shard
+                .values
+                .insert(&fill.key, value, fill.ttl, now, self.per_shard);
         }
         holds
     }
@@ -259,7 +349,7 @@ impl MemoryCache {
     fn invalidate_one(&self, key: &str) {
         let mut shard = self.shard(key);
         shard.leases.remove(key);
-        self.values.invalidate(key);
+        shard.values.remove(key);
     }
 
     /// Locks a row key: its value and lease are dropped, and nothing fills it
@@ -267,7 +357,7 @@ impl MemoryCache {
     fn lock_row(&self, key: &str) {
         let mut shard = self.shard(key);
         shard.leases.remove(key);
-        self.values.invalidate(key);
+        shard.values.remove(key);
         lock(&mut shard.locks, key, Instant::now());
     }
 
@@ -328,7 +418,7 @@ impl Cache for MemoryCache {
         key: &'a str,
         stamps: &'a [String],
     ) -> CacheFuture<'a, StampedLookup> {
-        let value = self.values.get(key).map(|value| value.bytes.to_vec());
+        let value = self.shard(key).values.get(key, Instant::now());
         let current = {
             let held = self.stamps();
             stamps
@@ -344,16 +434,14 @@ impl Cache for MemoryCache {
 
     fn fill_stamped<'a>(&'a self, fill: &'a StampedFill) -> CacheFuture<'a, bool> {
         let mut stamps = self.stamps();
-        let stored = Self::stamps_hold(&mut stamps, fill, Instant::now());
+        let now = Instant::now();
+        let stored = Self::stamps_hold(&mut stamps, fill, now);
         if stored {
             // Under the stamps' lock: no write can bump them in between.
-            self.values.insert(
-                fill.key.clone(),
-                Value {
-                    bytes: Arc::from(fill.value.as_slice()),
-                    ttl: fill.ttl,
-                },
-            );
+            let value = fill.value.clone();
+            self.shard(&fill.key)
+                .values
+                .insert(&fill.key, value, fill.ttl, now, self.per_shard);
         }
         Box::pin(std::future::ready(Ok(stored)))
     }
@@ -429,7 +517,7 @@ mod tests {
         Fill {
             key: key.into(),
             token,
-            value: value.to_vec(),
+            value: Bytes::copy_from_slice(value),
             ttl: Duration::from_secs(60),
         }
     }
@@ -437,13 +525,16 @@ mod tests {
     #[test]
     fn one_lease_at_a_time_and_invalidation_revokes_it() {
         let cache = MemoryCache::new(100);
-        let Lookup::Leased(first) = cache.lookup("k", LEASE) else {
+        let Lookup::Leased(first) = cache.lookup("k", LEASE, Instant::now()) else {
             panic!("an empty key is leased");
         };
-        assert_eq!(cache.lookup("k", LEASE), Lookup::Loading(first));
+        assert_eq!(
+            cache.lookup("k", LEASE, Instant::now()),
+            Lookup::Loading(first)
+        );
         cache.invalidate_one("k");
         assert!(!cache.fill_one(&fill("k", first, b"stale")), "revoked");
-        let Lookup::Leased(second) = cache.lookup("k", LEASE) else {
+        let Lookup::Leased(second) = cache.lookup("k", LEASE, Instant::now()) else {
             panic!("leased again after the invalidation");
         };
         assert!(!cache.fill_one(&fill("k", first, b"stale")));
@@ -452,31 +543,40 @@ mod tests {
             !cache.fill_one(&fill("k", second, b"again")),
             "a lease fills once"
         );
-        assert_eq!(cache.lookup("k", LEASE), Lookup::Hit(b"fresh".to_vec()));
+        assert_eq!(
+            cache.lookup("k", LEASE, Instant::now()),
+            Lookup::Hit(Bytes::from_static(b"fresh"))
+        );
 
-        let Lookup::Leased(unused) = cache.lookup("other", LEASE) else {
+        let Lookup::Leased(unused) = cache.lookup("other", LEASE, Instant::now()) else {
             panic!("leased");
         };
         cache.release("other", LeaseToken(7)); // not its lease: kept
-        assert_eq!(cache.lookup("other", LEASE), Lookup::Loading(unused));
+        assert_eq!(
+            cache.lookup("other", LEASE, Instant::now()),
+            Lookup::Loading(unused)
+        );
         cache.release("other", unused);
-        assert!(matches!(cache.lookup("other", LEASE), Lookup::Leased(_)));
+        assert!(matches!(
+            cache.lookup("other", LEASE, Instant::now()),
+            Lookup::Leased(_)
+        ));
     }
 
     #[test]
     fn expired_leases_are_granted_again_and_swept() {
         let cache = MemoryCache::new(100);
-        let Lookup::Leased(old) = cache.lookup("k", Duration::ZERO) else {
+        let Lookup::Leased(old) = cache.lookup("k", Duration::ZERO, Instant::now()) else {
             panic!("leased");
         };
-        let Lookup::Leased(new) = cache.lookup("k", LEASE) else {
+        let Lookup::Leased(new) = cache.lookup("k", LEASE, Instant::now()) else {
             panic!("an expired lease is granted again");
         };
         assert!(!cache.fill_one(&fill("k", old, b"late")));
         assert!(cache.fill_one(&fill("k", new, b"row")));
 
         for i in 0..SWEEP_AT * SHARDS * 2 {
-            cache.lookup(&format!("abandoned{i}"), Duration::ZERO);
+            cache.lookup(&format!("abandoned{i}"), Duration::ZERO, Instant::now());
         }
         for shard in cache.shards.iter() {
             let held = shard.lock().unwrap().leases.len();
@@ -487,7 +587,7 @@ mod tests {
     fn stamped_fill(key: &str, stamps: &[&str], seen: Vec<u64>) -> StampedFill {
         StampedFill {
             key: key.into(),
-            value: b"list".to_vec(),
+            value: Bytes::from_static(b"list"),
             ttl: Duration::from_secs(60),
             stamps: stamps.iter().map(|s| s.to_string()).collect(),
             seen,
@@ -535,7 +635,11 @@ mod tests {
             let during: Vec<u64> = during.into_iter().map(Option::unwrap).collect();
             let fill = stamped_fill("list", &["s1", "s2"], during.clone());
             assert!(!cache.fill_stamped(&fill).await.unwrap(), "locked");
-            assert_eq!(cache.lookup("row", LEASE), Lookup::Busy, "a locked row");
+            assert_eq!(
+                cache.lookup("row", LEASE, Instant::now()),
+                Lookup::Busy,
+                "a locked row"
+            );
             cache.end_write(&write).await.unwrap();
             assert!(!cache.fill_stamped(&fill).await.unwrap(), "bumped again");
             let after: Vec<u64> = cache
@@ -552,7 +656,10 @@ mod tests {
             assert!(cache.fill_stamped(&fill).await.unwrap());
             let hit = cache.get_stamped("list", &stamps).await.unwrap();
             assert_eq!(hit.value.as_deref(), Some(&b"list"[..]));
-            assert!(matches!(cache.lookup("row", LEASE), Lookup::Leased(_)));
+            assert!(matches!(
+                cache.lookup("row", LEASE, Instant::now()),
+                Lookup::Leased(_)
+            ));
         });
     }
 
@@ -568,13 +675,76 @@ mod tests {
             cache.begin_write(&write).await.unwrap();
             cache.end_write(&write).await.unwrap();
             assert_eq!(
-                cache.lookup("row", LEASE),
+                cache.lookup("row", LEASE, Instant::now()),
                 Lookup::Busy,
                 "one still in flight"
             );
             cache.abort_write(&write).await.unwrap();
-            assert!(matches!(cache.lookup("row", LEASE), Lookup::Leased(_)));
+            assert!(matches!(
+                cache.lookup("row", LEASE, Instant::now()),
+                Lookup::Leased(_)
+            ));
         });
+    }
+
+    /// Fills `key` through a lease of its own.
+    fn store(cache: &MemoryCache, key: &str, value: &[u8], ttl: Duration) {
+        let Lookup::Leased(token) = cache.lookup(key, LEASE, Instant::now()) else {
+            panic!("{key} is empty");
+        };
+        let mut fill = fill(key, token, value);
+        fill.ttl = ttl;
+        assert!(cache.fill_one(&fill));
+    }
+
+    fn holds(cache: &MemoryCache, key: &str) -> bool {
+        matches!(cache.lookup(key, LEASE, Instant::now()), Lookup::Hit(_))
+    }
+
+    #[test]
+    fn a_full_shard_drops_what_was_not_read_since_the_hand_passed() {
+        // 16 entries: one per shard.
+        let cache = MemoryCache::new(SHARDS as u64);
+        let hour = Duration::from_secs(3600);
+        let keys: Vec<String> = (0..2_000).map(|i| format!("key {i}")).collect();
+        for key in &keys[..400] {
+            store(&cache, key, b"row", hour);
+        }
+        assert!(cache.entry_count() <= SHARDS as u64, "bounded");
+        // Two keys of one shard: the one read survives the next insert there,
+        // the one not read goes.
+        let shard_of =
+            |key: &str| foldhash::fast::FixedState::default().hash_one(key) as usize % SHARDS;
+        let mut same: Vec<&String> = keys.iter().filter(|key| shard_of(key) == 0).collect();
+        let (kept, dropped, newcomer) = (same.remove(0), same.remove(0), same.remove(0));
+        let cache = MemoryCache::new(2 * SHARDS as u64);
+        store(&cache, kept, b"kept", hour);
+        store(&cache, dropped, b"dropped", hour);
+        assert!(holds(&cache, kept), "read: marked used");
+        store(&cache, newcomer, b"new", hour);
+        assert!(holds(&cache, kept), "a second chance");
+        assert!(holds(&cache, newcomer));
+        assert!(
+            matches!(
+                cache.lookup(dropped, LEASE, Instant::now()),
+                Lookup::Leased(_)
+            ),
+            "not read since it was stored: evicted"
+        );
+    }
+
+    #[test]
+    fn an_expired_value_is_a_miss_and_is_dropped() {
+        let cache = MemoryCache::new(100);
+        store(&cache, "short", b"row", Duration::from_millis(1));
+        store(&cache, "long", b"row", Duration::MAX);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(matches!(
+            cache.lookup("short", LEASE, Instant::now()),
+            Lookup::Leased(_)
+        ));
+        assert!(holds(&cache, "long"), "Duration::MAX does not overflow");
+        assert_eq!(cache.entry_count(), 1);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub(crate) mod outbox;
 mod redis;
 pub(crate) mod unflushed;
 
+/// Cached values are [`Bytes`]: a hit shares the stored buffer (a reference
+/// count) instead of copying it, and a row keeps it as its snapshot.
+pub use bytes::Bytes;
 pub use context::WritePolicy;
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
@@ -171,7 +174,7 @@ impl Default for LeaseToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// The stored value.
-    Hit(Vec<u8>),
+    Hit(Bytes),
     /// The key was empty; the caller may fill it with this token.
     Leased(LeaseToken),
     /// The key is empty and may not be filled by this caller (a write is in
@@ -192,7 +195,7 @@ pub struct Fill {
     /// The lease returned by [`Cache::get_or_lease`] for this key.
     pub token: LeaseToken,
     /// The value.
-    pub value: Vec<u8>,
+    pub value: Bytes,
     /// How long it lives.
     pub ttl: Duration,
 }
@@ -204,7 +207,7 @@ pub use crate::error::CacheError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StampedLookup {
     /// The cached bytes.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
     /// One per stamp asked for, in order.
     pub stamps: Vec<Option<u64>>,
 }
@@ -216,7 +219,7 @@ pub struct StampedFill {
     /// The key.
     pub key: String,
     /// The value.
-    pub value: Vec<u8>,
+    pub value: Bytes,
     /// How long it lives.
     pub ttl: Duration,
     /// The stamps the value was built under.

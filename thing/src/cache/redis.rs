@@ -3,7 +3,8 @@
 
 use super::breaker::{Admit, Breaker};
 use super::{
-    Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys,
+    Bytes, Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup,
+    WriteKeys,
 };
 use crate::hash::sha1_hex;
 use crate::stats;
@@ -315,7 +316,7 @@ impl Script {
 /// match cache.get_or_lease(&keys, Duration::from_secs(5)).await?.remove(0) {
 ///     Lookup::Hit(bytes) => println!("cached: {bytes:?}"),
 ///     Lookup::Leased(token) => {
-///         let value = b"row bytes".to_vec(); // read from the database
+///         let value = b"row bytes".to_vec().into(); // read from the database
 ///         let fill = Fill { key: keys[0].clone(), token, value, ttl: Duration::from_secs(60) };
 ///         cache.fill(&[fill]).await?;
 ///     }
@@ -879,10 +880,10 @@ fn lookup_of(item: Value, now_ms: u64) -> Result<Lookup, SendError> {
         Value::BulkString(bytes) if bytes.first() == Some(&TOMBSTONE_TAG) => {
             Ok(match token_of(Some(&bytes), now_ms) {
                 Some(token) => Lookup::Leased(token),
-                None => Lookup::Hit(bytes),
+                None => Lookup::Hit(Bytes::from(bytes)),
             })
         }
-        Value::BulkString(bytes) => Ok(Lookup::Hit(bytes)),
+        Value::BulkString(bytes) => Ok(Lookup::Hit(Bytes::from(bytes))),
         other => Err(unexpected("get_or_lease", &other)),
     }
 }
@@ -1082,7 +1083,7 @@ impl Cache for RedisCache {
             for (((fill, seen), ttl), looked) in fills.iter().zip(&seen).zip(&ttls).zip(&looked) {
                 args.extend([
                     seen.as_slice(),
-                    fill.value.as_slice(),
+                    &fill.value[..],
                     ttl.as_slice(),
                     looked.as_slice(),
                 ]);
@@ -1131,7 +1132,7 @@ impl Cache for RedisCache {
                     }
                     let mut items = items.into_iter();
                     let value = match items.next() {
-                        Some(Value::BulkString(bytes)) => Some(bytes),
+                        Some(Value::BulkString(bytes)) => Some(Bytes::from(bytes)),
                         _ => None,
                     };
                     Ok(StampedLookup {
@@ -1154,7 +1155,7 @@ impl Cache for RedisCache {
             let ttl = ttl_ms(fill.ttl);
             let seen: Vec<String> = fill.seen.iter().map(u64::to_string).collect();
             let starts = random_starts(fill.stamps.len());
-            let mut args: Vec<&[u8]> = vec![fill.value.as_slice(), ttl.as_slice()];
+            let mut args: Vec<&[u8]> = vec![&fill.value[..], ttl.as_slice()];
             args.extend(seen.iter().map(|value| value.as_bytes()));
             args.extend(starts.iter().map(|start| start.as_bytes()));
             self.inner

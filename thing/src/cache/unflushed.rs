@@ -51,7 +51,8 @@ impl Unflushed {
 
     /// Whether `key` waits for its invalidation. Cheap when nothing does.
     pub fn contains(&self, key: &str) -> bool {
-        self.holds(&Pending::Key(key.to_owned()))
+        // Checked before the key is copied: most lookups stop here.
+        self.retrying.load(Ordering::Acquire) && self.holds(&Pending::Key(key.to_owned()))
     }
 
     /// Whether any of `stamps` waits to be bumped. Cheap when nothing does.
