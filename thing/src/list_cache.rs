@@ -9,7 +9,7 @@
 //! No writer has to find the lists it changes, so none can be missed.
 
 use crate::cache::context::CacheContext;
-use crate::cache::{Bytes, StampedFill, StampedLookup};
+use crate::cache::{Bytes, CacheError, Lookup, StampedFill, StampedLookup};
 use crate::db::executor::Target;
 use crate::db::handle::Db;
 use crate::error::Result;
@@ -17,7 +17,9 @@ use crate::flight::{Landing, Role};
 use crate::query::Query;
 use crate::schema::Schema;
 use crate::select;
-use crate::stamps;
+use crate::stamps::{self, Stamp};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// The first byte of a cached list (rows are 1, absent markers 2).
 const LIST: u8 = 3;
@@ -105,30 +107,101 @@ pub(crate) async fn list<T: Schema>(
     query: &Query<T>,
 ) -> Result<CachedList> {
     let key = cache.list_key::<T>(spec(query).as_bytes());
+    Ok(list_with_rows(db, cache, query, &key, None).await?.0)
+}
+
+/// A list read through a cache a round trip away, with the rows it named
+/// the last time it was read: see [`crate::cache::hints`].
+pub(crate) struct Guess {
+    /// The read's name among the hints: the list's key and its window.
+    pub read: String,
+    /// The rows looked up with the list, when it was a hit and had a hint.
+    pub rows: Option<GuessedRows>,
+}
+
+/// Rows looked up along with a list: their ids, keys, the cache's answer and
+/// when it was asked.
+pub(crate) struct GuessedRows {
+    pub ids: Arc<[i64]>,
+    pub keys: Vec<String>,
+    pub answer: std::result::Result<(Vec<Lookup>, Option<u64>), CacheError>,
+    pub at: Instant,
+}
+
+/// The query's cached list, as [`list`]; through a cache a round trip away,
+/// with the rows the same read (`window`: which part of the list it takes)
+/// loaded last time, looked up in the same round trip.
+pub(crate) async fn list_guessing<T: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    query: &Query<T>,
+    window: &str,
+) -> Result<(CachedList, Option<Guess>)> {
+    let key = cache.list_key::<T>(spec(query).as_bytes());
+    if !cache.cache.is_shared() {
+        return Ok((list_with_rows(db, cache, query, &key, None).await?.0, None));
+    }
+    let read = format!("{key}|{window}");
+    let guess = cache.row_hints.get(&read).map(|ids| {
+        let keys = cache.row_keys::<T>(&ids);
+        (ids, keys)
+    });
+    let epoch = cache.stamp_key::<T>(&Stamp::Epoch);
+    let rows = guess
+        .as_ref()
+        .map(|(_, keys)| (keys.as_slice(), epoch.as_str()));
+    let (list, answer) = list_with_rows(db, cache, query, &key, rows).await?;
+    let rows = guess
+        .zip(answer)
+        .map(|((ids, keys), (answer, at))| GuessedRows {
+            ids,
+            keys,
+            answer,
+            at,
+        });
+    Ok((list, Some(Guess { read, rows })))
+}
+
+/// The cache's answer to a row lookup, and when it was asked.
+type RowAnswer = (
+    std::result::Result<(Vec<Lookup>, Option<u64>), CacheError>,
+    Instant,
+);
+
+/// The list under `key`; when `rows` (row keys and the epoch stamp key) are
+/// given and the list is a hit, their lookups made in the same cache call.
+async fn list_with_rows<T: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    query: &Query<T>,
+    key: &str,
+    mut rows: Option<(&[String], &str)>,
+) -> Result<(CachedList, Option<RowAnswer>)> {
     let depends = stamps::of_query::<T>(&query.expr(), &query.sort_keys(), query.read_tables());
     let stamps = cache.stamp_keys::<T>(&depends);
     if cache.unflushed.contains_any_stamp(&stamps) {
         // This process owes the cache a bump of one of these stamps.
-        return uncached(db, cache, query).await;
+        return Ok((uncached(db, cache, query).await?, None));
     }
     let mut created_stamps = false;
     loop {
-        let seen = match look(db, cache, &key, &stamps).await {
-            Looked::Hit(list) => return Ok(list),
+        let (looked, answer) = look(db, cache, key, &stamps, rows.take()).await;
+        let seen = match looked {
+            Looked::Hit(list) => return Ok((list, answer)),
             Looked::Miss(seen) => seen,
             Looked::MissingStamps if !created_stamps => {
                 created_stamps = true;
-                create_stamps(db, cache, &key, &stamps).await;
+                create_stamps(db, cache, key, &stamps).await;
                 continue;
             }
             Looked::MissingStamps | Looked::Unavailable => {
-                return uncached(db, cache, query).await;
+                return Ok((uncached(db, cache, query).await?, None));
             }
         };
         let leader = match cache.flights.lead_or_follow(&format!("{key}#{seen:?}")) {
             Role::Lead(leader) => leader,
             Role::Follow(landing) => match follow(db, &landing).await {
-                Some(list) => return Ok(list),
+                Some(list) => return Ok((list, None)),
                 None => continue,
             },
         };
@@ -136,9 +209,9 @@ pub(crate) async fn list<T: Schema>(
         let list = read_list(query, window(cache, query), db).await?;
         cache.pass_fill_gate().await;
         let bytes = Bytes::from(list.encode(&seen));
-        fill(db, cache, &key, &stamps, seen, bytes.clone()).await;
+        fill(db, cache, key, &stamps, seen, bytes.clone()).await;
         leader.land(|| bytes);
-        return Ok(list);
+        return Ok((list, None));
     }
 }
 
@@ -159,9 +232,41 @@ enum Looked {
     Unavailable,
 }
 
-/// One cache call: the list and its stamps.
-async fn look(db: &Db, cache: &CacheContext, key: &str, stamps: &[String]) -> Looked {
-    let looked = match cache.cache.get_stamped(key, stamps).await {
+/// One cache call: the list and its stamps, and with them the rows `rows`
+/// (row keys and the epoch stamp key) when given.
+async fn look(
+    db: &Db,
+    cache: &CacheContext,
+    key: &str,
+    stamps: &[String],
+    rows: Option<(&[String], &str)>,
+) -> (Looked, Option<RowAnswer>) {
+    let at = Instant::now();
+    let (looked, answer) = match rows {
+        None => (cache.cache.get_stamped(key, stamps).await, None),
+        Some((rows, epoch)) => {
+            let lease_ttl = cache.config.lease_ttl;
+            match cache
+                .cache
+                .get_stamped_with_rows(key, stamps, rows, epoch, lease_ttl)
+                .await
+            {
+                Ok((looked, lookups, epoch)) => (Ok(looked), Some((Ok((lookups, epoch)), at))),
+                Err(err) => (Err(err), None),
+            }
+        }
+    };
+    (judge(db, cache, stamps, looked), answer)
+}
+
+/// What a list lookup's answer says.
+fn judge(
+    db: &Db,
+    cache: &CacheContext,
+    stamps: &[String],
+    looked: std::result::Result<StampedLookup, CacheError>,
+) -> Looked {
+    let looked = match looked {
         Ok(looked) if looked.stamps.len() == stamps.len() => looked,
         Ok(_) => return Looked::Unavailable,
         Err(err) => {

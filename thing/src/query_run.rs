@@ -3,11 +3,12 @@
 //! through the cached list and the cached rows when the executor is a `Db` with
 //! a cache, from SQL otherwise.
 
+use crate::cache::Lookup;
 use crate::cache::context::CacheContext;
 use crate::db::executor::{Executor, Target, slow_threshold};
 use crate::db::handle::Db;
 use crate::error::Result;
-use crate::list_cache;
+use crate::list_cache::{self, Guess, GuessedRows};
 use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::schema::Schema;
@@ -96,7 +97,8 @@ impl<M: Schema> Query<M> {
         let Some((db, cache)) = cached(target) else {
             return select::rows(self, target, Some((offset, limit))).await;
         };
-        let list = list_cache::list(db, cache, self).await?;
+        let window = format!("{offset}+{limit}");
+        let (list, guess) = list_cache::list_guessing(db, cache, self, &window).await?;
         let end = offset.saturating_add(limit);
         if !list.complete && end > list.ids.len() as u64 {
             if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
@@ -108,7 +110,7 @@ impl<M: Schema> Query<M> {
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         let take = usize::try_from(limit).unwrap_or(usize::MAX);
         let ids: Vec<i64> = list.ids.iter().skip(skip).take(take).copied().collect();
-        load(db, cache, &ids).await
+        load_guessed(db, cache, &ids, guess).await
     }
 
     async fn run_all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
@@ -119,9 +121,9 @@ impl<M: Schema> Query<M> {
         let Some((db, cache)) = cached(target) else {
             return select::rows(self, target, None).await;
         };
-        let list = list_cache::list(db, cache, self).await?;
+        let (list, guess) = list_cache::list_guessing(db, cache, self, "all").await?;
         if list.complete {
-            return load(db, cache, &list.ids).await;
+            return load_guessed(db, cache, &list.ids, guess).await;
         }
         if rows_from_sql(cache, list.count) {
             return select::rows(self, target, None).await;
@@ -177,6 +179,44 @@ fn cached(target: Target<'_>) -> Option<(&Db, &CacheContext)> {
     match target {
         Target::Db(db) => store::answering(db).map(|cache| (db, cache)),
         Target::Tx(_) => None,
+    }
+}
+
+/// Rows `ids` through the object cache, as [`load`]; from the rows looked up
+/// along with their list when that guess named exactly these ids, else
+/// remembered as the guess of the read's next time.
+async fn load_guessed<M: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    ids: &[i64],
+    guess: Option<Guess>,
+) -> Result<Vec<M>> {
+    let Some(guess) = guess.filter(|_| !ids.is_empty()) else {
+        return load(db, cache, ids).await;
+    };
+    match guess.rows {
+        Some(rows) if *rows.ids == *ids => {
+            let lookups = store::looked(db, cache, &rows.keys, rows.answer, rows.at);
+            let found = store::resolve::<M>(db, cache, ids, &rows.keys, lookups).await?;
+            Ok(found.into_iter().flatten().collect())
+        }
+        unused => {
+            // A cache whose tokens are leases gets back those of the guess.
+            if let Some(GuessedRows {
+                keys,
+                answer: Ok((lookups, _)),
+                ..
+            }) = unused
+            {
+                for (key, lookup) in keys.iter().zip(lookups) {
+                    if let Lookup::Leased(token) = lookup {
+                        cache.cache.release(key, token);
+                    }
+                }
+            }
+            cache.row_hints.set(&guess.read, ids);
+            load(db, cache, ids).await
+        }
     }
 }
 

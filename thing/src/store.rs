@@ -264,11 +264,22 @@ pub(crate) async fn load<T: Schema>(
 async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lookups {
     let at = Instant::now();
     let epoch_key = cache.stamp_key::<T>(&Stamp::Epoch);
-    let (mut answers, epoch) = match cache
+    let answer = cache
         .cache
         .get_or_lease_at(keys, &epoch_key, cache.config.lease_ttl)
-        .await
-    {
+        .await;
+    looked(db, cache, keys, answer, at)
+}
+
+/// The lookups of `keys` from the cache's `answer` to a lookup made at `at`.
+pub(crate) fn looked(
+    db: &Db,
+    cache: &CacheContext,
+    keys: &[String],
+    answer: std::result::Result<(Vec<Lookup>, Option<u64>), CacheError>,
+    at: Instant,
+) -> Lookups {
+    let (mut answers, epoch) = match answer {
         Ok((lookups, epoch)) if lookups.len() == keys.len() => (lookups, epoch.unwrap_or(0)),
         Ok(_) => {
             cache.warn(
@@ -295,7 +306,7 @@ async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lo
 
 /// The answers of one cache lookup, the table's epoch then (0 while it has
 /// none), and when it was made.
-struct Lookups {
+pub(crate) struct Lookups {
     answers: Vec<Lookup>,
     epoch: u64,
     at: Instant,
@@ -304,7 +315,7 @@ struct Lookups {
 /// Turns lookups into rows, one per id in order (`None`: no such row):
 /// decodes the hits, reads the misses with one SQL `IN`, and fills the keys
 /// this caller may fill.
-async fn resolve<T: Schema>(
+pub(crate) async fn resolve<T: Schema>(
     db: &Db,
     cache: &CacheContext,
     ids: &[i64],

@@ -3,6 +3,7 @@
 //! flight, the invalidations still owed to the cache, and the rate-limited
 //! warning of a cache that does not answer.
 
+use super::hints::RowHints;
 use super::unflushed::Unflushed;
 use super::{Cache, CacheError, WriteKeys};
 use crate::codec::FORMAT_VERSION;
@@ -84,6 +85,8 @@ pub(crate) struct CacheContext {
     pub flights: Flights,
     /// Invalidations the cache did not take yet.
     pub unflushed: Arc<Unflushed>,
+    /// The rows each list read loaded last.
+    pub row_hints: RowHints,
     last_warning: AtomicU64,
     started: Instant,
     #[cfg(feature = "test-hooks")]
@@ -116,6 +119,7 @@ impl CacheContext {
             config,
             flights: Flights::default(),
             unflushed: Arc::default(),
+            row_hints: RowHints::default(),
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
             #[cfg(feature = "test-hooks")]

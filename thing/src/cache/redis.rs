@@ -888,6 +888,73 @@ fn lookup_of(item: Value, now_ms: u64) -> Result<Lookup, SendError> {
     }
 }
 
+/// Adds to `pipe` the lookup of `keys` and `stamp`: an `MGET`, then `TIME`.
+fn add_lookup(pipe: &mut redis::Pipeline, keys: &[String], stamp: Option<&str>) {
+    let mget = pipe.cmd("MGET");
+    for key in keys.iter().map(String::as_str).chain(stamp) {
+        mget.arg(key);
+    }
+    pipe.cmd("TIME");
+}
+
+/// The lookups of `keys` keys (and the stamp after them, if asked) from the
+/// replies of [`add_lookup`]'s `MGET` and `TIME`.
+fn lookups_of(
+    reply: Value,
+    time: &Value,
+    keys: usize,
+    with_stamp: bool,
+) -> Result<(Vec<Lookup>, Option<u64>), SendError> {
+    let now_ms = server_ms(time).ok_or_else(|| unexpected("TIME", time))?;
+    let Value::Array(mut items) = reply else {
+        return Err(unexpected("get_or_lease", &reply));
+    };
+    if items.len() != keys + usize::from(with_stamp) {
+        return Err(unexpected(
+            "get_or_lease: wrong length",
+            &Value::Array(items),
+        ));
+    }
+    let stamp = with_stamp.then(|| items.pop()).flatten().and_then(stamp_of);
+    let lookups = items
+        .into_iter()
+        .map(|item| lookup_of(item, now_ms))
+        .collect::<Result<_, _>>()?;
+    Ok((lookups, stamp))
+}
+
+/// The `MGET` of a list `key` and its `stamps`.
+fn stamped_mget(key: &str, stamps: &[String]) -> redis::Cmd {
+    let mut mget = redis::cmd("MGET");
+    mget.arg(key);
+    for stamp in stamps {
+        mget.arg(stamp.as_str());
+    }
+    mget
+}
+
+/// A list and its `stamps` from the reply of [`stamped_mget`].
+fn stamped_of(reply: Value, stamps: usize) -> Result<StampedLookup, SendError> {
+    let Value::Array(items) = reply else {
+        return Err(unexpected("get_stamped", &reply));
+    };
+    if items.len() != stamps + 1 {
+        return Err(unexpected(
+            "get_stamped: wrong length",
+            &Value::Array(items),
+        ));
+    }
+    let mut items = items.into_iter();
+    let value = match items.next() {
+        Some(Value::BulkString(bytes)) => Some(Bytes::from(bytes)),
+        _ => None,
+    };
+    Ok(StampedLookup {
+        value,
+        stamps: items.map(stamp_of).collect(),
+    })
+}
+
 /// The server's time in milliseconds, from a `TIME` reply.
 fn server_ms(reply: &Value) -> Option<u64> {
     let Value::Array(parts) = reply else {
@@ -930,34 +997,14 @@ impl RedisCache {
         }
         // The server's time dates the tokens of empty keys (see `FILL`).
         let mut pipe = redis::pipe();
-        let mget = pipe.cmd("MGET");
-        for key in keys.iter().map(String::as_str).chain(stamp) {
-            mget.arg(key);
-        }
-        pipe.cmd("TIME");
-        let wanted = keys.len() + usize::from(stamp.is_some());
+        add_lookup(&mut pipe, keys, stamp);
         self.inner
             .call("get_or_lease", async |inner: &Inner, link: &mut Link| {
                 let mut replies = inner.send_pipeline_replies(link, &pipe).await?.into_iter();
                 let (Some(reply), Some(time)) = (replies.next(), replies.next()) else {
                     return Err(unexpected("get_or_lease", &Value::Nil));
                 };
-                let now_ms = server_ms(&time).ok_or_else(|| unexpected("TIME", &time))?;
-                let Value::Array(mut items) = reply else {
-                    return Err(unexpected("get_or_lease", &reply));
-                };
-                if items.len() != wanted {
-                    return Err(unexpected(
-                        "get_or_lease: wrong length",
-                        &Value::Array(items),
-                    ));
-                }
-                let stamp = stamp.and_then(|_| items.pop()).and_then(stamp_of);
-                let lookups = items
-                    .into_iter()
-                    .map(|item| lookup_of(item, now_ms))
-                    .collect::<Result<_, _>>()?;
-                Ok((lookups, stamp))
+                lookups_of(reply, &time, keys.len(), stamp.is_some())
             })
             .await
     }
@@ -1113,32 +1160,38 @@ impl Cache for RedisCache {
         stamps: &'a [String],
     ) -> CacheFuture<'a, StampedLookup> {
         Box::pin(async move {
-            let mut cmd = redis::cmd("MGET");
-            cmd.arg(key);
-            for stamp in stamps {
-                cmd.arg(stamp.as_str());
-            }
+            let mget = stamped_mget(key, stamps);
             self.inner
                 .call("get_stamped", async |inner: &Inner, link: &mut Link| {
-                    let reply = inner.send(link, &cmd).await?;
-                    let Value::Array(items) = reply else {
-                        return Err(unexpected("get_stamped", &reply));
+                    stamped_of(inner.send(link, &mget).await?, stamps.len())
+                })
+                .await
+        })
+    }
+
+    fn get_stamped_with_rows<'a>(
+        &'a self,
+        key: &'a str,
+        stamps: &'a [String],
+        rows: &'a [String],
+        epoch: &'a str,
+        _lease_ttl: Duration,
+    ) -> CacheFuture<'a, (StampedLookup, Vec<Lookup>, Option<u64>)> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            pipe.add_command(stamped_mget(key, stamps));
+            add_lookup(&mut pipe, rows, Some(epoch));
+            self.inner
+                .call("get_stamped", async |inner: &Inner, link: &mut Link| {
+                    let mut replies = inner.send_pipeline_replies(link, &pipe).await?.into_iter();
+                    let (Some(list), Some(found), Some(time)) =
+                        (replies.next(), replies.next(), replies.next())
+                    else {
+                        return Err(unexpected("get_stamped", &Value::Nil));
                     };
-                    if items.len() != stamps.len() + 1 {
-                        return Err(unexpected(
-                            "get_stamped: wrong length",
-                            &Value::Array(items),
-                        ));
-                    }
-                    let mut items = items.into_iter();
-                    let value = match items.next() {
-                        Some(Value::BulkString(bytes)) => Some(Bytes::from(bytes)),
-                        _ => None,
-                    };
-                    Ok(StampedLookup {
-                        value,
-                        stamps: items.map(stamp_of).collect(),
-                    })
+                    let list = stamped_of(list, stamps.len())?;
+                    let (lookups, epoch) = lookups_of(found, &time, rows.len(), true)?;
+                    Ok((list, lookups, epoch))
                 })
                 .await
         })
