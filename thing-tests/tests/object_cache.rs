@@ -22,6 +22,42 @@ async fn saved_user(db: &Db, email: &str, age: i32) -> User {
     user
 }
 
+/// Forces a `by_id` lease holder to find another reader's load of the row in
+/// progress: the holder stops after its lookup, a second reader (which sees the
+/// lease) loads the row and stops before its fill, the holder goes on and joins
+/// that load, a third reader starts, `meanwhile` runs, and the load finishes.
+/// Returns the three readers' rows.
+async fn lease_holder_joins(
+    db: &Db,
+    id: i64,
+    meanwhile: impl AsyncFnOnce(&Db),
+) -> (User, User, User) {
+    let gate = || (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let spawn = || {
+        let db = db.clone();
+        tokio::spawn(async move { User::by_id(&db, id).await.unwrap() })
+    };
+    let (holding, go_on) = gate();
+    db.__pause_next_lease(holding.clone(), go_on.clone());
+    let holder = spawn();
+    holding.notified().await;
+    let (loaded, fill) = gate();
+    db.__pause_next_fill(loaded.clone(), fill.clone());
+    let loader = spawn();
+    loaded.notified().await;
+    go_on.notify_one();
+    tokio::time::sleep(Duration::from_millis(50)).await; // the holder joins
+    let third = spawn();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    meanwhile(db).await;
+    fill.notify_one();
+    (
+        holder.await.unwrap(),
+        loader.await.unwrap(),
+        third.await.unwrap(),
+    )
+}
+
 cache_tests! {
     async fn miss_then_hit(c) {
         let db = setup(c).await;
@@ -184,6 +220,50 @@ cache_tests! {
             assert_eq!(reader.await.unwrap().unwrap(), user);
         }
         assert_eq!(db.stats().selects, 1, "one SQL statement for eight concurrent misses");
+    }
+
+    // The in-process cache's leases are exclusive: a reader that finds one
+    // loads the row without filling. The lease holder that then finds that
+    // load under way keeps its lease, and fills with what was loaded, so a
+    // third reader joins instead of loading again.
+    async fn a_lease_holder_that_joins_a_load_fills_with_it(c) {
+        if c.kind != CacheKind::Memory {
+            return;
+        }
+        let db = setup(c).await;
+        let user = saved_user(&db, "a@x", 1).await;
+        let id = user.base.id;
+        db.reset_stats();
+        let (holder, loader, third) = lease_holder_joins(&db, id, async |_| {}).await;
+        for reader in [holder, loader, third] {
+            assert_eq!(reader, user);
+        }
+        let stats = db.stats();
+        assert_eq!(stats.selects, 1, "one load for three readers");
+        assert_eq!(stats.cache_fills, 1, "by the lease holder");
+        db.reset_stats();
+        assert_eq!(User::by_id(&db, id).await.unwrap(), user);
+        assert_eq!((db.stats().cache_hits, db.stats().statements()), (1, 0));
+    }
+
+    // The same, with a write committed while the load is under way: the lease
+    // holder's fill is refused, and the next read sees the write.
+    async fn a_lease_holder_never_fills_a_load_older_than_a_write(c) {
+        if c.kind != CacheKind::Memory {
+            return;
+        }
+        let db = setup(c).await;
+        let mut user = saved_user(&db, "a@x", 1).await;
+        let id = user.base.id;
+        user.age = 2;
+        db.reset_stats();
+        let (holder, _, _) = lease_holder_joins(&db, id, async |db| {
+            user.save(db).await.unwrap();
+        })
+        .await;
+        assert_eq!(holder.age, 1, "read concurrently with the write: the old row");
+        assert_eq!(db.stats().cache_fills, 0);
+        assert_eq!(User::by_id(&db, id).await.unwrap().age, 2);
     }
 
     async fn a_corrupt_entry_is_a_miss_and_is_replaced(c) {

@@ -163,16 +163,15 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
                     .flatten());
             }
         };
+        if matches!(lookups.answers[0], Lookup::Leased(_)) {
+            cache.pass_lease_gate().await;
+        }
         let leader = match cache.flights.lead_or_follow(&flight) {
             Role::Lead(leader) => leader,
             Role::Follow(landing) => {
                 // Someone in this process is already loading the row, having
-                // seen what this read saw. A lease this read took is given
-                // back, so that it does not block later fills.
-                if let Lookup::Leased(token) = lookups.answers[0] {
-                    cache.cache.release(&keys[0], token);
-                }
-                match follow::<T>(db, &landing, epoch).await {
+                // seen what this read saw.
+                match follow_holding::<T>(db, cache, &keys[0], &lookups, &landing).await {
                     Some(item) => return Ok(item),
                     None => continue,
                 }
@@ -224,10 +223,80 @@ fn hit<T: Schema>(db: &Db, lookups: &mut Lookups) -> Option<Option<T>> {
     }
 }
 
-/// Waits for the leader of a flight: `Some(row or none)` from it, or `None` when
-/// it gave up (the caller tries again).
-async fn follow<T: Schema>(db: &Db, landing: &Landing, epoch: u64) -> Option<Option<T>> {
-    let bytes = landing.wait().await?;
+/// Follows the load `landing` of `key`. A reader that holds the key's exclusive
+/// lease (an in-process cache's; the leader then saw it as `Loading` and cannot
+/// fill) keeps it while it waits and fills the key with what the leader read:
+/// that read began after the lease was granted, and any invalidation since
+/// revoked it. Otherwise a token this read took is given back, so that it does
+/// not block later fills.
+async fn follow_holding<T: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    key: &str,
+    lookups: &Lookups,
+    landing: &Landing,
+) -> Option<Option<T>> {
+    let lease = match lookups.answers[0] {
+        Lookup::Leased(token) => Some(token),
+        _ => None,
+    };
+    let exclusive = lease.filter(|_| !cache.cache.is_shared());
+    if let (Some(token), None) = (lease, exclusive) {
+        cache.cache.release(key, token);
+    }
+    let Some(bytes) = landing.wait().await else {
+        if let Some(token) = exclusive {
+            cache.cache.release(key, token);
+        }
+        return None;
+    };
+    let item = decode_landed::<T>(db, bytes.clone(), lookups.epoch);
+    match (exclusive, &item) {
+        (Some(token), Some(row)) => {
+            let row = row.is_some();
+            fill_landed(db, cache, key, token, bytes, row, lookups.at).await;
+        }
+        (Some(token), None) => cache.cache.release(key, token),
+        (None, _) => {}
+    }
+    item
+}
+
+/// Stores the bytes a leader read under `key` with this reader's `token`,
+/// unless the lookup that granted it is older than the cache vouches for.
+async fn fill_landed(
+    db: &Db,
+    cache: &CacheContext,
+    key: &str,
+    token: LeaseToken,
+    value: Bytes,
+    row: bool,
+    looked_at: Instant,
+) {
+    if looked_at.elapsed() > cache.fill_window() {
+        cache.cache.release(key, token);
+        return;
+    }
+    let ttl = if row {
+        cache.config.ttl
+    } else {
+        cache.config.negative_ttl
+    };
+    let fill = Fill {
+        key: key.to_owned(),
+        token,
+        value,
+        ttl,
+    };
+    match cache.cache.fill(std::slice::from_ref(&fill)).await {
+        Ok(stored) => db.counters().cache_fills(stored as u64),
+        Err(err) => cache.warn(db.counters(), "fill", &err),
+    }
+}
+
+/// What a leader handed over: `Some(row or none)`, or `None` when its bytes do
+/// not decode (the caller tries again).
+fn decode_landed<T: Schema>(db: &Db, bytes: Bytes, epoch: u64) -> Option<Option<T>> {
     db.counters().cache_hits(1);
     db.counters().join();
     match decode_entry::<T>(bytes, epoch) {

@@ -282,6 +282,14 @@ impl CacheContext {
         self.hooks.pass_fill_gate().await;
     }
 
+    /// Test hook: a `by_id` granted a lease stops here, before it leads or
+    /// joins a load, when a test asked for it. Nothing without the
+    /// `test-hooks` feature.
+    pub async fn pass_lease_gate(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.pass_lease_gate().await;
+    }
+
     /// Test hook: whether writes skip everything after their commit, as if the
     /// writer died there. Always `false` without the `test-hooks` feature.
     pub fn dies_after_commit(&self) -> bool {

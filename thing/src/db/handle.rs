@@ -181,6 +181,24 @@ impl Db {
         }
     }
 
+    /// Test hook (feature `test-hooks`): the next cached `by_id` granted a
+    /// lease stops before it leads or joins a load of its key, notifies
+    /// `reached`, and waits for `release`. Used to force a lease holder to
+    /// find another reader's load in progress.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __pause_next_lease(
+        &self,
+        reached: Arc<tokio::sync::Notify>,
+        release: Arc<tokio::sync::Notify>,
+    ) {
+        if let Some(cache) = self.cache() {
+            cache
+                .hooks
+                .set_lease_gate(crate::cache::hooks::FillGate { reached, release });
+        }
+    }
+
     /// Test hook (feature `test-hooks`): the next cached read that misses stops
     /// between its database query and its cache fill, notifies `reached`, and
     /// waits for `release`. Used to force the stale-fill interleaving.
