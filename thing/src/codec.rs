@@ -258,8 +258,9 @@ pub fn encode_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     // A type whose Serialize impl fails (a map with non-string keys, say) is
     // written as an empty column; it then never decodes, which makes the cached
     // row a miss instead of a wrong value.
+    let start = out.len();
     if serde_json::to_writer(&mut *out, value).is_err() {
-        out.clear();
+        out.truncate(start);
     }
 }
 
@@ -286,7 +287,6 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 #[derive(Debug, Default)]
 pub struct RowWriter {
     out: Vec<u8>,
-    scratch: Vec<u8>,
 }
 
 impl RowWriter {
@@ -300,28 +300,36 @@ impl RowWriter {
     pub fn with_capacity(bytes: usize) -> Self {
         Self {
             out: Vec::with_capacity(bytes),
-            scratch: Vec::with_capacity(32),
         }
     }
 
     /// Appends one column.
     pub fn column<T: Codec>(&mut self, value: &T) {
-        self.scratch.clear();
-        value.encode(&mut self.scratch);
-        self.push_scratch();
+        self.framed(|out| value.encode(out));
     }
 
     /// Appends one `#[thing(json)]` column.
     #[doc(hidden)]
     pub fn json_column<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
-        self.scratch.clear();
-        encode_json(value, &mut self.scratch);
-        self.push_scratch();
+        self.framed(|out| encode_json(value, out));
     }
 
-    fn push_scratch(&mut self) {
-        write_len(&mut self.out, self.scratch.len());
-        self.out.extend_from_slice(&self.scratch);
+    /// Writes one column after its length, in place: one byte is kept for
+    /// the length and widened afterwards for a column of 128 bytes or more,
+    /// so that a short column is never copied.
+    fn framed(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.out.len();
+        self.out.push(0);
+        write(&mut self.out);
+        let len = self.out.len() - at - 1;
+        match u8::try_from(len) {
+            Ok(short) if short < 0x80 => self.out[at] = short,
+            _ => {
+                let mut prefix = Vec::with_capacity(MAX_VARINT_LEN);
+                write_len(&mut prefix, len);
+                self.out.splice(at..=at, prefix);
+            }
+        }
     }
 
     /// The finished row bytes.
@@ -513,6 +521,29 @@ mod tests {
         let mut reader = RowReader::new(&bytes);
         assert_eq!(reader.column::<String>(), Some(long));
         assert_eq!(reader.column::<i32>(), Some(1));
+    }
+
+    #[test]
+    fn columns_at_every_length_boundary_keep_their_neighbours() {
+        let lengths = [0, 1, 127, 128, 129, 16_383, 16_384, 16_385];
+        let mut writer = RowWriter::new();
+        for len in lengths {
+            writer.column(&"y".repeat(len));
+            writer.column(&(len as i64));
+        }
+        // A JSON column that fails to serialize is empty; its neighbours stay.
+        let unserializable: std::collections::HashMap<(i32, i32), i32> = [((1, 2), 3)].into();
+        writer.json_column(&unserializable);
+        writer.column(&true);
+        let bytes = writer.finish();
+        let mut reader = RowReader::new(&bytes);
+        for len in lengths {
+            assert_eq!(reader.column::<String>(), Some("y".repeat(len)), "{len}");
+            assert_eq!(reader.column::<i64>(), Some(len as i64));
+        }
+        assert_eq!(reader.raw(), Some(&[][..]), "the failed JSON column");
+        assert_eq!(reader.column::<bool>(), Some(true));
+        assert!(reader.is_empty());
     }
 
     #[test]
