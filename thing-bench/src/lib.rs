@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod svg;
+
 /// One way of doing the case's work: runs `n` operations, returns their time.
 pub struct Contender<'a> {
     pub name: &'static str,
