@@ -78,8 +78,9 @@ struct Ledger {
     /// database but not yet in `rows`.
     inserts_begun: AtomicU64,
     inserts_recorded: AtomicU64,
-    /// Per (item, tag): linked, and whether a link or unlink is under way.
-    links: Mutex<HashMap<(i64, i64), (bool, bool)>>,
+    /// Per (item, tag): linked, whether a link or unlink is under way, and how
+    /// many times its state was set (so that linked-then-unlinked is seen).
+    links: Mutex<HashMap<(i64, i64), LinkState>>,
 }
 
 #[derive(Default)]
@@ -181,18 +182,27 @@ impl Ledger {
         )
     }
 
-    fn links(&self) -> HashMap<(i64, i64), (bool, bool)> {
+    fn links(&self) -> HashMap<(i64, i64), LinkState> {
         self.links.lock().unwrap().clone()
     }
 
-    fn set_link(&self, pair: (i64, i64), state: (bool, bool)) {
-        self.links.lock().unwrap().insert(pair, state);
+    /// Records a link's state (linked, a write of it in progress), with one
+    /// more change than before: a read during which the link was linked and
+    /// unlinked again does not take it for untouched.
+    fn set_link(&self, pair: (i64, i64), (linked, writing): (bool, bool)) {
+        let mut links = self.links.lock().unwrap();
+        let changes = links.get(&pair).map_or(0, |state| state.2) + 1;
+        links.insert(pair, (linked, writing, changes));
     }
 
     fn violation(&self, message: String) {
         self.violations.lock().unwrap().push(message);
     }
 }
+
+/// A link's state in the ledger: linked, a write of it under way, and how many
+/// times it was set.
+type LinkState = (bool, bool, u64);
 
 /// One writer: owns its rows, so it knows each one's version exactly.
 async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
@@ -469,7 +479,7 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
 /// during the read: a linked pair is listed, an unlinked one is not.
 fn check_links(
     ledger: &Ledger,
-    before: &HashMap<(i64, i64), (bool, bool)>,
+    before: &HashMap<(i64, i64), LinkState>,
     item: i64,
     tags: &[i64],
 ) {
@@ -492,7 +502,7 @@ fn check_links(
 /// touched during the read is listed when linked and live, and only then.
 fn check_tagged(
     ledger: &Ledger,
-    links: &HashMap<(i64, i64), (bool, bool)>,
+    links: &HashMap<(i64, i64), LinkState>,
     before: &HashMap<i64, (i64, i64, bool)>,
     tag: i64,
     listed: &[i64],

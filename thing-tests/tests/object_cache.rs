@@ -266,6 +266,31 @@ cache_tests! {
         assert_eq!(User::by_id(&db, id).await.unwrap().age, 2);
     }
 
+    // A table whose epoch this cache never held (here: made through a handle
+    // with another key prefix): the first read creates it and stores nothing,
+    // so no row is stored under a missing epoch, and the rows stored after it
+    // are still hits after the table's first list (which depends on it too).
+    async fn rows_are_stored_only_under_an_epoch_the_cache_holds(c) {
+        let db = setup(c).await;
+        let ids = [
+            saved_user(&db, "a@x", 1).await.base.id,
+            saved_user(&db, "b@x", 2).await.base.id,
+        ];
+        let prefix = thing_tests::unique_name();
+        let fresh = c.handle_with(|builder| builder.key_prefix(prefix)).await;
+        fresh.reset_stats();
+        assert_eq!(User::by_ids(&fresh, &ids).await.unwrap().len(), 2);
+        assert_eq!(fresh.stats().cache_fills, 0, "no epoch yet: nothing stored");
+        User::by_ids(&fresh, &ids).await.unwrap();
+        assert_eq!(fresh.stats().cache_fills, 2, "under the epoch just created");
+        let listed = User::query().filter(User::AGE.gt(0)).all(&fresh).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        fresh.reset_stats();
+        assert_eq!(User::by_ids(&fresh, &ids).await.unwrap().len(), 2);
+        let stats = fresh.stats();
+        assert_eq!((stats.cache_hits, stats.statements()), (2, 0), "kept by the list");
+    }
+
     async fn a_corrupt_entry_is_a_miss_and_is_replaced(c) {
         let db = setup(c).await;
         let user = saved_user(&db, "a@x", 1).await;

@@ -15,7 +15,10 @@ use crate::table_sql;
 
 impl Db {
     /// Creates the model's table and indexes if they do not exist, and the
-    /// join tables of its `many_to_many` relations.
+    /// join tables of its `many_to_many` relations. With a cache, it also
+    /// gives the table an epoch there if it has none: rows are cached only
+    /// under one, so a table Thing did not create has its first read stored
+    /// by the read after it.
     ///
     /// ```
     /// # use thing::{Db, Thing};
@@ -36,7 +39,12 @@ impl Db {
             &mut session,
             statements
         )
-        .await)
+        .await)?;
+        // Its rows are cached from the first read on (see `create_epoch`).
+        if let Some(cache) = self.cache() {
+            cache.create_epoch::<T>(self.counters()).await;
+        }
+        Ok(())
     }
 
     /// Drops the model's table if it exists, and bumps its epoch in the cache:

@@ -214,9 +214,14 @@ pub(crate) fn of_writes<T: Schema>(writes: &[RowWrite]) -> Vec<Stamp> {
                 });
             }
         }
-        stamps.extend(write.changed.iter().copied().map(Stamp::Column));
+        // Every list that depends on column stamps also depends on the
+        // membership stamp (`by_content`), so a write that bumps it (an insert,
+        // a delete, a restore) need not bump its columns' stamps too: on
+        // Redis, each stamp is a call inside the write's two scripts.
         if write.membership {
             stamps.push(Stamp::Members);
+        } else {
+            stamps.extend(write.changed.iter().copied().map(Stamp::Column));
         }
     }
     stamps.sort();

@@ -329,7 +329,8 @@ pub(crate) async fn load<T: Schema>(
 
 /// One cache lookup for `keys`. A failing cache answers `Busy` for every key
 /// (read the database, do not fill), and so does a key whose invalidation this
-/// process still owes the cache.
+/// process still owes the cache, and every key while the table has no epoch
+/// in the cache, which this lookup then creates.
 async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lookups {
     let at = Instant::now();
     let epoch_key = cache.stamp_key::<T>(&Stamp::Epoch);
@@ -337,7 +338,24 @@ async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lo
         .cache
         .get_or_lease_at(keys, &epoch_key, cache.config.lease_ttl)
         .await;
-    looked(db, cache, keys, answer, at)
+    let no_epoch = matches!(answer, Ok((_, None)));
+    let lookups = looked(db, cache, keys, answer, at);
+    if no_epoch {
+        // Rows are stored only under an epoch the cache holds: see
+        // `CacheContext::create_epoch`.
+        cache.create_epoch::<T>(db.counters()).await;
+    }
+    lookups
+}
+
+/// Every lookup as `Busy`, giving back the leases among them.
+fn unfillable(cache: &CacheContext, keys: &[String], lookups: Vec<Lookup>) -> Vec<Lookup> {
+    for (key, lookup) in keys.iter().zip(lookups) {
+        if let Lookup::Leased(token) = lookup {
+            cache.cache.release(key, token);
+        }
+    }
+    vec![Lookup::Busy; keys.len()]
 }
 
 /// The lookups of `keys` from the cache's `answer` to a lookup made at `at`.
@@ -349,7 +367,8 @@ pub(crate) fn looked(
     at: Instant,
 ) -> Lookups {
     let (mut answers, epoch) = match answer {
-        Ok((lookups, epoch)) if lookups.len() == keys.len() => (lookups, epoch.unwrap_or(0)),
+        Ok((lookups, Some(epoch))) if lookups.len() == keys.len() => (lookups, epoch),
+        Ok((lookups, None)) if lookups.len() == keys.len() => (unfillable(cache, keys, lookups), 0),
         Ok(_) => {
             cache.warn(
                 db.counters(),

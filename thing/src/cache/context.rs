@@ -5,7 +5,7 @@
 
 use super::hints::RowHints;
 use super::unflushed::Unflushed;
-use super::{Cache, CacheError, WriteKeys};
+use super::{Bytes, Cache, CacheError, StampedFill, WriteKeys};
 use crate::codec::FORMAT_VERSION;
 use crate::error::Error;
 use crate::flight::Flights;
@@ -272,6 +272,28 @@ impl CacheContext {
         }
         if let Err(err) = self.cache.abort_write(keys).await {
             self.warn(counters, "abort_write", &err);
+        }
+    }
+
+    /// Creates `T`'s epoch stamp if the cache does not hold it (never written
+    /// through it, or evicted): at random, and without moving one another
+    /// handle created meanwhile (a stamped fill under values no stamp has is
+    /// refused, and creates its missing stamps). Rows are stored only under
+    /// an epoch the cache holds, so that a missing epoch never reads as the
+    /// one rows were stored under before the table was dropped or created
+    /// again, and the table's first list, which creates it too, does not
+    /// orphan the rows cached before it.
+    pub async fn create_epoch<T: Schema>(&self, counters: &StatsCounters) {
+        let epoch = self.stamp_key::<T>(&Stamp::Epoch);
+        let fill = StampedFill {
+            key: concat(&[&epoch, ":create"]),
+            value: Bytes::new(),
+            ttl: self.config.ttl,
+            stamps: vec![epoch],
+            seen: vec![u64::MAX],
+        };
+        if let Err(err) = self.cache.fill_stamped(&fill).await {
+            self.warn(counters, "fill_stamped", &err);
         }
     }
 
