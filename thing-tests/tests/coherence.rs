@@ -477,12 +477,7 @@ async fn reader(handles: [Db; 2], ledger: Arc<Ledger>, seed: u64, ops: usize) {
 
 /// Checks the tags loaded for `item` against the links no write touched
 /// during the read: a linked pair is listed, an unlinked one is not.
-fn check_links(
-    ledger: &Ledger,
-    before: &HashMap<(i64, i64), LinkState>,
-    item: i64,
-    tags: &[i64],
-) {
+fn check_links(ledger: &Ledger, before: &HashMap<(i64, i64), LinkState>, item: i64, tags: &[i64]) {
     let after = ledger.links();
     for tag in 1..=TAGS {
         let pair = (item, tag);
