@@ -129,19 +129,23 @@ pub(crate) struct GuessedRows {
 }
 
 /// The query's cached list, as [`list`]; through a cache a round trip away,
-/// with the rows the same read (`window`: which part of the list it takes)
-/// loaded last time, looked up in the same round trip.
+/// with the rows the same read (`window`: the offset and limit it takes, or
+/// `None` for all of it) loaded last time, looked up in the same round trip.
 pub(crate) async fn list_guessing<T: Schema>(
     db: &Db,
     cache: &CacheContext,
     query: &Query<T>,
-    window: &str,
+    window: Option<(u64, u64)>,
 ) -> Result<(CachedList, Option<Guess>)> {
     let key = cache.list_key::<T>(spec(query).as_bytes());
     if !cache.cache.is_shared() {
         return Ok((list_with_rows(db, cache, query, &key, None).await?.0, None));
     }
-    let read = format!("{key}|{window}");
+    // Named only here: a cache in this process keeps no guesses.
+    let read = match window {
+        Some((offset, limit)) => format!("{key}|{offset}+{limit}"),
+        None => format!("{key}|all"),
+    };
     let guess = cache.row_hints.get(&read).map(|ids| {
         let keys = cache.row_keys::<T>(&ids);
         (ids, keys)
@@ -191,7 +195,7 @@ async fn list_with_rows<T: Schema>(
             Looked::Miss(seen) => seen,
             Looked::MissingStamps if !created_stamps => {
                 created_stamps = true;
-                create_stamps(db, cache, key, &stamps).await;
+                cache.create_stamps(db.counters(), key, &stamps).await;
                 continue;
             }
             Looked::MissingStamps | Looked::Unavailable => {
@@ -284,21 +288,6 @@ fn judge(
         }
         None => Looked::Miss(seen),
     }
-}
-
-/// Creates the stamps of `key` that are missing: a fill whose stamp values
-/// cannot match (`u64::MAX`; stamps start below 2^62) is refused, but creates
-/// the missing ones at random, without moving those another reader created
-/// meanwhile.
-async fn create_stamps(db: &Db, cache: &CacheContext, key: &str, stamps: &[String]) {
-    let nothing = CachedList {
-        ids: Vec::new(),
-        count: 0,
-        complete: false,
-    };
-    let seen = vec![u64::MAX; stamps.len()];
-    let bytes = Bytes::from(nothing.encode(&seen));
-    fill(db, cache, key, stamps, seen, bytes).await;
 }
 
 /// The list from SQL, not cached (the cache cannot vouch for it now).

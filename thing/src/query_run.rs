@@ -3,7 +3,6 @@
 //! through the cached list and the cached rows when the executor is a `Db` with
 //! a cache, from SQL otherwise.
 
-use crate::cache::Lookup;
 use crate::cache::context::CacheContext;
 use crate::db::executor::{Executor, Target, slow_threshold};
 use crate::db::handle::Db;
@@ -97,8 +96,8 @@ impl<M: Schema> Query<M> {
         let Some((db, cache)) = cached(target) else {
             return select::rows(self, target, Some((offset, limit))).await;
         };
-        let window = format!("{offset}+{limit}");
-        let (list, guess) = list_cache::list_guessing(db, cache, self, &window).await?;
+        let window = Some((offset, limit));
+        let (list, guess) = list_cache::list_guessing(db, cache, self, window).await?;
         let end = offset.saturating_add(limit);
         if !list.complete && end > list.ids.len() as u64 {
             if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
@@ -121,7 +120,7 @@ impl<M: Schema> Query<M> {
         let Some((db, cache)) = cached(target) else {
             return select::rows(self, target, None).await;
         };
-        let (list, guess) = list_cache::list_guessing(db, cache, self, "all").await?;
+        let (list, guess) = list_cache::list_guessing(db, cache, self, None).await?;
         if list.complete {
             return load_guessed(db, cache, &list.ids, guess).await;
         }
@@ -208,11 +207,7 @@ async fn load_guessed<M: Schema>(
                 ..
             }) = unused
             {
-                for (key, lookup) in keys.iter().zip(lookups) {
-                    if let Lookup::Leased(token) = lookup {
-                        cache.cache.release(key, token);
-                    }
-                }
+                store::release_leases(cache, &keys, lookups);
             }
             cache.row_hints.set(&guess.read, ids);
             load(db, cache, ids).await

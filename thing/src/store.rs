@@ -16,7 +16,7 @@ use crate::flight::{Landing, Role};
 use crate::schema::{Schema, Snapshot};
 use crate::stamps::Stamp;
 use foldhash::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The cache of `db`, unless it has none or it is being skipped after a
 /// failure (then reads go straight to the database).
@@ -277,18 +277,27 @@ async fn fill_landed(
         cache.cache.release(key, token);
         return;
     }
-    let ttl = if row {
-        cache.config.ttl
-    } else {
-        cache.config.negative_ttl
-    };
     let fill = Fill {
         key: key.to_owned(),
         token,
         value,
-        ttl,
+        ttl: entry_ttl(cache, row),
     };
-    match cache.cache.fill(std::slice::from_ref(&fill)).await {
+    send_fills(db, cache, std::slice::from_ref(&fill)).await;
+}
+
+/// How long a cached row (`row`) or a cached absence lives.
+fn entry_ttl(cache: &CacheContext, row: bool) -> Duration {
+    if row {
+        cache.config.ttl
+    } else {
+        cache.config.negative_ttl
+    }
+}
+
+/// Sends `fills` to the cache, counting those it stored.
+async fn send_fills(db: &Db, cache: &CacheContext, fills: &[Fill]) {
+    match cache.cache.fill(fills).await {
         Ok(stored) => db.counters().cache_fills(stored as u64),
         Err(err) => cache.warn(db.counters(), "fill", &err),
     }
@@ -350,12 +359,17 @@ async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lo
 
 /// Every lookup as `Busy`, giving back the leases among them.
 fn unfillable(cache: &CacheContext, keys: &[String], lookups: Vec<Lookup>) -> Vec<Lookup> {
+    release_leases(cache, keys, lookups);
+    vec![Lookup::Busy; keys.len()]
+}
+
+/// Gives back the leases among the `lookups` of `keys` that will not fill.
+pub(crate) fn release_leases(cache: &CacheContext, keys: &[String], lookups: Vec<Lookup>) {
     for (key, lookup) in keys.iter().zip(lookups) {
         if let Lookup::Leased(token) = lookup {
             cache.cache.release(key, token);
         }
     }
-    vec![Lookup::Busy; keys.len()]
 }
 
 /// The lookups of `keys` from the cache's `answer` to a lookup made at `at`.
@@ -468,23 +482,16 @@ pub(crate) async fn resolve<T: Schema>(
         .iter()
         .filter_map(|&(index, token)| {
             let item = rows[index].as_ref();
-            let ttl = match item {
-                Some(_) => cache.config.ttl,
-                None => cache.config.negative_ttl,
-            };
             Some(Fill {
                 key: keys[index].clone(),
                 token: token?,
                 value: encode_entry(item, lookups.epoch).into(),
-                ttl,
+                ttl: entry_ttl(cache, item.is_some()),
             })
         })
         .collect();
     if !fills.is_empty() {
-        match cache.cache.fill(&fills).await {
-            Ok(stored) => counters.cache_fills(stored as u64),
-            Err(err) => cache.warn(db.counters(), "fill", &err),
-        }
+        send_fills(db, cache, &fills).await;
     }
     Ok(rows)
 }

@@ -275,26 +275,34 @@ impl CacheContext {
         }
     }
 
-    /// Creates `T`'s epoch stamp if the cache does not hold it (never written
-    /// through it, or evicted): at random, and without moving one another
-    /// handle created meanwhile (a stamped fill under values no stamp has is
-    /// refused, and creates its missing stamps). Rows are stored only under
-    /// an epoch the cache holds, so that a missing epoch never reads as the
-    /// one rows were stored under before the table was dropped or created
-    /// again, and the table's first list, which creates it too, does not
-    /// orphan the rows cached before it.
-    pub async fn create_epoch<T: Schema>(&self, counters: &StatsCounters) {
-        let epoch = self.stamp_key::<T>(&Stamp::Epoch);
+    /// Creates those of `stamps` the cache does not hold (never written, or
+    /// evicted), at random, without moving those another reader created
+    /// meanwhile: a stamped fill of `key` under values no stamp has
+    /// (`u64::MAX`; stamps start below 2^62) is refused, and creates its
+    /// missing stamps.
+    pub async fn create_stamps(&self, counters: &StatsCounters, key: &str, stamps: &[String]) {
         let fill = StampedFill {
-            key: concat(&[&epoch, ":create"]),
+            key: key.to_owned(),
             value: Bytes::new(),
             ttl: self.config.ttl,
-            stamps: vec![epoch],
-            seen: vec![u64::MAX],
+            stamps: stamps.to_vec(),
+            seen: vec![u64::MAX; stamps.len()],
         };
         if let Err(err) = self.cache.fill_stamped(&fill).await {
             self.warn(counters, "fill_stamped", &err);
         }
+    }
+
+    /// Creates `T`'s epoch stamp if the cache does not hold it (see
+    /// [`create_stamps`](Self::create_stamps)). Rows are stored only under an
+    /// epoch the cache holds, so that a missing epoch never reads as the one
+    /// rows were stored under before the table was dropped or created again,
+    /// and the table's first list, which creates it too, does not orphan the
+    /// rows cached before it.
+    pub async fn create_epoch<T: Schema>(&self, counters: &StatsCounters) {
+        let epoch = self.stamp_key::<T>(&Stamp::Epoch);
+        let key = concat(&[&epoch, ":create"]);
+        self.create_stamps(counters, &key, &[epoch]).await;
     }
 
     /// Test hook: waits here, between a read's SQL and its fill, when a test
