@@ -228,7 +228,7 @@ async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
                     .committed
                     .store(pack(item.version, item.team), Ordering::SeqCst);
             }
-            5 | 6 => {
+            5 => {
                 let item = &mut mine[at];
                 Item::incr(&db, item.base.id, Item::VERSION, 1)
                     .await
@@ -237,6 +237,29 @@ async fn writer(db: Db, ledger: Arc<Ledger>, seed: u64, ops: usize) {
                 state
                     .committed
                     .store(pack(item.version, item.team), Ordering::SeqCst);
+            }
+            6 => {
+                // An update by id, which guesses the row's team (the cached
+                // row, else a SELECT) and guards its statement with it.
+                let item = &mut mine[at];
+                let (id, version) = (item.base.id, item.version + 1);
+                let mut update = Item::update(id).set(Item::VERSION, version);
+                let mut team = item.team;
+                if rng.below(2) == 0 {
+                    team = any_team(&mut rng);
+                    update = update.set(Item::TEAM, team);
+                }
+                update.execute(&db).await.expect("update by id");
+                state.committed.store(pack(version, team), Ordering::SeqCst);
+                // The copy's snapshot is older than the row: read it again,
+                // which must see this write.
+                *item = Item::by_id(&db, id).await.expect("read after update");
+                if (item.version, item.team) != (version, team) {
+                    ledger.violation(format!(
+                        "item {id}: updated to version {version} team {team}, read back {} {}",
+                        item.version, item.team
+                    ));
+                }
             }
             7 => {
                 mine[at].delete(&db).await.expect("soft delete");

@@ -43,6 +43,15 @@ pub trait Backend: sqlx::Database<Arguments: Clone> + sealed::Sealed {
     #[doc(hidden)]
     fn bind_value(value: &Value, args: &mut Self::Arguments) -> Result<(), BoxDynError>;
 
+    /// Binds `value` as a value of a column of type `sql_type`: a NULL takes
+    /// the column's type, which `UPDATE … SET` needs on PostgreSQL.
+    #[doc(hidden)]
+    fn bind_column_value(
+        value: &Value,
+        sql_type: crate::types::SqlType,
+        args: &mut Self::Arguments,
+    ) -> Result<(), BoxDynError>;
+
     /// Binds a whole list as one parameter (see `value_list`).
     #[doc(hidden)]
     fn bind_list(values: &[Value], args: &mut Self::Arguments) -> Result<(), BoxDynError>;
@@ -366,6 +375,37 @@ macro_rules! backend {
                     Value::Date(v) => sqlx::Arguments::add(args, *v),
                     Value::Uuid(v) => sqlx::Arguments::add(args, *v),
                     Value::Opaque => Err("a JSON column cannot be a filter operand".into()),
+                }
+            }
+
+            fn bind_column_value(
+                value: &Value,
+                sql_type: crate::types::SqlType,
+                args: &mut Self::Arguments,
+            ) -> Result<(), BoxDynError> {
+                use crate::types::SqlType;
+                if !matches!(value, Value::Null) {
+                    return Self::bind_value(value, args);
+                }
+                match sql_type {
+                    SqlType::TinyInt
+                    | SqlType::SmallInt
+                    | SqlType::Int
+                    | SqlType::BigInt
+                    | SqlType::UnsignedInt => sqlx::Arguments::add(args, None::<i64>),
+                    SqlType::Real | SqlType::Double => sqlx::Arguments::add(args, None::<f64>),
+                    SqlType::Bool => sqlx::Arguments::add(args, None::<bool>),
+                    SqlType::Text => sqlx::Arguments::add(args, None::<&str>),
+                    SqlType::Blob => sqlx::Arguments::add(args, None::<&[u8]>),
+                    SqlType::TimestampTz => {
+                        sqlx::Arguments::add(args, None::<chrono::DateTime<chrono::Utc>>)
+                    }
+                    SqlType::Timestamp => sqlx::Arguments::add(args, None::<chrono::NaiveDateTime>),
+                    SqlType::Date => sqlx::Arguments::add(args, None::<chrono::NaiveDate>),
+                    SqlType::Uuid => sqlx::Arguments::add(args, None::<uuid::Uuid>),
+                    SqlType::Json => {
+                        sqlx::Arguments::add(args, None::<sqlx::types::Json<serde_json::Value>>)
+                    }
                 }
             }
 

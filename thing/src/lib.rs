@@ -91,6 +91,7 @@ pub mod schema;
 mod sql;
 mod stamps;
 mod table_sql;
+mod update;
 
 // The cache and the database handle.
 pub mod cache;
@@ -128,6 +129,7 @@ pub use relation::{BelongsTo, HasMany, ManyToMany, preload};
 pub use schema::{BaseModel, Column, ColumnDef, ModelMeta, Snapshot};
 pub use stats::Stats;
 pub use thing_derive::Thing;
+pub use update::Update;
 
 /// The sqlx version Thing is built on, for queries Thing does not cover
 /// (see [`Db::as_sqlite`], [`Db::as_postgres`], [`Db::as_mysql`]).

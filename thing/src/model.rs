@@ -11,6 +11,7 @@ use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::schema::{Column, ColumnDef, ModelMeta, Schema};
 use crate::store;
+use crate::update::Update;
 use crate::value::Numeric;
 use std::future::Future;
 
@@ -96,6 +97,27 @@ pub trait Thing: Schema + Hooks {
     /// A list query on this model; see [`Query`](crate::Query).
     fn query() -> Query<Self> {
         Query::new()
+    }
+
+    /// An update of the row `id` that does not read it first; see
+    /// [`Update`](crate::Update).
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Db, Thing};
+    /// #[derive(Thing, Default)]
+    /// struct Post { #[thing(base)] base: BaseModel, views: i64 }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let db = Db::connect("sqlite::memory:").await?;
+    /// # db.create_table::<Post>().await?;
+    /// # let mut post = Post::default();
+    /// # post.save(&db).await?;
+    /// Post::update(post.base.id).set(Post::VIEWS, 10).execute(&db).await?;
+    /// assert_eq!(Post::by_id(&db, post.base.id).await?.views, 10);
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn update(id: i64) -> Update<Self> {
+        Update::new(id)
     }
 
     /// Reads one row by id: from the cache when the executor is a

@@ -133,6 +133,17 @@ pub(crate) enum Guard {
 /// `UPDATE <table> SET <columns> = ? ... WHERE id = ?` for the given column
 /// indices, then `AND` each guard.
 pub(crate) fn update<T: Schema>(dialect: Dialect, columns: &[usize], guards: &[Guard]) -> String {
+    set::<T>(dialect, columns, None, guards)
+}
+
+/// [`update`], with `, v = v + 1` after the columns for the version column
+/// `bumped`, when there is one.
+pub(crate) fn set<T: Schema>(
+    dialect: Dialect,
+    columns: &[usize],
+    bumped: Option<usize>,
+    guards: &[Guard],
+) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
     sql.push_str(" SET ");
@@ -143,6 +154,14 @@ pub(crate) fn update<T: Schema>(dialect: Dialect, columns: &[usize], guards: &[G
         dialect.push_quoted(&mut sql, T::COLUMNS[column].name);
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, i + 1);
+    }
+    if let Some(version) = bumped {
+        let name = T::COLUMNS[version].name;
+        sql.push_str(", ");
+        dialect.push_quoted(&mut sql, name);
+        sql.push_str(" = ");
+        dialect.push_quoted(&mut sql, name);
+        sql.push_str(" + 1");
     }
     push_where_id::<T>(dialect, &mut sql, columns.len() + 1, guards);
     sql

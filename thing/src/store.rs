@@ -193,6 +193,20 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
     }
 }
 
+/// The row `id` as the cache holds it, if it holds it: a guess of the row's
+/// values for a write that checks them. No lease is kept and nothing is
+/// filled.
+pub(crate) async fn cached_row<T: Schema>(db: &Db, id: i64) -> Option<T> {
+    let cache = answering(db)?;
+    let keys = [cache.row_key::<T>(id)];
+    let mut lookups = lookup::<T>(db, cache, &keys).await;
+    if let Some(found) = hit::<T>(db, &mut lookups) {
+        return found;
+    }
+    release_leases(cache, &keys, lookups.answers);
+    None
+}
+
 /// The row, if the load this read saw in progress (`Loading`) stored it between
 /// this read's lookup and its taking the lead: a second look, so that a reader
 /// that lost that race does not read the database again.

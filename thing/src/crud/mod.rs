@@ -15,6 +15,7 @@
 //! with the row locked, and writes there.
 
 mod batch;
+mod by_id;
 
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::context::CacheContext;
@@ -206,91 +207,27 @@ impl Removal {
     }
 }
 
-/// `incr`: `SET column = column + delta`, in one statement when the model has
-/// no indexed columns besides the id, else with the row read locked first.
+/// `incr`: `SET column = column + delta`, in one statement when there is no
+/// cache or the model has no indexed columns besides the id, else with the
+/// row read locked first (see [`by_id`]).
 pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     id: i64,
     column: usize,
     delta: Value,
 ) -> Result<()> {
-    let target = executor.__target();
     let mut changed = vec![column];
     changed.extend(T::META.updated_at);
-    let announced = changed.clone();
-    let done = incr_unannounced::<T>(target, id, column, delta, changed).await;
-    if done.is_ok() {
-        announce::<T>(target, id, WriteKind::Increment, &announced);
-    }
-    done
-}
-
-/// [`incr`] without telling the listeners.
-async fn incr_unannounced<T: Schema>(
-    target: Target<'_>,
-    id: i64,
-    column: usize,
-    delta: Value,
-    changed: Vec<usize>,
-) -> Result<()> {
-    if guarded_columns::<T>().next().is_some() {
-        return incr_locked::<T>(target, id, column, &delta, changed).await;
-    }
     let write = RowWrite {
         id,
         changed,
         ..Default::default()
     };
-    let keys = keys_of::<T>(target, &write);
-    write_through(
-        target,
-        &keys,
-        |_| keys.clone(),
-        async |target| {
-            with_session!(target, |session| {
-                increment::<T, _>(&mut session, id, column, &delta).await
-            })
-        },
-    )
-    .await
-}
-
-/// An `incr` whose row's indexed values are read locked, in a transaction,
-/// for the stamps it bumps.
-async fn incr_locked<T: Schema>(
-    target: Target<'_>,
-    id: i64,
-    column: usize,
-    delta: &Value,
-    changed: Vec<usize>,
-) -> Result<()> {
-    atomically(target, async |tx: &Transaction| {
-        let target = Target::Tx(tx);
-        let current = locked_row::<T>(target, id).await?;
-        let before = indexed_values(&current);
-        let after = before
-            .iter()
-            .map(|(at, value)| match (value, delta) {
-                (Value::Int(old), Value::Int(delta)) if *at == column => {
-                    (*at, Value::Int(old.wrapping_add(*delta)))
-                }
-                _ => (*at, value.clone()),
-            })
-            .collect();
-        let write = RowWrite {
-            id,
-            changed,
-            before,
-            after,
-            membership: false,
-        };
-        with_session!(target, |session| {
-            increment::<T, _>(&mut session, id, column, delta).await
-        })?;
-        record::<T>(tx, &write);
-        Ok(())
-    })
-    .await
+    let change = by_id::Change::Add {
+        column,
+        delta: &delta,
+    };
+    by_id::execute::<T>(executor.__target(), change, write, WriteKind::Increment).await
 }
 
 /// How many times `update_or_create` runs when it keeps losing to concurrent

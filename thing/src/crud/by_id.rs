@@ -1,0 +1,324 @@
+//! Writes of one row by id with no model in hand: [`Update::execute`]
+//! (`SET c = ?`) and `incr` (`SET c = c + ?`).
+//!
+//! Their cache steps are those of every write (see [`super`]). The value
+//! stamps they bump need the old values of the row's indexed columns, which a
+//! write by id does not have. So it is one statement when nothing needs them
+//! (no cache, or no indexed column besides the id). Otherwise an update
+//! guesses them, from the cached row or a plain `SELECT`, and guards its
+//! statement with the guess; when the guard matches nothing (the row changed
+//! meanwhile), and for `incr` always, they are read with the row locked, in a
+//! transaction, and the write runs there.
+
+use super::{
+    Guarded, announce, atomically, bind_guards, cache_of, guards_of, increment, keys_of,
+    locked_row, now, record, write_through,
+};
+use crate::backend::{Backend, ModelIo, Session};
+use crate::db::executor::{Executor, Target, slow_threshold, with_session};
+use crate::db::handle::Db;
+use crate::db::transaction::Transaction;
+use crate::error::{Error, Result};
+use crate::events::WriteKind;
+use crate::fetch::select_by_id;
+use crate::observe::{self, Reads};
+use crate::schema::Schema;
+use crate::sql::{self, Guard, dynamic};
+use crate::stamps::{RowWrite, guarded_columns, indexed_values};
+use crate::stats::StatementKind;
+use crate::store;
+use crate::update::Update;
+use crate::value::Value;
+use std::future::Future;
+
+impl<M: Schema> Update<M> {
+    /// Runs the update: one `UPDATE` when no cache needs the row's old
+    /// indexed values (see [`Update`]); the row and the cached lists it can
+    /// change are dropped after the commit.
+    ///
+    /// Fails with [`Error::NotFound`] when no row has the id (a soft-deleted
+    /// row is updated, as by [`Thing::incr`](crate::Thing::incr)), and with
+    /// [`Error::InvalidInput`] before any SQL when nothing is set, or the id
+    /// or the version column is.
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Db, Thing};
+    /// #[derive(Thing, Default)]
+    /// struct User { #[thing(base)] base: BaseModel, #[thing(index)] team: i64, name: String }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let db = Db::connect("sqlite::memory:").await?;
+    /// # db.create_table::<User>().await?;
+    /// let mut ann = User { team: 1, name: "Ann".into(), ..Default::default() };
+    /// ann.save(&db).await?;
+    /// let team_2 = User::query().filter(User::TEAM.eq(2));
+    /// assert_eq!(team_2.count(&db).await?, 0);     // cached
+    /// User::update(ann.base.id).set(User::TEAM, 2).execute(&db).await?;
+    /// assert_eq!(team_2.count(&db).await?, 1);     // the cached count was dropped
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn execute<'a, E: Executor + ?Sized>(
+        &'a self,
+        executor: &'a E,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        observe::op!(
+            "update",
+            Reads::Write,
+            slow_threshold(executor),
+            (table = M::TABLE, id = self.id()),
+            set_by_id(executor.__target(), self)
+        )
+    }
+}
+
+/// What one update by id writes.
+pub(super) struct Assignments {
+    /// The columns set, in order, and their values.
+    columns: Vec<usize>,
+    values: Vec<Value>,
+    /// The version column, bumped by the statement (`v = v + 1`).
+    bumped: Option<usize>,
+}
+
+impl Assignments {
+    fn of<T: Schema>(update: &Update<T>) -> Result<Self> {
+        let (columns, values) = update
+            .assignments(Value::TimestampTz(now()))?
+            .into_iter()
+            .unzip();
+        Ok(Self {
+            columns,
+            values,
+            bumped: T::META.version,
+        })
+    }
+
+    /// Every column the statement changes.
+    fn changed(&self) -> Vec<usize> {
+        self.columns.iter().copied().chain(self.bumped).collect()
+    }
+
+    /// The row's indexed values after the statement, from those `before` it.
+    fn after(&self, before: &[(usize, Value)]) -> Vec<(usize, Value)> {
+        before
+            .iter()
+            .map(|(column, old)| {
+                let new = match self.columns.iter().position(|at| at == column) {
+                    Some(at) => self.values[at].clone(),
+                    None if Some(*column) == self.bumped => match old {
+                        Value::Int(version) => Value::Int(version.wrapping_add(1)),
+                        other => other.clone(),
+                    },
+                    None => old.clone(),
+                };
+                (*column, new)
+            })
+            .collect()
+    }
+}
+
+async fn set_by_id<T: Schema>(target: Target<'_>, update: &Update<T>) -> Result<()> {
+    let set = Assignments::of(update)?;
+    let changed = set.changed();
+    let write = RowWrite {
+        id: update.id(),
+        membership: T::META
+            .deleted
+            .is_some_and(|deleted| changed.contains(&deleted)),
+        changed,
+        ..Default::default()
+    };
+    execute::<T>(target, Change::Set(&set), write, WriteKind::Update).await
+}
+
+/// What a write by id does to the row's columns.
+#[derive(Clone, Copy)]
+pub(super) enum Change<'a> {
+    /// `SET c = ?, …` (an [`Update`]).
+    Set(&'a Assignments),
+    /// `SET c = c + delta` (`incr`).
+    Add { column: usize, delta: &'a Value },
+}
+
+impl Change<'_> {
+    /// The row's indexed values after the change, from those `before` it.
+    fn after(self, before: &[(usize, Value)]) -> Vec<(usize, Value)> {
+        match self {
+            Self::Set(set) => set.after(before),
+            Self::Add { column, delta } => before
+                .iter()
+                .map(|(at, value)| match (value, delta) {
+                    (Value::Int(old), Value::Int(delta)) if *at == column => {
+                        (*at, Value::Int(old.wrapping_add(*delta)))
+                    }
+                    _ => (*at, value.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The statement, guarded by `guarded` (the row as guessed, and its
+    /// guards) when given; [`Error::NotFound`] when it matches no row.
+    async fn run<T, DB>(
+        self,
+        session: &mut Session<'_, DB>,
+        id: i64,
+        guarded: Option<(&T, &[Guard])>,
+    ) -> Result<()>
+    where
+        T: Schema + ModelIo<DB>,
+        DB: Backend,
+    {
+        match self {
+            Self::Set(set) => assign::<T, DB>(session, id, set, guarded).await,
+            Self::Add { column, delta } => increment::<T, DB>(session, id, column, delta).await,
+        }
+    }
+}
+
+/// Runs `change` on the row of `write` (which holds what it does to the row,
+/// without the indexed values), then tells the listeners it was `kind`.
+pub(super) async fn execute<T: Schema>(
+    target: Target<'_>,
+    change: Change<'_>,
+    write: RowWrite,
+    kind: WriteKind,
+) -> Result<()> {
+    let (id, announced) = (write.id, write.changed.clone());
+    let done = unannounced::<T>(target, change, write).await;
+    if done.is_ok() {
+        announce::<T>(target, id, kind, &announced);
+    }
+    done
+}
+
+/// [`execute`] without telling the listeners.
+async fn unannounced<T: Schema>(
+    target: Target<'_>,
+    change: Change<'_>,
+    write: RowWrite,
+) -> Result<()> {
+    let id = write.id;
+    if cache_of(target).is_none() || guarded_columns::<T>().next().is_none() {
+        // No value stamps to bump: the old values are not needed.
+        let keys = keys_of::<T>(target, &write);
+        return write_through(
+            target,
+            &keys,
+            |_| keys.clone(),
+            async |target| {
+                with_session!(target, |session| {
+                    change.run::<T, _>(&mut session, id, None).await
+                })
+            },
+        )
+        .await;
+    }
+    // (`incr`'s statement takes no guards.)
+    if let (Target::Db(db), Change::Set(_)) = (target, change) {
+        let before = row_before::<T>(db, id).await?;
+        match guarded::<T>(target, change, &before, write.clone()).await {
+            Err(err) if err.is_not_found() => {}
+            done => return done,
+        }
+    }
+    locked::<T>(target, change, write).await
+}
+
+/// The row `id` as the cache holds it, else as a `SELECT` reads it now:
+/// a guess of its indexed values, which the write then checks.
+async fn row_before<T: Schema>(db: &Db, id: i64) -> Result<T> {
+    if let Some(row) = store::cached_row::<T>(db, id).await {
+        return Ok(row);
+    }
+    with_session!(Target::Db(db), |session| {
+        select_by_id::<T, _>(&mut session, id).await
+    })?
+    .ok_or_else(|| Error::not_found(T::TABLE, id))
+}
+
+/// `change` guarded by the indexed values of `before`; [`Error::NotFound`]
+/// when the row no longer has them.
+async fn guarded<T: Schema>(
+    target: Target<'_>,
+    change: Change<'_>,
+    before: &T,
+    mut write: RowWrite,
+) -> Result<()> {
+    let id = write.id;
+    write.before = indexed_values(before);
+    write.after = change.after(&write.before);
+    let guards = guards_of(before);
+    let guarded = (before, guards.as_slice());
+    let keys = keys_of::<T>(target, &write);
+    write_through(
+        target,
+        &keys,
+        |_| keys.clone(),
+        async |target| {
+            with_session!(target, |session| {
+                change.run::<T, _>(&mut session, id, Some(guarded)).await
+            })
+        },
+    )
+    .await
+}
+
+/// `change` with the row's indexed values read locked, in a transaction.
+async fn locked<T: Schema>(
+    target: Target<'_>,
+    change: Change<'_>,
+    mut write: RowWrite,
+) -> Result<()> {
+    let id = write.id;
+    atomically(target, async |tx: &Transaction| {
+        let target = Target::Tx(tx);
+        let current = locked_row::<T>(target, id).await?;
+        write.before = indexed_values(&current);
+        write.after = change.after(&write.before);
+        with_session!(target, |session| {
+            change.run::<T, _>(&mut session, id, None).await
+        })?;
+        record::<T>(tx, &write);
+        Ok(())
+    })
+    .await
+}
+
+/// The `UPDATE`, with the guards of `guarded` (the row as guessed, and its
+/// guards) when given; [`Error::NotFound`] when it matches no row.
+async fn assign<T, DB>(
+    session: &mut Session<'_, DB>,
+    id: i64,
+    set: &Assignments,
+    guarded: Option<(&T, &[Guard])>,
+) -> Result<()>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    for (&column, value) in set.columns.iter().zip(&set.values) {
+        DB::bind_column_value(value, T::COLUMNS[column].sql_type, &mut args)
+            .map_err(Error::encode)?;
+    }
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let guards = match guarded {
+        Some((before, guards)) => {
+            let guarded = Guarded {
+                before: Some(before),
+                guards,
+                version: None,
+            };
+            bind_guards::<T, DB>(&guarded, &mut args)?;
+            guards
+        }
+        None => &[],
+    };
+    let sql = dynamic(sql::set::<T>(DB::DIALECT, &set.columns, set.bumped, guards));
+    let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
+    if affected == 0 {
+        return Err(Error::not_found(T::TABLE, id));
+    }
+    Ok(())
+}
