@@ -78,7 +78,7 @@ cache_tests! {
     }
 
     async fn an_update_by_id_costs_one_statement_when_nothing_is_guessed(c) {
-        let (db, _) = setup(c).await;
+        let (db, other) = setup(c).await;
         let user = {
             let mut user = User::new("u@x", "U", 1);
             user.save(&db).await.unwrap();
@@ -97,12 +97,35 @@ cache_tests! {
         Item::update(it.base.id).set(Item::AGE, 3).execute(&db).await.unwrap();
         let stats = db.stats();
         assert_eq!((stats.selects, stats.updates, stats.statements()), (0, 1, 1));
-        // No cached row: a SELECT for the guess, then the UPDATE.
-        db.reset_stats();
-        Item::update(it.base.id).set(Item::AGE, 4).execute(&db).await.unwrap();
-        let stats = db.stats();
+        // No cached row, and a handle that has not updated it: a SELECT for
+        // the guess, then the UPDATE.
+        Item::update(it.base.id).set(Item::AGE, 4).execute(&other).await.unwrap();
+        let stats = other.stats();
         assert_eq!((stats.selects, stats.updates, stats.statements()), (1, 1, 2));
         assert_eq!(Item::by_id(&db, it.base.id).await.unwrap().age, 4);
+    }
+
+    async fn a_second_update_by_id_reads_nothing(c) {
+        let (db, other) = setup(c).await;
+        let it = item(&db, "a", 1).await;
+        Item::update(it.base.id).set(Item::AGE, 2).execute(&db).await.unwrap();
+        db.reset_stats();
+        Item::update(it.base.id).set(Item::AGE, 3).execute(&db).await.unwrap();
+        let stats = db.stats();
+        assert_eq!((stats.selects, stats.updates, stats.statements()), (0, 1, 1));
+        let scripts = if c.kind == thing_tests::CacheKind::Redis { 2 } else { 0 };
+        assert_eq!(stats.cache_round_trips, scripts, "the lock and the invalidation only");
+
+        // Another handle moves the row to `c`: this process's guess is old,
+        // the guard catches it, and the list of `c` follows.
+        let c_by_age = Item::query().filter(Item::NAME.eq("c")).order_by(Item::AGE.desc());
+        item(&db, "c", 5).await;
+        Item::update(it.base.id).set(Item::NAME, "c").execute(&other).await.unwrap();
+        let ages = |rows: Vec<Item>| rows.iter().map(|row| row.age).collect::<Vec<_>>();
+        assert_eq!(ages(c_by_age.all(&db).await.unwrap()), [5, 3]);
+        Item::update(it.base.id).set(Item::AGE, 9).execute(&db).await.unwrap();
+        assert_eq!(ages(c_by_age.all(&db).await.unwrap()), [9, 5]);
+        assert_eq!(Item::by_id(&other, it.base.id).await.unwrap().name, "c");
     }
 
     async fn bad_updates_are_refused_before_any_sql(c) {

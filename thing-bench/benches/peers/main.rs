@@ -487,11 +487,13 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
         entries.push(self.writer(RAW, None, 1, op));
         for (name, db) in self.things() {
             let id = id_of(name);
-            let op = move || async move {
-                let mut row = BenchWrite::by_id(db, id).await.unwrap();
-                row.views += 1;
-                row.save(db).await.unwrap();
-            };
+            let op = counting(move |n| async move {
+                BenchWrite::update(id)
+                    .set(BenchWrite::VIEWS, n as i64 + 1)
+                    .execute(db)
+                    .await
+                    .unwrap();
+            });
             entries.push(self.writer(name, Some(db), 1, op));
         }
         let id = id_of(SEA);

@@ -3,7 +3,7 @@
 //! flight, the invalidations still owed to the cache, and the rate-limited
 //! warning of a cache that does not answer.
 
-use super::hints::RowHints;
+use super::hints::{RowHints, ValueHints};
 use super::unflushed::Unflushed;
 use super::{Bytes, Cache, CacheError, StampedFill, WriteKeys};
 use crate::codec::FORMAT_VERSION;
@@ -87,6 +87,8 @@ pub(crate) struct CacheContext {
     pub unflushed: Arc<Unflushed>,
     /// The rows each list read loaded last.
     pub row_hints: RowHints,
+    /// The indexed values of the rows this process last updated by id.
+    pub value_hints: ValueHints,
     last_warning: AtomicU64,
     started: Instant,
     #[cfg(feature = "test-hooks")]
@@ -120,6 +122,7 @@ impl CacheContext {
             flights: Flights::default(),
             unflushed: Arc::default(),
             row_hints: RowHints::default(),
+            value_hints: ValueHints::default(),
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
             #[cfg(feature = "test-hooks")]

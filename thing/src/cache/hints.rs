@@ -1,11 +1,18 @@
-//! The ids each cached list read loaded last, by list and window: the rows a
-//! later read of that list looks up along with the list, so that through a
-//! cache a round trip away a list hit whose rows are cached costs one round
-//! trip. A hint is only a guess: the rows are used only when the list, once
-//! validated, names exactly these ids, and the row lookups keep their own
-//! protocol (tokens, locks), so a wrong or old hint costs a second lookup,
-//! never a stale row.
+//! Guesses this process keeps to save a round trip, each checked before it is
+//! trusted, so that a wrong or old one costs a second step, never a stale
+//! value:
+//!
+//! - [`RowHints`]: the ids each cached list read loaded last, by list and
+//!   window: the rows a later read of that list looks up along with the list,
+//!   so that through a cache a round trip away a list hit whose rows are
+//!   cached costs one round trip. The rows are used only when the list, once
+//!   validated, names exactly these ids, and the row lookups keep their own
+//!   protocol (tokens, locks).
+//! - [`ValueHints`]: the indexed values a row had after this process's last
+//!   update of it by id: the next update by id guards its statement with them
+//!   (`AND team = ?`) instead of reading them first.
 
+use crate::value::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -47,9 +54,61 @@ impl RowHints {
     }
 }
 
+/// The indexed values of one row.
+pub(crate) type Values = Arc<[(usize, Value)]>;
+
+/// Indexed values by table and row id.
+#[derive(Debug, Default)]
+pub(crate) struct ValueHints {
+    values: Mutex<HashMap<(&'static str, i64), Values>>,
+}
+
+impl ValueHints {
+    fn held(&self) -> MutexGuard<'_, HashMap<(&'static str, i64), Values>> {
+        self.values.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The indexed values row `id` of `table` had after this process last
+    /// wrote it by id.
+    pub fn get(&self, table: &'static str, id: i64) -> Option<Values> {
+        self.held().get(&(table, id)).cloned()
+    }
+
+    /// Remembers the indexed `values` of row `id` of `table`.
+    pub fn set(&self, table: &'static str, id: i64, values: &[(usize, Value)]) {
+        let mut held = self.held();
+        if held.len() >= MAX_HINTS && !held.contains_key(&(table, id)) {
+            held.clear();
+        }
+        held.insert((table, id), Arc::from(values));
+    }
+
+    /// Forgets row `id` of `table`.
+    pub fn forget(&self, table: &'static str, id: i64) {
+        self.held().remove(&(table, id));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_hints_are_bounded_and_forgotten() {
+        let hints = ValueHints::default();
+        hints.set("t", 1, &[(1, Value::Int(5))]);
+        assert_eq!(
+            hints.get("t", 1).as_deref(),
+            Some(&[(1, Value::Int(5))][..])
+        );
+        assert_eq!(hints.get("u", 1), None, "by table");
+        hints.forget("t", 1);
+        assert_eq!(hints.get("t", 1), None);
+        for id in 0..=MAX_HINTS as i64 {
+            hints.set("t", id, &[]);
+        }
+        assert!(hints.held().len() <= MAX_HINTS);
+    }
 
     #[test]
     fn hints_are_bounded_and_long_reads_are_not_hinted() {

@@ -5,14 +5,15 @@
 //! stamps they bump need the old values of the row's indexed columns, which a
 //! write by id does not have. So it is one statement when nothing needs them
 //! (no cache, or no indexed column besides the id). Otherwise an update
-//! guesses them, from the cached row or a plain `SELECT`, and guards its
-//! statement with the guess; when the guard matches nothing (the row changed
-//! meanwhile), and for `incr` always, they are read with the row locked, in a
-//! transaction, and the write runs there.
+//! guesses them — as this process's last update by id left them (the cache's
+//! [`ValueHints`](crate::cache::hints::ValueHints)), else from the cached
+//! row, else from a plain `SELECT` — and guards its statement with the guess;
+//! when the guard matches nothing (the row changed meanwhile), and for `incr`
+//! always, they are read with the row locked, in a transaction, and the write
+//! runs there.
 
 use super::{
-    Guarded, announce, atomically, bind_guards, cache_of, guards_of, increment, keys_of,
-    locked_row, now, record, write_through,
+    announce, atomically, cache_of, increment, keys_of, locked_row, now, record, write_through,
 };
 use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Executor, Target, slow_threshold, with_session};
@@ -157,20 +158,21 @@ impl Change<'_> {
         }
     }
 
-    /// The statement, guarded by `guarded` (the row as guessed, and its
-    /// guards) when given; [`Error::NotFound`] when it matches no row.
+    /// The statement, guarded by the indexed values `before` (none:
+    /// unguarded; `incr` takes none); [`Error::NotFound`] when it matches no
+    /// row.
     async fn run<T, DB>(
         self,
         session: &mut Session<'_, DB>,
         id: i64,
-        guarded: Option<(&T, &[Guard])>,
+        before: &[(usize, Value)],
     ) -> Result<()>
     where
         T: Schema + ModelIo<DB>,
         DB: Backend,
     {
         match self {
-            Self::Set(set) => assign::<T, DB>(session, id, set, guarded).await,
+            Self::Set(set) => assign::<T, DB>(session, id, set, before).await,
             Self::Add { column, delta } => increment::<T, DB>(session, id, column, delta).await,
         }
     }
@@ -199,24 +201,43 @@ async fn unannounced<T: Schema>(
     write: RowWrite,
 ) -> Result<()> {
     let id = write.id;
-    if cache_of(target).is_none() || guarded_columns::<T>().next().is_none() {
+    let cache = match cache_of(target) {
+        Some(cache) if guarded_columns::<T>().next().is_some() => cache,
         // No value stamps to bump: the old values are not needed.
-        let keys = keys_of::<T>(target, &write);
-        return write_through(
-            target,
-            &keys,
-            |_| keys.clone(),
-            async |target| {
-                with_session!(target, |session| {
-                    change.run::<T, _>(&mut session, id, None).await
-                })
-            },
-        )
-        .await;
+        _ => {
+            let keys = keys_of::<T>(target, &write);
+            return write_through(
+                target,
+                &keys,
+                |_| keys.clone(),
+                async |target| {
+                    with_session!(target, |session| {
+                        change.run::<T, _>(&mut session, id, &[]).await
+                    })
+                },
+            )
+            .await;
+        }
+    };
+    let done = guessed_or_locked::<T>(target, change, write).await;
+    match &done {
+        Ok(after) => cache.value_hints.set(T::TABLE, id, after),
+        Err(_) => cache.value_hints.forget(T::TABLE, id),
     }
+    done.map(drop)
+}
+
+/// `change` guarded by a guess of the row's indexed values (an update
+/// through a `Db`), else, or when the guess was wrong, with them read locked;
+/// returns them as the change left them.
+async fn guessed_or_locked<T: Schema>(
+    target: Target<'_>,
+    change: Change<'_>,
+    write: RowWrite,
+) -> Result<Vec<(usize, Value)>> {
     // (`incr`'s statement takes no guards.)
     if let (Target::Db(db), Change::Set(_)) = (target, change) {
-        let before = row_before::<T>(db, id).await?;
+        let before = guess::<T>(db, write.id).await?;
         match guarded::<T>(target, change, &before, write.clone()).await {
             Err(err) if err.is_not_found() => {}
             done => return done,
@@ -225,31 +246,37 @@ async fn unannounced<T: Schema>(
     locked::<T>(target, change, write).await
 }
 
-/// The row `id` as the cache holds it, else as a `SELECT` reads it now:
-/// a guess of its indexed values, which the write then checks.
-async fn row_before<T: Schema>(db: &Db, id: i64) -> Result<T> {
-    if let Some(row) = store::cached_row::<T>(db, id).await {
-        return Ok(row);
+/// A guess of the indexed values of row `id`: as this process's last update
+/// by id left them, else as the cache holds the row, else as a `SELECT` reads
+/// it now. The write checks it.
+async fn guess<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
+    if let Some(hint) = db
+        .cache()
+        .and_then(|cache| cache.value_hints.get(T::TABLE, id))
+    {
+        return Ok(hint.to_vec());
     }
-    with_session!(Target::Db(db), |session| {
+    if let Some(row) = store::cached_row::<T>(db, id).await {
+        return Ok(indexed_values(&row));
+    }
+    let row = with_session!(Target::Db(db), |session| {
         select_by_id::<T, _>(&mut session, id).await
-    })?
-    .ok_or_else(|| Error::not_found(T::TABLE, id))
+    })?;
+    row.map(|row| indexed_values(&row))
+        .ok_or_else(|| Error::not_found(T::TABLE, id))
 }
 
-/// `change` guarded by the indexed values of `before`; [`Error::NotFound`]
-/// when the row no longer has them.
+/// `change` guarded by the indexed values `before`; [`Error::NotFound`] when
+/// the row no longer has them.
 async fn guarded<T: Schema>(
     target: Target<'_>,
     change: Change<'_>,
-    before: &T,
+    before: &[(usize, Value)],
     mut write: RowWrite,
-) -> Result<()> {
+) -> Result<Vec<(usize, Value)>> {
     let id = write.id;
-    write.before = indexed_values(before);
-    write.after = change.after(&write.before);
-    let guards = guards_of(before);
-    let guarded = (before, guards.as_slice());
+    write.before = before.to_vec();
+    write.after = change.after(before);
     let keys = keys_of::<T>(target, &write);
     write_through(
         target,
@@ -257,11 +284,12 @@ async fn guarded<T: Schema>(
         |_| keys.clone(),
         async |target| {
             with_session!(target, |session| {
-                change.run::<T, _>(&mut session, id, Some(guarded)).await
+                change.run::<T, _>(&mut session, id, before).await
             })
         },
     )
-    .await
+    .await?;
+    Ok(write.after)
 }
 
 /// `change` with the row's indexed values read locked, in a transaction.
@@ -269,7 +297,7 @@ async fn locked<T: Schema>(
     target: Target<'_>,
     change: Change<'_>,
     mut write: RowWrite,
-) -> Result<()> {
+) -> Result<Vec<(usize, Value)>> {
     let id = write.id;
     atomically(target, async |tx: &Transaction| {
         let target = Target::Tx(tx);
@@ -277,21 +305,21 @@ async fn locked<T: Schema>(
         write.before = indexed_values(&current);
         write.after = change.after(&write.before);
         with_session!(target, |session| {
-            change.run::<T, _>(&mut session, id, None).await
+            change.run::<T, _>(&mut session, id, &[]).await
         })?;
         record::<T>(tx, &write);
-        Ok(())
+        Ok(write.after)
     })
     .await
 }
 
-/// The `UPDATE`, with the guards of `guarded` (the row as guessed, and its
-/// guards) when given; [`Error::NotFound`] when it matches no row.
+/// The `UPDATE`, guarded by the indexed values `before` (none: unguarded);
+/// [`Error::NotFound`] when it matches no row.
 async fn assign<T, DB>(
     session: &mut Session<'_, DB>,
     id: i64,
     set: &Assignments,
-    guarded: Option<(&T, &[Guard])>,
+    before: &[(usize, Value)],
 ) -> Result<()>
 where
     T: Schema + ModelIo<DB>,
@@ -303,19 +331,22 @@ where
             .map_err(Error::encode)?;
     }
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
-    let guards = match guarded {
-        Some((before, guards)) => {
-            let guarded = Guarded {
-                before: Some(before),
-                guards,
-                version: None,
-            };
-            bind_guards::<T, DB>(&guarded, &mut args)?;
-            guards
+    let mut guards = Vec::with_capacity(before.len());
+    for (column, value) in before {
+        if let Value::Null = value {
+            guards.push(Guard::IsNull(*column));
+        } else {
+            guards.push(Guard::Equals(*column));
+            DB::bind_column_value(value, T::COLUMNS[*column].sql_type, &mut args)
+                .map_err(Error::encode)?;
         }
-        None => &[],
-    };
-    let sql = dynamic(sql::set::<T>(DB::DIALECT, &set.columns, set.bumped, guards));
+    }
+    let sql = dynamic(sql::set::<T>(
+        DB::DIALECT,
+        &set.columns,
+        set.bumped,
+        &guards,
+    ));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
         return Err(Error::not_found(T::TABLE, id));
