@@ -71,6 +71,7 @@ fn fallback_thing_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
             const SCHEMA_HASH: u64 = 0;
             fn id(&self) -> i64 { #never }
             fn encode_row(&self) -> ::std::vec::Vec<u8> { #never }
+            fn write_row(&self, _: &mut ::thing::__private::RowWriter) { #never }
             fn decode_row(_: &[u8]) -> ::core::option::Option<Self> { #never }
             fn set_id(&mut self, _: i64) { #never }
             fn base(&self) -> ::core::option::Option<&::thing::BaseModel> { #never }
@@ -330,8 +331,12 @@ fn encode_row_fn(model: &Model) -> TokenStream {
     quote! {
         fn encode_row(&self) -> ::std::vec::Vec<u8> {
             let mut writer = ::thing::__private::RowWriter::with_capacity(#capacity);
-            #(#encode)*
+            ::thing::__private::Schema::write_row(self, &mut writer);
             writer.finish()
+        }
+
+        fn write_row(&self, writer: &mut ::thing::__private::RowWriter) {
+            #(#encode)*
         }
     }
 }

@@ -348,3 +348,53 @@ async fn unknown_url_scheme_is_invalid_input() {
     let err = Db::connect("oracle://x").await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
+
+backend_tests! {
+    // The rows of one read keep their snapshots in shared chunks (8 KB): each
+    // must be its own row's bytes, also across chunks and for a row bigger
+    // than a chunk, so that saving an unchanged row sends nothing and a
+    // change sends only its column.
+    async fn the_snapshots_of_a_many_row_read_are_each_rows_own(t) {
+        let db = &t.db;
+        db.create_table::<User>().await.unwrap();
+        let mut users: Vec<User> = (0..300)
+            .map(|i| {
+                let mut user = User::new(&format!("u{i:03}@x"), &format!("user {i}"), i);
+                if i == 150 {
+                    user.bio = Some("b".repeat(20_000));
+                }
+                user
+            })
+            .collect();
+        User::save_many(db, &mut users).await.unwrap();
+        let bare = Db::builder(&t.url).no_cache().build().await.unwrap();
+        let by_email = User::query().order_by(User::EMAIL.asc());
+        // Saved rows, rows read past the cached window (one SELECT), rows
+        // read through the cache (ids, then `IN` batches), and uncached.
+        let reads = [
+            users,
+            by_email.fetch(db, 0, 300).await.unwrap(),
+            by_email.all(db).await.unwrap(),
+            by_email.all(&bare).await.unwrap(),
+        ];
+        for mut rows in reads {
+            assert_eq!(rows.len(), 300);
+            db.reset_stats();
+            for row in &mut rows {
+                row.save(db).await.unwrap();
+            }
+            assert_eq!(db.stats().statements(), 0, "every snapshot is its row");
+            for at in [0, 149, 150, 151, 299] {
+                rows[at].age += 1000;
+                db.reset_stats();
+                rows[at].save(db).await.unwrap();
+                assert_eq!(db.stats().updates, 1);
+            }
+            let back = User::by_id(db, rows[150].base.id).await.unwrap();
+            assert_eq!(back.bio.as_deref().map(str::len), Some(20_000));
+        }
+        let ages: Vec<i32> = by_email.all(&bare).await.unwrap().iter().map(|u| u.age).collect();
+        assert_eq!(ages[150], 150 + 1000);
+        assert_eq!(ages[1], 1, "an untouched row kept its value");
+    }
+}

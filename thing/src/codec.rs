@@ -336,6 +336,18 @@ impl RowWriter {
     pub fn finish(self) -> Vec<u8> {
         self.out
     }
+
+    /// The bytes written so far.
+    #[doc(hidden)]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Forgets what was written, keeping the buffer.
+    #[doc(hidden)]
+    pub fn clear(&mut self) {
+        self.out.clear();
+    }
 }
 
 /// Reads the columns of row bytes in order. Every read returns `None` on

@@ -3,12 +3,14 @@
 //! model (with its snapshot).
 
 use crate::backend::{Backend, ModelIo, Session};
+use crate::codec::RowWriter;
 use crate::db::executor::{Target, with_session};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::sql::{self, dynamic, fixed, model_sql};
 use crate::stats::StatementKind;
+use bytes::BytesMut;
 use std::collections::HashMap;
 
 /// Ids per `IN (...)` statement: well under every backend's parameter limit.
@@ -77,6 +79,7 @@ where
 {
     let statements = model_sql::<T>(DB::DIALECT);
     let mut found = HashMap::with_capacity(ids.len());
+    let mut snapshots = Snapshots::default();
     for batch in ids.chunks(IN_BATCH) {
         let sql = sql::id_list(DB::DIALECT, &statements.select_in_prefix, batch.len());
         let mut args = DB::Arguments::default();
@@ -87,7 +90,7 @@ where
             .fetch_all(StatementKind::Select, dynamic(sql), args)
             .await?
         {
-            let item = decode::<T, DB>(&row)?;
+            let item = snapshots.decode::<T, DB>(&row)?;
             found.insert(item.id(), item);
         }
     }
@@ -99,6 +102,51 @@ pub(crate) fn decode<T: Schema + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Res
     let mut item = <T as ModelIo<DB>>::from_row(row)?;
     remember(&mut item);
     Ok(item)
+}
+
+/// How many bytes of snapshots of one read share an allocation: a model
+/// kept after the others are dropped holds at most this much.
+const SNAPSHOT_CHUNK: usize = 8 * 1024;
+
+/// The snapshots of the rows of one read (several rows): written one after
+/// another into shared chunks of [`SNAPSHOT_CHUNK`] bytes, so that a row's
+/// snapshot costs a copy instead of an allocation and a free (on a read of
+/// 10 000 rows the allocations cost about as much as decoding the rows).
+#[derive(Default)]
+pub(crate) struct Snapshots {
+    row: RowWriter,
+    chunk: BytesMut,
+}
+
+impl Snapshots {
+    /// A model from a database row, its snapshot set to the row as read.
+    pub(crate) fn decode<T, DB>(&mut self, row: &DB::Row) -> Result<T>
+    where
+        T: Schema + ModelIo<DB>,
+        DB: Backend,
+    {
+        let mut item = <T as ModelIo<DB>>::from_row(row)?;
+        self.remember(&mut item);
+        Ok(item)
+    }
+
+    /// [`remember`], into this read's chunks.
+    pub(crate) fn remember<T: Schema>(&mut self, item: &mut T) {
+        if item.snapshot().is_none() {
+            return;
+        }
+        self.row.clear();
+        item.write_row(&mut self.row);
+        let bytes = self.row.as_bytes();
+        if self.chunk.capacity() - self.chunk.len() < bytes.len() {
+            self.chunk = BytesMut::with_capacity(SNAPSHOT_CHUNK.max(bytes.len()));
+        }
+        self.chunk.extend_from_slice(bytes);
+        let kept = self.chunk.split().freeze();
+        if let Some(snapshot) = item.snapshot_mut() {
+            snapshot.set_from(kept, 0);
+        }
+    }
 }
 
 /// Records the row as now stored, so the next `save` sends only what changes.

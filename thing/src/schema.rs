@@ -254,6 +254,11 @@ pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     /// The row's bytes: every column in order (see [`crate::codec`]).
     fn encode_row(&self) -> Vec<u8>;
 
+    /// Appends the row's bytes to `writer` (what [`Schema::encode_row`]
+    /// returns).
+    #[doc(hidden)]
+    fn write_row(&self, writer: &mut crate::codec::RowWriter);
+
     /// A model from row bytes; `None` when they do not decode.
     fn decode_row(bytes: &[u8]) -> Option<Self>;
 

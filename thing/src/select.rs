@@ -5,7 +5,7 @@ use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
-use crate::fetch::decode;
+use crate::fetch::Snapshots;
 use crate::filter::{Bind, Expr};
 use crate::query::Query;
 use crate::schema::Schema;
@@ -200,7 +200,10 @@ where
     let rows = session
         .fetch_all(StatementKind::Select, dynamic(sql), args)
         .await?;
-    rows.iter().map(decode::<T, DB>).collect()
+    let mut snapshots = Snapshots::default();
+    rows.iter()
+        .map(|row| snapshots.decode::<T, DB>(row))
+        .collect()
 }
 
 async fn select_ids<T, DB>(

@@ -9,7 +9,7 @@ use crate::db::executor::{Target, with_session};
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
-use crate::fetch::remember;
+use crate::fetch::Snapshots;
 use crate::schema::Schema;
 use crate::sql::{self, dynamic, insertable};
 use crate::stamps::{RowWrite, indexed_values};
@@ -54,9 +54,10 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
     };
     let all: Vec<usize> = (0..T::COLUMNS.len()).collect();
     let mut writes = Vec::with_capacity(chunk.len());
+    let mut snapshots = Snapshots::default();
     for (item, id) in chunk.iter_mut().zip(ids) {
         item.set_id(id);
-        remember(&mut **item);
+        snapshots.remember(&mut **item);
         writes.push(RowWrite {
             id,
             changed: Vec::new(),
