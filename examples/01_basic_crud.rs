@@ -49,6 +49,20 @@ async fn main() -> thing::Result<()> {
         Note::by_id(&db, note.base.id).await?.stars
     );
 
+    // Without reading it first: one UPDATE (this model has no indexed column
+    // whose old value the cache would need).
+    db.reset_stats();
+    Note::update(note.base.id)
+        .set(Note::TITLE, "hello, again")
+        .set(Note::BODY, None)
+        .execute(&db)
+        .await?;
+    println!(
+        "updated by id: {} statement; now {:?}",
+        db.stats().statements(),
+        Note::by_id(&db, note.base.id).await?.title
+    );
+
     let mut more = vec![
         Note {
             title: "a".into(),
