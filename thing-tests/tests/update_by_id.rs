@@ -250,3 +250,75 @@ cache_tests! {
         assert_eq!(read, expected);
     }
 }
+
+/// Structs on one table: what one knows of a row's indexed values means
+/// nothing to another that numbers or indexes its columns otherwise.
+mod shared_table {
+    use thing::{BaseModel, Thing};
+
+    #[derive(Thing, Debug, Clone, Default)]
+    #[thing(table = "shared_rows")]
+    pub struct TeamIndexed {
+        #[thing(base)]
+        pub base: BaseModel,
+        #[thing(index)]
+        pub team: i64,
+        pub age: i64,
+    }
+
+    /// The same columns in the same order (the same schema hash), another
+    /// index.
+    #[derive(Thing, Debug, Clone, Default)]
+    #[thing(table = "shared_rows")]
+    pub struct AgeIndexed {
+        #[thing(base)]
+        pub base: BaseModel,
+        pub team: i64,
+        #[thing(index)]
+        pub age: i64,
+    }
+
+    /// The columns in another order.
+    #[derive(Thing, Debug, Clone, Default)]
+    #[thing(table = "shared_rows")]
+    pub struct AgeFirst {
+        #[thing(base)]
+        pub base: BaseModel,
+        pub age: i64,
+        #[thing(index)]
+        pub team: i64,
+    }
+}
+
+cache_tests! {
+    async fn a_hint_of_one_struct_is_not_used_by_another_on_its_table(c) {
+        use shared_table::{AgeFirst, AgeIndexed, TeamIndexed};
+        let db = c.handle().await;
+        db.create_table::<TeamIndexed>().await.unwrap();
+        db.create_table::<AgeIndexed>().await.unwrap();
+        let mut first = TeamIndexed { team: 1, age: 1, ..Default::default() };
+        first.save(&db).await.unwrap();
+        let mut second = TeamIndexed { team: 5, age: 1, ..Default::default() };
+        second.save(&db).await.unwrap();
+        let id = first.base.id;
+        // TeamIndexed's hint: column 4 (`team`) is 1. AgeIndexed's indexed
+        // column is `age` (5); AgeFirst's column 4 is `age`, which is 1 too:
+        // a guard built from that hint would pass while no stamp of their
+        // lists moved.
+        TeamIndexed::update(id).set(TeamIndexed::TEAM, 1).execute(&db).await.unwrap();
+        let teams = |rows: Vec<AgeIndexed>| rows.iter().map(|row| row.team).collect::<Vec<_>>();
+        let age_1_by_team = AgeIndexed::query().filter(AgeIndexed::AGE.eq(1)).order_by(AgeIndexed::TEAM.desc());
+        assert_eq!(teams(age_1_by_team.all(&db).await.unwrap()), [5, 1]);
+        AgeIndexed::update(id).set(AgeIndexed::TEAM, 9).execute(&db).await.unwrap();
+        assert_eq!(teams(age_1_by_team.all(&db).await.unwrap()), [9, 5]);
+
+        TeamIndexed::update(id).set(TeamIndexed::TEAM, 1).execute(&db).await.unwrap();
+        let ages = |rows: Vec<AgeFirst>| rows.iter().map(|row| row.age).collect::<Vec<_>>();
+        let team_1_by_age = AgeFirst::query().filter(AgeFirst::TEAM.eq(1)).order_by(AgeFirst::AGE.desc());
+        let mut third = AgeFirst { team: 1, age: 5, ..Default::default() };
+        third.save(&db).await.unwrap();
+        assert_eq!(ages(team_1_by_age.all(&db).await.unwrap()), [5, 1]);
+        AgeFirst::update(id).set(AgeFirst::AGE, 9).execute(&db).await.unwrap();
+        assert_eq!(ages(team_1_by_age.all(&db).await.unwrap()), [9, 5]);
+    }
+}

@@ -12,6 +12,7 @@
 //!   update of it by id: the next update by id guards its statement with them
 //!   (`AND team = ?`) instead of reading them first.
 
+use crate::schema::Schema;
 use crate::value::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,35 +58,51 @@ impl RowHints {
 /// The indexed values of one row.
 pub(crate) type Values = Arc<[(usize, Value)]>;
 
-/// Indexed values by table and row id.
+/// A row of one model: its table, the model's schema hash (two structs on
+/// one table number their columns differently) and the id.
+type RowOf = (&'static str, u64, i64);
+
+fn row_of<T: Schema>(id: i64) -> RowOf {
+    (T::TABLE, T::SCHEMA_HASH, id)
+}
+
+/// Indexed values by model and row id.
 #[derive(Debug, Default)]
 pub(crate) struct ValueHints {
-    values: Mutex<HashMap<(&'static str, i64), Values>>,
+    values: Mutex<HashMap<RowOf, Values>>,
 }
 
 impl ValueHints {
-    fn held(&self) -> MutexGuard<'_, HashMap<(&'static str, i64), Values>> {
+    fn held(&self) -> MutexGuard<'_, HashMap<RowOf, Values>> {
         self.values.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The indexed values row `id` of `table` had after this process last
-    /// wrote it by id.
-    pub fn get(&self, table: &'static str, id: i64) -> Option<Values> {
-        self.held().get(&(table, id)).cloned()
+    /// The indexed values row `id` of `T` had after this process last wrote
+    /// it by id.
+    pub fn get<T: Schema>(&self, id: i64) -> Option<Values> {
+        self.get_at(row_of::<T>(id))
     }
 
-    /// Remembers the indexed `values` of row `id` of `table`.
-    pub fn set(&self, table: &'static str, id: i64, values: &[(usize, Value)]) {
+    /// Remembers the indexed `values` of row `id` of `T`.
+    pub fn set<T: Schema>(&self, id: i64, values: &[(usize, Value)]) {
+        self.set_at(row_of::<T>(id), values);
+    }
+
+    /// Forgets row `id` of `T`.
+    pub fn forget<T: Schema>(&self, id: i64) {
+        self.held().remove(&row_of::<T>(id));
+    }
+
+    fn get_at(&self, row: RowOf) -> Option<Values> {
+        self.held().get(&row).cloned()
+    }
+
+    fn set_at(&self, row: RowOf, values: &[(usize, Value)]) {
         let mut held = self.held();
-        if held.len() >= MAX_HINTS && !held.contains_key(&(table, id)) {
+        if held.len() >= MAX_HINTS && !held.contains_key(&row) {
             held.clear();
         }
-        held.insert((table, id), Arc::from(values));
-    }
-
-    /// Forgets row `id` of `table`.
-    pub fn forget(&self, table: &'static str, id: i64) {
-        self.held().remove(&(table, id));
+        held.insert(row, Arc::from(values));
     }
 }
 
@@ -94,18 +111,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn value_hints_are_bounded_and_forgotten() {
+    fn value_hints_are_by_model_and_bounded() {
         let hints = ValueHints::default();
-        hints.set("t", 1, &[(1, Value::Int(5))]);
-        assert_eq!(
-            hints.get("t", 1).as_deref(),
-            Some(&[(1, Value::Int(5))][..])
-        );
-        assert_eq!(hints.get("u", 1), None, "by table");
-        hints.forget("t", 1);
-        assert_eq!(hints.get("t", 1), None);
+        let (a, b) = (("t", 1, 7), ("t", 2, 7));
+        hints.set_at(a, &[(1, Value::Int(5))]);
+        assert_eq!(hints.get_at(a).as_deref(), Some(&[(1, Value::Int(5))][..]));
+        assert_eq!(hints.get_at(b), None, "another struct on the table");
         for id in 0..=MAX_HINTS as i64 {
-            hints.set("t", id, &[]);
+            hints.set_at(("t", 1, id), &[]);
         }
         assert!(hints.held().len() <= MAX_HINTS);
     }

@@ -221,8 +221,8 @@ async fn unannounced<T: Schema>(
     };
     let done = guessed_or_locked::<T>(target, change, write).await;
     match &done {
-        Ok(after) => cache.value_hints.set(T::TABLE, id, after),
-        Err(_) => cache.value_hints.forget(T::TABLE, id),
+        Ok(after) => cache.value_hints.set::<T>(id, after),
+        Err(_) => cache.value_hints.forget::<T>(id),
     }
     done.map(drop)
 }
@@ -248,12 +248,15 @@ async fn guessed_or_locked<T: Schema>(
 
 /// A guess of the indexed values of row `id`: as this process's last update
 /// by id left them, else as the cache holds the row, else as a `SELECT` reads
-/// it now. The write checks it.
+/// it now. The write checks each value; a guess must name every indexed
+/// column of `T`, since the stamps of a column it leaves out would not move.
 async fn guess<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
-    if let Some(hint) = db
-        .cache()
-        .and_then(|cache| cache.value_hints.get(T::TABLE, id))
-    {
+    let hint = db.cache().and_then(|cache| cache.value_hints.get::<T>(id));
+    if let Some(hint) = hint.filter(|hint| {
+        hint.iter()
+            .map(|(column, _)| *column)
+            .eq(guarded_columns::<T>())
+    }) {
         return Ok(hint.to_vec());
     }
     if let Some(row) = store::cached_row::<T>(db, id).await {
