@@ -322,3 +322,23 @@ cache_tests! {
         assert_eq!(ages(team_1_by_age.all(&db).await.unwrap()), [9, 5]);
     }
 }
+
+cache_tests! {
+    // `incr` of an indexed column: its new value is the guess plus the delta,
+    // and the row moves between the lists of both values.
+    async fn an_incr_of_an_indexed_column_moves_the_row(c) {
+        use shared_table::TeamIndexed;
+        let db = c.handle().await;
+        let other = c.handle().await;
+        db.create_table::<TeamIndexed>().await.unwrap();
+        let mut row = TeamIndexed { team: 1, ..Default::default() };
+        row.save(&db).await.unwrap();
+        let team = |n: i64| TeamIndexed::query().filter(TeamIndexed::TEAM.eq(n));
+        for _ in 0..2 {
+            assert_eq!((team(1).count(&other).await.unwrap(), team(2).count(&other).await.unwrap()), (1, 0));
+            TeamIndexed::incr(&db, row.base.id, TeamIndexed::TEAM, 1).await.unwrap();
+            assert_eq!((team(1).count(&other).await.unwrap(), team(2).count(&other).await.unwrap()), (0, 1));
+            TeamIndexed::incr(&db, row.base.id, TeamIndexed::TEAM, -1).await.unwrap();
+        }
+    }
+}

@@ -232,9 +232,9 @@ pub(crate) fn touch<T: Schema>(dialect: Dialect) -> String {
     sql
 }
 
-/// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`, and for an
-/// integer column `AND c + ? BETWEEN min AND max`.
-pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize) -> String {
+/// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`, then `AND`
+/// each guard, and for an integer column `AND c + ? BETWEEN min AND max`.
+pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize, guards: &[Guard]) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
     sql.push_str(" SET ");
@@ -251,12 +251,13 @@ pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize) -> String {
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, n);
     }
-    sql.push_str(" WHERE ");
-    dialect.push_quoted(&mut sql, T::COLUMNS[T::META.id].name);
-    sql.push_str(" = ");
-    dialect.push_placeholder(&mut sql, n + 1);
+    push_where_id::<T>(dialect, &mut sql, n + 1, guards);
     if T::COLUMNS[column].sql_type.integer_range().is_some() {
-        push_in_range::<T>(dialect, &mut sql, column, n + 2);
+        let bound = guards
+            .iter()
+            .filter(|guard| !matches!(guard, Guard::IsNull(_)))
+            .count();
+        push_in_range::<T>(dialect, &mut sql, column, n + 2 + bound);
     }
     sql
 }

@@ -4,17 +4,15 @@
 //! Their cache steps are those of every write (see [`super`]). The value
 //! stamps they bump need the old values of the row's indexed columns, which a
 //! write by id does not have. So it is one statement when nothing needs them
-//! (no cache, or no indexed column besides the id). Otherwise an update
-//! guesses them — as this process's last update by id left them (the cache's
+//! (no cache, or no indexed column besides the id). Otherwise the write
+//! guesses them — as this process's last write by id left them (the cache's
 //! [`ValueHints`](crate::cache::hints::ValueHints)), else from the cached
 //! row, else from a plain `SELECT` — and guards its statement with the guess;
-//! when the guard matches nothing (the row changed meanwhile), and for `incr`
-//! always, they are read with the row locked, in a transaction, and the write
-//! runs there.
+//! when the guard matches nothing (the row changed meanwhile, or, for `incr`,
+//! the sum would leave the column's range), and inside a transaction, they
+//! are read with the row locked, in a transaction, and the write runs there.
 
-use super::{
-    announce, atomically, cache_of, increment, keys_of, locked_row, now, record, write_through,
-};
+use super::{announce, atomically, cache_of, keys_of, locked_row, now, record, write_through};
 use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Executor, Target, slow_threshold, with_session};
 use crate::db::handle::Db;
@@ -159,8 +157,7 @@ impl Change<'_> {
     }
 
     /// The statement, guarded by the indexed values `before` (none:
-    /// unguarded; `incr` takes none); [`Error::NotFound`] when it matches no
-    /// row.
+    /// unguarded); [`Error::NotFound`] when it matches no row.
     async fn run<T, DB>(
         self,
         session: &mut Session<'_, DB>,
@@ -173,7 +170,9 @@ impl Change<'_> {
     {
         match self {
             Self::Set(set) => assign::<T, DB>(session, id, set, before).await,
-            Self::Add { column, delta } => increment::<T, DB>(session, id, column, delta).await,
+            Self::Add { column, delta } => {
+                increment::<T, DB>(session, id, column, delta, before).await
+            }
         }
     }
 }
@@ -227,16 +226,15 @@ async fn unannounced<T: Schema>(
     done.map(drop)
 }
 
-/// `change` guarded by a guess of the row's indexed values (an update
-/// through a `Db`), else, or when the guess was wrong, with them read locked;
-/// returns them as the change left them.
+/// `change` guarded by a guess of the row's indexed values (through a `Db`),
+/// else, or when the guard matched nothing, with them read locked; returns
+/// them as the change left them.
 async fn guessed_or_locked<T: Schema>(
     target: Target<'_>,
     change: Change<'_>,
     write: RowWrite,
 ) -> Result<Vec<(usize, Value)>> {
-    // (`incr`'s statement takes no guards.)
-    if let (Target::Db(db), Change::Set(_)) = (target, change) {
+    if let Target::Db(db) = target {
         let before = guess::<T>(db, write.id).await?;
         match guarded::<T>(target, change, &before, write.clone()).await {
             Err(err) if err.is_not_found() => {}
@@ -334,16 +332,7 @@ where
             .map_err(Error::encode)?;
     }
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
-    let mut guards = Vec::with_capacity(before.len());
-    for (column, value) in before {
-        if let Value::Null = value {
-            guards.push(Guard::IsNull(*column));
-        } else {
-            guards.push(Guard::Equals(*column));
-            DB::bind_column_value(value, T::COLUMNS[*column].sql_type, &mut args)
-                .map_err(Error::encode)?;
-        }
-    }
+    let guards = bind_guards::<T, DB>(before, &mut args)?;
     let sql = dynamic(sql::set::<T>(
         DB::DIALECT,
         &set.columns,
@@ -355,4 +344,71 @@ where
         return Err(Error::not_found(T::TABLE, id));
     }
     Ok(())
+}
+
+/// The guards of the indexed values `before` (`= ?`, or `IS NULL`), their
+/// values bound to `args`.
+fn bind_guards<T: Schema, DB: Backend>(
+    before: &[(usize, Value)],
+    args: &mut DB::Arguments,
+) -> Result<Vec<Guard>> {
+    let mut guards = Vec::with_capacity(before.len());
+    for (column, value) in before {
+        if let Value::Null = value {
+            guards.push(Guard::IsNull(*column));
+        } else {
+            guards.push(Guard::Equals(*column));
+            DB::bind_column_value(value, T::COLUMNS[*column].sql_type, args)
+                .map_err(Error::encode)?;
+        }
+    }
+    Ok(guards)
+}
+
+/// `SET column = column + delta`, guarded by the indexed values `before`
+/// (none: unguarded). [`Error::NotFound`] when it matches no row; unguarded,
+/// [`Error::InvalidInput`] when the row is there but the sum would leave the
+/// column's range. (Guarded, a miss may be either, or a wrong guess: the
+/// caller runs it again unguarded, locked.)
+async fn increment<T, DB>(
+    session: &mut Session<'_, DB>,
+    id: i64,
+    column: usize,
+    delta: &Value,
+    before: &[(usize, Value)],
+) -> Result<()>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    DB::bind_value(delta, &mut args).map_err(Error::encode)?;
+    if T::META.updated_at.is_some() {
+        DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
+    }
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let guards = bind_guards::<T, DB>(before, &mut args)?;
+    let range = T::COLUMNS[column].sql_type.integer_range();
+    if let Some((min, max)) = range {
+        DB::bind_value(delta, &mut args).map_err(Error::encode)?;
+        DB::bind_id(min, &mut args).map_err(Error::encode)?;
+        DB::bind_id(max, &mut args).map_err(Error::encode)?;
+    }
+    let sql = dynamic(sql::increment::<T>(DB::DIALECT, column, &guards));
+    let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
+    if affected > 0 {
+        return Ok(());
+    }
+    if !guards.is_empty() {
+        return Err(Error::not_found(T::TABLE, id));
+    }
+    // No row, or the sum would leave the column's range.
+    match (range, select_by_id::<T, DB>(session, id).await?) {
+        (Some((min, max)), Some(_)) => Err(Error::invalid_input(format_args!(
+            "incr: {}.{} + {delta:?} would leave its range {min}..={max}; nothing was written",
+            T::TABLE,
+            T::COLUMNS[column].name
+        ))),
+        _ => Err(Error::not_found(T::TABLE, id)),
+    }
 }

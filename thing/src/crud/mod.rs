@@ -26,7 +26,7 @@ use crate::db::handle::Db;
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::{WriteEvent, WriteKind};
-use crate::fetch::{remember, select_by_id, select_for_update};
+use crate::fetch::{remember, select_for_update};
 use crate::filter::Filter;
 use crate::lifecycle::Hooks;
 use crate::query::Query;
@@ -208,8 +208,8 @@ impl Removal {
 }
 
 /// `incr`: `SET column = column + delta`, in one statement when there is no
-/// cache or the model has no indexed columns besides the id, else with the
-/// row read locked first (see [`by_id`]).
+/// cache or the model has no indexed columns besides the id, else guarded by
+/// a guess of their values or with the row read locked first (see [`by_id`]).
 pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     id: i64,
@@ -835,44 +835,6 @@ where
         return Err(Error::not_found(T::TABLE, item.id()));
     }
     Ok(())
-}
-
-async fn increment<T, DB>(
-    session: &mut Session<'_, DB>,
-    id: i64,
-    column: usize,
-    delta: &Value,
-) -> Result<()>
-where
-    T: Schema + ModelIo<DB>,
-    DB: Backend,
-{
-    let mut args = DB::Arguments::default();
-    DB::bind_value(delta, &mut args).map_err(Error::encode)?;
-    if T::META.updated_at.is_some() {
-        DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
-    }
-    DB::bind_id(id, &mut args).map_err(Error::encode)?;
-    let range = T::COLUMNS[column].sql_type.integer_range();
-    if let Some((min, max)) = range {
-        DB::bind_value(delta, &mut args).map_err(Error::encode)?;
-        DB::bind_id(min, &mut args).map_err(Error::encode)?;
-        DB::bind_id(max, &mut args).map_err(Error::encode)?;
-    }
-    let sql = dynamic(sql::increment::<T>(DB::DIALECT, column));
-    let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
-    if affected > 0 {
-        return Ok(());
-    }
-    // No row, or the sum would leave the column's range.
-    match (range, select_by_id::<T, DB>(session, id).await?) {
-        (Some((min, max)), Some(_)) => Err(Error::invalid_input(format_args!(
-            "incr: {}.{} + {delta:?} would leave its range {min}..={max}; nothing was written",
-            T::TABLE,
-            T::COLUMNS[column].name
-        ))),
-        _ => Err(Error::not_found(T::TABLE, id)),
-    }
 }
 
 /// A `DELETE`, a soft delete or a restore, guarded; [`Error::NotFound`] when
