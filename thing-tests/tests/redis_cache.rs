@@ -970,3 +970,53 @@ async fn a_value_that_looks_like_a_tombstone_is_a_miss_and_is_repaired() {
     drop((reader, writer));
     db_test.finish().await;
 }
+
+/// A list built while a write holds one of its stamps is refused, even when
+/// its stamps still have the values seen (the write may commit and its
+/// process die before it bumps them again); once the write gave its lock
+/// back (which may leave the lock key at 0 until it expires), fills are
+/// taken again, also after a lock key of another type was replaced.
+#[tokio::test]
+async fn a_stamped_fill_is_refused_while_a_write_holds_a_stamp() {
+    use thing::cache::{StampedFill, WriteKeys};
+    let Some(t) = Shared::connect("a_stamped_fill_is_refused_while_a_write_holds_a_stamp").await
+    else {
+        return;
+    };
+    let (list, stamp) = (t.key("list"), t.key("stamp"));
+    let write = WriteKeys {
+        rows: Vec::new(),
+        stamps: vec![stamp.clone()],
+    };
+    let stamps = std::slice::from_ref(&stamp);
+    let fill_now = async || {
+        let seen = t.cache.get_stamped(&list, stamps).await.unwrap();
+        let seen: Vec<u64> = seen.stamps.into_iter().map(|v| v.unwrap_or(0)).collect();
+        let fill = StampedFill {
+            key: list.clone(),
+            value: Bytes::from_static(b"ids"),
+            ttl: Duration::from_secs(60),
+            stamps: stamps.to_vec(),
+            seen,
+        };
+        t.cache.fill_stamped(&fill).await.unwrap()
+    };
+    // A first look creates the stamp; the next fill is stored.
+    let _ = fill_now().await;
+    assert!(fill_now().await, "no write: stored");
+    t.cache.begin_write(&write).await.unwrap();
+    assert!(!fill_now().await, "a write holds the stamp: refused");
+    t.cache.begin_write(&write).await.unwrap();
+    t.cache.end_write(&write).await.unwrap();
+    assert!(
+        !fill_now().await,
+        "one of two writes still holds it: refused"
+    );
+    t.cache.end_write(&write).await.unwrap();
+    assert!(fill_now().await, "both gave it back: stored");
+    t.cache.begin_write(&write).await.unwrap();
+    t.cache.abort_write(&write).await.unwrap();
+    assert!(fill_now().await, "an aborted write gave it back: stored");
+    t.clean(&[list.clone(), stamp.clone(), format!("{stamp}:L")])
+        .await;
+}
