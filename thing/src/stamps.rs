@@ -86,7 +86,7 @@ pub(crate) fn guarded_columns<T: Schema>() -> impl Iterator<Item = usize> {
 pub(crate) fn value_key(value: &Value) -> Option<String> {
     Some(match value {
         Value::Null => "n".into(),
-        Value::Int(n) => format!("i{n}"),
+        Value::Int(n) => int_key(*n),
         Value::Bool(b) => format!("b{}", u8::from(*b)),
         Value::Text(text) => {
             let text = text.trim_end_matches(' ').to_lowercase();
@@ -103,6 +103,17 @@ pub(crate) fn value_key(value: &Value) -> Option<String> {
             return None;
         }
     })
+}
+
+/// The key of an integer under a value stamp, `i{n}` (built for every row a
+/// write touches: without `format!`).
+fn int_key(n: i64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut key = String::with_capacity(1 + digits.len());
+    key.push('i');
+    key.push_str(digits);
+    key
 }
 
 /// The stamps a list of `T` with condition `expr`, sort keys `order`, and raw
@@ -201,7 +212,7 @@ pub(crate) fn of_writes<T: Schema>(writes: &[RowWrite]) -> Vec<Stamp> {
         if write.id != 0 {
             stamps.push(Stamp::Value {
                 column: T::META.id,
-                value: format!("i{}", write.id),
+                value: int_key(write.id),
             });
         }
         for (column, value) in write.before.iter().chain(&write.after) {

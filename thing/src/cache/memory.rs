@@ -15,8 +15,8 @@
 
 use super::{Cache, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys};
 use bytes::Bytes;
+use foldhash::HashMap;
 use indexmap::IndexMap;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -169,28 +169,42 @@ struct Stamps {
 }
 
 impl Stamps {
-    /// The stamp's value, created at random when missing.
+    /// The stamp's value, created at random when missing. (A key is copied
+    /// only to create its stamp: writes of many rows look up hundreds.)
     fn current(&mut self, key: &str) -> u64 {
-        if self.values.len() >= MAX_STAMPS && !self.values.contains_key(key) {
+        if let Some(&value) = self.values.get(key) {
+            return value;
+        }
+        if self.values.len() >= MAX_STAMPS {
             self.values.clear();
         }
-        *self
-            .values
-            .entry(key.to_owned())
-            .or_insert_with(|| LeaseToken::new().0 as u64 >> 2)
+        let value = LeaseToken::new().0 as u64 >> 2;
+        self.values.insert(key.to_owned(), value);
+        value
     }
 
     fn bump(&mut self, key: &str) {
-        let next = self.current(key).wrapping_add(1);
-        self.values.insert(key.to_owned(), next);
+        match self.values.get_mut(key) {
+            Some(value) => *value = value.wrapping_add(1),
+            None => {
+                let next = self.current(key).wrapping_add(1);
+                self.values.insert(key.to_owned(), next);
+            }
+        }
     }
 }
 
 fn lock(locks: &mut HashMap<String, Lock>, key: &str, now: Instant) {
-    let lock = locks.entry(key.to_owned()).or_insert(Lock {
-        count: 0,
-        until: now,
-    });
+    if !locks.contains_key(key) {
+        let lock = Lock {
+            count: 0,
+            until: now,
+        };
+        locks.insert(key.to_owned(), lock);
+    }
+    let Some(lock) = locks.get_mut(key) else {
+        return;
+    };
     if !lock.held(now) {
         lock.count = 0;
     }
