@@ -1025,3 +1025,36 @@ async fn stamped_fills_wait_for_writes(cache: &dyn Cache, list: &str, stamp: &st
     cache.abort_write(&write).await.unwrap();
     assert!(fill_now().await, "an aborted write gave it back: stored");
 }
+
+/// A stamp lost from Redis (evicted, flushed, a restarted server) is created
+/// again at a random start, never at a value it had: a list cached under that
+/// value would otherwise validate again, stale. Fifty losses in a row, in one
+/// process, give fifty different values.
+#[tokio::test]
+async fn a_lost_stamp_never_comes_back_at_a_value_it_had() {
+    let Some(t) = Shared::connect("a_lost_stamp_never_comes_back_at_a_value_it_had").await else {
+        return;
+    };
+    let stamp = t.key("stamp");
+    let address = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut redis = TcpStream::connect(address).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..50 {
+        t.cache.bump(std::slice::from_ref(&stamp)).await.unwrap();
+        let value = t
+            .cache
+            .get_stamped(&t.key("list"), std::slice::from_ref(&stamp))
+            .await
+            .unwrap()
+            .stamps[0]
+            .expect("the bump created the stamp");
+        assert!(
+            seen.insert(value),
+            "stamp came back at {value}, a value it had"
+        );
+        command(&mut redis, &["DEL", &stamp]).unwrap();
+    }
+}

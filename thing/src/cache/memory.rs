@@ -178,7 +178,7 @@ impl Stamps {
         if self.values.len() >= MAX_STAMPS {
             self.values.clear();
         }
-        let value = LeaseToken::new().0 as u64 >> 2;
+        let value = super::stamp_start();
         self.values.insert(key.to_owned(), value);
         value
     }

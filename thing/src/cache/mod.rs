@@ -165,6 +165,26 @@ fn process_seed() -> u64 {
     })
 }
 
+/// A start value for a stamp created, or created again after it was lost:
+/// below 2^62, so that it has room to count up, and random, so that a stamp
+/// lost (evicted, flushed, a restarted Redis) and created again does not come
+/// back to a value something was cached under. Each is SplitMix64 of the
+/// process' random seed and a counter: distinct within a process, and
+/// unrelated across processes.
+pub(crate) fn stamp_start() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    splitmix64(process_seed() ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 2
+}
+
+/// One step of SplitMix64: a bijection of `u64` that scatters its input.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl Default for LeaseToken {
     fn default() -> Self {
         Self::new()
@@ -404,6 +424,15 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamp_starts_are_distinct_spread_and_leave_room_to_count() {
+        let starts: std::collections::HashSet<u64> = (0..10_000).map(|_| stamp_start()).collect();
+        assert_eq!(starts.len(), 10_000);
+        assert!(starts.iter().all(|&start| start < 1 << 62));
+        // Spread over the range, not a counter: most are far above 2^40.
+        assert!(starts.iter().filter(|&&start| start > 1 << 40).count() > 9_900);
+    }
 
     #[test]
     fn tokens_are_distinct_and_never_zero() {

@@ -1081,7 +1081,7 @@ impl RedisCache {
 /// room to count up.
 fn random_starts(count: usize) -> Vec<String> {
     (0..count)
-        .map(|_| ((LeaseToken::new().0 as u64) >> 2).to_string())
+        .map(|_| super::stamp_start().to_string())
         .collect()
 }
 
