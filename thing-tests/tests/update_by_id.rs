@@ -342,3 +342,25 @@ cache_tests! {
         }
     }
 }
+
+cache_tests! {
+    // A saved row's indexed values are this handle's guess for its next
+    // update by id: an insert, then an update, reads nothing.
+    async fn an_update_after_a_save_reads_nothing(c) {
+        let (db, other) = setup(c).await;
+        let mut it = item(&db, "a", 1).await;
+        db.reset_stats();
+        Item::update(it.base.id).set(Item::AGE, 2).execute(&db).await.unwrap();
+        assert_eq!((db.stats().selects, db.stats().statements()), (0, 1));
+        // A save that moves the row: the next update guesses the new name.
+        let a_list = Item::query().filter(Item::NAME.eq("b"));
+        assert_eq!(a_list.count(&other).await.unwrap(), 0);
+        it = Item::by_id(&db, it.base.id).await.unwrap();
+        it.name = "b".into();
+        it.save(&db).await.unwrap();
+        db.reset_stats();
+        Item::update(it.base.id).set(Item::AGE, 3).execute(&db).await.unwrap();
+        assert_eq!((db.stats().selects, db.stats().updates), (0, 1));
+        assert_eq!(a_list.count(&other).await.unwrap(), 1);
+    }
+}

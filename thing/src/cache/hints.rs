@@ -8,9 +8,10 @@
 //!   cached costs one round trip. The rows are used only when the list, once
 //!   validated, names exactly these ids, and the row lookups keep their own
 //!   protocol (tokens, locks).
-//! - [`ValueHints`]: the indexed values a row had after this process's last
-//!   update of it by id: the next update by id guards its statement with them
-//!   (`AND team = ?`) instead of reading them first.
+//! - [`ValueHints`]: the indexed values a row had after this handle's last
+//!   save, update by id or `incr` of it: the next update by id or `incr`
+//!   guards its statement with them (`AND team = ?`) instead of reading them
+//!   first.
 
 use crate::schema::Schema;
 use crate::value::Value;

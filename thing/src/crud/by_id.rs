@@ -5,7 +5,7 @@
 //! stamps they bump need the old values of the row's indexed columns, which a
 //! write by id does not have. So it is one statement when nothing needs them
 //! (no cache, or no indexed column besides the id). Otherwise the write
-//! guesses them — as this process's last write by id left them (the cache's
+//! guesses them — as this handle's last save or write by id left them (the cache's
 //! [`ValueHints`](crate::cache::hints::ValueHints)), else from the cached
 //! row, else from a plain `SELECT` — and guards its statement with the guess;
 //! when the guard matches nothing (the row changed meanwhile, or, for `incr`,

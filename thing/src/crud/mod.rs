@@ -60,6 +60,7 @@ pub(crate) async fn save<T: Schema + Hooks, E: Executor + ?Sized>(
     };
     match result {
         Ok(()) => {
+            hint_values(target, item);
             let done = if creating { After::Create } else { After::Save };
             after_write(target, item, done).await;
             Ok(())
@@ -169,8 +170,21 @@ pub(crate) async fn delete<T: Schema + Hooks, E: Executor + ?Sized>(
             .map_err(|source| Error::hook(T::TABLE, "before_delete", source))?;
     }
     delete_one(target, item, Removal::of::<T>(hard)).await?;
+    if let Some(cache) = cache_of(target) {
+        cache.value_hints.forget::<T>(item.id());
+    }
     after_write(target, item, After::Delete).await;
     Ok(())
+}
+
+/// Keeps the indexed values `item` was just saved with as this handle's
+/// guess for its next write by id (see [`by_id`]), which the write checks.
+fn hint_values<T: Schema>(target: Target<'_>, item: &T) {
+    if let Some(cache) = cache_of(target)
+        && guarded_columns::<T>().next().is_some()
+    {
+        cache.value_hints.set::<T>(item.id(), &indexed_values(item));
+    }
 }
 
 /// `restore`: `deleted = false` on a soft-deleted row, which every cached list
