@@ -186,30 +186,27 @@ impl Stamps {
     fn bump(&mut self, key: &str) {
         match self.values.get_mut(key) {
             Some(value) => *value = value.wrapping_add(1),
+            // A missing stamp created at a random start has moved too.
             None => {
-                let next = self.current(key).wrapping_add(1);
-                self.values.insert(key.to_owned(), next);
+                self.current(key);
             }
         }
     }
 }
 
+/// Takes one lock of `key` for the window (a lock that expired counts
+/// again from 1). The key is copied only for a new lock.
 fn lock(locks: &mut HashMap<String, Lock>, key: &str, now: Instant) {
-    if !locks.contains_key(key) {
-        let lock = Lock {
-            count: 0,
-            until: now,
-        };
-        locks.insert(key.to_owned(), lock);
+    let until = now + LOCK_WINDOW;
+    match locks.get_mut(key) {
+        Some(lock) => {
+            lock.count = if lock.held(now) { lock.count + 1 } else { 1 };
+            lock.until = until;
+        }
+        None => {
+            locks.insert(key.to_owned(), Lock { count: 1, until });
+        }
     }
-    let Some(lock) = locks.get_mut(key) else {
-        return;
-    };
-    if !lock.held(now) {
-        lock.count = 0;
-    }
-    lock.count += 1;
-    lock.until = now + LOCK_WINDOW;
 }
 
 fn unlock(locks: &mut HashMap<String, Lock>, key: &str) {

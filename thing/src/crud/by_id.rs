@@ -202,21 +202,9 @@ async fn unannounced<T: Schema>(
     let id = write.id;
     let cache = match cache_of(target) {
         Some(cache) if guarded_columns::<T>().next().is_some() => cache,
-        // No value stamps to bump: the old values are not needed.
-        _ => {
-            let keys = keys_of::<T>(target, &write);
-            return write_through(
-                target,
-                &keys,
-                |_| keys.clone(),
-                async |target| {
-                    with_session!(target, |session| {
-                        change.run::<T, _>(&mut session, id, &[]).await
-                    })
-                },
-            )
-            .await;
-        }
+        // No value stamps to bump: the old values are not needed, and the
+        // statement has nothing to guard.
+        _ => return guarded::<T>(target, change, &[], write).await.map(drop),
     };
     let done = guessed_or_locked::<T>(target, change, write).await;
     match &done {
@@ -244,9 +232,9 @@ async fn guessed_or_locked<T: Schema>(
     locked::<T>(target, change, write).await
 }
 
-/// A guess of the indexed values of row `id`: as this process's last update
-/// by id left them, else as the cache holds the row, else as a `SELECT` reads
-/// it now. The write checks each value; a guess must name every indexed
+/// A guess of the indexed values of row `id`: as this handle's last save or
+/// write by id left them, else as the cache holds the row, else as a `SELECT`
+/// reads it now. The write checks each value; a guess must name every indexed
 /// column of `T`, since the stamps of a column it leaves out would not move.
 async fn guess<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
     let hint = db.cache().and_then(|cache| cache.value_hints.get::<T>(id));
@@ -267,8 +255,9 @@ async fn guess<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
         .ok_or_else(|| Error::not_found(T::TABLE, id))
 }
 
-/// `change` guarded by the indexed values `before`; [`Error::NotFound`] when
-/// the row no longer has them.
+/// `change` guarded by the indexed values `before` (none: unguarded);
+/// [`Error::NotFound`] when the row no longer has them. Returns the values
+/// the change left.
 async fn guarded<T: Schema>(
     target: Target<'_>,
     change: Change<'_>,
