@@ -372,8 +372,9 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
 
     /// Before a write commits: locks its rows and stamps against fills for the
     /// [fill window](Cache::fill_window) (a locked row looks up as `Busy`) and
-    /// bumps its stamps, so that every value cached before is already invalid.
-    /// Locks are counted: two writers in flight hold two.
+    /// bumps its stamps, so that every value cached before is already invalid
+    /// (a missing stamp may be left missing, since no fill validates against
+    /// one). Locks are counted: two writers in flight hold two.
     fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
 
     /// After a write committed: invalidates its rows, bumps its stamps again and
