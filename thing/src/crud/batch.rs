@@ -68,8 +68,7 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
         announce::<T>(target, id, WriteKind::Insert, &all);
     }
     if let Some(cache) = tx.db().cache() {
-        let keys = cache.write_keys::<T>(&writes);
-        tx.record_write(keys.clone(), keys);
+        tx.record_write(cache.write_keys::<T>(&writes));
     }
     Ok(())
 }

@@ -414,8 +414,7 @@ async fn in_transaction<R>(
     work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
 ) -> Result<R> {
     let value = work(Target::Tx(tx)).await?;
-    let keys = after(&value);
-    tx.record_write(keys.clone(), keys);
+    tx.record_write(after(&value));
     Ok(value)
 }
 
@@ -446,7 +445,7 @@ async fn unlocked<R>(
             return Err(err);
         }
     };
-    tx.record_write(before.clone(), before.clone());
+    tx.record_write(before.clone());
     tx.commit_unlocked(err).await?;
     Ok(value)
 }
@@ -454,8 +453,7 @@ async fn unlocked<R>(
 /// Records `write` in `tx`, for its commit's cache steps.
 fn record<T: Schema>(tx: &Transaction, write: &RowWrite) {
     if let Some(cache) = tx.db().cache() {
-        let keys = cache.write_keys::<T>(std::slice::from_ref(write));
-        tx.record_write(keys.clone(), keys);
+        tx.record_write(cache.write_keys::<T>(std::slice::from_ref(write)));
     }
 }
 

@@ -46,9 +46,9 @@ pub struct Transaction {
     db: Db,
     conn: Mutex<TxConn>,
     /// The cache keys of the writes made through this transaction: what its
-    /// commit locks and bumps before `COMMIT`, and what it invalidates and
+    /// commit locks and bumps before `COMMIT`, and invalidates, bumps and
     /// unlocks after.
-    writes: std::sync::Mutex<(WriteKeys, WriteKeys)>,
+    writes: std::sync::Mutex<WriteKeys>,
     /// The writes to hand to the `Db`'s listeners and the after-hooks to run
     /// once committed.
     committed: std::sync::Mutex<Vec<Committed>>,
@@ -83,13 +83,12 @@ impl Transaction {
         self.conn.lock().await
     }
 
-    /// Records a write's cache keys: `before` for the steps before `COMMIT`,
-    /// `after` for those after it (never on rollback, so a rolled-back
-    /// transaction leaves the cache as it was).
-    pub(crate) fn record_write(&self, before: WriteKeys, after: WriteKeys) {
+    /// Records a write's cache keys, for the steps around `COMMIT` (after a
+    /// rollback only its locks are taken back, so a rolled-back transaction
+    /// leaves the cache as it was).
+    pub(crate) fn record_write(&self, keys: WriteKeys) {
         let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        writes.0.extend(before);
-        writes.1.extend(after);
+        writes.extend(keys);
     }
 
     /// Keeps a write's event for the listeners, who see it after `COMMIT`.
@@ -128,9 +127,8 @@ impl Transaction {
     }
 
     async fn commit_with(self, failed_lock: Option<CacheError>) -> Result<()> {
-        let (mut before, mut after) = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
-        before.dedup();
-        after.dedup();
+        let mut keys = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        keys.dedup();
         let committed_work = self
             .committed
             .into_inner()
@@ -141,10 +139,10 @@ impl Transaction {
         if let Some(cache) = cache {
             let locked = match failed_lock {
                 Some(err) => Err(err),
-                None => cache.begin_write(db.counters(), &before).await,
+                None => cache.begin_write(db.counters(), &keys).await,
             };
             if let Err(err) = locked
-                && let Err(err) = unlocked(&db, cache, &mut conn, &before, &after, err).await
+                && let Err(err) = unlocked(&db, cache, &mut conn, &keys, err).await
             {
                 if let Err(rollback) = end(&db, conn, false).await {
                     tracing::warn!(error = %rollback, "rollback failed after an error");
@@ -155,8 +153,8 @@ impl Transaction {
         let committed = end(&db, conn, true).await;
         if let Some(cache) = cache {
             match &committed {
-                Ok(()) => cache.end_write(db.counters(), &after).await,
-                Err(_) => cache.abort_write(db.counters(), &before).await,
+                Ok(()) => cache.end_write(db.counters(), &keys).await,
+                Err(_) => cache.abort_write(db.counters(), &keys).await,
             }
         }
         if committed.is_ok() {
@@ -189,25 +187,21 @@ async fn unlocked(
     db: &Db,
     cache: &CacheContext,
     conn: &mut TxConn,
-    before: &WriteKeys,
-    after: &WriteKeys,
+    keys: &WriteKeys,
     err: CacheError,
 ) -> Result<()> {
     if !cache.after_failed_lock(err)? {
         return Ok(());
     }
-    let mut keys = after.clone();
-    keys.extend(before.clone());
-    keys.dedup();
     db.counters().statement(StatementKind::Other);
     bounded(db, async {
         match conn {
             #[cfg(feature = "sqlite")]
-            TxConn::Sqlite(tx) => outbox::record::<sqlx::Sqlite>(tx, &keys).await,
+            TxConn::Sqlite(tx) => outbox::record::<sqlx::Sqlite>(tx, keys).await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(tx) => outbox::record::<sqlx::Postgres>(tx, &keys).await,
+            TxConn::Postgres(tx) => outbox::record::<sqlx::Postgres>(tx, keys).await,
             #[cfg(feature = "mysql")]
-            TxConn::MySql(tx) => outbox::record::<sqlx::MySql>(tx, &keys).await,
+            TxConn::MySql(tx) => outbox::record::<sqlx::MySql>(tx, keys).await,
         }
     })
     .await
