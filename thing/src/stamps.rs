@@ -87,7 +87,8 @@ pub(crate) fn value_key(value: &Value) -> Option<String> {
     Some(match value {
         Value::Null => "n".into(),
         Value::Int(n) => int_key(*n),
-        Value::Bool(b) => format!("b{}", u8::from(*b)),
+        // Every row of a soft-deletable model has one (`deleted`): no `format!`.
+        Value::Bool(b) => String::from(if *b { "b1" } else { "b0" }),
         Value::Text(text) => {
             let text = text.trim_end_matches(' ').to_lowercase();
             if text.len() <= 64 {
