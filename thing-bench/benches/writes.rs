@@ -7,6 +7,8 @@
 //! 2. `save_many` of 100 new rows (one transaction), against the same 100
 //!    `INSERT`s in one raw sqlx transaction, and against one 100-row `INSERT`
 //!    (what SeaORM and Diesel send).
+//! 3. `save_many` of 100 new rows with `MemoryCache` against the same without a
+//!    cache: what the cache's steps cost a batch.
 //!
 //! Each is run with `RedisCache`, `MemoryCache` and no cache; the cache round
 //! trips and SQL statements of one operation are printed (from `db.stats()`)
@@ -264,7 +266,45 @@ fn main() {
         drop((db, pool));
     }
 
+    cache_share_of_a_batch(&runtime, plan, &url);
     runtime.block_on(async {
         database.drop().await;
     });
+}
+
+/// 3. What `MemoryCache` adds to `save_many` of 100 new rows: two handles on
+///    the same table, one with the cache and one without, interleaved.
+fn cache_share_of_a_batch(runtime: &tokio::runtime::Runtime, plan: Plan, url: &str) {
+    let (none, memory) = runtime.block_on(async {
+        let builder = || Db::builder(url).max_connections(4);
+        let none = builder().no_cache().build().await.unwrap();
+        none.drop_table::<BenchRow>().await.unwrap();
+        none.create_table::<BenchRow>().await.unwrap();
+        (none, builder().build().await.unwrap())
+    });
+    let next = std::cell::Cell::new(1_000_000usize);
+    let summaries = interleave(
+        plan,
+        vec![
+            batch_saver("thing save_many(100), no cache", runtime, &next, &none),
+            batch_saver("thing save_many(100), MemoryCache", runtime, &next, &memory),
+        ],
+    );
+    report("save_many(100): MemoryCache against no cache", &summaries);
+}
+
+/// A contender saving 100 new rows through `db`, numbered from `next` on.
+fn batch_saver<'a>(
+    name: &'static str,
+    runtime: &'a tokio::runtime::Runtime,
+    next: &'a std::cell::Cell<usize>,
+    db: &'a Db,
+) -> Contender<'a> {
+    Contender::new(name, move |n| {
+        time_async(runtime, n, || async {
+            next.set(next.get() + BATCH);
+            let mut rows = batch(next.get());
+            BenchRow::save_many(db, &mut rows).await.unwrap();
+        })
+    })
 }

@@ -812,6 +812,30 @@ mod tests {
     }
 
     #[test]
+    fn a_write_leaves_a_missing_stamp_missing_and_no_fill_passes_it() {
+        block_on(async {
+            let cache = MemoryCache::new(100);
+            let stamps = vec!["s".to_string()];
+            let write = WriteKeys {
+                rows: Vec::new(),
+                stamps: stamps.clone(),
+            };
+            cache.begin_write(&write).await.unwrap();
+            cache.end_write(&write).await.unwrap();
+            let seen = cache.get_stamped("list", &stamps).await.unwrap().stamps;
+            assert_eq!(seen, vec![None], "not created by the write");
+            let fill = stamped_fill("list", &["s"], vec![0]);
+            assert!(
+                !cache.fill_stamped(&fill).await.unwrap(),
+                "missing: refused"
+            );
+            let seen = cache.get_stamped("list", &stamps).await.unwrap().stamps;
+            let fill = stamped_fill("list", &["s"], vec![seen[0].expect("created")]);
+            assert!(cache.fill_stamped(&fill).await.unwrap());
+        });
+    }
+
+    #[test]
     fn keys_whose_hashes_collide_only_lock_more() {
         block_on(async {
             let cache = MemoryCache {
