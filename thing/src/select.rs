@@ -5,7 +5,7 @@ use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
-use crate::fetch::Snapshots;
+use crate::fetch::decode_all;
 use crate::filter::{Bind, Expr};
 use crate::query::Query;
 use crate::schema::Schema;
@@ -200,10 +200,7 @@ where
     let rows = session
         .fetch_all(StatementKind::Select, dynamic(sql), args)
         .await?;
-    let mut snapshots = Snapshots::default();
-    rows.iter()
-        .map(|row| snapshots.decode::<T, DB>(row))
-        .collect()
+    decode_all::<T, DB>(&rows)
 }
 
 async fn select_ids<T, DB>(
@@ -221,9 +218,11 @@ where
     let rows = session
         .fetch_all(StatementKind::Select, dynamic(sql), args)
         .await?;
-    rows.iter()
-        .map(|row| DB::decode_id(row).map_err(Error::from))
-        .collect()
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        ids.push(DB::decode_id(row)?);
+    }
+    Ok(ids)
 }
 
 async fn select_count<T, DB>(session: &mut Session<'_, DB>, expr: &Expr) -> Result<u64>
