@@ -121,6 +121,16 @@ where
     Ok(items)
 }
 
+/// The ids in the first column of `rows`, in order (sized once, as
+/// [`decode_all`]).
+pub(crate) fn decode_ids<DB: Backend>(rows: &[DB::Row]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        ids.push(DB::decode_id(row)?);
+    }
+    Ok(ids)
+}
+
 /// How many bytes of snapshots of one read share an allocation: a model
 /// kept after the others are dropped holds at most this much.
 const SNAPSHOT_CHUNK: usize = 8 * 1024;

@@ -5,7 +5,7 @@ use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
-use crate::fetch::decode_all;
+use crate::fetch::{decode_all, decode_ids};
 use crate::filter::{Bind, Expr};
 use crate::query::Query;
 use crate::schema::Schema;
@@ -218,11 +218,7 @@ where
     let rows = session
         .fetch_all(StatementKind::Select, dynamic(sql), args)
         .await?;
-    let mut ids = Vec::with_capacity(rows.len());
-    for row in &rows {
-        ids.push(DB::decode_id(row)?);
-    }
-    Ok(ids)
+    decode_ids::<DB>(&rows)
 }
 
 async fn select_count<T, DB>(session: &mut Session<'_, DB>, expr: &Expr) -> Result<u64>

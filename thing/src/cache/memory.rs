@@ -171,8 +171,10 @@ struct Shard {
 }
 
 impl Shard {
-    fn locked(&self, key: KeyHash, now: Instant) -> bool {
-        self.locks.get(&key).is_some_and(|lock| lock.held(now))
+    /// Drops the key's value and lease.
+    fn forget(&mut self, key: &str) {
+        self.leases.remove(key);
+        self.values.remove(key);
     }
 }
 
@@ -205,10 +207,11 @@ impl Stamps {
             *value = value.wrapping_add(1);
         }
     }
+}
 
-    fn locked(&self, key: KeyHash, now: Instant) -> bool {
-        self.locks.get(&key).is_some_and(|lock| lock.held(now))
-    }
+/// Whether a write holds a lock of `key`.
+fn locked(locks: &Locks, key: KeyHash, now: Instant) -> bool {
+    locks.get(&key).is_some_and(|lock| lock.held(now))
 }
 
 /// Takes one lock of `key` for the window (a lock that expired counts
@@ -349,7 +352,7 @@ impl MemoryCache {
         if let Some(bytes) = shard.values.get(key, now) {
             return Lookup::Hit(bytes);
         }
-        if shard.locked(hash, now) {
+        if locked(&shard.locks, hash, now) {
             return Lookup::Busy;
         }
         if let Some(lease) = shard.leases.get(key).filter(|lease| lease.until > now) {
@@ -382,7 +385,7 @@ impl MemoryCache {
     fn fill_one(&self, fill: &Fill) -> bool {
         let (mut shard, hash) = self.shard(&fill.key);
         let now = Instant::now();
-        let holds = !shard.locked(hash, now)
+        let holds = !locked(&shard.locks, hash, now)
             && shard
                 .leases
                 .get(&fill.key)
@@ -399,17 +402,14 @@ impl MemoryCache {
 
     /// Drops the key's value and lease, under the shard's lock.
     fn invalidate_one(&self, key: &str) {
-        let (mut shard, _) = self.shard(key);
-        shard.leases.remove(key);
-        shard.values.remove(key);
+        self.shard(key).0.forget(key);
     }
 
     /// Locks a row key: its value and lease are dropped, and nothing fills it
     /// until it is unlocked.
     fn lock_row(&self, key: &str, now: Instant) {
         let (mut shard, hash) = self.shard(key);
-        shard.leases.remove(key);
-        shard.values.remove(key);
+        shard.forget(key);
         lock(&mut shard.locks, hash, now);
     }
 
@@ -417,8 +417,7 @@ impl MemoryCache {
     /// from a read that came before the commit) and one of its locks.
     fn end_row(&self, key: &str) {
         let (mut shard, hash) = self.shard(key);
-        shard.leases.remove(key);
-        shard.values.remove(key);
+        shard.forget(key);
         unlock(&mut shard.locks, hash);
     }
 
@@ -436,7 +435,7 @@ impl MemoryCache {
             let key = self.key_hash(key);
             let missing = !stamps.values.contains_key(&key);
             let current = stamps.current(key);
-            hold &= !missing && !stamps.locked(key, now) && current == *seen;
+            hold &= !missing && !locked(&stamps.locks, key, now) && current == *seen;
         }
         hold && fill.stamps.len() == fill.seen.len()
     }
