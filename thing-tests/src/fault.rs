@@ -6,6 +6,8 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -29,7 +31,36 @@ pub struct Proxy {
     mode: watch::Sender<Mode>,
     /// Bumped to close every open connection.
     resets: watch::Sender<u64>,
+    cut: Arc<Cut>,
     accept: tokio::task::JoinHandle<()>,
+}
+
+/// A cut armed by [`Proxy::reset_after`]: how many more bytes the server may
+/// send (`None`: no cut armed), and how many cuts were made.
+#[derive(Default)]
+struct Cut {
+    budget: Mutex<Option<usize>>,
+    made: AtomicUsize,
+}
+
+impl Cut {
+    /// How many of `read` bytes from the server to forward, and whether the
+    /// cut falls after them (every connection is then closed).
+    fn take(&self, read: usize) -> (usize, bool) {
+        let mut budget = self.budget.lock().unwrap();
+        match *budget {
+            Some(left) if read >= left => {
+                *budget = None;
+                self.made.fetch_add(1, Ordering::SeqCst);
+                (left, true)
+            }
+            Some(left) => {
+                *budget = Some(left - read);
+                (read, false)
+            }
+            None => (read, false),
+        }
+    }
 }
 
 impl Proxy {
@@ -40,17 +71,20 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let (mode, _) = watch::channel(Mode::Forward);
         let (resets, _) = watch::channel(0);
+        let cut = Arc::new(Cut::default());
         let accept = tokio::spawn(accept_loop(
             listener,
             upstream,
             mode.clone(),
             resets.clone(),
+            cut.clone(),
         ));
         Self {
             port,
             upstream,
             mode,
             resets,
+            cut,
             accept,
         }
     }
@@ -87,6 +121,18 @@ impl Proxy {
     pub fn reset(&self) {
         self.resets.send_modify(|n| *n += 1);
     }
+
+    /// Forwards `bytes` more from the server (over every connection), then
+    /// closes every open connection: a server that dies in the middle of a
+    /// reply. New connections work.
+    pub fn reset_after(&self, bytes: usize) {
+        *self.cut.budget.lock().unwrap() = Some(bytes);
+    }
+
+    /// How many cuts armed by [`Proxy::reset_after`] were made.
+    pub fn cuts(&self) -> usize {
+        self.cut.made.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Proxy {
@@ -101,11 +147,13 @@ async fn accept_loop(
     upstream: SocketAddr,
     mode: watch::Sender<Mode>,
     resets: watch::Sender<u64>,
+    cut: Arc<Cut>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         let mode = mode.subscribe();
         let mut reset = resets.subscribe();
         reset.borrow_and_update();
+        let (resets, cut) = (resets.clone(), cut.clone());
         tokio::spawn(async move {
             let Ok(server) = AsyncStream::connect(upstream).await else {
                 return;
@@ -114,17 +162,24 @@ async fn accept_loop(
             let (client_read, client_write) = client.into_split();
             let (server_read, server_write) = server.into_split();
             // Either direction ending, or a reset, closes both sockets.
+            let from_server = Some((cut.as_ref(), &resets));
             tokio::select! {
-                () = pipe(client_read, server_write, mode.clone()) => {}
-                () = pipe(server_read, client_write, mode) => {}
+                () = pipe(client_read, server_write, mode.clone(), None) => {}
+                () = pipe(server_read, client_write, mode, from_server) => {}
                 _ = reset.changed() => {}
             }
         });
     }
 }
 
-/// Copies `from` to `to`, holding the bytes while the mode is [`Mode::Hang`].
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::Receiver<Mode>) {
+/// Copies `from` to `to`, holding the bytes while the mode is [`Mode::Hang`];
+/// from the server, `cut` and the resets it sends when it falls.
+async fn pipe(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+    cut: Option<(&Cut, &watch::Sender<u64>)>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let read = match from.read(&mut buf).await {
@@ -134,7 +189,13 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::
         if mode.wait_for(|mode| *mode == Mode::Forward).await.is_err() {
             return;
         }
-        if to.write_all(&buf[..read]).await.is_err() {
+        let (forward, falls) = cut.map_or((read, false), |(cut, _)| cut.take(read));
+        if to.write_all(&buf[..forward]).await.is_err() {
+            return;
+        }
+        if let (true, Some((_, resets))) = (falls, cut) {
+            let _ = to.flush().await;
+            resets.send_modify(|n| *n += 1);
             return;
         }
     }

@@ -86,6 +86,42 @@ server_tests! {
 }
 
 server_tests! {
+    /// The connection dies in the middle of a many-row read, after some of its
+    /// rows came: the read runs again on a new connection and returns every
+    /// row once (the rows taken before the cut are dropped, not kept).
+    async fn a_read_cut_off_midway_returns_each_row_once(backend) {
+        let Some(t) = TestDb::new(backend).await else { return };
+        t.db.create_table::<User>().await.unwrap();
+        let mut users: Vec<User> = (0..2_000)
+            .map(|i| User::new(&format!("u{i}@x"), &format!("User {i}"), i))
+            .collect();
+        User::save_many(&t.db, &mut users).await.unwrap();
+        let proxy = Proxy::in_front_of(&t.url).await;
+        let db = Db::builder(&proxy.url_for(&t.url))
+            .no_cache()
+            .build()
+            .await
+            .unwrap();
+        User::by_id(&db, users[0].base.id).await.unwrap();
+
+        // Far fewer bytes than the 2 000 rows take, far more than one row.
+        proxy.reset_after(40_000);
+        let read = User::query()
+            .order_by(User::ID.asc())
+            .fetch(&db, 0, 5_000)
+            .await
+            .unwrap();
+        assert_eq!(proxy.cuts(), 1, "the read was cut off midway");
+        let ids: Vec<i64> = read.iter().map(|user| user.base.id).collect();
+        let expected: Vec<i64> = users.iter().map(|user| user.base.id).collect();
+        assert_eq!(ids.len(), expected.len(), "every row once");
+        assert_eq!(ids, expected);
+        drop(db);
+        t.finish().await;
+    }
+}
+
+server_tests! {
     /// The server accepts and never answers: a read fails with
     /// `Error::Timeout` once the statement timeout passes, and once the server
     /// answers again the next reads work (the hung connections were dropped).

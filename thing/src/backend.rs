@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::health::{Health, is_connection_error};
 use crate::stats::{StatementKind, StatsCounters};
 use crate::value::Value;
+use futures_util::TryStreamExt;
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use std::future::Future;
@@ -66,10 +67,10 @@ pub trait Backend: sqlx::Database<Arguments: Clone> + sealed::Sealed {
     #[doc(hidden)]
     fn run(
         conn: &mut Self::Connection,
-        op: Op,
+        op: &mut Op<'_, Self::Row>,
         sql: sqlx::SqlStr,
         args: Self::Arguments,
-    ) -> impl Future<Output = Result<Outcome<Self::Row>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Outcome<Self::Row>>> + Send;
 
     #[doc(hidden)]
     fn decode_id(row: &Self::Row) -> Result<i64, sqlx::Error>;
@@ -119,10 +120,9 @@ pub fn decode_error(table: &'static str, column: &'static str, source: sqlx::Err
 
 /// What a statement returns.
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Every row.
-    All,
+pub enum Op<'s, R> {
+    /// Every row, each handed to the sink as the driver reads it.
+    Each(&'s mut dyn RowSink<R>),
     /// The first row, if any.
     Optional,
     /// No rows: rows affected and the last insert id.
@@ -132,10 +132,59 @@ pub enum Op {
 /// What [`Backend::run`] got back.
 #[doc(hidden)]
 pub enum Outcome<R> {
-    Rows(Vec<R>),
+    /// Every row went to the sink of [`Op::Each`].
+    Streamed,
     Row(Option<R>),
     /// Rows affected, and the last insert id where the driver has one.
     Done(u64, Option<i64>),
+}
+
+/// Where the rows of a many-row statement go, one at a time as the driver
+/// reads them, so that each is decoded while its bytes are still in the CPU's
+/// cache and dropped at once. (Collecting every row first and decoding them
+/// after made a read of 10 000 rows about a fifth slower.)
+#[doc(hidden)]
+pub trait RowSink<R>: Send {
+    /// Takes the next row.
+    fn row(&mut self, row: R) -> Result<()>;
+    /// Forgets the rows taken so far: the statement runs again from the start.
+    fn restart(&mut self);
+}
+
+/// A [`RowSink`] that decodes each row with `decode` into a `Vec`.
+pub(crate) struct Collect<T, F> {
+    items: Vec<T>,
+    decode: F,
+}
+
+impl<T, F> Collect<T, F> {
+    /// Room for `capacity` items before the `Vec` grows.
+    pub fn new(capacity: usize, decode: F) -> Self {
+        Self {
+            items: Vec::with_capacity(capacity),
+            decode,
+        }
+    }
+
+    /// The items, in a `Vec` that holds no more than twice the room they need
+    /// (a capacity guessed from a page's limit may be far above the rows).
+    pub fn into_items(mut self) -> Vec<T> {
+        if self.items.capacity() / 2 > self.items.len() {
+            self.items.shrink_to_fit();
+        }
+        self.items
+    }
+}
+
+impl<R, T: Send, F: FnMut(&R) -> Result<T> + Send> RowSink<R> for Collect<T, F> {
+    fn row(&mut self, row: R) -> Result<()> {
+        self.items.push((self.decode)(&row)?);
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        self.items.clear();
+    }
 }
 
 /// Where a statement runs: the pool, or the connection of an open transaction.
@@ -154,15 +203,20 @@ pub(crate) struct Session<'a, DB: Backend> {
 }
 
 impl<DB: Backend> Session<'_, DB> {
-    pub async fn fetch_all(
+    /// Every row, each decoded by `decode` as the driver reads it, in order;
+    /// `capacity` is how many are expected (room is made for them at once).
+    pub async fn fetch_decoded<T: Send>(
         &mut self,
         kind: StatementKind,
         sql: sqlx::SqlStr,
         args: DB::Arguments,
-    ) -> Result<Vec<DB::Row>> {
-        match self.run(kind, Op::All, sql, args).await? {
-            Outcome::Rows(rows) => Ok(rows),
-            _ => unreachable!("Op::All returns rows"),
+        capacity: usize,
+        decode: impl FnMut(&DB::Row) -> Result<T> + Send,
+    ) -> Result<Vec<T>> {
+        let mut collect = Collect::new(capacity, decode);
+        match self.run(kind, Op::Each(&mut collect), sql, args).await? {
+            Outcome::Streamed => Ok(collect.into_items()),
+            _ => unreachable!("Op::Each streams its rows"),
         }
     }
 
@@ -198,20 +252,20 @@ impl<DB: Backend> Session<'_, DB> {
     /// Boxed: one allocation per statement keeps the futures of operations
     /// shallow, so that no caller's crate reaches the compiler's query depth
     /// limit when it lays out an operation's future.
-    fn run(
-        &mut self,
+    fn run<'s>(
+        &'s mut self,
         kind: StatementKind,
-        op: Op,
+        op: Op<'s, DB::Row>,
         sql: sqlx::SqlStr,
         args: DB::Arguments,
-    ) -> BoxFuture<'_, Result<Outcome<DB::Row>>> {
+    ) -> BoxFuture<'s, Result<Outcome<DB::Row>>> {
         Box::pin(self.run_unboxed(kind, op, sql, args))
     }
 
     async fn run_unboxed(
         &mut self,
         kind: StatementKind,
-        op: Op,
+        mut op: Op<'_, DB::Row>,
         sql: sqlx::SqlStr,
         args: DB::Arguments,
     ) -> Result<Outcome<DB::Row>> {
@@ -219,19 +273,25 @@ impl<DB: Backend> Session<'_, DB> {
         let timeout = self.health.statement_timeout();
         let pool = match &mut self.conn {
             Conn::Direct(conn) => {
-                return match tokio::time::timeout(timeout, DB::run(conn, op, sql, args)).await {
-                    Ok(outcome) => Ok(outcome?),
+                return match tokio::time::timeout(timeout, DB::run(conn, &mut op, sql, args)).await
+                {
+                    Ok(outcome) => outcome,
                     Err(_) => Err(Error::Timeout { after: timeout }),
                 };
             }
             Conn::Pool(pool) => *pool,
         };
-        let again = (op != Op::Execute).then(|| (sql.clone(), args.clone()));
-        match on_pool(pool, self.health, op, sql, args).await {
+        let again = (!matches!(op, Op::Execute)).then(|| (sql.clone(), args.clone()));
+        match on_pool(pool, self.health, &mut op, sql, args).await {
             Err(Error::Database(err)) if is_connection_error(&err) => {
                 self.health.lost();
                 match again {
-                    Some((sql, args)) => on_pool(pool, self.health, op, sql, args).await,
+                    Some((sql, args)) => {
+                        if let Op::Each(sink) = &mut op {
+                            sink.restart();
+                        }
+                        on_pool(pool, self.health, &mut op, sql, args).await
+                    }
                     None => Err(Error::Database(err)),
                 }
             }
@@ -246,7 +306,7 @@ impl<DB: Backend> Session<'_, DB> {
 async fn on_pool<DB: Backend>(
     pool: &sqlx::Pool<DB>,
     health: &Health,
-    op: Op,
+    op: &mut Op<'_, DB::Row>,
     sql: sqlx::SqlStr,
     args: DB::Arguments,
 ) -> Result<Outcome<DB::Row>> {
@@ -256,7 +316,7 @@ async fn on_pool<DB: Backend>(
     let mut conn = None;
     let work = async {
         let conn = conn.insert(pool.acquire().await?);
-        Ok::<_, Error>(DB::run(conn, op, sql, args).await?)
+        DB::run(conn, op, sql, args).await
     };
     match tokio::time::timeout(after, work).await {
         Ok(outcome) => outcome,
@@ -422,13 +482,19 @@ macro_rules! backend {
 
             async fn run(
                 conn: &mut Self::Connection,
-                op: Op,
+                op: &mut Op<'_, Self::Row>,
                 sql: sqlx::SqlStr,
                 args: Self::Arguments,
-            ) -> Result<Outcome<Self::Row>, sqlx::Error> {
+            ) -> Result<Outcome<Self::Row>> {
                 let query = sqlx::query_with(sql, args);
                 Ok(match op {
-                    Op::All => Outcome::Rows(query.fetch_all(&mut *conn).await?),
+                    Op::Each(sink) => {
+                        let mut rows = query.fetch(&mut *conn);
+                        while let Some(row) = rows.try_next().await? {
+                            sink.row(row)?;
+                        }
+                        Outcome::Streamed
+                    }
                     Op::Optional => Outcome::Row(query.fetch_optional(&mut *conn).await?),
                     Op::Execute => {
                         let $result = query.execute(&mut *conn).await?;

@@ -79,20 +79,14 @@ where
 {
     let statements = model_sql::<T>(DB::DIALECT);
     let mut found = HashMap::with_capacity(ids.len());
-    let mut snapshots = Snapshots::default();
     for batch in ids.chunks(IN_BATCH) {
         let sql = sql::id_list(DB::DIALECT, &statements.select_in_prefix, batch.len());
         let mut args = DB::Arguments::default();
         for &id in batch {
             DB::bind_id(id, &mut args).map_err(Error::encode)?;
         }
-        for row in session
-            .fetch_all(StatementKind::Select, dynamic(sql), args)
-            .await?
-        {
-            let item = snapshots.decode::<T, DB>(&row)?;
-            found.insert(item.id(), item);
-        }
+        let items = fetch_models::<T, DB>(session, dynamic(sql), args, batch.len()).await?;
+        found.extend(items.into_iter().map(|item| (item.id(), item)));
     }
     Ok(found)
 }
@@ -104,31 +98,40 @@ pub(crate) fn decode<T: Schema + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Res
     Ok(item)
 }
 
-/// Every row of a many-row read as a model, in order, each with its
-/// snapshot. (Collected into a `Vec` sized once: collecting `Result`s grows it
-/// by doubling, which on 10 000 rows copied the models twice over and touched
+/// Every row of a many-row statement as a model, in order, each with its
+/// snapshot, decoded as the driver reads it; `expected` rows get room at once.
+/// (Growing the `Vec` by doubling copied 10 000 models twice over and touched
 /// fresh pages for each copy.)
-pub(crate) fn decode_all<T, DB>(rows: &[DB::Row]) -> Result<Vec<T>>
+pub(crate) async fn fetch_models<T, DB>(
+    session: &mut Session<'_, DB>,
+    sql: sqlx::SqlStr,
+    args: DB::Arguments,
+    expected: usize,
+) -> Result<Vec<T>>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
 {
     let mut snapshots = Snapshots::default();
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        items.push(snapshots.decode::<T, DB>(row)?);
-    }
-    Ok(items)
+    session
+        .fetch_decoded(StatementKind::Select, sql, args, expected, |row| {
+            snapshots.decode::<T, DB>(row)
+        })
+        .await
 }
 
-/// The ids in the first column of `rows`, in order (sized once, as
-/// [`decode_all`]).
-pub(crate) fn decode_ids<DB: Backend>(rows: &[DB::Row]) -> Result<Vec<i64>> {
-    let mut ids = Vec::with_capacity(rows.len());
-    for row in rows {
-        ids.push(DB::decode_id(row)?);
-    }
-    Ok(ids)
+/// The ids in the first column of a statement's rows, in order (`expected`
+/// as in [`fetch_models`]).
+pub(crate) async fn fetch_ids<DB: Backend>(
+    session: &mut Session<'_, DB>,
+    kind: StatementKind,
+    sql: sqlx::SqlStr,
+    args: DB::Arguments,
+    expected: usize,
+) -> Result<Vec<i64>> {
+    session
+        .fetch_decoded(kind, sql, args, expected, |row| Ok(DB::decode_id(row)?))
+        .await
 }
 
 /// How many bytes of snapshots of one read share an allocation: a model

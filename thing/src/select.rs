@@ -5,7 +5,7 @@ use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
-use crate::fetch::{decode_all, decode_ids};
+use crate::fetch::{fetch_ids, fetch_models};
 use crate::filter::{Bind, Expr};
 use crate::query::Query;
 use crate::schema::Schema;
@@ -197,10 +197,7 @@ where
 {
     let (sql, values) = statement::<T>(DB::DIALECT, select, expr, order, page);
     let args = arguments::<DB>(&values, page)?;
-    let rows = session
-        .fetch_all(StatementKind::Select, dynamic(sql), args)
-        .await?;
-    decode_all::<T, DB>(&rows)
+    fetch_models::<T, DB>(session, dynamic(sql), args, expected(page)).await
 }
 
 async fn select_ids<T, DB>(
@@ -215,10 +212,25 @@ where
 {
     let (sql, values) = statement::<T>(DB::DIALECT, Select::Ids, expr, order, page);
     let args = arguments::<DB>(&values, page)?;
-    let rows = session
-        .fetch_all(StatementKind::Select, dynamic(sql), args)
-        .await?;
-    decode_ids::<DB>(&rows)
+    fetch_ids::<DB>(
+        session,
+        StatementKind::Select,
+        dynamic(sql),
+        args,
+        expected(page),
+    )
+    .await
+}
+
+/// The most rows a page's limit makes room for before any arrives: a page of
+/// at most this many gets its `Vec` sized once; a larger one, or none, grows as
+/// its rows come (a limit is an upper bound, often far above the rows there).
+const MOST_EXPECTED_ROWS: u64 = 16 * 1024;
+
+/// How many rows to make room for: the page's limit, up to
+/// [`MOST_EXPECTED_ROWS`].
+fn expected(page: Page) -> usize {
+    page.map_or(0, |(_, limit)| limit.min(MOST_EXPECTED_ROWS) as usize)
 }
 
 async fn select_count<T, DB>(session: &mut Session<'_, DB>, expr: &Expr) -> Result<u64>

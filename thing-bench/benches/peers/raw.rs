@@ -27,6 +27,25 @@ macro_rules! on_pool {
     };
 }
 
+/// Every row of `query` on `pool`, each decoded by `decode` as sqlx reads it,
+/// as sqlx's own `query_as(...).fetch_all` does. (Collecting the rows with
+/// `query(...).fetch_all` and decoding them after is about a fifth slower on
+/// 10 000 rows: every row's bytes are held until the last has come.)
+macro_rules! decoded {
+    ($query:expr, $pool:expr, |$row:ident| $decode:expr) => {{
+        let mut rows = $query.fetch($pool);
+        let mut decoded = Vec::new();
+        while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows)
+            .await
+            .unwrap()
+        {
+            let $row = &row;
+            decoded.push($decode);
+        }
+        decoded
+    }};
+}
+
 /// A statement in PostgreSQL's placeholders and in everyone else's.
 #[derive(Clone, Copy)]
 struct Sql {
@@ -188,8 +207,7 @@ impl RawPool {
     pub async fn first_rows(&self, n: i64) -> Vec<PlainRow> {
         let sql = self.text(FIRST_ROWS);
         on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(n).fetch_all(pool).await.unwrap();
-            rows.iter().map(|row| plain_row!(row)).collect()
+            decoded!(sqlx::query(sql).bind(n), pool, |row| plain_row!(row))
         })
     }
 
@@ -197,8 +215,7 @@ impl RawPool {
     pub async fn team_page(&self, team: i64) -> Vec<PlainRow> {
         let sql = self.text(TEAM_PAGE);
         on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(team).fetch_all(pool).await.unwrap();
-            rows.iter().map(|row| plain_row!(row)).collect()
+            decoded!(sqlx::query(sql).bind(team), pool, |row| plain_row!(row))
         })
     }
 
@@ -296,36 +313,30 @@ impl RawPool {
 
     async fn users(&self) -> Vec<RawUser> {
         on_pool!(self, pool => {
-            let rows = sqlx::query(USERS_SQL).fetch_all(pool).await.unwrap();
-            rows.iter()
-                .map(|row| RawUser {
-                    id: row.get(0),
-                    created_at: row.get(1),
-                    updated_at: row.get(2),
-                    deleted: row.get(3),
-                    name: row.get(4),
-                    posts: Vec::new(),
-                })
-                .collect()
+            decoded!(sqlx::query(USERS_SQL), pool, |row| RawUser {
+                id: row.get(0),
+                created_at: row.get(1),
+                updated_at: row.get(2),
+                deleted: row.get(3),
+                name: row.get(4),
+                posts: Vec::new(),
+            })
         })
     }
 
     async fn posts(&self, user_ids: &[i64]) -> Vec<RawPost> {
         let select = "SELECT id, created_at, updated_at, deleted, user_id, title FROM bench_posts";
         macro_rules! decode {
-            ($rows:expr) => {
-                $rows
-                    .iter()
-                    .map(|row| RawPost {
-                        id: row.get(0),
-                        created_at: row.get(1),
-                        updated_at: row.get(2),
-                        deleted: row.get(3),
-                        user_id: row.get(4),
-                        title: row.get(5),
-                        comments: Vec::new(),
-                    })
-                    .collect()
+            ($query:expr, $pool:expr) => {
+                decoded!($query, $pool, |row| RawPost {
+                    id: row.get(0),
+                    created_at: row.get(1),
+                    updated_at: row.get(2),
+                    deleted: row.get(3),
+                    user_id: row.get(4),
+                    title: row.get(5),
+                    comments: Vec::new(),
+                })
             };
         }
         match self {
@@ -333,16 +344,15 @@ impl RawPool {
                 let sql = "SELECT id, created_at, updated_at, deleted, user_id, title \
                            FROM bench_posts WHERE user_id = ANY($1) AND deleted = false \
                            ORDER BY id";
-                let rows = sqlx::query(sql).bind(user_ids).fetch_all(pool).await;
-                decode!(rows.unwrap())
+                decode!(sqlx::query(sql).bind(user_ids), pool)
             }
             RawPool::Sqlite(pool) => {
                 let mut query = in_list(select, "user_id", user_ids);
-                decode!(query.build().fetch_all(pool).await.unwrap())
+                decode!(query.build(), pool)
             }
             RawPool::MySql(pool) => {
                 let mut query = in_list(select, "user_id", user_ids);
-                decode!(query.build().fetch_all(pool).await.unwrap())
+                decode!(query.build(), pool)
             }
         }
     }
@@ -351,18 +361,15 @@ impl RawPool {
         let select =
             "SELECT id, created_at, updated_at, deleted, post_id, body FROM bench_comments";
         macro_rules! decode {
-            ($rows:expr) => {
-                $rows
-                    .iter()
-                    .map(|row| RawComment {
-                        id: row.get(0),
-                        created_at: row.get(1),
-                        updated_at: row.get(2),
-                        deleted: row.get(3),
-                        post_id: row.get(4),
-                        body: row.get(5),
-                    })
-                    .collect()
+            ($query:expr, $pool:expr) => {
+                decoded!($query, $pool, |row| RawComment {
+                    id: row.get(0),
+                    created_at: row.get(1),
+                    updated_at: row.get(2),
+                    deleted: row.get(3),
+                    post_id: row.get(4),
+                    body: row.get(5),
+                })
             };
         }
         match self {
@@ -370,16 +377,15 @@ impl RawPool {
                 let sql = "SELECT id, created_at, updated_at, deleted, post_id, body \
                            FROM bench_comments WHERE post_id = ANY($1) AND deleted = false \
                            ORDER BY id";
-                let rows = sqlx::query(sql).bind(post_ids).fetch_all(pool).await;
-                decode!(rows.unwrap())
+                decode!(sqlx::query(sql).bind(post_ids), pool)
             }
             RawPool::Sqlite(pool) => {
                 let mut query = in_list(select, "post_id", post_ids);
-                decode!(query.build().fetch_all(pool).await.unwrap())
+                decode!(query.build(), pool)
             }
             RawPool::MySql(pool) => {
                 let mut query = in_list(select, "post_id", post_ids);
-                decode!(query.build().fetch_all(pool).await.unwrap())
+                decode!(query.build(), pool)
             }
         }
     }

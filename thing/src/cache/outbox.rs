@@ -9,7 +9,7 @@
 //! first applies them, even when the writer died right after its commit.
 
 use super::{Cache, WriteKeys};
-use crate::backend::{Backend, Op, Outcome};
+use crate::backend::{Backend, Collect, Op};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::sql::{dynamic, fixed, id_list};
@@ -67,7 +67,7 @@ pub(crate) async fn create<DB: Backend>(pool: &sqlx::Pool<DB>) -> Result<()> {
     let mut conn = pool.acquire().await?;
     DB::run(
         &mut conn,
-        Op::Execute,
+        &mut Op::Execute,
         fixed(create_sql(DB::DIALECT)),
         DB::Arguments::default(),
     )
@@ -79,7 +79,7 @@ pub(crate) async fn create<DB: Backend>(pool: &sqlx::Pool<DB>) -> Result<()> {
 pub(crate) async fn record<DB: Backend>(conn: &mut DB::Connection, keys: &WriteKeys) -> Result<()> {
     let mut args = DB::Arguments::default();
     DB::bind_value(&Value::Text(encode(keys)), &mut args).map_err(Error::encode)?;
-    DB::run(conn, Op::Execute, fixed(insert_sql(DB::DIALECT)), args).await?;
+    DB::run(conn, &mut Op::Execute, fixed(insert_sql(DB::DIALECT)), args).await?;
     Ok(())
 }
 
@@ -94,24 +94,20 @@ pub(crate) async fn record_on<DB: Backend>(pool: &sqlx::Pool<DB>, keys: &WriteKe
 /// entry that is not in Thing's format is deleted with a warning.
 pub(crate) async fn drain<DB: Backend>(pool: &sqlx::Pool<DB>, cache: &dyn Cache) -> Result<usize> {
     let mut conn = pool.acquire().await?;
-    let Outcome::Rows(rows) = DB::run(
-        &mut conn,
-        Op::All,
-        fixed(SELECT_SQL),
-        DB::Arguments::default(),
-    )
-    .await?
-    else {
-        unreachable!("Op::All returns rows");
-    };
-    if rows.is_empty() {
+    let mut collect = Collect::new(0, |row: &DB::Row| {
+        Ok((DB::decode_id(row)?, DB::decode_text(row, 1)?))
+    });
+    let select = fixed(SELECT_SQL);
+    let args = DB::Arguments::default();
+    DB::run(&mut conn, &mut Op::Each(&mut collect), select, args).await?;
+    let entries = collect.into_items();
+    if entries.is_empty() {
         return Ok(0);
     }
-    let mut ids = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(entries.len());
     let mut keys = WriteKeys::default();
-    for row in &rows {
-        ids.push(DB::decode_id(row)?);
-        let stored = DB::decode_text(row, 1)?;
+    for (id, stored) in entries {
+        ids.push(id);
         match decode(&stored) {
             Some(entry) => keys.extend(entry),
             None => tracing::warn!(
@@ -128,7 +124,7 @@ pub(crate) async fn drain<DB: Backend>(pool: &sqlx::Pool<DB>, cache: &dyn Cache)
         DB::bind_id(*id, &mut args).map_err(Error::encode)?;
     }
     let delete = dynamic(delete_sql(DB::DIALECT, ids.len()));
-    DB::run(&mut conn, Op::Execute, delete, args).await?;
+    DB::run(&mut conn, &mut Op::Execute, delete, args).await?;
     Ok(ids.len())
 }
 

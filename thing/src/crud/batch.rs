@@ -9,7 +9,7 @@ use crate::db::executor::{Target, with_session};
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
-use crate::fetch::{Snapshots, decode_ids};
+use crate::fetch::{Snapshots, fetch_ids};
 use crate::schema::Schema;
 use crate::sql::{self, dynamic, insertable};
 use crate::stamps::{RowWrite, indexed_values};
@@ -100,8 +100,7 @@ where
         }
     }
     let sql = dynamic(sql::insert_rows::<T>(DB::DIALECT, rows.len()));
-    let returned = session.fetch_all(StatementKind::Insert, sql, args).await?;
-    let mut ids = decode_ids::<DB>(&returned)?;
+    let mut ids = fetch_ids::<DB>(session, StatementKind::Insert, sql, args, rows.len()).await?;
     if ids.len() != rows.len() {
         return Err(Error::invalid_input(format_args!(
             "INSERT of {} rows into `{}` returned {} ids",

@@ -84,16 +84,19 @@ async fn text_rows<DB: Backend>(
 ) -> Result<Vec<Vec<String>>> {
     let mut args = DB::Arguments::default();
     DB::bind_value(&Value::Text(table.to_owned()), &mut args).map_err(Error::encode)?;
-    let rows = session
-        .fetch_all(StatementKind::Other, dynamic(sql.to_owned()), args)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            (0..width)
-                .map(|at| DB::decode_text(row, at).map_err(Error::from))
-                .collect()
-        })
-        .collect()
+    session
+        .fetch_decoded(
+            StatementKind::Other,
+            dynamic(sql.to_owned()),
+            args,
+            0,
+            |row| {
+                (0..width)
+                    .map(|at| DB::decode_text(row, at).map_err(Error::from))
+                    .collect()
+            },
+        )
+        .await
 }
 
 fn take3(row: Vec<String>) -> [String; 3] {
