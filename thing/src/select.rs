@@ -93,7 +93,7 @@ enum Select {
 }
 
 /// `SELECT <what> FROM <table> WHERE <expr> [ORDER BY ...] [LIMIT ? OFFSET ?]`
-/// and its bound values.
+/// (`LIMIT n OFFSET ?` on SQLite: see [`inlines_limit`]) and its bound values.
 fn statement<'a, T: Schema>(
     dialect: Dialect,
     select: Select,
@@ -113,12 +113,18 @@ fn statement<'a, T: Schema>(
     if !matches!(select, Select::Count) {
         push_order_by::<T>(dialect, order, &mut sql);
     }
-    if page.is_some() {
+    if let Some((_, limit)) = page {
         let n = args.len();
         sql.push_str(" LIMIT ");
-        dialect.push_placeholder(&mut sql, n + 1);
-        sql.push_str(" OFFSET ");
-        dialect.push_placeholder(&mut sql, n + 2);
+        if inlines_limit(dialect) {
+            sql.push_str(itoa::Buffer::new().format(page_number(limit)));
+            sql.push_str(" OFFSET ");
+            dialect.push_placeholder(&mut sql, n + 1);
+        } else {
+            dialect.push_placeholder(&mut sql, n + 1);
+            sql.push_str(" OFFSET ");
+            dialect.push_placeholder(&mut sql, n + 2);
+        }
     }
     if matches!(select, Select::LockedRows) && dialect != Dialect::Sqlite {
         sql.push_str(" FOR UPDATE");
@@ -177,11 +183,28 @@ fn arguments<DB: Backend>(values: &[Bind<'_>], page: Page) -> Result<DB::Argumen
         .map_err(Error::encode)?;
     }
     if let Some((offset, limit)) = page {
-        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        DB::bind_id(as_i64(limit), &mut args).map_err(Error::encode)?;
-        DB::bind_id(as_i64(offset), &mut args).map_err(Error::encode)?;
+        if !inlines_limit(DB::DIALECT) {
+            DB::bind_id(page_number(limit), &mut args).map_err(Error::encode)?;
+        }
+        DB::bind_id(page_number(offset), &mut args).map_err(Error::encode)?;
     }
     Ok(args)
+}
+
+/// Whether a page's limit is written into the SQL as a number instead of
+/// bound: on SQLite, where a bound `LIMIT ?` made a sorted 20-row page
+/// (`ORDER BY age DESC, id LIMIT 20` over 200 rows) about a tenth slower than
+/// `LIMIT 20`, with the plan unchanged. The number is an integer Thing formats
+/// itself, never text from the caller; the offset stays bound, so that the
+/// pages of one size share one prepared statement.
+fn inlines_limit(dialect: Dialect) -> bool {
+    dialect == Dialect::Sqlite
+}
+
+/// A page's limit or offset as the `BIGINT` SQL takes (larger ones are
+/// clamped: no table has that many rows).
+fn page_number(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 async fn select_rows<T, DB>(
