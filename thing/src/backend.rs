@@ -538,3 +538,42 @@ backend!(
     bind_json_list::<sqlx::MySql>,
     |result| i64::try_from(result.last_insert_id()).ok()
 );
+
+#[cfg(test)]
+mod tests {
+    use super::{Collect, RowSink};
+
+    fn doubled(row: &i64) -> crate::error::Result<i64> {
+        Ok(row * 2)
+    }
+
+    #[test]
+    fn collected_rows_keep_their_order_and_a_restart_forgets_them() {
+        let mut collect = Collect::new(4, doubled);
+        for row in [1, 2, 3] {
+            collect.row(row).unwrap();
+        }
+        collect.restart();
+        for row in [4, 5] {
+            collect.row(row).unwrap();
+        }
+        assert_eq!(collect.into_items(), [8, 10]);
+    }
+
+    #[test]
+    fn room_made_for_far_more_rows_than_came_is_given_back() {
+        let mut collect = Collect::new(1_000, doubled);
+        for row in 0..10 {
+            collect.row(row).unwrap();
+        }
+        let items = collect.into_items();
+        assert_eq!(items.len(), 10);
+        assert!(items.capacity() < 1_000, "{}", items.capacity());
+
+        let mut full = Collect::new(8, doubled);
+        for row in 0..8 {
+            full.row(row).unwrap();
+        }
+        assert_eq!(full.into_items().capacity(), 8, "a full guess is kept");
+    }
+}

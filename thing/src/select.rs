@@ -114,17 +114,16 @@ fn statement<'a, T: Schema>(
         push_order_by::<T>(dialect, order, &mut sql);
     }
     if let Some((_, limit)) = page {
-        let n = args.len();
+        let mut bound = args.len();
         sql.push_str(" LIMIT ");
         if inlines_limit(dialect) {
             sql.push_str(itoa::Buffer::new().format(page_number(limit)));
-            sql.push_str(" OFFSET ");
-            dialect.push_placeholder(&mut sql, n + 1);
         } else {
-            dialect.push_placeholder(&mut sql, n + 1);
-            sql.push_str(" OFFSET ");
-            dialect.push_placeholder(&mut sql, n + 2);
+            bound += 1;
+            dialect.push_placeholder(&mut sql, bound);
         }
+        sql.push_str(" OFFSET ");
+        dialect.push_placeholder(&mut sql, bound + 1);
     }
     if matches!(select, Select::LockedRows) && dialect != Dialect::Sqlite {
         sql.push_str(" FOR UPDATE");
@@ -246,8 +245,9 @@ where
 }
 
 /// The most rows a page's limit makes room for before any arrives: a page of
-/// at most this many gets its `Vec` sized once; a larger one, or none, grows as
-/// its rows come (a limit is an upper bound, often far above the rows there).
+/// at most this many gets its `Vec` sized once; a larger one starts with room
+/// for this many and grows as its rows come, and a list with no page grows
+/// from empty (a limit is an upper bound, often far above the rows there).
 const MOST_EXPECTED_ROWS: u64 = 16 * 1024;
 
 /// How many rows to make room for: the page's limit, up to
