@@ -405,9 +405,10 @@ impl Cache for DropsInvalidations {
     }
     fn end_write<'a>(
         &'a self,
-        keys: &'a thing::cache::WriteKeys,
+        locked: &'a thing::cache::WriteKeys,
+        learned: &'a thing::cache::WriteKeys,
     ) -> thing::cache::CacheFuture<'a, ()> {
-        self.fails(self.inner.end_write(keys))
+        self.fails(self.inner.end_write(locked, learned))
     }
     fn abort_write<'a>(
         &'a self,

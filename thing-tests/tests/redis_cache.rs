@@ -781,6 +781,73 @@ async fn a_writer_dying_after_its_commit_leaves_no_stale_row() {
     db_test.finish().await;
 }
 
+/// A write gives back only the locks it took. An insert locks its stamps
+/// before its row has an id and invalidates the new row's key after its
+/// commit; before, it also took back one lock of that key — the lock of
+/// another process's update of the new row, taken between the insert's commit
+/// and its invalidation. A read of the old row then filled the cache before
+/// that update committed, and with the updater dead after its commit the
+/// stale row stayed for the row TTL.
+#[tokio::test]
+async fn a_write_gives_back_only_the_locks_it_took() {
+    use std::sync::Arc;
+    use thing::Thing;
+    use thing::sqlx::{self, Row};
+    use thing_tests::models::User;
+    use tokio::sync::Notify;
+
+    let Some(t) = Shared::connect("a_write_gives_back_only_the_locks_it_took").await else {
+        return;
+    };
+    let (db_test, first, second) = orm_pair(&t, Duration::from_secs(10)).await;
+    let gate = || (Arc::new(Notify::new()), Arc::new(Notify::new()));
+
+    // The first process inserts the row and stops before invalidating it.
+    let (committed, invalidate) = gate();
+    first.__pause_next_write_after_commit(committed.clone(), invalidate.clone());
+    let insert = tokio::spawn({
+        let first = first.clone();
+        async move { User::new("a@x", "A", 1).save(&first).await }
+    });
+    committed.notified().await;
+    let id: i64 = sqlx::query("SELECT id FROM users WHERE email = 'a@x'")
+        .fetch_one(second.as_sqlite().unwrap())
+        .await
+        .unwrap()
+        .get(0);
+
+    // The second process updates it: locked, its SQL not run yet.
+    let mut user = User::by_id(&second, id).await.unwrap();
+    second.__die_after_commit(true);
+    let (locked, run) = gate();
+    second.__pause_next_write_after_lock(locked.clone(), run.clone());
+    let update = tokio::spawn({
+        let second = second.clone();
+        async move {
+            user.age = 2;
+            user.save(&second).await
+        }
+    });
+    locked.notified().await;
+
+    // The insert invalidates its row; the old row is read while the update
+    // holds its lock, and must not be cached.
+    invalidate.notify_one();
+    insert.await.unwrap().unwrap();
+    assert_eq!(User::by_id(&first, id).await.unwrap().age, 1);
+
+    // The update commits and its process dies before invalidating.
+    run.notify_one();
+    update.await.unwrap().unwrap();
+    assert_eq!(
+        User::by_id(&first, id).await.unwrap().age,
+        2,
+        "no stale row"
+    );
+    drop((first, second));
+    db_test.finish().await;
+}
+
 /// A SQLite database with the `User` table, and two ORM handles on it ("two
 /// processes") sharing this test's Redis key prefix, with the given fill window.
 async fn orm_pair(t: &Shared, window: Duration) -> (thing_tests::TestDb, thing::Db, thing::Db) {
@@ -989,37 +1056,96 @@ async fn a_stamped_fill_is_refused_while_a_write_holds_a_stamp() {
     t.clean(&[list, stamp.clone(), format!("{stamp}:L")]).await;
 }
 
+/// A write takes back only the locks it took: the keys it learned by its
+/// commit (an insert's new row and its id's stamp) are invalidated and
+/// bumped, but another write's lock on them holds until that write ends. On
+/// Redis and on `MemoryCache`.
+#[tokio::test]
+async fn a_learned_key_keeps_another_writes_lock() {
+    let memory = thing::cache::MemoryCache::new(100);
+    learned_keys_keep_locks(&memory, "row", "list", "stamp").await;
+    let Some(t) = Shared::connect("a_learned_key_keeps_another_writes_lock").await else {
+        return;
+    };
+    let (row, list, stamp) = (t.key("row"), t.key("list"), t.key("stamp"));
+    learned_keys_keep_locks(&t.cache, &row, &list, &stamp).await;
+    let locks = [format!("{row}:L"), format!("{stamp}:L")];
+    t.clean(&[row, list, stamp]).await;
+    t.clean(&locks).await;
+}
+
+async fn learned_keys_keep_locks(cache: &dyn Cache, row: &str, list: &str, stamp: &str) {
+    use thing::cache::WriteKeys;
+    let keys = WriteKeys {
+        rows: vec![row.to_owned()],
+        stamps: vec![stamp.to_owned()],
+    };
+    let nothing = WriteKeys::default();
+    let stamps = [stamp.to_owned()];
+    let fill_list = async || fill_list_now(cache, list, &stamps).await;
+    let fill_row = async || {
+        let lookups = cache
+            .get_or_lease(&[row.to_owned()], LEASE_TTL)
+            .await
+            .unwrap();
+        match lookups[..] {
+            [Lookup::Leased(token)] => cache.fill(&[fill(row, token, b"old")]).await.unwrap() == 1,
+            _ => false,
+        }
+    };
+    let _ = fill_list().await; // creates the stamp
+    assert!(fill_list().await && fill_row().await, "no write: stored");
+
+    // An update locks the keys; an insert that learned them ends.
+    cache.begin_write(&keys).await.unwrap();
+    cache.end_write(&nothing, &keys).await.unwrap();
+    assert!(!fill_list().await, "the update holds the stamp: refused");
+    assert!(!fill_row().await, "the update holds the row: refused");
+
+    cache.end_write(&keys, &nothing).await.unwrap();
+    assert!(fill_list().await, "the update gave its lock back: stored");
+    assert!(fill_row().await, "the update gave its lock back: stored");
+}
+
+/// Reads `list`'s stamps and fills it under the values seen; whether stored.
+async fn fill_list_now(cache: &dyn Cache, list: &str, stamps: &[String]) -> bool {
+    let seen = cache.get_stamped(list, stamps).await.unwrap();
+    let fill = thing::cache::StampedFill {
+        key: list.to_owned(),
+        value: Bytes::from_static(b"ids"),
+        ttl: Duration::from_secs(60),
+        stamps: stamps.to_vec(),
+        seen: seen.stamps.into_iter().map(|v| v.unwrap_or(0)).collect(),
+    };
+    cache.fill_stamped(&fill).await.unwrap()
+}
+
 async fn stamped_fills_wait_for_writes(cache: &dyn Cache, list: &str, stamp: &str) {
-    use thing::cache::{StampedFill, WriteKeys};
+    use thing::cache::WriteKeys;
     let write = WriteKeys {
         rows: Vec::new(),
         stamps: vec![stamp.to_owned()],
     };
     let stamps = [stamp.to_owned()];
-    let fill_now = async || {
-        let seen = cache.get_stamped(list, &stamps).await.unwrap();
-        let seen: Vec<u64> = seen.stamps.into_iter().map(|v| v.unwrap_or(0)).collect();
-        let fill = StampedFill {
-            key: list.to_owned(),
-            value: Bytes::from_static(b"ids"),
-            ttl: Duration::from_secs(60),
-            stamps: stamps.to_vec(),
-            seen,
-        };
-        cache.fill_stamped(&fill).await.unwrap()
-    };
+    let fill_now = async || fill_list_now(cache, list, &stamps).await;
     // A first look creates the stamp; the next fill is stored.
     let _ = fill_now().await;
     assert!(fill_now().await, "no write: stored");
     cache.begin_write(&write).await.unwrap();
     assert!(!fill_now().await, "a write holds the stamp: refused");
     cache.begin_write(&write).await.unwrap();
-    cache.end_write(&write).await.unwrap();
+    cache
+        .end_write(&write, &WriteKeys::default())
+        .await
+        .unwrap();
     assert!(
         !fill_now().await,
         "one of two writes still holds it: refused"
     );
-    cache.end_write(&write).await.unwrap();
+    cache
+        .end_write(&write, &WriteKeys::default())
+        .await
+        .unwrap();
     assert!(fill_now().await, "both gave it back: stored");
     cache.begin_write(&write).await.unwrap();
     cache.abort_write(&write).await.unwrap();

@@ -94,17 +94,20 @@ impl Db {
             rows: Vec::new(),
             stamps: vec![cache.stamp_key::<T>(&Stamp::Epoch)],
         };
-        let unlocked = match cache.begin_write(self.counters(), &epoch).await {
-            Ok(()) => false,
-            Err(err) => cache.after_failed_lock(err)?,
+        let (locked, in_outbox) = match cache.begin_write(self.counters(), &epoch).await {
+            Ok(()) => (true, false),
+            Err(err) => (false, cache.after_failed_lock(err)?),
         };
         let done = ddl.await;
-        if unlocked && done.is_ok() {
+        if in_outbox && done.is_ok() {
             self.record_in_outbox(&epoch).await?;
         }
-        match &done {
-            Ok(_) => cache.end_write(self.counters(), &epoch).await,
-            Err(_) => cache.abort_write(self.counters(), &epoch).await,
+        let nothing = WriteKeys::default();
+        match (&done, locked) {
+            (Ok(_), true) => cache.end_write(self.counters(), &epoch, &nothing).await,
+            (Ok(_), false) => cache.end_write(self.counters(), &nothing, &epoch).await,
+            (Err(_), true) => cache.abort_write(self.counters(), &epoch).await,
+            (Err(_), false) => {}
         }
         done
     }

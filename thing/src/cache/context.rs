@@ -262,17 +262,24 @@ impl CacheContext {
     }
 
     /// After a write committed: invalidates its rows, bumps its stamps, takes
-    /// back its locks. What the cache does not take is kept and retried in the
-    /// background, and read from the database by this process meanwhile.
-    pub async fn end_write(&self, counters: &StatsCounters, keys: &WriteKeys) {
-        if keys.is_empty() || self.dies_after_commit() {
+    /// back the locks of `locked` (see [`Cache::end_write`]). What the cache
+    /// does not take is kept and retried in the background, and read from the
+    /// database by this process meanwhile; the locks then expire.
+    pub async fn end_write(
+        &self,
+        counters: &StatsCounters,
+        locked: &WriteKeys,
+        learned: &WriteKeys,
+    ) {
+        if (locked.is_empty() && learned.is_empty()) || self.dies_after_commit() {
             return;
         }
-        match self.cache.end_write(keys).await {
-            Ok(()) => counters.invalidations(keys.rows.len() as u64),
+        match self.cache.end_write(locked, learned).await {
+            Ok(()) => counters.invalidations((locked.rows.len() + learned.rows.len()) as u64),
             Err(err) => {
                 self.warn(counters, "end_write", &err);
-                self.unflushed.add_write(&self.cache, keys);
+                self.unflushed.add_write(&self.cache, locked);
+                self.unflushed.add_write(&self.cache, learned);
             }
         }
     }
@@ -321,7 +328,7 @@ impl CacheContext {
     /// asked for it. Nothing without the `test-hooks` feature.
     pub async fn pass_fill_gate(&self) {
         #[cfg(feature = "test-hooks")]
-        self.hooks.pass_fill_gate().await;
+        self.hooks.pass(super::hooks::PausePoint::Fill).await;
     }
 
     /// Test hook: a `by_id` granted a lease stops here, before it leads or
@@ -329,7 +336,24 @@ impl CacheContext {
     /// `test-hooks` feature.
     pub async fn pass_lease_gate(&self) {
         #[cfg(feature = "test-hooks")]
-        self.hooks.pass_lease_gate().await;
+        self.hooks.pass(super::hooks::PausePoint::Lease).await;
+    }
+
+    /// Test hook: a write stops here, after its cache lock and before its
+    /// SQL, when a test asked for it. Nothing without the `test-hooks` feature.
+    pub async fn pass_write_locked_gate(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.pass(super::hooks::PausePoint::WriteLocked).await;
+    }
+
+    /// Test hook: a write stops here, after its commit and before its cache
+    /// invalidation, when a test asked for it. Nothing without the
+    /// `test-hooks` feature.
+    pub async fn pass_write_committed_gate(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.hooks
+            .pass(super::hooks::PausePoint::WriteCommitted)
+            .await;
     }
 
     /// Test hook: whether writes skip everything after their commit, as if the

@@ -1,58 +1,64 @@
 //! Test hooks that force interleavings the cache must survive: a pause between
 //! a read's SQL and its fill, a pause between a `by_id` lease and its joining
-//! a load, and a writer that "dies" right after its commit.
+//! a load, pauses on either side of a write's SQL (after its lock, after its
+//! commit), and a writer that "dies" right after its commit.
 //! Built only with the `test-hooks` feature, which Thing's own tests turn on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// Where a [`Gate`] stops the next operation that reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PausePoint {
+    /// A cached `by_id` granted a lease, before it leads or joins a load.
+    Lease,
+    /// A read that missed, between its database query and its cache fill.
+    Fill,
+    /// A write outside a transaction, after its cache lock and before its SQL.
+    WriteLocked,
+    /// A write outside a transaction, after its commit and before its cache
+    /// invalidation.
+    WriteCommitted,
+}
+
+impl PausePoint {
+    const COUNT: usize = 4;
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
 /// The hooks of one `Db`'s cache.
 #[derive(Debug, Default)]
 pub(crate) struct TestHooks {
-    fill_gate: Mutex<Option<FillGate>>,
-    lease_gate: Mutex<Option<FillGate>>,
+    gates: Mutex<[Option<Gate>; PausePoint::COUNT]>,
     die_after_commit: AtomicBool,
 }
 
-/// A pause between a read's database query and its cache fill.
+/// A pause at one [`PausePoint`].
 #[derive(Debug, Clone)]
-pub(crate) struct FillGate {
-    /// Notified when a read reaches the gate.
+pub(crate) struct Gate {
+    /// Notified when an operation reaches the gate.
     pub reached: Arc<Notify>,
-    /// Awaited before the read goes on.
+    /// Awaited before the operation goes on.
     pub release: Arc<Notify>,
 }
 
-/// Stops at the gate in `slot`, if one is set, and clears it.
-async fn pass(slot: &Mutex<Option<FillGate>>) {
-    let gate = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(gate) = gate {
-        gate.reached.notify_one();
-        gate.release.notified().await;
-    }
-}
-
 impl TestHooks {
-    /// Makes the next read that misses stop at the gate.
-    pub fn set_fill_gate(&self, gate: FillGate) {
-        *self.fill_gate.lock().unwrap_or_else(|e| e.into_inner()) = Some(gate);
+    /// Makes the next operation that reaches `point` stop at `gate`.
+    pub fn set_gate(&self, point: PausePoint, gate: Gate) {
+        self.gates.lock().unwrap_or_else(|e| e.into_inner())[point.slot()] = Some(gate);
     }
 
-    /// Stops at the gate, if one is set (once).
-    pub async fn pass_fill_gate(&self) {
-        pass(&self.fill_gate).await;
-    }
-
-    /// Makes the next `by_id` that is granted a lease stop before it leads or
-    /// joins a load of its key.
-    pub fn set_lease_gate(&self, gate: FillGate) {
-        *self.lease_gate.lock().unwrap_or_else(|e| e.into_inner()) = Some(gate);
-    }
-
-    /// Stops at the lease gate, if one is set (once).
-    pub async fn pass_lease_gate(&self) {
-        pass(&self.lease_gate).await;
+    /// Stops at the gate of `point`, if one is set, and clears it.
+    pub async fn pass(&self, point: PausePoint) {
+        let gate = self.gates.lock().unwrap_or_else(|e| e.into_inner())[point.slot()].take();
+        if let Some(gate) = gate {
+            gate.reached.notify_one();
+            gate.release.notified().await;
+        }
     }
 
     /// Makes writes skip everything after their commit (`on`), or not.

@@ -523,15 +523,25 @@ impl Cache for MemoryCache {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn end_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
-        for row in &keys.rows {
+    fn end_write<'a>(
+        &'a self,
+        locked: &'a WriteKeys,
+        learned: &'a WriteKeys,
+    ) -> CacheFuture<'a, ()> {
+        for row in &locked.rows {
             self.end_row(row);
         }
+        for row in &learned.rows {
+            self.invalidate_one(row);
+        }
         let mut stamps = self.stamps();
-        for stamp in &keys.stamps {
+        for stamp in &locked.stamps {
             let stamp = self.key_hash(stamp);
             stamps.bump(stamp);
             unlock(&mut stamps.locks, stamp);
+        }
+        for stamp in &learned.stamps {
+            stamps.bump(self.key_hash(stamp));
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -704,7 +714,10 @@ mod tests {
                 Lookup::Busy,
                 "a locked row"
             );
-            cache.end_write(&write).await.unwrap();
+            cache
+                .end_write(&write, &WriteKeys::default())
+                .await
+                .unwrap();
             assert!(!cache.fill_stamped(&fill).await.unwrap(), "bumped again");
             let after: Vec<u64> = cache
                 .get_stamped("list", &stamps)
@@ -737,7 +750,10 @@ mod tests {
             };
             cache.begin_write(&write).await.unwrap();
             cache.begin_write(&write).await.unwrap();
-            cache.end_write(&write).await.unwrap();
+            cache
+                .end_write(&write, &WriteKeys::default())
+                .await
+                .unwrap();
             assert_eq!(
                 cache.lookup("row", LEASE, Instant::now()),
                 Lookup::Busy,
@@ -820,7 +836,10 @@ mod tests {
                 stamps: stamps.clone(),
             };
             cache.begin_write(&write).await.unwrap();
-            cache.end_write(&write).await.unwrap();
+            cache
+                .end_write(&write, &WriteKeys::default())
+                .await
+                .unwrap();
             let seen = cache.get_stamped("list", &stamps).await.unwrap().stamps;
             assert_eq!(seen, vec![None], "not created by the write");
             let fill = stamped_fill("list", &["s"], vec![0]);
@@ -872,14 +891,20 @@ mod tests {
             );
             cache.invalidate_one("a");
             assert_eq!(lookup("a"), Lookup::Busy, "a write of row 1 holds a");
-            cache.end_write(&first).await.unwrap();
+            cache
+                .end_write(&first, &WriteKeys::default())
+                .await
+                .unwrap();
             assert_eq!(lookup("a"), Lookup::Busy, "the second write still holds");
             let fill = stamped_fill("list", &["s-of-list"], seen);
             assert!(
                 !cache.fill_stamped(&fill).await.unwrap(),
                 "another stamp's bump moved this one"
             );
-            cache.end_write(&second).await.unwrap();
+            cache
+                .end_write(&second, &WriteKeys::default())
+                .await
+                .unwrap();
 
             let now = cache.get_stamped("list", &stamps).await.unwrap().stamps;
             let now: Vec<u64> = now.into_iter().map(Option::unwrap).collect();

@@ -49,7 +49,9 @@
 //!    moved or is locked meanwhile.
 //! 3. A writer, before its commit, locks and bumps its stamps and locks its rows
 //!    ([`Cache::begin_write`]); after the commit it invalidates the rows, bumps
-//!    the stamps again and unlocks ([`Cache::end_write`]).
+//!    the stamps again and takes back the locks it took ([`Cache::end_write`]),
+//!    and only those: keys it learned by its commit (an insert's new row) are
+//!    invalidated and bumped, their locks left to whoever holds them.
 //!
 //! Nothing has to find the lists a write changes: they stop validating. A
 //! missing stamp (evicted, or never written) is created with a random value,
@@ -278,6 +280,30 @@ impl WriteKeys {
             keys.dedup();
         }
     }
+
+    /// The keys of `self` that are not in `other`: what a write learned by
+    /// its commit (an insert's new id) beyond the keys it locked before.
+    ///
+    /// ```
+    /// use thing::cache::WriteKeys;
+    /// let locked = WriteKeys { rows: vec![], stamps: vec!["table".into()] };
+    /// let after = WriteKeys { rows: vec!["row 7".into()], stamps: vec!["table".into(), "id 7".into()] };
+    /// let learned = after.without(&locked);
+    /// assert_eq!((learned.rows, learned.stamps), (vec!["row 7".to_string()], vec!["id 7".to_string()]));
+    /// ```
+    pub fn without(&self, other: &WriteKeys) -> WriteKeys {
+        let keep = |keys: &[String], known: &[String]| -> Vec<String> {
+            let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+            keys.iter()
+                .filter(|key| !known.contains(key.as_str()))
+                .cloned()
+                .collect()
+        };
+        WriteKeys {
+            rows: keep(&self.rows, &other.rows),
+            stamps: keep(&self.stamps, &other.stamps),
+        }
+    }
 }
 
 /// A key-value cache that supports the protocol in the [module docs](self).
@@ -377,9 +403,20 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// one). Locks are counted: two writers in flight hold two.
     fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
 
-    /// After a write committed: invalidates its rows, bumps its stamps again and
-    /// takes back the locks of [`begin_write`](Cache::begin_write).
-    fn end_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
+    /// After a write committed: invalidates the rows and bumps the stamps of
+    /// `locked` and `learned`, and takes back one lock of each key of `locked`.
+    ///
+    /// `locked` are the keys the write gave [`begin_write`](Cache::begin_write)
+    /// (none if that failed); `learned` those it knew only once its SQL ran,
+    /// such as an insert's new row. A lock is taken back only by the write
+    /// that took it: another write may hold one on a learned key (an update
+    /// of the new row from another process), and must keep it until its own
+    /// commit is invalidated.
+    fn end_write<'a>(
+        &'a self,
+        locked: &'a WriteKeys,
+        learned: &'a WriteKeys,
+    ) -> CacheFuture<'a, ()>;
 
     /// After a write failed (nothing committed): takes back its locks.
     fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;

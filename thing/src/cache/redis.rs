@@ -158,8 +158,9 @@ return ok
 });
 
 /// `KEYS`: the rows (`ARGV[1]` of them), then the stamps; `ARGV[2]` a row's
-/// lock marker, `ARGV[3]` the window in ms, then a random start value per
-/// stamp. Locks every key for the window and bumps the stamps.
+/// lock marker, `ARGV[3]` the window in ms, `ARGV[4]` unused here (see
+/// [`END_WRITE`]), then a random start value per stamp. Locks every key for
+/// the window and bumps the stamps.
 static BEGIN_WRITE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         2,
@@ -171,7 +172,7 @@ for i, key in ipairs(KEYS) do
     if i <= rows then
         redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
     else
-        bump(key, ARGV[3 + i - rows])
+        bump(key, ARGV[4 + i - rows])
     end
 end
 return 0
@@ -180,21 +181,26 @@ return 0
     )
 });
 
-/// As [`BEGIN_WRITE`], with `ARGV[2]` a tombstone: invalidates the rows,
-/// bumps the stamps and takes back one lock of every key.
+/// As [`BEGIN_WRITE`], with `ARGV[2]` a tombstone and `ARGV[4]` one byte per
+/// key, `1` for a key this write locked: invalidates the rows, bumps the
+/// stamps and takes back one lock of each key it locked (and of no other: a
+/// key it learned by its commit may be locked by another write).
 static END_WRITE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         3,
         format!(
             r"{HELPERS}
 local rows = tonumber(ARGV[1])
+local locked = ARGV[4]
 for i, key in ipairs(KEYS) do
     if i <= rows then
         redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
     else
-        bump(key, ARGV[3 + i - rows])
+        bump(key, ARGV[4 + i - rows])
     end
-    unlock(key)
+    if string.byte(locked, i) == 49 then
+        unlock(key)
+    end
 end
 return 0
 "
@@ -1048,26 +1054,31 @@ impl RedisCache {
     /// Runs one of the write scripts over `keys`: `marker` is what a row key
     /// is set to, and every stamp gets a random start value in case it is
     /// missing.
+    /// Runs a write's `script` over the rows, then the stamps, of each of
+    /// `parts` in turn, with `marker` and `flags` (one byte per key, in that
+    /// order, for [`END_WRITE`]).
     async fn write_script(
         &self,
         what: &str,
         script: &Script,
-        keys: &WriteKeys,
+        parts: &[&WriteKeys],
         marker: &[u8],
+        flags: &[u8],
     ) -> Result<(), CacheError> {
-        if keys.is_empty() {
+        if parts.iter().all(|keys| keys.is_empty()) {
             return Ok(());
         }
-        let names: Vec<&str> = keys
-            .rows
-            .iter()
-            .chain(&keys.stamps)
+        let rows = parts.iter().flat_map(|keys| &keys.rows);
+        let stamps = parts.iter().flat_map(|keys| &keys.stamps);
+        let names: Vec<&str> = rows
+            .clone()
+            .chain(stamps.clone())
             .map(String::as_str)
             .collect();
-        let rows = keys.rows.len().to_string();
+        let (rows, stamps) = (rows.count().to_string(), stamps.count());
         let window = ttl_ms(self.inner.fill_window);
-        let starts = random_starts(keys.stamps.len());
-        let mut args: Vec<&[u8]> = vec![rows.as_bytes(), marker, window.as_slice()];
+        let starts = random_starts(stamps);
+        let mut args: Vec<&[u8]> = vec![rows.as_bytes(), marker, window.as_slice(), flags];
         args.extend(starts.iter().map(|start| start.as_bytes()));
         self.inner
             .call(what, async |inner: &Inner, link: &mut Link| {
@@ -1075,6 +1086,17 @@ impl RedisCache {
             })
             .await
     }
+}
+
+/// [`END_WRITE`]'s flags for the keys of `locked` then `learned`, rows then
+/// stamps: `1` for a key of `locked`, `0` for one of `learned`.
+fn locked_flags(locked: &WriteKeys, learned: &WriteKeys) -> Vec<u8> {
+    let flag = |keys: &[String], byte: u8| std::iter::repeat_n(byte, keys.len());
+    flag(&locked.rows, b'1')
+        .chain(flag(&learned.rows, b'0'))
+        .chain(flag(&locked.stamps, b'1'))
+        .chain(flag(&learned.stamps, b'0'))
+        .collect()
 }
 
 /// A random start value for each of `count` stamps, below 2^62 so that it has
@@ -1242,22 +1264,28 @@ impl Cache for RedisCache {
     fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
         let marker = write_lock(LeaseToken::new());
         Box::pin(async move {
-            self.write_script("begin_write", &BEGIN_WRITE, keys, &marker)
+            self.write_script("begin_write", &BEGIN_WRITE, &[keys], &marker, b"")
                 .await
         })
     }
 
-    fn end_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+    fn end_write<'a>(
+        &'a self,
+        locked: &'a WriteKeys,
+        learned: &'a WriteKeys,
+    ) -> CacheFuture<'a, ()> {
         let marker = tombstone(LeaseToken::new());
+        let flags = locked_flags(locked, learned);
         Box::pin(async move {
-            self.write_script("end_write", &END_WRITE, keys, &marker)
+            let parts = [locked, learned];
+            self.write_script("end_write", &END_WRITE, &parts, &marker, &flags)
                 .await
         })
     }
 
     fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
         Box::pin(async move {
-            self.write_script("abort_write", &ABORT_WRITE, keys, b"")
+            self.write_script("abort_write", &ABORT_WRITE, &[keys], b"", b"")
                 .await
         })
     }

@@ -162,7 +162,7 @@ mod tests {
         fn begin_write<'a>(&'a self, _: &'a WriteKeys) -> CacheFuture<'a, ()> {
             Box::pin(async { Ok(()) })
         }
-        fn end_write<'a>(&'a self, _: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        fn end_write<'a>(&'a self, _: &'a WriteKeys, _: &'a WriteKeys) -> CacheFuture<'a, ()> {
             Box::pin(async { Ok(()) })
         }
         fn abort_write<'a>(&'a self, _: &'a WriteKeys) -> CacheFuture<'a, ()> {

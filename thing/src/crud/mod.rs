@@ -395,9 +395,12 @@ async fn write_through<R>(
     if let Err(err) = cache.begin_write(db.counters(), before).await {
         return unlocked(db, cache, err, before, after, work).await;
     }
+    cache.pass_write_locked_gate().await;
     match work(target).await {
         Ok(value) => {
-            cache.end_write(db.counters(), &after(&value)).await;
+            cache.pass_write_committed_gate().await;
+            let learned = after(&value).without(before);
+            cache.end_write(db.counters(), before, &learned).await;
             Ok(value)
         }
         Err(err) => {
@@ -432,7 +435,10 @@ async fn unlocked<R>(
 ) -> Result<R> {
     if !cache.after_failed_lock(err.clone())? {
         let value = work(Target::Db(db)).await?;
-        cache.end_write(db.counters(), &after(&value)).await;
+        let nothing_locked = WriteKeys::default();
+        cache
+            .end_write(db.counters(), &nothing_locked, &after(&value))
+            .await;
         return Ok(value);
     }
     let tx = db.open().await?;

@@ -3,6 +3,8 @@
 
 use super::pool::Pool;
 use crate::cache::context::CacheContext;
+#[cfg(feature = "test-hooks")]
+use crate::cache::hooks::{Gate, PausePoint};
 use crate::dialect::Dialect;
 use crate::events::{Listeners, WriteEvent};
 use crate::health::Health;
@@ -10,6 +12,8 @@ use crate::schema::Schema;
 use crate::stats::{Stats, StatsCounters};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+#[cfg(feature = "test-hooks")]
+use tokio::sync::Notify;
 
 #[derive(Debug)]
 struct Inner {
@@ -187,16 +191,8 @@ impl Db {
     /// find another reader's load in progress.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
-    pub fn __pause_next_lease(
-        &self,
-        reached: Arc<tokio::sync::Notify>,
-        release: Arc<tokio::sync::Notify>,
-    ) {
-        if let Some(cache) = self.cache() {
-            cache
-                .hooks
-                .set_lease_gate(crate::cache::hooks::FillGate { reached, release });
-        }
+    pub fn __pause_next_lease(&self, reached: Arc<Notify>, release: Arc<Notify>) {
+        self.pause_next(PausePoint::Lease, reached, release);
     }
 
     /// Test hook (feature `test-hooks`): the next cached read that misses stops
@@ -204,15 +200,32 @@ impl Db {
     /// waits for `release`. Used to force the stale-fill interleaving.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
-    pub fn __pause_next_fill(
-        &self,
-        reached: Arc<tokio::sync::Notify>,
-        release: Arc<tokio::sync::Notify>,
-    ) {
+    pub fn __pause_next_fill(&self, reached: Arc<Notify>, release: Arc<Notify>) {
+        self.pause_next(PausePoint::Fill, reached, release);
+    }
+
+    /// Test hook (feature `test-hooks`): the next write outside a transaction
+    /// stops after its cache lock and before its SQL, notifies `reached`, and
+    /// waits for `release`.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __pause_next_write_after_lock(&self, reached: Arc<Notify>, release: Arc<Notify>) {
+        self.pause_next(PausePoint::WriteLocked, reached, release);
+    }
+
+    /// Test hook (feature `test-hooks`): the next write outside a transaction
+    /// stops after its commit and before its cache invalidation, notifies
+    /// `reached`, and waits for `release`.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __pause_next_write_after_commit(&self, reached: Arc<Notify>, release: Arc<Notify>) {
+        self.pause_next(PausePoint::WriteCommitted, reached, release);
+    }
+
+    #[cfg(feature = "test-hooks")]
+    fn pause_next(&self, point: PausePoint, reached: Arc<Notify>, release: Arc<Notify>) {
         if let Some(cache) = self.cache() {
-            cache
-                .hooks
-                .set_fill_gate(crate::cache::hooks::FillGate { reached, release });
+            cache.hooks.set_gate(point, Gate { reached, release });
         }
     }
 

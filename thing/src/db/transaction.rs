@@ -136,12 +136,14 @@ impl Transaction {
         let db = self.db;
         let mut conn = self.conn.into_inner();
         let cache = db.cache();
+        let mut locked = false;
         if let Some(cache) = cache {
-            let locked = match failed_lock {
+            let lock = match failed_lock {
                 Some(err) => Err(err),
                 None => cache.begin_write(db.counters(), &keys).await,
             };
-            if let Err(err) = locked
+            locked = lock.is_ok();
+            if let Err(err) = lock
                 && let Err(err) = unlocked(&db, cache, &mut conn, &keys, err).await
             {
                 if let Err(rollback) = end(&db, conn, false).await {
@@ -152,9 +154,12 @@ impl Transaction {
         }
         let committed = end(&db, conn, true).await;
         if let Some(cache) = cache {
-            match &committed {
-                Ok(()) => cache.end_write(db.counters(), &keys).await,
-                Err(_) => cache.abort_write(db.counters(), &keys).await,
+            let nothing = WriteKeys::default();
+            match (&committed, locked) {
+                (Ok(()), true) => cache.end_write(db.counters(), &keys, &nothing).await,
+                (Ok(()), false) => cache.end_write(db.counters(), &nothing, &keys).await,
+                (Err(_), true) => cache.abort_write(db.counters(), &keys).await,
+                (Err(_), false) => {}
             }
         }
         if committed.is_ok() {
