@@ -171,4 +171,33 @@ cache_tests! {
         let missing = Everything::incr(&db, id + 1000, Everything::TINY, 1).await.unwrap_err();
         assert!(missing.is_not_found());
     }
+
+    // The ends of `i64` in both directions: on SQLite `i64::MIN - 1` is a
+    // REAL that compares equal to `i64::MIN`, so a range check written as
+    // `c + ? BETWEEN min AND max` let it through and the row stopped decoding.
+    async fn incr_past_either_end_of_i64_is_refused(c) {
+        let db = c.handle().await;
+        db.create_table::<thing_tests::models::Everything>().await.unwrap();
+        use thing_tests::models::Everything;
+        let truth = Db::builder(&c.t.url).no_cache().build().await.unwrap();
+        for (start, delta) in [(i64::MIN, -1), (i64::MIN + 5, -6), (i64::MIN, i64::MIN), (i64::MAX, 1), (i64::MAX - 2, 3), (-1, i64::MIN)] {
+            let mut row = Everything { big: start, ..Default::default() };
+            row.save(&db).await.unwrap();
+            let id = row.base.id;
+            let err = Everything::incr(&db, id, Everything::BIG, delta).await.unwrap_err();
+            assert!(matches!(err, thing::Error::InvalidInput(_)), "{start} + {delta}: {err}");
+            assert_eq!(Everything::by_id(&truth, id).await.unwrap().big, start, "nothing written");
+            assert_eq!(Everything::by_id(&db, id).await.unwrap().big, start);
+        }
+        let mut row = Everything { big: i64::MIN + 1, ..Default::default() };
+        row.save(&db).await.unwrap();
+        Everything::incr(&db, row.base.id, Everything::BIG, -1).await.unwrap();
+        assert_eq!(Everything::by_id(&truth, row.base.id).await.unwrap().big, i64::MIN);
+        Everything::incr(&db, row.base.id, Everything::BIG, i64::MAX).await.unwrap();
+        assert_eq!(Everything::by_id(&db, row.base.id).await.unwrap().big, -1);
+        let err = Everything::incr(&db, row.base.id, Everything::INT, i32::MIN).await;
+        assert!(err.is_ok(), "0 + i32::MIN fits");
+        let err = Everything::incr(&db, row.base.id, Everything::INT, -1).await.unwrap_err();
+        assert!(matches!(err, thing::Error::InvalidInput(_)), "i32::MIN - 1: {err}");
+    }
 }

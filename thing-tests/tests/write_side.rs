@@ -105,6 +105,7 @@ pub struct Doc {
     #[thing(index)]
     pub owner: String,
     pub body: String,
+    pub hits: i64,
     #[thing(version)]
     pub version: i64,
 }
@@ -373,5 +374,42 @@ cache_tests! {
         assert_eq!(db.stats().statements(), 1);
         let read = Counter::by_id(&db, counter.id).await.unwrap();
         assert_eq!((read.total, read.version), (5, counter.version + 1));
+    }
+
+    /// An `incr` is a write: it bumps the version, so a copy read before it
+    /// is stale and its save is refused instead of undoing the increment.
+    /// With and without indexed columns; the version itself is not
+    /// incremented by hand.
+    async fn an_incr_bumps_the_version(c) {
+        let db = c.handle().await;
+        let other = c.handle().await;
+        db.create_table::<Counter>().await.unwrap();
+        db.create_table::<Doc>().await.unwrap();
+        let mut counter = Counter { total: 1, ..Default::default() };
+        counter.save(&db).await.unwrap();
+        let mut stale = Counter::by_id(&other, counter.id).await.unwrap();
+        Counter::incr(&db, counter.id, Counter::TOTAL, 5).await.unwrap();
+        let read = Counter::by_id(&other, counter.id).await.unwrap();
+        assert_eq!((read.total, read.version), (6, counter.version + 1));
+        stale.total = 1;
+        let err = stale.save(&other).await.unwrap_err();
+        assert!(matches!(err, thing::Error::Conflict(_)), "{err}");
+        let fresh = Db::builder(&c.t.url).no_cache().build().await.unwrap();
+        assert_eq!(Counter::by_id(&fresh, counter.id).await.unwrap().total, 6, "the increment stays");
+
+        // An indexed column: the guarded statement bumps it too.
+        let mut doc = Doc { owner: "ann".into(), body: "v1".into(), ..Default::default() };
+        doc.save(&db).await.unwrap();
+        let mut stale = Doc::by_id(&other, doc.base.id).await.unwrap();
+        Doc::incr(&db, doc.base.id, Doc::HITS, 5).await.unwrap();
+        let read = Doc::by_id(&other, doc.base.id).await.unwrap();
+        assert_eq!((read.hits, read.version), (5, doc.version + 1));
+        stale.body = "lost".into();
+        let err = stale.save(&other).await.unwrap_err();
+        assert!(matches!(err, thing::Error::Conflict(_)), "{err}");
+        assert_eq!(Doc::by_id(&fresh, doc.base.id).await.unwrap().hits, 5, "the increment stays");
+        let err = Doc::incr(&db, doc.base.id, Doc::VERSION, 3).await.unwrap_err();
+        assert!(matches!(err, thing::Error::InvalidInput(_)), "{err}");
+        assert_eq!(Doc::by_id(&fresh, doc.base.id).await.unwrap().version, doc.version + 1);
     }
 }

@@ -156,12 +156,7 @@ pub(crate) fn set<T: Schema>(
         dialect.push_placeholder(&mut sql, i + 1);
     }
     if let Some(version) = bumped {
-        let name = T::COLUMNS[version].name;
-        sql.push_str(", ");
-        dialect.push_quoted(&mut sql, name);
-        sql.push_str(" = ");
-        dialect.push_quoted(&mut sql, name);
-        sql.push_str(" + 1");
+        push_bump(dialect, &mut sql, T::COLUMNS[version].name);
     }
     push_where_id::<T>(dialect, &mut sql, columns.len() + 1, guards);
     sql
@@ -232,8 +227,9 @@ pub(crate) fn touch<T: Schema>(dialect: Dialect) -> String {
     sql
 }
 
-/// `UPDATE <table> SET c = c + ?[, updated_at = ?] WHERE id = ?`, then `AND`
-/// each guard, and for an integer column `AND c + ? BETWEEN min AND max`.
+/// `UPDATE <table> SET c = c + ?[, updated_at = ?][, version = version + 1]
+/// WHERE id = ?`, then `AND` each guard, and for an integer column `AND c
+/// BETWEEN ? AND ?` (the values it may hold for the sum to stay in range).
 pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize, guards: &[Guard]) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE);
@@ -251,6 +247,9 @@ pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize, guards: &[Gu
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, n);
     }
+    if let Some(version) = T::META.version {
+        push_bump(dialect, &mut sql, T::COLUMNS[version].name);
+    }
     push_where_id::<T>(dialect, &mut sql, n + 1, guards);
     if T::COLUMNS[column].sql_type.integer_range().is_some() {
         let bound = guards
@@ -262,22 +261,23 @@ pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize, guards: &[Gu
     sql
 }
 
-/// ` AND c + ? BETWEEN ? AND ?` (placeholders from `n`): the new value of an
-/// integer column stays in its type's range. On MySQL the column is read as
-/// signed, so that an unsigned one going below 0 is out of range, not an error.
+/// `, v = v + 1`: the version column's bump.
+fn push_bump(dialect: Dialect, sql: &mut String, version: &str) {
+    sql.push_str(", ");
+    dialect.push_quoted(sql, version);
+    sql.push_str(" = ");
+    dialect.push_quoted(sql, version);
+    sql.push_str(" + 1");
+}
+
+/// ` AND c BETWEEN ? AND ?` (placeholders from `n`): the values the column
+/// may hold for its sum to stay in its type's range, computed by the caller,
+/// so that the check itself does no arithmetic that could overflow.
 fn push_in_range<T: Schema>(dialect: Dialect, sql: &mut String, column: usize, n: usize) {
     sql.push_str(" AND ");
-    if dialect == Dialect::MySql {
-        sql.push_str("CAST(");
-        dialect.push_quoted(sql, T::COLUMNS[column].name);
-        sql.push_str(" AS SIGNED)");
-    } else {
-        dialect.push_quoted(sql, T::COLUMNS[column].name);
-    }
-    sql.push_str(" + ");
-    dialect.push_placeholder(sql, n);
+    dialect.push_quoted(sql, T::COLUMNS[column].name);
     sql.push_str(" BETWEEN ");
-    dialect.push_placeholder(sql, n + 1);
+    dialect.push_placeholder(sql, n);
     sql.push_str(" AND ");
-    dialect.push_placeholder(sql, n + 2);
+    dialect.push_placeholder(sql, n + 1);
 }

@@ -141,7 +141,7 @@ pub(super) enum Change<'a> {
 
 impl Change<'_> {
     /// The row's indexed values after the change, from those `before` it.
-    fn after(self, before: &[(usize, Value)]) -> Vec<(usize, Value)> {
+    fn after<T: Schema>(self, before: &[(usize, Value)]) -> Vec<(usize, Value)> {
         match self {
             Self::Set(set) => set.after(before),
             Self::Add { column, delta } => before
@@ -149,6 +149,9 @@ impl Change<'_> {
                 .map(|(at, value)| match (value, delta) {
                     (Value::Int(old), Value::Int(delta)) if *at == column => {
                         (*at, Value::Int(old.wrapping_add(*delta)))
+                    }
+                    (Value::Int(version), _) if Some(*at) == T::META.version => {
+                        (*at, Value::Int(version.wrapping_add(1)))
                     }
                     _ => (*at, value.clone()),
                 })
@@ -266,7 +269,7 @@ async fn guarded<T: Schema>(
 ) -> Result<Vec<(usize, Value)>> {
     let id = write.id;
     write.before = before.to_vec();
-    write.after = change.after(before);
+    write.after = change.after::<T>(before);
     let keys = keys_of::<T>(target, &write);
     write_through(
         target,
@@ -293,7 +296,7 @@ async fn locked<T: Schema>(
         let target = Target::Tx(tx);
         let current = locked_row::<T>(target, id).await?;
         write.before = indexed_values(&current);
-        write.after = change.after(&write.before);
+        write.after = change.after::<T>(&write.before);
         with_session!(target, |session| {
             change.run::<T, _>(&mut session, id, &[]).await
         })?;
@@ -378,10 +381,10 @@ where
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
     let guards = bind_guards::<T, DB>(before, &mut args)?;
     let range = T::COLUMNS[column].sql_type.integer_range();
-    if let Some((min, max)) = range {
-        DB::bind_value(delta, &mut args).map_err(Error::encode)?;
-        DB::bind_id(min, &mut args).map_err(Error::encode)?;
-        DB::bind_id(max, &mut args).map_err(Error::encode)?;
+    if let Some(range) = range {
+        let (low, high) = values_before(range, delta);
+        DB::bind_id(low, &mut args).map_err(Error::encode)?;
+        DB::bind_id(high, &mut args).map_err(Error::encode)?;
     }
     let sql = dynamic(sql::increment::<T>(DB::DIALECT, column, &guards));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
@@ -399,5 +402,48 @@ where
             T::COLUMNS[column].name
         ))),
         _ => Err(Error::not_found(T::TABLE, id)),
+    }
+}
+
+/// The values an integer column may hold before `delta` is added so that the
+/// sum stays in `range`: `min - delta ..= max - delta`, computed here so that
+/// the statement does no arithmetic that could overflow (SQLite turns an
+/// overflowing sum into a REAL, which compares equal to `i64::MIN`).
+/// Clamped to `i64`, which cannot widen it: the column holds only `range`.
+fn values_before((min, max): (i64, i64), delta: &Value) -> (i64, i64) {
+    let Value::Int(delta) = *delta else {
+        return (min, max);
+    };
+    let clamp = |value: i128| value.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+    let delta = i128::from(delta);
+    (
+        clamp(i128::from(min) - delta),
+        clamp(i128::from(max) - delta),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_before;
+    use crate::value::Value;
+
+    #[test]
+    fn the_range_before_an_increment_never_overflows() {
+        let full = (i64::MIN, i64::MAX);
+        assert_eq!(
+            values_before(full, &Value::Int(-1)),
+            (i64::MIN + 1, i64::MAX)
+        );
+        assert_eq!(
+            values_before(full, &Value::Int(1)),
+            (i64::MIN, i64::MAX - 1)
+        );
+        assert_eq!(values_before(full, &Value::Int(i64::MIN)), (0, i64::MAX));
+        let unsigned = (0, i64::from(u32::MAX));
+        assert_eq!(
+            values_before(unsigned, &Value::Int(i64::MIN)),
+            (i64::MAX, i64::MAX)
+        );
+        assert_eq!(values_before((-128, 127), &Value::Int(100)), (-228, 27));
     }
 }

@@ -230,8 +230,16 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     column: usize,
     delta: Value,
 ) -> Result<()> {
+    if Some(column) == T::META.version {
+        return Err(Error::invalid_input(format_args!(
+            "incr: {}.{} is the version column, which every write bumps by itself",
+            T::TABLE,
+            T::COLUMNS[column].name
+        )));
+    }
     let mut changed = vec![column];
     changed.extend(T::META.updated_at);
+    changed.extend(T::META.version);
     let write = RowWrite {
         id,
         changed,
