@@ -220,3 +220,45 @@ backend_tests! {
         }
     }
 }
+
+thing_tests::cache_tests! {
+    /// `like` means one thing on every backend, cached or not: `%` any run,
+    /// `_` one character, `\` takes the next character as itself. A pattern
+    /// with NUL (SQLite ends the pattern there and matches more) or ending in
+    /// a lone `\` (PostgreSQL fails only once a row reaches the comparison)
+    /// is refused before any SQL, through every handle.
+    async fn like_patterns_mean_one_thing_everywhere(c) {
+        let db = c.handle().await;
+        let truth = Db::builder(&c.t.url).no_cache().build().await.unwrap();
+        db.create_table::<Item>().await.unwrap();
+        for name in ["ab", "a%", "a_b", "a\\", "a\\b", "abc"] {
+            Item { name: name.into(), ..Default::default() }.save(&db).await.unwrap();
+        }
+        let names = |rows: Vec<Item>| {
+            let mut names: Vec<String> = rows.into_iter().map(|row| row.name).collect();
+            names.sort();
+            names
+        };
+        for handle in [&db, &truth] {
+            for bad in ["a\0", "a\0%", "%\\", "a\\\\\\"] {
+                let query = Item::query().filter(Item::NAME.like(bad));
+                let err = query.all(handle).await.unwrap_err();
+                assert!(matches!(err, thing::Error::InvalidInput(_)), "{bad:?}: {err}");
+                let err = query.count(handle).await.unwrap_err();
+                assert!(matches!(err, thing::Error::InvalidInput(_)), "{bad:?}: {err}");
+            }
+            for (pattern, expected) in [
+                ("a%", vec!["a%", "a\\", "a\\b", "a_b", "ab", "abc"]),
+                ("a\\%", vec!["a%"]),
+                ("a\\_b", vec!["a_b"]),
+                ("a_b", vec!["a\\b", "a_b"]),
+                ("a\\\\", vec!["a\\"]),
+                ("a\\b", vec!["ab"]),
+            ] {
+                let query = Item::query().filter(Item::NAME.like(pattern));
+                assert_eq!(names(query.all(handle).await.unwrap()), expected, "{pattern:?}");
+                assert_eq!(names(query.all(handle).await.unwrap()), expected, "{pattern:?}, again");
+            }
+        }
+    }
+}

@@ -228,7 +228,10 @@ impl<M, V: Operand> Column<M, V> {
 
 impl<M, V: Operand<Of = String>> Column<M, V> {
     /// `column LIKE pattern`, case-sensitive on every backend: `%` any run,
-    /// `_` one character, `\` escapes the next one.
+    /// `_` one character, `\` takes the next character as itself (`\%`, `\_`,
+    /// `\\`). A pattern holding NUL or ending in a lone `\` fails with
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the query runs,
+    /// before any SQL: backends would read it differently.
     pub fn like(&self, pattern: impl Into<String>) -> Filter<M> {
         Filter::new(Expr::Like {
             column: self.index(),
@@ -360,10 +363,16 @@ impl Expr {
         }
     }
 
-    /// Checks that every raw fragment has as many placeholders (`?` outside
-    /// quotes) as arguments, so that nothing is bound to the wrong place.
-    pub fn check_raw(&self) -> Result<(), Error> {
+    /// Checks what the database would read otherwise than Thing, before any
+    /// SQL: every raw fragment has as many placeholders (`?` outside quotes)
+    /// as arguments, so that nothing is bound to the wrong place, and every
+    /// `like` pattern means the same on every backend (see [`check_like`]).
+    pub fn check(&self) -> Result<(), Error> {
         match self {
+            Self::Like {
+                pattern: Value::Text(pattern),
+                ..
+            } => check_like(pattern),
             Self::Raw { sql, args } => {
                 let placeholders = placeholders(sql).len();
                 if placeholders == args.len() {
@@ -375,8 +384,8 @@ impl Expr {
                     )))
                 }
             }
-            Self::And(parts) | Self::Or(parts) => parts.iter().try_for_each(Self::check_raw),
-            Self::Not(inner) => inner.check_raw(),
+            Self::And(parts) | Self::Or(parts) => parts.iter().try_for_each(Self::check),
+            Self::Not(inner) => inner.check(),
             _ => Ok(()),
         }
     }
@@ -397,6 +406,30 @@ impl Expr {
         }
         .expr(self);
     }
+}
+
+/// Refuses a `like` pattern the backends would read differently: one with
+/// NUL (SQLite ends the pattern there, and matches rows it should not;
+/// PostgreSQL refuses NUL in text) or one ending in a lone escape `\`
+/// (PostgreSQL fails, but only once a row reaches the comparison; SQLite and
+/// MySQL match it otherwise).
+fn check_like(pattern: &str) -> Result<(), Error> {
+    if pattern.contains('\0') {
+        return Err(Error::invalid_input(format_args!(
+            "like: the pattern {pattern:?} holds NUL, which backends read differently"
+        )));
+    }
+    let escapes = pattern
+        .bytes()
+        .rev()
+        .take_while(|&byte| byte == b'\\')
+        .count();
+    if escapes % 2 == 1 {
+        return Err(Error::invalid_input(format_args!(
+            "like: the pattern {pattern:?} ends in a lone escape `\\`; write `\\\\` for a backslash"
+        )));
+    }
+    Ok(())
 }
 
 /// What one placeholder of a rendered filter binds.
@@ -535,7 +568,7 @@ impl<'a> Renderer<'_, 'a> {
     }
 
     /// A raw fragment, its placeholders (`?` outside quotes) turned into this
-    /// dialect's. [`Expr::check_raw`] has checked that they match `args`.
+    /// dialect's. [`Expr::check`] has checked that they match `args`.
     fn raw(&mut self, fragment: &str, args: &'a [Value]) {
         self.sql.push('(');
         let mut args = args.iter();

@@ -15,11 +15,11 @@ use crate::stats::StatementKind;
 /// A page: `(offset, limit)`; `None` for every row.
 pub(crate) type Page = Option<(u64, u64)>;
 
-/// The query's condition, checked (see [`Expr::check_raw`]); `None` when the
+/// The query's condition, checked (see [`Expr::check`]); `None` when the
 /// query, or its page, can select no row, so that no SQL is needed.
 fn condition<M: Schema>(query: &Query<M>, page: Page) -> Result<Option<Expr>> {
     let expr = query.expr();
-    expr.check_raw()?;
+    expr.check()?;
     let empty = expr == Expr::Const(false) || page.is_some_and(|(_, limit)| limit == 0);
     Ok((!empty).then_some(expr))
 }
