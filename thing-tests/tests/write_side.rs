@@ -183,55 +183,62 @@ pub struct Member {
     pub visits: i64,
 }
 
-/// Eight callers at once, each `update_or_create` on the same email: one row,
-/// and every call succeeds (a caller whose insert lost to another's retries
-/// as an update).
-async fn concurrent_update_or_create(backend: thing_tests::Backend) {
-    let Some(t) = thing_tests::TestDb::new(backend).await else {
-        return;
-    };
-    t.db.create_table::<Member>().await.unwrap();
-    for round in 0..5 {
-        let email = format!("m{round}@x");
-        let calls: Vec<_> = (0..8)
-            .map(|_| {
-                let db = t.db.clone();
-                let email = email.clone();
-                tokio::spawn(async move {
-                    let filter = Member::EMAIL.eq(email.as_str());
-                    Member::update_or_create(&db, filter, |member: &mut Member| {
-                        member.email = email.clone();
-                        member.visits += 1;
-                    })
-                    .await
+cache_tests! {
+    /// Sixteen callers at once over two handles, each `update_or_create` on
+    /// the same email, five rounds: one row, and every call succeeds (a
+    /// caller whose insert lost to another's retries as an update). On
+    /// SQLite with the default journal and with WAL: a transaction that read
+    /// before it wrote could not upgrade its lock and failed at once with
+    /// "database is locked", under the busy timeout.
+    async fn sixteen_racers_converge_on_update_or_create(c) {
+        let sqlite = c.t.backend == thing_tests::Backend::Sqlite;
+        for wal in [false, true] {
+            if wal && !sqlite {
+                continue;
+            }
+            let open = async || {
+                c.handle_with(|builder| match wal {
+                    true => builder.sqlite_journal_mode(thing::sqlx::sqlite::SqliteJournalMode::Wal),
+                    false => builder,
                 })
-            })
-            .collect();
-        let mut created = 0;
-        for call in calls {
-            let (_, was_created) = call.await.unwrap().unwrap();
-            created += usize::from(was_created);
+                .await
+            };
+            let (first, second) = (open().await, open().await);
+            first.create_table::<Member>().await.unwrap();
+            for round in 0..5 {
+                let email = format!("m{round}-{wal}@x");
+                let calls: Vec<_> = (0..16)
+                    .map(|i| {
+                        let db = if i % 2 == 0 { first.clone() } else { second.clone() };
+                        let email = email.clone();
+                        tokio::spawn(async move {
+                            let filter = Member::EMAIL.eq(email.as_str());
+                            Member::update_or_create(&db, filter, |member: &mut Member| {
+                                member.email = email.clone();
+                                member.visits += 1;
+                            })
+                            .await
+                        })
+                    })
+                    .collect();
+                let mut created = 0;
+                for call in calls {
+                    let (_, was_created) = call.await.unwrap().unwrap_or_else(|err| {
+                        panic!("wal {wal}, round {round}: {err}")
+                    });
+                    created += usize::from(was_created);
+                }
+                assert_eq!(created, 1, "round {round}: one caller created the row");
+                let rows = Member::query()
+                    .filter(Member::EMAIL.eq(email.as_str()))
+                    .all(&second)
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 1);
+                assert_eq!(rows[0].visits, 16, "every call applied once");
+            }
         }
-        assert_eq!(created, 1, "round {round}: one caller created the row");
-        let rows = Member::query()
-            .filter(Member::EMAIL.eq(email.as_str()))
-            .all(&t.db)
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].visits, 8, "every call applied once");
     }
-    t.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_update_or_create_on_postgres() {
-    concurrent_update_or_create(thing_tests::Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_update_or_create_on_mysql() {
-    concurrent_update_or_create(thing_tests::Backend::MySql).await;
 }
 
 /// A `Db` whose listener keeps every event, and the events so far.

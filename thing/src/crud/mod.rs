@@ -254,13 +254,24 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
 
 /// How many times `update_or_create` runs when it keeps losing to concurrent
 /// callers.
-const UPSERT_ATTEMPTS: usize = 8;
+const UPSERT_ATTEMPTS: u32 = 12;
+
+/// How long `update_or_create` waits before its attempt `attempt` (from 2):
+/// a random time below 1 ms doubled per attempt, up to 64 ms, so that callers
+/// who lost together (a deadlock on MySQL's gap locks picks one victim of
+/// each pair) do not meet again on their next attempt.
+fn upsert_backoff(attempt: u32) -> std::time::Duration {
+    let ceiling = 1_000u64 << attempt.saturating_sub(2).min(6);
+    let random = getrandom::u64().unwrap_or(u64::from(attempt) * 7_919);
+    std::time::Duration::from_micros(random % ceiling)
+}
 
 /// `update_or_create`: the first match updated (read locked), or a default
 /// row created, in one transaction. When the transaction is its own and it
 /// lost to a concurrent caller — its insert beaten (a unique violation), or
 /// the database chose it as a deadlock's victim (MySQL's gap locks on the
-/// missing row) — it runs again, and then finds the row.
+/// missing row) — it waits a little ([`upsert_backoff`]) and runs again, and
+/// then finds the row.
 pub(crate) async fn update_or_create<T, E, F>(
     executor: &E,
     filter: Filter<T>,
@@ -293,6 +304,7 @@ where
                     && lost_to_a_concurrent_caller(&err) =>
             {
                 attempt += 1;
+                tokio::time::sleep(upsert_backoff(attempt)).await;
             }
             other => return other,
         }

@@ -245,19 +245,26 @@ async fn bounded<T>(db: &Db, work: impl Future<Output = Result<T>>) -> Result<T>
 
 impl Db {
     /// Starts a transaction. Commit it with [`Transaction::commit`]; dropping it
-    /// rolls it back.
+    /// rolls it back. On SQLite it is `BEGIN IMMEDIATE`: it takes the
+    /// database's write lock at once, waiting for it up to the busy timeout,
+    /// so that a transaction that reads and then writes never fails at once
+    /// with "database is locked"; read-only work needs no transaction.
     pub async fn begin(&self) -> Result<Transaction> {
         let (slow, dialect) = (self.slow_threshold(), self.dialect());
         observe::op!("begin", Reads::Write, slow, (dialect = ?dialect), self.open()).await
     }
 
     /// `BEGIN` on a pooled connection (without the operation's span, for
-    /// Thing's own transactions).
+    /// Thing's own transactions). On SQLite `BEGIN IMMEDIATE`, which takes the
+    /// write lock at once and waits for it up to the busy timeout: a deferred
+    /// transaction that read first could not upgrade its lock to write while
+    /// another held it, and SQLite answers that with "database is locked" at
+    /// once, without waiting (`sixteen_racers_converge_on_update_or_create`).
     pub(crate) async fn open(&self) -> Result<Transaction> {
         let conn = bounded(self, async {
             Ok(match self.pool() {
                 #[cfg(feature = "sqlite")]
-                Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin().await?),
+                Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
                 #[cfg(feature = "postgres")]
                 Pool::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
                 #[cfg(feature = "mysql")]
