@@ -23,6 +23,21 @@ struct ItemName {
 }
 
 #[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "owners")]
+struct Owner {
+    id: i64,
+    active: bool,
+}
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "pets")]
+struct Pet {
+    id: i64,
+    owner_id: i64,
+    name: String,
+}
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
 #[thing(table = "scores")]
 struct Score {
     id: i64,
@@ -177,6 +192,54 @@ cache_tests! {
             User::new(&format!("u{i}@x"), "u", 1).save(&db).await.unwrap();
         }
         assert_eq!(older_than_users.count(&db).await.unwrap(), 0, "30 > 3 + 27 is false");
+    }
+
+    // Raw SQL that reads another table but does not declare it (no
+    // `.reads`) is never cached: a write to that table through another
+    // handle is seen at once. Declared, it is cached and dropped by those
+    // writes; raw SQL that reads only its own table is cached as before,
+    // whatever words its string literals hold.
+    async fn raw_sql_reading_an_undeclared_table_is_never_stale(c) {
+        let db = c.handle().await;
+        let other = c.handle().await;
+        db.create_table::<Owner>().await.unwrap();
+        db.create_table::<Pet>().await.unwrap();
+        let mut owner = Owner { active: true, ..Default::default() };
+        owner.save(&db).await.unwrap();
+        for name in ["a", "b", "c"] {
+            Pet { owner_id: owner.id, name: name.into(), ..Default::default() }.save(&db).await.unwrap();
+        }
+        let fragment = "owner_id IN (SELECT id FROM owners WHERE active = ?)";
+        let undeclared = Pet::query().where_raw(fragment, [true.into()]);
+        let declared = Pet::query().where_raw(fragment, [true.into()]).reads::<Owner>();
+        let joined = Pet::query().where_raw(
+            "EXISTS (SELECT 1 FROM owners o\nJOIN owners p ON p.id = o.id WHERE o.id = owner_id AND o.active = ?)",
+            [true.into()],
+        );
+        for query in [&undeclared, &declared, &joined] {
+            assert_eq!(query.count(&db).await.unwrap(), 3);
+            assert_eq!(query.count(&db).await.unwrap(), 3);
+        }
+        db.reset_stats();
+        assert_eq!(undeclared.count(&db).await.unwrap(), 3);
+        assert_eq!(joined.count(&db).await.unwrap(), 3);
+        assert_eq!(db.stats().query_hits, 0, "undeclared: never cached");
+        assert_eq!(declared.count(&db).await.unwrap(), 3);
+        assert_eq!(db.stats().query_hits, 1, "declared: cached");
+
+        let mut gone = Owner::by_id(&other, owner.id).await.unwrap();
+        gone.active = false;
+        gone.save(&other).await.unwrap();
+        for query in [&undeclared, &declared, &joined] {
+            assert_eq!(query.count(&db).await.unwrap(), 0, "{query:?}");
+            assert_eq!(query.all(&db).await.unwrap().len(), 0, "{query:?}");
+        }
+
+        let own = Pet::query().where_raw("name <> 'SELECT x FROM y' AND \"name\" <> ?", ["from".into()]);
+        assert_eq!(own.count(&db).await.unwrap(), 3);
+        db.reset_stats();
+        assert_eq!(own.count(&db).await.unwrap(), 3);
+        assert_eq!(db.stats().query_hits, 1, "its own table only: cached");
     }
 
     // Queries that differ only in a float that JSON cannot spell (inf, -inf,

@@ -1184,3 +1184,76 @@ async fn a_lost_stamp_never_comes_back_at_a_value_it_had() {
         command(&mut redis, &["DEL", &stamp]).unwrap();
     }
 }
+
+/// Bad bytes in the table's epoch or in a list's stamp are data, as in a row:
+/// the next read replaces them with a fresh random value (which also drops
+/// what was cached under the old one), and the reads after it hit again —
+/// with no write in between. Before, every read missed for as long as the
+/// bad key stayed: junk, a number of the wrong length or sign, or a key of
+/// another Redis type.
+#[tokio::test]
+async fn a_corrupt_epoch_or_stamp_is_replaced_by_the_next_read() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(t) = Shared::connect("a_corrupt_epoch_or_stamp_is_replaced_by_the_next_read").await
+    else {
+        return;
+    };
+    let (db_test, reader, writer) = orm_pair(&t, Duration::from_secs(10)).await;
+    let mut ann = User::new("ann@x", "ann", 30);
+    ann.save(&writer).await.unwrap();
+    let id = ann.base.id;
+    let anns = User::query().filter(User::NAME.eq("ann"));
+    let address = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut redis = TcpStream::connect(address).unwrap();
+    let epoch = format!("{}:users:s:e", t.key("orm"));
+    let stamp = format!("{}:users:s:v:name:tann", t.key("orm"));
+    let junk: [&[&str]; 9] = [
+        &["SET", "{key}", "garbage"],
+        &["SET", "{key}", "123456789012345678901234567"],
+        &["SET", "{key}", "-5"],
+        &["SET", "{key}", "007"],
+        &["SET", "{key}:L", "junk"],
+        &["SET", "{key}:L", "3"],
+        &["SET", "{key}", "\u{0}\u{1}\u{2}"],
+        &["HSET", "{key}", "field", "value"],
+        &["RPUSH", "{key}", "a", "b"],
+    ];
+    for key in [&epoch, &stamp] {
+        for bad in junk {
+            // Cached and hitting first.
+            for _ in 0..3 {
+                assert_eq!(User::by_id(&reader, id).await.unwrap().age, 30);
+                assert_eq!(anns.count(&reader).await.unwrap(), 1);
+            }
+            command(&mut redis, &["DEL", key, &format!("{key}:L")]).unwrap();
+            let bad: Vec<String> = bad.iter().map(|part| part.replace("{key}", key)).collect();
+            let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+            command(&mut redis, &bad).unwrap();
+            for _ in 0..3 {
+                assert_eq!(User::by_id(&reader, id).await.unwrap().age, 30);
+                assert_eq!(anns.count(&reader).await.unwrap(), 1);
+            }
+            reader.reset_stats();
+            assert_eq!(User::by_id(&reader, id).await.unwrap().age, 30);
+            assert_eq!(anns.count(&reader).await.unwrap(), 1);
+            let stats = reader.stats();
+            assert_eq!(
+                (
+                    stats.cache_hits,
+                    stats.query_hits,
+                    stats.selects,
+                    stats.cache_errors
+                ),
+                (1, 1, 0, 0),
+                "{key} set by {bad:?}: hits again, {stats:?}"
+            );
+        }
+    }
+    drop((reader, writer));
+    db_test.finish().await;
+}

@@ -345,6 +345,17 @@ impl Expr {
         }
     }
 
+    /// Whether the filter holds raw SQL that may read other tables (see
+    /// [`reads_tables`]).
+    pub fn raw_reads_tables(&self) -> bool {
+        match self {
+            Self::Raw { sql, .. } => reads_tables(sql),
+            Self::And(parts) | Self::Or(parts) => parts.iter().any(Self::raw_reads_tables),
+            Self::Not(inner) => inner.raw_reads_tables(),
+            _ => false,
+        }
+    }
+
     /// Adds the columns the filter reads to `out`; `false` when it holds raw
     /// SQL, which could read any column.
     pub fn columns(&self, out: &mut Vec<usize>) -> bool {
@@ -586,27 +597,92 @@ impl<'a> Renderer<'_, 'a> {
     }
 }
 
-/// The byte offsets of the placeholders of a raw fragment: each `?` outside a
-/// string literal (`'...'`), a quoted identifier (`"..."`, `` `...` ``); a
-/// quote is escaped by doubling it, as in standard SQL.
-fn placeholders(fragment: &str) -> Vec<usize> {
-    let mut found = Vec::new();
+/// The bytes of a raw fragment outside string literals (`'...'`) and quoted
+/// identifiers (`"..."`, `` `...` ``), with their offsets; a quote is
+/// escaped by doubling it, as in standard SQL.
+fn unquoted(fragment: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
     let mut quote: Option<u8> = None;
-    for (at, byte) in fragment.bytes().enumerate() {
-        match (quote, byte) {
-            (None, b'?') => found.push(at),
-            (None, b'\'' | b'"' | b'`') => quote = Some(byte),
+    fragment
+        .bytes()
+        .enumerate()
+        .filter(move |&(_, byte)| match quote {
+            None if matches!(byte, b'\'' | b'"' | b'`') => {
+                quote = Some(byte);
+                false
+            }
+            None => true,
             // A doubled quote closes and reopens: the same state.
-            (Some(open), _) if byte == open => quote = None,
-            _ => {}
+            Some(open) => {
+                if byte == open {
+                    quote = None;
+                }
+                false
+            }
+        })
+}
+
+/// The byte offsets of the placeholders of a raw fragment: each `?` outside
+/// quotes (see [`unquoted`]).
+fn placeholders(fragment: &str) -> Vec<usize> {
+    unquoted(fragment)
+        .filter(|&(_, byte)| byte == b'?')
+        .map(|(at, _)| at)
+        .collect()
+}
+
+/// Whether a raw fragment may read other tables: it holds the word `SELECT`,
+/// `FROM` or `JOIN` (in any case) outside quotes. Words in comments count
+/// too, which can only keep a list out of the cache.
+fn reads_tables(fragment: &str) -> bool {
+    let mut word = Vec::new();
+    let mut next = 0;
+    let mut found = false;
+    let mut end_word = |word: &mut Vec<u8>| {
+        found |= [&b"select"[..], b"from", b"join"]
+            .iter()
+            .any(|keyword| word.eq_ignore_ascii_case(keyword));
+        word.clear();
+    };
+    for (at, byte) in unquoted(fragment) {
+        let in_word =
+            byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'$') || !byte.is_ascii();
+        if !in_word || at != next {
+            end_word(&mut word);
         }
+        if in_word {
+            word.push(byte);
+        }
+        next = at + 1;
     }
+    end_word(&mut word);
     found
 }
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{placeholders, reads_tables};
+
+    #[test]
+    fn fragments_that_name_tables_outside_quotes() {
+        for reads in [
+            "owner_id IN (SELECT id FROM owners)",
+            "EXISTS (select 1 from t)",
+            "a.id = b.id JOIN",
+            "x IN (Select\ny)",
+            "'a'from",
+        ] {
+            assert!(reads_tables(reads), "{reads}");
+        }
+        for own in [
+            "lower(name) = ?",
+            "name = 'SELECT x FROM y'",
+            "\"from\" = ? AND `join` = 1",
+            "from_date > ? AND selected AND rejoin",
+            "name = 'it''s FROM'",
+        ] {
+            assert!(!reads_tables(own), "{own}");
+        }
+    }
 
     #[test]
     fn placeholders_outside_quotes_only() {

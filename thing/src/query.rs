@@ -99,7 +99,10 @@ impl<M: Schema> Query<M> {
     /// instead. Thing cannot tell which rows such a condition selects, so any
     /// write to the table drops this query's cached lists; when the fragment
     /// reads other tables (a subquery), name them with [`Query::reads`] so that
-    /// their writes drop it too.
+    /// their writes drop it too. A fragment holding `SELECT`, `FROM` or `JOIN`
+    /// outside quotes with no table named this way is never cached: its
+    /// lists are read from SQL every time (its rows still come from the
+    /// object cache).
     ///
     /// ```
     /// # use thing::{BaseModel, Thing};
@@ -154,6 +157,13 @@ impl<M: Schema> Query<M> {
 
     pub(crate) fn read_tables(&self) -> &[&'static str] {
         &self.reads
+    }
+
+    /// Whether the query's raw SQL may read tables it did not declare with
+    /// [`Query::reads`]: its lists are then never cached, since no stamp
+    /// would tell them that those tables changed.
+    pub(crate) fn reads_undeclared_tables(&self) -> bool {
+        self.reads.is_empty() && self.filters.iter().any(Expr::raw_reads_tables)
     }
 
     /// Sorts by `order`; call again for the next key. Ties end by id.

@@ -29,13 +29,19 @@ const LOCK_TAG: u8 = b'L';
 const MAX_TTL_MS: u128 = 1 << 53;
 
 /// Lua shared by the scripts below: `integer(key)`, the key's counter (`nil`
-/// when it is missing or holds anything else); `bump(key, random)` moves a
-/// stamp on (a missing one, or one that is not a counter, starts again at
-/// `random`); `lock(key, window)` and `unlock(key)` take and give back one
-/// write's lock of `key`. Whatever another program left in these keys, the
-/// scripts replace it rather than fail. `locked(key)` tells whether a write
-/// holds `key`: an unlocked key's lock may be left at 0 until it expires, so
-/// that unlocking is one call. `bump`, `lock` and `unlock` try the
+/// when it is missing or holds anything else, including a number Thing would
+/// not write: signed, with leading zeros, or past 19 digits — exactly what
+/// [`stamp_of`] refuses, so that a stamp the reader cannot read is one the
+/// scripts replace); `bump(key, random)` moves a
+/// stamp on (a missing one, or one that is not a counter or not above 1
+/// after the bump, starts again at `random`); `lock(key, window)` and
+/// `unlock(key)` take and give back one write's lock of `key`. Whatever
+/// another program left in these keys, the scripts replace it rather than
+/// fail. `locked(key)` tells whether a write holds `key`: an unlocked key's
+/// lock may be left at 0 until it expires, so that unlocking is one call; a
+/// lock Thing did not take (not a counter, or without an expiry: Thing sets
+/// both in one script) is deleted, so that it cannot hold fills off for ever.
+/// `bump`, `lock` and `unlock` try the
 /// counter command first (`INCR`, `DECR` through `redis.pcall`) and repair
 /// the key only when it fails (a stamp `INCR` created, at 1, was missing, and
 /// starts at `random` instead): one call to bump a stamp, two to lock a key and
@@ -47,7 +53,7 @@ local function integer(key)
         return nil
     end
     local value = redis.call('GET', key)
-    if string.match(value, '^%-?%d+$') and #value <= 19 then
+    if #value <= 19 and (value == '0' or string.match(value, '^[1-9]%d*$')) then
         return tonumber(value)
     end
     return nil
@@ -60,7 +66,7 @@ local function bump(key, random)
     if failed(bumped) then
         redis.call('DEL', key)
         redis.call('SET', key, random)
-    elseif bumped == 1 then
+    elseif bumped <= 1 then
         redis.call('SET', key, random)
     end
 end
@@ -80,11 +86,17 @@ local function unlock(key)
     end
 end
 local function locked(key)
-    local held = redis.pcall('GET', key .. ':L')
-    if failed(held) then
-        return true
+    local lock = key .. ':L'
+    local held = redis.pcall('GET', lock)
+    if held == false then
+        return false
     end
-    return held ~= false and (tonumber(held) or 1) > 0
+    if failed(held) or not string.match(held, '^%-?%d+$')
+        or redis.call('PTTL', lock) < 0 then
+        redis.call('DEL', lock)
+        return false
+    end
+    return tonumber(held) > 0
 end
 ";
 
@@ -1107,13 +1119,23 @@ fn random_starts(count: usize) -> Vec<String> {
         .collect()
 }
 
-/// A stamp's value as Redis returned it: `None` when missing or not a number.
+/// A stamp's value as Redis returned it: `None` when missing or not a number
+/// as Thing writes them (decimal digits, no sign, no leading zero, at most
+/// 19): the scripts' `integer` refuses exactly these, and so replaces them.
 fn stamp_of(value: Value) -> Option<u64> {
     match value {
-        Value::BulkString(bytes) => std::str::from_utf8(&bytes).ok()?.parse().ok(),
+        Value::BulkString(bytes) => canonical_decimal(&bytes),
         Value::Int(n) => u64::try_from(n).ok(),
         _ => None,
     }
+}
+
+/// `bytes` as a number if they are one as Redis's `INCR` writes it.
+fn canonical_decimal(bytes: &[u8]) -> Option<u64> {
+    let canonical = matches!(bytes, [b'0'] | [b'1'..=b'9', ..])
+        && bytes.len() <= 19
+        && bytes.iter().all(u8::is_ascii_digit);
+    canonical.then(|| std::str::from_utf8(bytes).ok()?.parse().ok())?
 }
 
 impl Cache for RedisCache {
@@ -1347,5 +1369,22 @@ mod tests {
             ttl_ms(Duration::MAX),
             (1u128 << 53).to_string().into_bytes()
         );
+    }
+
+    #[test]
+    fn stamps_read_only_as_incr_writes_them() {
+        assert_eq!(canonical_decimal(b"0"), Some(0));
+        assert_eq!(canonical_decimal(b"4611686018427387904"), Some(1 << 62));
+        for bad in [
+            &b""[..],
+            b"-5",
+            b"+5",
+            b"007",
+            b" 5",
+            b"1.5",
+            b"12345678901234567890",
+        ] {
+            assert_eq!(canonical_decimal(bad), None, "{bad:?}");
+        }
     }
 }
