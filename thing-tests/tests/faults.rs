@@ -186,15 +186,27 @@ async fn workload(db: &Db, id: i64, rounds: usize) -> Spent {
 all_backends! {
     /// While Redis hangs, operations cost about what the database path costs:
     /// after the first timeout the cache is skipped rather than waited for.
+    /// Saves are timed under `WritePolicy::BestEffort`, which does not wait
+    /// for anyone to apply them; under the default `Outbox` a save waits for
+    /// the outbox timeout (no process reaches the hung Redis) and returns
+    /// `Error::CacheNotTold`, committed.
     async fn a_hung_redis_costs_about_what_the_database_costs(backend) {
         let Some(server) = PrivateRedis::start_or_skip("a_hung_redis_costs") else { return };
         let Some(t) = TestDb::new(backend).await else { return };
         let id = one_user(&t).await;
         let cached = Db::builder(&t.url)
             .cache(RedisCache::connect(&server.url()).await.unwrap())
+            .write_policy(thing::WritePolicy::BestEffort)
             .build()
             .await
             .unwrap();
+        let strict = Db::builder(&t.url)
+            .cache(RedisCache::connect(&server.url()).await.unwrap())
+            .outbox_timeout(Duration::from_millis(300))
+            .build()
+            .await
+            .unwrap();
+        workload(&strict, id, 1).await;
         let uncached = Db::builder(&t.url).no_cache().build().await.unwrap();
         workload(&cached, id, 3).await;
         workload(&uncached, id, 3).await;
@@ -225,7 +237,19 @@ all_backends! {
             hung.total() < database.total() * 3 + Duration::from_millis(1500),
             "hung Redis: {hung:?}, database alone: {database:?}"
         );
-        drop((cached, uncached));
+        let resumed = scopeguard(|| server.signal("-CONT"));
+        server.signal("-STOP");
+        let mut user = User::by_id(&strict, id).await.unwrap();
+        user.views = -1;
+        let started = Instant::now();
+        let saved = user.save(&strict).await;
+        let took = started.elapsed();
+        drop(resumed);
+        eprintln!("{backend:?}: with Redis hung, a save under the default policy: {took:?}, {saved:?}");
+        assert!(saved.as_ref().is_err_and(thing::Error::is_committed), "{saved:?}");
+        assert!(took < Duration::from_millis(300) + Duration::from_secs(1), "{took:?}");
+        assert_eq!(User::by_id(&uncached, id).await.unwrap().views, -1, "committed");
+        drop((cached, strict, uncached));
         t.finish().await;
     }
 }
@@ -278,6 +302,8 @@ struct CutOff {
     proxy: Proxy,
     reader: Db,
     writer: Db,
+    /// The key prefix both handles share.
+    prefix: String,
 }
 
 impl CutOff {
@@ -302,6 +328,7 @@ impl CutOff {
             proxy,
             reader,
             writer,
+            prefix,
         })
     }
 }
@@ -311,7 +338,7 @@ all_backends! {
     /// still on Redis) commits and dies before Redis hears of it. The other
     /// handle's cached row and list go stale only until an outbox drain.
     async fn a_writer_cut_off_from_redis_is_not_stale_past_the_drain(backend) {
-        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, |b| b).await else { return };
+        let Some(CutOff { t, id, proxy, reader, writer, .. }) = CutOff::new(backend, |b| b).await else { return };
 
         proxy.hang();
         let mut user = User::by_id(&writer, id).await.unwrap();
@@ -327,8 +354,9 @@ all_backends! {
     }
 
     /// Redis pauses; a write commits during the pause and its writer dies
-    /// before Redis answers again. The other handle is not stale for long
-    /// after Redis is back.
+    /// before Redis answers again. No process could apply it, so the write
+    /// says so (`Error::CacheNotTold`, committed) rather than `Ok`. The other
+    /// handle is not stale for long after Redis is back.
     async fn a_writer_dying_during_a_redis_pause_is_not_stale_past_the_drain(backend) {
         let Some(server) = PrivateRedis::start_or_skip("a_writer_dying_during_a_redis_pause") else { return };
         let Some(t) = TestDb::new(backend).await else { return };
@@ -342,7 +370,8 @@ all_backends! {
         let resumed = scopeguard(|| server.signal("-CONT"));
         let mut user = User::by_id(&writer, id).await.unwrap();
         user.age = 2;
-        user.save(&writer).await.unwrap();
+        let saved = user.save(&writer).await;
+        assert!(saved.as_ref().is_err_and(thing::Error::is_committed), "{saved:?}");
         drop(writer);
         drop(resumed);
 
@@ -391,7 +420,7 @@ all_backends! {
     /// cache keep the old row. In a transaction too.
     async fn fail_closed_writes_nothing_when_redis_is_unreachable(backend) {
         let fail_closed = |builder: thing::DbBuilder| builder.write_policy(thing::WritePolicy::FailClosed);
-        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, fail_closed).await else { return };
+        let Some(CutOff { t, id, proxy, reader, writer, .. }) = CutOff::new(backend, fail_closed).await else { return };
 
         proxy.hang();
         let mut user = User::by_id(&writer, id).await.unwrap();
@@ -415,7 +444,7 @@ all_backends! {
     /// A transaction whose commit cannot reach Redis records its keys in the
     /// outbox with its writes; another handle applies them.
     async fn a_transaction_cut_off_from_redis_is_not_stale_past_the_drain(backend) {
-        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, |b| b).await else { return };
+        let Some(CutOff { t, id, proxy, reader, writer, .. }) = CutOff::new(backend, |b| b).await else { return };
 
         proxy.hang();
         let tx = writer.begin().await.unwrap();
@@ -439,7 +468,7 @@ all_backends! {
     /// stops serving the old table's cached row once a drain applies it, even
     /// for a row with the same id put there by raw SQL.
     async fn a_table_dropped_by_a_cut_off_writer_is_not_served_past_the_drain(backend) {
-        let Some(CutOff { t, id, proxy, reader, writer }) = CutOff::new(backend, |b| b).await else { return };
+        let Some(CutOff { t, id, proxy, reader, writer, .. }) = CutOff::new(backend, |b| b).await else { return };
         proxy.hang();
         writer.drop_table::<User>().await.unwrap();
         drop(writer);
@@ -456,6 +485,122 @@ all_backends! {
         eprintln!("{backend:?}: the other handle saw the new table after {took:?}");
         assert!(took.is_some(), "the other handle still serves the dropped table's row");
         drop((reader, fresh, proxy));
+        t.finish().await;
+    }
+}
+
+all_backends! {
+    /// Strict under partition: a writer cut off from Redis (the other handle
+    /// still on it) returns only once its invalidations were applied — here by
+    /// the other handle's drain — so the other handle's first read after the
+    /// write returned sees it: a save, a transaction and an insert. Before,
+    /// the save returned at once and the other handle read the old row and
+    /// list until its next drain.
+    async fn a_write_cut_off_from_redis_is_seen_as_soon_as_it_returns(backend) {
+        let Some(CutOff { t, id, proxy, reader, writer, .. }) = CutOff::new(backend, |b| b).await else { return };
+
+        proxy.hang();
+        let mut user = User::by_id(&writer, id).await.unwrap();
+        user.age = 2;
+        let started = Instant::now();
+        user.save(&writer).await.unwrap();
+        let save = started.elapsed();
+        assert!(reader_sees(&reader, id, 2).await, "the old row or list after the save returned");
+
+        let started = Instant::now();
+        let tx = writer.begin().await.unwrap();
+        let mut user = User::by_id(&tx, id).await.unwrap();
+        user.age = 3;
+        user.save(&tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let transaction = started.elapsed();
+        assert!(reader_sees(&reader, id, 3).await, "the old row or list after the commit returned");
+
+        let names_a = User::query().filter(User::NAME.eq("A"));
+        let started = Instant::now();
+        User::new("b@x", "A", 9).save(&writer).await.unwrap();
+        let insert = started.elapsed();
+        assert_eq!(names_a.count(&reader).await.unwrap(), 2, "the old list after the insert returned");
+        eprintln!("{backend:?}: cut off from Redis, a save took {save:?}, a transaction {transaction:?}, an insert {insert:?}");
+        drop((reader, writer, proxy));
+        t.finish().await;
+    }
+
+    /// When no process applies a cut-off writer's invalidations within the
+    /// outbox timeout, the write fails with `Error::CacheNotTold`, which says
+    /// it committed (the value keeps what it saved). A process started after
+    /// that applies the outbox before its first read, and never serves the
+    /// old cached row or list.
+    async fn a_write_no_process_can_apply_is_cache_not_told(backend) {
+        let timeout = |b: thing::DbBuilder| b.outbox_timeout(Duration::from_millis(500));
+        let Some(CutOff { t, id, proxy, reader, writer, prefix }) = CutOff::new(backend, timeout).await else { return };
+        drop(reader); // the only other process ends
+
+        proxy.hang();
+        let mut user = User::by_id(&writer, id).await.unwrap();
+        user.age = 2;
+        let started = Instant::now();
+        let err = user.save(&writer).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, thing::Error::CacheNotTold { .. }) && err.is_committed(), "{err:?}");
+        assert!(took >= Duration::from_millis(500), "{took:?}");
+        eprintln!("{backend:?}: unconfirmed after {took:?}: {err}");
+        let fresh = Db::builder(&t.url).no_cache().build().await.unwrap();
+        assert_eq!(User::by_id(&fresh, id).await.unwrap().age, 2, "committed");
+        user.bio = Some("again".into());
+        user.save(&fresh).await.unwrap();
+        assert_eq!(User::by_id(&fresh, id).await.unwrap().age, 2, "the value kept what it saved");
+
+        let quiet = |b: thing::DbBuilder| b.outbox_interval(Duration::from_secs(3600));
+        let late = redis_handle_with(&t, &redis_url(), &prefix, quiet).await;
+        assert!(reader_sees(&late, id, 2).await, "a new process served the old row or list");
+        drop((late, writer, fresh, proxy));
+        t.finish().await;
+    }
+
+    /// Two handles cut off from Redis together: a write nobody can apply is
+    /// `CacheNotTold`, and its process ends; the other handle reads the
+    /// database meanwhile, and once Redis is back it applies the outbox
+    /// before it reads from Redis again, so it never serves the old row it had
+    /// cached (it does not drain in the background here).
+    async fn a_handle_cut_off_applies_the_outbox_before_it_reads_redis_again(backend) {
+        if !redis_available() {
+            return;
+        }
+        let Some(t) = TestDb::new(backend).await else { return };
+        let id = one_user(&t).await;
+        let prefix = unique_name();
+        let proxy = Proxy::in_front_of(&redis_url()).await;
+        let url = proxy.url_for(&redis_url());
+        let quiet = |b: thing::DbBuilder| {
+            b.outbox_interval(Duration::from_secs(3600)).outbox_timeout(Duration::from_millis(300))
+        };
+        let reader = redis_handle_with(&t, &url, &prefix, quiet).await;
+        let writer = redis_handle_with(&t, &url, &prefix, quiet).await;
+        assert!(reader_sees(&reader, id, 1).await);
+        assert!(reader_sees(&reader, id, 1).await, "now cached");
+
+        proxy.hang();
+        let mut user = User::by_id(&writer, id).await.unwrap();
+        user.age = 2;
+        let err = user.save(&writer).await.unwrap_err();
+        assert!(matches!(err, thing::Error::CacheNotTold { .. }), "{err:?}");
+        drop(writer); // its process ends, and with it its own retries
+        assert!(reader_sees(&reader, id, 2).await, "cut off, the reader reads the database");
+
+        // Redis is back; what was held on the way is dropped, not delivered.
+        proxy.reset();
+        proxy.resume();
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut through_redis = 0;
+        while Instant::now() < until {
+            reader.reset_stats();
+            assert!(reader_sees(&reader, id, 2).await, "the old row or list, from Redis");
+            through_redis += reader.stats().cache_round_trips;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(through_redis > 0, "the reader went back to Redis");
+        drop((reader, proxy));
         t.finish().await;
     }
 }

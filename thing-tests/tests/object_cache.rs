@@ -422,7 +422,10 @@ impl Cache for DropsInvalidations {
 }
 
 /// A SQLite database, a cache that drops invalidations on demand, and two
-/// handles on both (a writer and "another process").
+/// handles on both (a writer and "another process"). Their write policy is
+/// `BestEffort`, the one whose writes rely on this retry alone: under the
+/// default `Outbox` a write that no handle can invalidate fails with
+/// `Error::CacheNotTold` (see `tests/faults.rs`).
 async fn flaky_handles() -> (thing_tests::TestDb, DropsInvalidations, Db, Db) {
     let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
         .await
@@ -431,7 +434,12 @@ async fn flaky_handles() -> (thing_tests::TestDb, DropsInvalidations, Db, Db) {
         inner: thing::cache::MemoryCache::new(1_000),
         down: Arc::default(),
     };
-    let open = || Db::builder(&t.url).cache(cache.clone()).build();
+    let open = || {
+        Db::builder(&t.url)
+            .cache(cache.clone())
+            .write_policy(thing::WritePolicy::BestEffort)
+            .build()
+    };
     let (writer, other) = (open().await.unwrap(), open().await.unwrap());
     writer.create_table::<User>().await.unwrap();
     (t, cache, writer, other)

@@ -570,6 +570,9 @@ async fn a_flushed_script_cache_costs_one_extra_round_trip() {
 
 /// The whole ORM over a Redis that dies mid-run: every operation still succeeds
 /// from the database, and once Redis is back, hits come back, with no restart.
+/// Under `WritePolicy::BestEffort`: under the default `Outbox`, a write that no
+/// process can invalidate waits for the outbox timeout and fails with
+/// `Error::CacheNotTold`, committed (`tests/faults.rs`).
 #[tokio::test]
 async fn the_orm_keeps_working_while_redis_is_down() {
     use thing::Thing;
@@ -583,6 +586,7 @@ async fn the_orm_keeps_working_while_redis_is_down() {
         .expect("SQLite needs no server");
     let db = thing::Db::builder(&t.url)
         .cache(private_cache(&server).await)
+        .write_policy(thing::WritePolicy::BestEffort)
         .build()
         .await
         .unwrap();
@@ -646,7 +650,8 @@ async fn the_orm_keeps_working_while_redis_is_down() {
 
 /// A write that commits while Redis hangs cannot invalidate; once Redis answers
 /// again, the retried invalidation reaches it, so another process (here another
-/// `Db` with its own connection) does not go on reading the old row.
+/// `Db` with its own connection) does not go on reading the old row. Under
+/// `WritePolicy::BestEffort`, whose writes rely on this retry alone.
 #[tokio::test]
 async fn an_invalidation_lost_to_a_hung_redis_reaches_it_later() {
     use thing::Thing;
@@ -661,6 +666,7 @@ async fn an_invalidation_lost_to_a_hung_redis_reaches_it_later() {
         .expect("SQLite needs no server");
     let writer = thing::Db::builder(&t.url)
         .cache(private_cache(&server).await)
+        .write_policy(thing::WritePolicy::BestEffort)
         .build()
         .await
         .unwrap();

@@ -82,7 +82,8 @@ impl Db {
     /// table's epoch locked and bumped around it, as a write's stamps are: no
     /// process sharing the cache uses what it cached of the table before. When
     /// the lock cannot reach the cache, the write policy decides; under the
-    /// outbox, the epoch goes to the outbox right after `ddl`.
+    /// outbox, the epoch goes to the outbox right after `ddl`, and this
+    /// returns once a process applied it.
     pub(crate) async fn bumping_epoch<T: Schema, R>(
         &self,
         ddl: impl Future<Output = Result<R>>,
@@ -99,15 +100,19 @@ impl Db {
             Err(err) => (false, cache.after_failed_lock(err)?),
         };
         let done = ddl.await;
-        if in_outbox && done.is_ok() {
-            self.record_in_outbox(&epoch).await?;
-        }
+        let entry = match (in_outbox, &done) {
+            (true, Ok(_)) => Some(self.record_in_outbox(&epoch).await?),
+            _ => None,
+        };
         let nothing = WriteKeys::default();
         match (&done, locked) {
             (Ok(_), true) => cache.end_write(self.counters(), &epoch, &nothing).await,
             (Ok(_), false) => cache.end_write(self.counters(), &nothing, &epoch).await,
             (Err(_), true) => cache.abort_write(self.counters(), &epoch).await,
             (Err(_), false) => {}
+        }
+        if let Some(entry) = entry {
+            self.await_outbox(entry).await?;
         }
         done
     }

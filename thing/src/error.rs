@@ -87,6 +87,20 @@ pub enum Error {
         /// The related model's table.
         table: &'static str,
     },
+    /// The write **committed**, but it could not reach the shared cache to
+    /// lock its keys, and no process applied the invalidations it left in the
+    /// outbox within the [outbox timeout](crate::DbBuilder::outbox_timeout):
+    /// other processes may read the old value until one does. Do not retry
+    /// the write; the value you saved holds what the database holds
+    /// ([`Error::is_committed`]).
+    #[error(
+        "committed, but no process could tell the cache within {after:?}: other processes may \
+         read the old value until the outbox is applied"
+    )]
+    CacheNotTold {
+        /// The outbox timeout.
+        after: std::time::Duration,
+    },
     /// The write lost a race with another writer: `save` of a model with a
     /// `#[thing(version)]` column found the row at another version than the
     /// one it read. Nothing was written; read the row again and retry.
@@ -143,6 +157,18 @@ impl Error {
     /// ```
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether the write this error ended did commit: [`Error::CacheNotTold`].
+    /// Every other error of a write means nothing was written, but for
+    /// [`Error::Timeout`], after which it may or may not have been.
+    ///
+    /// ```
+    /// let err = thing::Error::CacheNotTold { after: std::time::Duration::from_secs(2) };
+    /// assert!(err.is_committed());
+    /// ```
+    pub fn is_committed(&self) -> bool {
+        matches!(self, Self::CacheNotTold { .. })
     }
 
     /// The database error behind this error, if there is one.

@@ -71,6 +71,7 @@ mod flight;
 mod hash;
 mod health;
 mod stats;
+mod untold;
 pub mod value;
 
 // Tracing of operations.

@@ -87,7 +87,19 @@ macro_rules! operation {
 pub(crate) use operation;
 
 /// [`operation!`] with its span: `thing.$name`, with the fields `$fields`.
+/// A write (`Reads::Write`, matched as written, so a caller needs no import of
+/// `Reads` for it) runs in an [`untold::scope`](crate::untold::scope), so that
+/// a commit inside it that could not tell the cache fails it at its end.
 macro_rules! op {
+    ($name:literal, Reads::Write, $slow:expr, ($($field:tt)*), $work:expr $(,)?) => {
+        $crate::observe::operation!(
+            $name,
+            $crate::observe::Reads::Write,
+            $crate::observe::span!(concat!("thing.", $name), $($field)*),
+            $slow,
+            $crate::untold::scope($work),
+        )
+    };
     ($name:literal, $reads:expr, $slow:expr, ($($field:tt)*), $work:expr $(,)?) => {
         $crate::observe::operation!(
             $name,

@@ -4,7 +4,7 @@
 //! a cache, from SQL otherwise.
 
 use crate::cache::context::CacheContext;
-use crate::db::executor::{Executor, Target, slow_threshold};
+use crate::db::executor::{Executor, slow_threshold};
 use crate::db::handle::Db;
 use crate::error::Result;
 use crate::list_cache::{self, Guess, GuessedRows};
@@ -93,7 +93,7 @@ impl<M: Schema> Query<M> {
         if limit == 0 || self.matches_nothing() {
             return Ok(Vec::new());
         }
-        let Some((db, cache)) = cached(target) else {
+        let Some((db, cache)) = store::cached(target).await else {
             return select::rows(self, target, Some((offset, limit))).await;
         };
         let window = Some((offset, limit));
@@ -117,7 +117,7 @@ impl<M: Schema> Query<M> {
         if self.matches_nothing() {
             return Ok(Vec::new());
         }
-        let Some((db, cache)) = cached(target) else {
+        let Some((db, cache)) = store::cached(target).await else {
             return select::rows(self, target, None).await;
         };
         let (list, guess) = list_cache::list_guessing(db, cache, self, None).await?;
@@ -136,7 +136,7 @@ impl<M: Schema> Query<M> {
         if self.matches_nothing() {
             return Ok(0);
         }
-        match cached(target) {
+        match store::cached(target).await {
             Some((db, cache)) => Ok(list_cache::list(db, cache, self).await?.count),
             None => select::count(self, target).await,
         }
@@ -147,7 +147,7 @@ impl<M: Schema> Query<M> {
         if self.matches_nothing() {
             return Ok(Vec::new());
         }
-        if let Some((db, cache)) = cached(target) {
+        if let Some((db, cache)) = store::cached(target).await {
             let list = list_cache::list(db, cache, self).await?;
             if list.complete {
                 return Ok(list.ids);
@@ -170,15 +170,6 @@ const IN_PROCESS_ROWS_UP_TO: u64 = 1_500;
 /// and past [`IN_PROCESS_ROWS_UP_TO`] through the in-process one.
 fn rows_from_sql(cache: &CacheContext, rows: u64) -> bool {
     cache.cache.is_shared() || rows > IN_PROCESS_ROWS_UP_TO
-}
-
-/// The executor's `Db` and cache, when reads go through the cache: it has one,
-/// and the cache is not being skipped after a failure.
-fn cached(target: Target<'_>) -> Option<(&Db, &CacheContext)> {
-    match target {
-        Target::Db(db) => store::answering(db).map(|cache| (db, cache)),
-        Target::Tx(_) => None,
-    }
 }
 
 /// Rows `ids` through the object cache, as [`load`]; from the rows looked up

@@ -19,19 +19,33 @@ use foldhash::HashSet;
 use std::time::{Duration, Instant};
 
 /// The cache of `db`, unless it has none or it is being skipped after a
-/// failure (then reads go straight to the database).
-pub(crate) fn answering(db: &Db) -> Option<&CacheContext> {
-    db.cache().filter(|cache| cache.cache.is_available())
+/// failure (then reads go straight to the database). A handle that could not
+/// reach its shared cache since it last drained the outbox drains it first
+/// ([`Db::catch_up_outbox`]), and reads the database if that fails.
+pub(crate) async fn answering(db: &Db) -> Option<&CacheContext> {
+    let cache = db.cache().filter(|cache| cache.cache.is_available())?;
+    if cache.owes_drain() && !db.catch_up_outbox(cache).await {
+        return None;
+    }
+    Some(cache)
+}
+
+/// The executor's `Db` and cache, when reads go through the cache: it is a
+/// `Db` (never a transaction) whose cache is [answering].
+pub(crate) async fn cached(target: Target<'_>) -> Option<(&Db, &CacheContext)> {
+    match target {
+        Target::Db(db) => answering(db).await.map(|cache| (db, cache)),
+        Target::Tx(_) => None,
+    }
 }
 
 /// Reads one row by id: through the cache when `executor` is a `Db` with one,
 /// from the database otherwise. Soft-deleted rows are [`Error::NotFound`].
 pub(crate) async fn by_id<T: Schema, E: Executor + ?Sized>(executor: &E, id: i64) -> Result<T> {
-    let row = match executor.__target() {
-        Target::Db(db) if let Some(cache) = answering(db) => {
-            cached_by_id::<T>(db, cache, id).await?
-        }
-        target => with_session!(target, |session| {
+    let target = executor.__target();
+    let row = match cached(target).await {
+        Some((db, cache)) => cached_by_id::<T>(db, cache, id).await?,
+        None => with_session!(target, |session| {
             select_by_id::<T, _>(&mut session, id).await
         })?,
     };
@@ -53,9 +67,10 @@ pub(crate) async fn by_ids<T: Schema, E: Executor + ?Sized>(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = match executor.__target() {
-        Target::Db(db) if let Some(cache) = answering(db) => load::<T>(db, cache, &wanted).await?,
-        target => select_ids::<T>(target, &wanted).await?,
+    let target = executor.__target();
+    let rows = match cached(target).await {
+        Some((db, cache)) => load::<T>(db, cache, &wanted).await?,
+        None => select_ids::<T>(target, &wanted).await?,
     };
     Ok(rows
         .into_iter()
@@ -197,7 +212,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
 /// values for a write that checks them. No lease is kept and nothing is
 /// filled.
 pub(crate) async fn cached_row<T: Schema>(db: &Db, id: i64) -> Option<T> {
-    let cache = answering(db)?;
+    let cache = answering(db).await?;
     let keys = [cache.row_key::<T>(id)];
     let mut lookups = lookup::<T>(db, cache, &keys).await;
     if let Some(found) = hit::<T>(db, &mut lookups) {

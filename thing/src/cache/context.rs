@@ -14,7 +14,7 @@ use crate::schema::Schema;
 use crate::stamps::{RowWrite, Stamp};
 use crate::stats::StatsCounters;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Cache settings of a `Db`, set on its builder.
@@ -27,8 +27,10 @@ pub(crate) struct CacheConfig {
     /// How many ids of a list query are cached.
     pub list_window: usize,
     pub write_policy: WritePolicy,
-    /// How often the outbox is drained.
+    /// How often the outbox is drained in the background.
     pub outbox_interval: Duration,
+    /// How long a write waits for its outbox entry to be applied.
+    pub outbox_timeout: Duration,
 }
 
 /// What a write does when it cannot lock its keys in a shared cache before
@@ -45,10 +47,11 @@ pub(crate) struct CacheConfig {
 pub enum WritePolicy {
     /// Commit, and record the write's invalidations in the `thing_outbox`
     /// table in the same transaction; every `Db` on the cache drains that
-    /// table into the cache in the background. Other processes may read the
-    /// old row or list until a drain applies it: at most the drain interval
-    /// after the cache is reachable again, even if the writer died. The
-    /// default.
+    /// table into the cache in the background. The write returns once some
+    /// process applied them, so no read after it returned sees the old
+    /// value; past the [outbox timeout](crate::DbBuilder::outbox_timeout) it
+    /// fails with [`Error::CacheNotTold`](crate::Error::CacheNotTold),
+    /// committed. The default.
     #[default]
     Outbox,
     /// Fail with [`Error::Cache`](crate::Error::Cache) and write nothing.
@@ -69,7 +72,8 @@ impl Default for CacheConfig {
             lease_ttl: Duration::from_secs(10),
             list_window: 200,
             write_policy: WritePolicy::default(),
-            outbox_interval: Duration::from_secs(1),
+            outbox_interval: Duration::from_millis(250),
+            outbox_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -91,6 +95,15 @@ pub(crate) struct CacheContext {
     pub value_hints: ValueHints,
     last_warning: AtomicU64,
     started: Instant,
+    /// Cache failures seen (from 1: `build` has not drained the outbox), and
+    /// how many of them a complete drain of the outbox has caught up with:
+    /// while fewer, reads drain it before they use the cache.
+    failures: AtomicU64,
+    drained: AtomicU64,
+    /// Whether the outbox table exists (`build` created it).
+    outbox_ready: AtomicBool,
+    /// Taken by the read that drains the outbox for the others waiting.
+    pub drain_turn: tokio::sync::Mutex<()>,
     #[cfg(feature = "test-hooks")]
     pub hooks: super::hooks::TestHooks,
 }
@@ -125,6 +138,10 @@ impl CacheContext {
             value_hints: ValueHints::default(),
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
+            failures: AtomicU64::new(1),
+            drained: AtomicU64::new(0),
+            outbox_ready: AtomicBool::new(false),
+            drain_turn: tokio::sync::Mutex::new(()),
             #[cfg(feature = "test-hooks")]
             hooks: Default::default(),
         }
@@ -217,6 +234,7 @@ impl CacheContext {
     /// Counts a cache failure and logs it at most once every ten seconds.
     pub fn warn(&self, counters: &StatsCounters, operation: &str, err: &CacheError) {
         counters.cache_error();
+        self.failures.fetch_add(1, Ordering::AcqRel);
         let now = self.started.elapsed().as_secs() + 1;
         let last = self.last_warning.load(Ordering::Relaxed);
         if now >= last + WARNING_INTERVAL_SECS
@@ -248,6 +266,32 @@ impl CacheContext {
     /// Whether a write whose lock failed records its keys in the outbox.
     pub fn uses_outbox(&self) -> bool {
         self.config.write_policy == WritePolicy::Outbox && self.cache.is_shared()
+    }
+
+    /// The outbox table exists: from now on reads drain it first when they
+    /// must (see [`owes_drain`](Self::owes_drain)).
+    pub fn outbox_ready(&self) {
+        self.outbox_ready.store(true, Ordering::Release);
+    }
+
+    /// Whether a read must drain the outbox before it uses the cache: this
+    /// handle could not reach the cache since its last complete drain, or
+    /// never drained since `build`. Two atomic loads.
+    pub fn owes_drain(&self) -> bool {
+        self.failures.load(Ordering::Acquire) > self.drained.load(Ordering::Acquire)
+            && self.outbox_ready.load(Ordering::Acquire)
+    }
+
+    /// How many cache failures this handle has seen, for
+    /// [`caught_up`](Self::caught_up).
+    pub fn failures_seen(&self) -> u64 {
+        self.failures.load(Ordering::Acquire)
+    }
+
+    /// A drain of the whole outbox, begun when `seen` failures had been
+    /// seen, succeeded.
+    pub fn caught_up(&self, seen: u64) {
+        self.drained.fetch_max(seen, Ordering::AcqRel);
     }
 
     /// What a write whose lock failed with `err` does, as the write policy

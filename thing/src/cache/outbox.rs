@@ -6,10 +6,12 @@
 //! is. Every `Db` on a shared cache [drains](drain) the table in the
 //! background: it applies what it finds to the cache (rows invalidated, stamps
 //! bumped), then deletes those entries. Whichever process reaches the cache
-//! first applies them, even when the writer died right after its commit.
+//! first applies them, even when the writer died right after its commit. The
+//! writer returns only once its entry is gone ([`holds`]), and a process
+//! drains before it reads from a cache it could not reach.
 
 use super::{Cache, WriteKeys};
-use crate::backend::{Backend, Collect, Op};
+use crate::backend::{Backend, Collect, Op, Outcome};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::sql::{dynamic, fixed, id_list};
@@ -38,8 +40,15 @@ fn create_sql(dialect: Dialect) -> &'static str {
 
 fn insert_sql(dialect: Dialect) -> &'static str {
     match dialect {
-        Dialect::Postgres => "INSERT INTO thing_outbox (invalidations) VALUES ($1)",
+        Dialect::Postgres => "INSERT INTO thing_outbox (invalidations) VALUES ($1) RETURNING id",
         _ => "INSERT INTO thing_outbox (invalidations) VALUES (?)",
+    }
+}
+
+fn holds_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "SELECT id FROM thing_outbox WHERE id = $1",
+        _ => "SELECT id FROM thing_outbox WHERE id = ?",
     }
 }
 
@@ -75,18 +84,43 @@ pub(crate) async fn create<DB: Backend>(pool: &sqlx::Pool<DB>) -> Result<()> {
     Ok(())
 }
 
-/// Records `keys` in the outbox, on `conn` (inside the write's transaction).
-pub(crate) async fn record<DB: Backend>(conn: &mut DB::Connection, keys: &WriteKeys) -> Result<()> {
+/// Records `keys` in the outbox, on `conn` (inside the write's transaction);
+/// returns the entry's id.
+pub(crate) async fn record<DB: Backend>(
+    conn: &mut DB::Connection,
+    keys: &WriteKeys,
+) -> Result<i64> {
     let mut args = DB::Arguments::default();
     DB::bind_value(&Value::Text(encode(keys)), &mut args).map_err(Error::encode)?;
-    DB::run(conn, &mut Op::Execute, fixed(insert_sql(DB::DIALECT)), args).await?;
-    Ok(())
+    let sql = fixed(insert_sql(DB::DIALECT));
+    let no_id = || Error::invalid_input("the outbox INSERT returned no id");
+    if DB::DIALECT == Dialect::Postgres {
+        let Outcome::Row(Some(row)) = DB::run(conn, &mut Op::Optional, sql, args).await? else {
+            return Err(no_id());
+        };
+        return Ok(DB::decode_id(&row)?);
+    }
+    match DB::run(conn, &mut Op::Execute, sql, args).await? {
+        Outcome::Done(_, Some(id)) => Ok(id),
+        _ => Err(no_id()),
+    }
 }
 
-/// Records `keys` in the outbox on a connection of `pool` (autocommit).
-pub(crate) async fn record_on<DB: Backend>(pool: &sqlx::Pool<DB>, keys: &WriteKeys) -> Result<()> {
+/// Records `keys` in the outbox on a connection of `pool` (autocommit);
+/// returns the entry's id.
+pub(crate) async fn record_on<DB: Backend>(pool: &sqlx::Pool<DB>, keys: &WriteKeys) -> Result<i64> {
     let mut conn = pool.acquire().await?;
     record::<DB>(&mut conn, keys).await
+}
+
+/// Whether the outbox still holds entry `id`: no process applied it yet.
+pub(crate) async fn holds<DB: Backend>(pool: &sqlx::Pool<DB>, id: i64) -> Result<bool> {
+    let mut conn = pool.acquire().await?;
+    let mut args = DB::Arguments::default();
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let sql = fixed(holds_sql(DB::DIALECT));
+    let found = DB::run(&mut conn, &mut Op::Optional, sql, args).await?;
+    Ok(matches!(found, Outcome::Row(Some(_))))
 }
 
 /// Applies the oldest outbox entries (up to 100) to `cache` and deletes them;

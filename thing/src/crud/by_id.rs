@@ -20,7 +20,7 @@ use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
 use crate::fetch::select_by_id;
-use crate::observe::{self, Reads};
+use crate::observe;
 use crate::schema::Schema;
 use crate::sql::{self, Guard, dynamic};
 use crate::stamps::{RowWrite, guarded_columns, indexed_values};

@@ -359,9 +359,10 @@ impl DbBuilder {
         self
     }
 
-    /// How often this handle applies the outbox to a shared cache (default
-    /// 1 s). It bounds how long another process may read a row whose writer
-    /// could not reach the cache, once the cache is reachable again.
+    /// How often this handle applies the outbox to a shared cache in the
+    /// background (default 250 ms): a write that could not reach the cache
+    /// waits for some process to apply it, so this is most of what such a
+    /// write costs while its process is cut off.
     ///
     /// ```
     /// let builder = thing::Db::builder("sqlite::memory:")
@@ -369,6 +370,21 @@ impl DbBuilder {
     /// ```
     pub fn outbox_interval(mut self, interval: Duration) -> Self {
         self.cache_config.outbox_interval = interval;
+        self
+    }
+
+    /// How long a write that could not reach a shared cache, and so left its
+    /// invalidations in the outbox, waits for some process to apply them
+    /// (default 2 s). Past it, the write fails with
+    /// [`Error::CacheNotTold`]: it committed, and other processes may read
+    /// the old value until a drain applies it.
+    ///
+    /// ```
+    /// let builder = thing::Db::builder("sqlite::memory:")
+    ///     .outbox_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn outbox_timeout(mut self, timeout: Duration) -> Self {
+        self.cache_config.outbox_timeout = timeout;
         self
     }
 

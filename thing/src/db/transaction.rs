@@ -6,7 +6,7 @@ use crate::cache::context::CacheContext;
 use crate::cache::{CacheError, WriteKeys, outbox};
 use crate::error::{Error, Result};
 use crate::events::WriteEvent;
-use crate::observe::{self, Reads};
+use crate::observe;
 use crate::stats::StatementKind;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, MutexGuard};
@@ -112,7 +112,10 @@ impl Transaction {
     ///
     /// Before `COMMIT` it locks those rows' keys in the cache. If the cache
     /// cannot be reached, the `Db`'s [`WritePolicy`](crate::WritePolicy) decides: by default the
-    /// keys are recorded in the outbox table in this transaction; with
+    /// keys are recorded in the outbox table in this transaction, and the
+    /// commit returns once a process applied them to the cache
+    /// ([`Error::CacheNotTold`] if none did within the
+    /// [outbox timeout](crate::DbBuilder::outbox_timeout): committed); with
     /// [`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed) the transaction is rolled back and the
     /// error is [`Error::Cache`].
     pub async fn commit(self) -> Result<()> {
@@ -137,19 +140,23 @@ impl Transaction {
         let mut conn = self.conn.into_inner();
         let cache = db.cache();
         let mut locked = false;
+        let mut entry = None;
         if let Some(cache) = cache {
             let lock = match failed_lock {
                 Some(err) => Err(err),
                 None => cache.begin_write(db.counters(), &keys).await,
             };
             locked = lock.is_ok();
-            if let Err(err) = lock
-                && let Err(err) = unlocked(&db, cache, &mut conn, &keys, err).await
-            {
-                if let Err(rollback) = end(&db, conn, false).await {
-                    tracing::warn!(error = %rollback, "rollback failed after an error");
+            if let Err(err) = lock {
+                match unlocked(&db, cache, &mut conn, &keys, err).await {
+                    Ok(recorded) => entry = recorded,
+                    Err(err) => {
+                        if let Err(rollback) = end(&db, conn, false).await {
+                            tracing::warn!(error = %rollback, "rollback failed after an error");
+                        }
+                        return Err(err);
+                    }
                 }
-                return Err(err);
             }
         }
         let committed = end(&db, conn, true).await;
@@ -162,6 +169,10 @@ impl Transaction {
                 (Err(_), false) => {}
             }
         }
+        let told = match (&committed, entry) {
+            (Ok(()), Some(entry)) => db.await_outbox(entry).await,
+            _ => Ok(()),
+        };
         if committed.is_ok() {
             for work in committed_work {
                 match work {
@@ -170,7 +181,7 @@ impl Transaction {
                 }
             }
         }
-        committed
+        committed.and(told)
     }
 
     /// Undoes every write made through this transaction; the cache is left
@@ -187,16 +198,17 @@ impl Transaction {
 }
 
 /// What a transaction whose keys could not be locked does before `COMMIT`, as
-/// the write policy says: record them in the outbox, or refuse.
+/// the write policy says: record them in the outbox (the entry's id, which
+/// the commit waits for a process to apply), go on without, or refuse.
 async fn unlocked(
     db: &Db,
     cache: &CacheContext,
     conn: &mut TxConn,
     keys: &WriteKeys,
     err: CacheError,
-) -> Result<()> {
+) -> Result<Option<i64>> {
     if !cache.after_failed_lock(err)? {
-        return Ok(());
+        return Ok(None);
     }
     db.counters().statement(StatementKind::Other);
     bounded(db, async {
@@ -210,6 +222,7 @@ async fn unlocked(
         }
     })
     .await
+    .map(Some)
 }
 
 /// Ends the transaction on `conn`: `COMMIT`, or `ROLLBACK`.
