@@ -89,7 +89,10 @@ pub(crate) use operation;
 /// [`operation!`] with its span: `thing.$name`, with the fields `$fields`.
 /// A write (`Reads::Write`, matched as written, so a caller needs no import of
 /// `Reads` for it) runs in an [`untold::scope`](crate::untold::scope), so that
-/// a commit inside it that could not tell the cache fails it at its end.
+/// a commit inside it that could not tell the cache fails it at its end. The
+/// scope is boxed: inline, its one more level of nesting took a test's
+/// `async fn` calling `save_many` and `delete` past the compiler's layout
+/// depth; a box costs a write one allocation.
 macro_rules! op {
     ($name:literal, Reads::Write, $slow:expr, ($($field:tt)*), $work:expr $(,)?) => {
         $crate::observe::operation!(
@@ -97,7 +100,7 @@ macro_rules! op {
             $crate::observe::Reads::Write,
             $crate::observe::span!(concat!("thing.", $name), $($field)*),
             $slow,
-            $crate::untold::scope($work),
+            Box::pin($crate::untold::scope($work)),
         )
     };
     ($name:literal, $reads:expr, $slow:expr, ($($field:tt)*), $work:expr $(,)?) => {

@@ -9,6 +9,7 @@ use crate::cache::context::CacheContext;
 use crate::cache::{WriteKeys, outbox};
 use crate::error::{Error, Result};
 use crate::untold;
+use futures_util::future::BoxFuture;
 use std::time::{Duration, Instant};
 
 /// How often a write whose entry waits in the outbox looks whether a process
@@ -61,7 +62,15 @@ impl Db {
     /// in its background drain — for at most the outbox timeout; past it, the
     /// write is [reported](untold::report) committed but untold. A database
     /// that fails meanwhile only makes it wait: the write did commit.
-    pub(crate) async fn await_outbox(&self, entry: i64) -> Result<()> {
+    ///
+    /// Boxed, as [`catch_up_outbox`](Self::catch_up_outbox) is: both are rare,
+    /// and every write (or read) future would otherwise hold their state
+    /// inline, one more level deep.
+    pub(crate) fn await_outbox(&self, entry: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.wait_for_outbox(entry))
+    }
+
+    async fn wait_for_outbox(&self, entry: i64) -> Result<()> {
         let Some(cache) = self.cache() else {
             return Ok(());
         };
@@ -86,7 +95,11 @@ impl Db {
     /// applies every pending outbox entry first, so that no write whose
     /// invalidation waits there is read stale. Concurrent reads wait for one
     /// drain. `false` when the drain failed: read the database instead.
-    pub(crate) async fn catch_up_outbox(&self, cache: &CacheContext) -> bool {
+    pub(crate) fn catch_up_outbox<'a>(&'a self, cache: &'a CacheContext) -> BoxFuture<'a, bool> {
+        Box::pin(self.drain_for_reads(cache))
+    }
+
+    async fn drain_for_reads(&self, cache: &CacheContext) -> bool {
         let _turn = cache.drain_turn.lock().await;
         if !cache.owes_drain() {
             return true;
