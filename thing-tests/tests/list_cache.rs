@@ -503,3 +503,60 @@ cache_tests! {
         assert_eq!(page, truth[10..15].to_vec());
     }
 }
+
+cache_tests! {
+    /// The Go original's `IncrementalCacheUpdate_GroupedOR` and `_Complex`
+    /// cases: an OR of equalities on indexed columns depends on the union of
+    /// their value stamps, and an AND holding an indexed equality (nested in
+    /// the filter, beside the soft-delete rule) on that equality's stamps —
+    /// never on `deleted = false`, which every live row shares. So a write to
+    /// an unrelated row keeps them (before: every such insert dropped both),
+    /// while a write that moves a row in or out is seen.
+    async fn lists_on_indexed_equalities_survive_unrelated_writes(c) {
+        use thing_tests::models::User;
+        let db = c.handle().await;
+        let other = c.handle().await;
+        db.create_table::<User>().await.unwrap();
+        User::new("grouped-or@example.com", "Grouped OR", 1).save(&db).await.unwrap();
+        let mut bob = User::new("bob@example.com", "Bob", 2);
+        bob.save(&db).await.unwrap();
+        let grouped = User::query()
+            .filter(User::NAME.eq("Grouped OR") | User::EMAIL.eq("grouped-or@example.com"));
+        let complex = User::query().filter(User::NAME.eq("Bob") & User::EMAIL.like("%@example.com"));
+        let counts = async |db: &Db| (grouped.count(db).await.unwrap(), complex.count(db).await.unwrap());
+        assert_eq!(counts(&db).await, (1, 1));
+
+        let rounds = 20;
+        let mut hits = 0;
+        for round in 0..rounds {
+            let mut unrelated = User::new(&format!("other{round}@example.com"), "Other", 3);
+            unrelated.save(&other).await.unwrap();
+            unrelated.age = 4;
+            unrelated.save(&other).await.unwrap();
+            db.reset_stats();
+            assert_eq!(counts(&db).await, (1, 1));
+            hits += db.stats().query_hits;
+        }
+        eprintln!("{:?}: {hits} hits in {} reads after unrelated writes", c.kind, 2 * rounds);
+        assert_eq!(hits, 2 * rounds, "unrelated writes keep both lists");
+
+        // Writes that move rows in or out, through the other handle.
+        User::new("second@example.com", "Grouped OR", 5).save(&other).await.unwrap();
+        let mut stray = User::new("stray@example.com", "Stray", 7);
+        stray.save(&other).await.unwrap();
+        stray.email = "stray@example.org".into();
+        stray.name = "Bob".into();
+        stray.save(&other).await.unwrap();
+        assert_eq!(counts(&db).await, (2, 1), "an insert joins the OR; a non-matching Bob stays out");
+        bob.email = "bob@example.org".into();
+        bob.save(&other).await.unwrap();
+        assert_eq!(counts(&db).await, (2, 0), "Bob left by his other column");
+        let mut stray = User::by_id(&other, stray.base.id).await.unwrap();
+        stray.email = "stray@example.com".into();
+        stray.save(&other).await.unwrap();
+        assert_eq!(counts(&db).await, (2, 1), "and another Bob joined by it");
+        let grouped_row = grouped.all(&db).await.unwrap().into_iter().find(|u| u.age == 1).unwrap();
+        grouped_row.delete(&other).await.unwrap();
+        assert_eq!(counts(&db).await, (1, 1), "a soft delete leaves the OR");
+    }
+}

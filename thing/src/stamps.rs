@@ -2,7 +2,9 @@
 //!
 //! A list with an equality (or `IN`) on an indexed column depends on one stamp
 //! per value, `(table, column, value)`: only writes to rows that had or get one
-//! of those values move it. Any other list depends on a stamp per column its
+//! of those values move it. So does an `AND` holding one, at any depth, and an
+//! `OR` of such conditions on the union of their stamps (see
+//! [`value_stamps`]). Any other list depends on a stamp per column its
 //! filter and order read, plus the table's membership stamp (inserts, deletes,
 //! soft deletes and restores). A list with raw SQL depends on the table-wide
 //! stamp of its table and of every table it declares it reads. A write bumps,
@@ -146,8 +148,8 @@ fn by_content<T: Schema>(
         stamps.dedup();
         return stamps;
     }
-    if let Some(stamps) = equality_stamps::<T>(expr) {
-        return stamps;
+    if let Some(chosen) = value_stamps::<T>(expr) {
+        return chosen.stamps;
     }
     columns.extend(order.iter().map(|&(column, _)| column));
     columns.retain(|&column| column != T::META.id);
@@ -162,47 +164,81 @@ fn by_content<T: Schema>(
 /// depends on its column's stamp instead (one key to read, not thousands).
 const MOST_VALUE_STAMPS: usize = 64;
 
-/// The value stamps of the top-level equality (or `IN` of at most
-/// [`MOST_VALUE_STAMPS`] values) on a column with value stamps that names the
-/// fewest values, if `expr` has one.
-fn equality_stamps<T: Schema>(expr: &Expr) -> Option<Vec<Stamp>> {
-    let conjuncts = match expr {
-        Expr::And(parts) => parts.as_slice(),
-        other => std::slice::from_ref(other),
-    };
-    conjuncts
-        .iter()
-        .filter_map(|conjunct| {
-            let (column, values) = match conjunct {
-                Expr::Cmp {
-                    column,
-                    op: CmpOp::Eq,
-                    value,
-                } => (*column, std::slice::from_ref(value)),
-                Expr::In {
-                    column,
-                    values,
-                    negated: false,
-                } if values.len() <= MOST_VALUE_STAMPS => (*column, values.as_slice()),
-                _ => return None,
-            };
-            if !has_value_stamps::<T>(column) {
-                return None;
-            }
-            let mut stamps = values
+/// Value stamps a list can depend on instead of column stamps, and whether
+/// any of them is a boolean column's, which half the table may share.
+struct ValueStamps {
+    stamps: Vec<Stamp>,
+    broad: bool,
+}
+
+impl ValueStamps {
+    /// Which of two choices a list prefers: a narrow one, then fewer stamps.
+    fn rank(&self) -> (bool, usize) {
+        (self.broad, self.stamps.len())
+    }
+}
+
+/// The value stamps `expr` can depend on, if every row it matches has, before
+/// or after any write to it, one of their values — so that the write bumps
+/// one of them (a write bumps the stamps of its row's indexed values before
+/// and after it):
+///
+/// - an equality, or an `IN` of at most [`MOST_VALUE_STAMPS`] values, on a
+///   column with value stamps: a stamp per value;
+/// - an `AND`: the best of its parts' (a row it matches matches each part),
+///   a narrow one before a boolean's, then the fewest stamps;
+/// - an `OR`: the union of every part's, when each has some (a row it matches
+///   matches one part), up to [`MOST_VALUE_STAMPS`].
+fn value_stamps<T: Schema>(expr: &Expr) -> Option<ValueStamps> {
+    let (column, values) = match expr {
+        Expr::Cmp {
+            column,
+            op: CmpOp::Eq,
+            value,
+        } => (*column, std::slice::from_ref(value)),
+        Expr::In {
+            column,
+            values,
+            negated: false,
+        } if values.len() <= MOST_VALUE_STAMPS => (*column, values.as_slice()),
+        Expr::And(parts) => {
+            return parts
                 .iter()
-                .map(|value| {
-                    Some(Stamp::Value {
-                        column,
-                        value: value_key(value)?,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()?;
-            stamps.sort();
-            stamps.dedup();
-            Some(stamps)
+                .filter_map(value_stamps::<T>)
+                .min_by_key(ValueStamps::rank);
+        }
+        Expr::Or(parts) => {
+            let mut union = ValueStamps {
+                stamps: Vec::new(),
+                broad: false,
+            };
+            for part in parts {
+                let part = value_stamps::<T>(part)?;
+                union.stamps.extend(part.stamps);
+                union.broad |= part.broad;
+            }
+            union.stamps.sort();
+            union.stamps.dedup();
+            return (union.stamps.len() <= MOST_VALUE_STAMPS).then_some(union);
+        }
+        _ => return None,
+    };
+    if !has_value_stamps::<T>(column) {
+        return None;
+    }
+    let mut stamps = values
+        .iter()
+        .map(|value| {
+            Some(Stamp::Value {
+                column,
+                value: value_key(value)?,
+            })
         })
-        .min_by_key(Vec::len)
+        .collect::<Option<Vec<_>>>()?;
+    stamps.sort();
+    stamps.dedup();
+    let broad = T::COLUMNS[column].sql_type == crate::types::SqlType::Bool;
+    Some(ValueStamps { stamps, broad })
 }
 
 /// The stamps a write to rows of `T` bumps.
