@@ -22,6 +22,25 @@ struct ItemName {
     age: i32,
 }
 
+#[derive(Thing, Debug, Clone, Default)]
+#[thing(table = "authors")]
+struct Author {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(has_many(Article, fk = "author_id"))]
+    articles: thing::HasMany<Article>,
+}
+
+#[derive(Thing, Debug, Clone, Default, PartialEq)]
+#[thing(table = "articles")]
+struct Article {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(index)]
+    author_id: i64,
+    stars: i32,
+}
+
 #[derive(Thing, Debug, Clone, Default, PartialEq)]
 #[thing(table = "owners")]
 struct Owner {
@@ -240,6 +259,64 @@ cache_tests! {
         db.reset_stats();
         assert_eq!(own.count(&db).await.unwrap(), 3);
         assert_eq!(db.stats().query_hits, 1, "its own table only: cached");
+    }
+
+    // A cached read returns one state. A page, and a preload of a filtered
+    // `has_many`, read their ids, then their rows; here a write moves a row
+    // between the two (forced by the pause before the list's fill): the row
+    // left the filter and changed parent. Before, the page returned it with
+    // 2 stars under `stars >= 4`, and the preload placed it under the author
+    // it moved to, whose filtered relation it never matched.
+    async fn a_cached_page_or_preload_never_mixes_two_states(c) {
+        let db = c.handle().await;
+        let other = c.handle().await;
+        db.create_table::<Author>().await.unwrap();
+        db.create_table::<Article>().await.unwrap();
+        let mut authors = vec![Author::default(), Author::default()];
+        Author::save_many(&db, &mut authors).await.unwrap();
+        let (first, second) = (authors[0].base.id, authors[1].base.id);
+        let mut kept = Article { author_id: first, stars: 4, ..Default::default() };
+        kept.save(&db).await.unwrap();
+        let starred = Article::query().filter(Article::STARS.ge(4)).order_by(Article::STARS.desc());
+        let relation = Author::ARTICLES.filter(Article::STARS.ge(4)).order_by(Article::STARS.desc());
+        for preloading in [false, true] {
+            let mut moving = Article { author_id: second, stars: 5, ..Default::default() };
+            moving.save(&db).await.unwrap();
+            let (reached, release) = gate();
+            db.__pause_next_fill(reached.clone(), release.clone());
+            let read = {
+                let (db, starred, relation) = (db.clone(), starred.clone(), relation.clone());
+                let mut authors = authors.clone();
+                tokio::spawn(async move {
+                    if preloading {
+                        thing::preload(&db, &mut authors, &relation).await.unwrap();
+                        let placed: Vec<(i64, Vec<Article>)> = authors
+                            .iter()
+                            .map(|author| (author.base.id, author.articles.get().unwrap().to_vec()))
+                            .collect();
+                        placed
+                    } else {
+                        vec![(0, starred.fetch(&db, 0, 10).await.unwrap())]
+                    }
+                })
+            };
+            reached.notified().await; // its ids are read; its rows are not
+            let mut moved = Article::by_id(&other, moving.base.id).await.unwrap();
+            moved.author_id = first;
+            moved.stars = 2;
+            moved.save(&other).await.unwrap();
+            release.notify_one();
+            for (author, articles) in read.await.unwrap() {
+                for article in &articles {
+                    assert!(article.stars >= 4, "preloading {preloading}: {article:?} under `stars >= 4`");
+                    if preloading {
+                        assert_eq!(article.author_id, author, "{article:?} placed under author {author}");
+                    }
+                }
+            }
+            moved.delete_hard(&db).await.unwrap();
+        }
+        assert_eq!(starred.all(&db).await.unwrap(), vec![kept]);
     }
 
     // Queries that differ only in a float that JSON cannot spell (inf, -inf,

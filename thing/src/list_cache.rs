@@ -110,6 +110,30 @@ pub(crate) async fn list<T: Schema>(
     Ok(list_with_rows(db, cache, query, &key, None).await?.0)
 }
 
+/// The stamps a list read was valid under, and their values then. A read
+/// that loads the list's rows afterwards asks [`still_valid`]: if no stamp
+/// moved, no write to a row the list holds (or could hold) began since, so
+/// the ids and the rows are of one state.
+pub(crate) struct Validity {
+    stamps: Vec<String>,
+    seen: Vec<u64>,
+}
+
+/// Whether the stamps of `validity` still have the values it saw; `false`
+/// too when the cache does not answer.
+pub(crate) async fn still_valid(db: &Db, cache: &CacheContext, validity: &Validity) -> bool {
+    match cache.cache.get_stamps(&validity.stamps).await {
+        Ok(now) => now
+            .iter()
+            .copied()
+            .eq(validity.seen.iter().copied().map(Some)),
+        Err(err) => {
+            cache.warn(db.counters(), "get_stamps", &err);
+            false
+        }
+    }
+}
+
 /// A list read through a cache a round trip away, with the rows it named
 /// the last time it was read: see [`crate::cache::hints`].
 pub(crate) struct Guess {
@@ -131,15 +155,18 @@ pub(crate) struct GuessedRows {
 /// The query's cached list, as [`list`]; through a cache a round trip away,
 /// with the rows the same read (`window`: the offset and limit it takes, or
 /// `None` for all of it) loaded last time, looked up in the same round trip.
+/// With the list, what it was valid under (`None` when it was read from SQL
+/// with no stamps to vouch for it).
 pub(crate) async fn list_guessing<T: Schema>(
     db: &Db,
     cache: &CacheContext,
     query: &Query<T>,
     window: Option<(u64, u64)>,
-) -> Result<(CachedList, Option<Guess>)> {
+) -> Result<(CachedList, Option<Guess>, Option<Validity>)> {
     let key = cache.list_key::<T>(spec(query).as_bytes());
     if !cache.cache.is_shared() {
-        return Ok((list_with_rows(db, cache, query, &key, None).await?.0, None));
+        let (list, _, validity) = list_with_rows(db, cache, query, &key, None).await?;
+        return Ok((list, None, validity));
     }
     // Named only here: a cache in this process keeps no guesses.
     let read = match window {
@@ -154,7 +181,7 @@ pub(crate) async fn list_guessing<T: Schema>(
     let rows = guess
         .as_ref()
         .map(|(_, keys)| (keys.as_slice(), epoch.as_str()));
-    let (list, answer) = list_with_rows(db, cache, query, &key, rows).await?;
+    let (list, answer, validity) = list_with_rows(db, cache, query, &key, rows).await?;
     let rows = guess
         .zip(answer)
         .map(|((ids, keys), (answer, at))| GuessedRows {
@@ -163,7 +190,7 @@ pub(crate) async fn list_guessing<T: Schema>(
             answer,
             at,
         });
-    Ok((list, Some(Guess { read, rows })))
+    Ok((list, Some(Guess { read, rows }), validity))
 }
 
 /// The cache's answer to a row lookup, and when it was asked.
@@ -171,6 +198,10 @@ type RowAnswer = (
     std::result::Result<(Vec<Lookup>, Option<u64>), CacheError>,
     Instant,
 );
+
+/// A list, the lookups of the rows asked for with it, and what it was valid
+/// under.
+type Listed = (CachedList, Option<RowAnswer>, Option<Validity>);
 
 /// The list under `key`; when `rows` (row keys and the epoch stamp key) are
 /// given and the list is a hit, their lookups made in the same cache call.
@@ -180,36 +211,41 @@ async fn list_with_rows<T: Schema>(
     query: &Query<T>,
     key: &str,
     mut rows: Option<(&[String], &str)>,
-) -> Result<(CachedList, Option<RowAnswer>)> {
+) -> Result<Listed> {
+    let unvouched = async || Ok((uncached(db, cache, query).await?, None, None));
     if query.reads_undeclared_tables() {
         // No stamp would say that the other tables changed.
-        return Ok((uncached(db, cache, query).await?, None));
+        return unvouched().await;
     }
     let depends = stamps::of_query::<T>(&query.expr(), &query.sort_keys(), query.read_tables());
     let stamps = cache.stamp_keys::<T>(&depends);
     if cache.unflushed.contains_any_stamp(&stamps) {
         // This process owes the cache a bump of one of these stamps.
-        return Ok((uncached(db, cache, query).await?, None));
+        return unvouched().await;
     }
+    let valid_under = |seen: Vec<u64>| {
+        Some(Validity {
+            stamps: stamps.clone(),
+            seen,
+        })
+    };
     let mut created_stamps = false;
     loop {
         let (looked, answer) = look(db, cache, key, &stamps, rows.take()).await;
         let seen = match looked {
-            Looked::Hit(list) => return Ok((list, answer)),
+            Looked::Hit(list, seen) => return Ok((list, answer, valid_under(seen))),
             Looked::Miss(seen) => seen,
             Looked::MissingStamps if !created_stamps => {
                 created_stamps = true;
                 cache.create_stamps(db.counters(), key, &stamps).await;
                 continue;
             }
-            Looked::MissingStamps | Looked::Unavailable => {
-                return Ok((uncached(db, cache, query).await?, None));
-            }
+            Looked::MissingStamps | Looked::Unavailable => return unvouched().await,
         };
         let leader = match cache.flights.lead_or_follow(&format!("{key}#{seen:?}")) {
             Role::Lead(leader) => leader,
             Role::Follow(landing) => match follow(db, &landing).await {
-                Some(list) => return Ok((list, None)),
+                Some(list) => return Ok((list, None, valid_under(seen))),
                 None => continue,
             },
         };
@@ -217,9 +253,9 @@ async fn list_with_rows<T: Schema>(
         let list = read_list(query, window(cache, query), db).await?;
         cache.pass_fill_gate().await;
         let bytes = Bytes::from(list.encode(&seen));
-        fill(db, cache, key, &stamps, seen, bytes.clone()).await;
+        fill(db, cache, key, &stamps, seen.clone(), bytes.clone()).await;
         leader.land(|| bytes);
-        return Ok((list, None));
+        return Ok((list, None, valid_under(seen)));
     }
 }
 
@@ -230,8 +266,8 @@ fn window<T: Schema>(cache: &CacheContext, query: &Query<T>) -> usize {
 
 /// What the cache holds for a list.
 enum Looked {
-    /// A list built under the stamps' current values.
-    Hit(CachedList),
+    /// A list built under the stamps' current values, and those values.
+    Hit(CachedList, Vec<u64>),
     /// No valid list; the stamps' current values, to fill under.
     Miss(Vec<u64>),
     /// A stamp does not exist (never written, or evicted).
@@ -288,7 +324,7 @@ fn judge(
     match valid(&looked, &seen) {
         Some(list) => {
             db.counters().query_hit();
-            Looked::Hit(list)
+            Looked::Hit(list, seen)
         }
         None => Looked::Miss(seen),
     }

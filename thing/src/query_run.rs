@@ -4,7 +4,7 @@
 //! a cache, from SQL otherwise.
 
 use crate::cache::context::CacheContext;
-use crate::db::executor::{Executor, slow_threshold};
+use crate::db::executor::{Executor, Target, slow_threshold};
 use crate::db::handle::Db;
 use crate::error::Result;
 use crate::list_cache::{self, Guess, GuessedRows};
@@ -93,23 +93,46 @@ impl<M: Schema> Query<M> {
         if limit == 0 || self.matches_nothing() {
             return Ok(Vec::new());
         }
+        let page = Some((offset, limit));
         let Some((db, cache)) = store::cached(target).await else {
-            return select::rows(self, target, Some((offset, limit))).await;
+            return select::rows(self, target, page).await;
         };
-        let window = Some((offset, limit));
-        let (list, guess) = list_cache::list_guessing(db, cache, self, window).await?;
-        let end = offset.saturating_add(limit);
-        if !list.complete && end > list.ids.len() as u64 {
-            if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
-                return select::rows(self, target, Some((offset, limit))).await;
+        for _ in 0..ONE_STATE_ATTEMPTS {
+            if let Some(rows) = self.fetch_cached(db, cache, offset, limit).await? {
+                return Ok(rows);
             }
-            let ids = select::ids(self, target, Some((offset, limit))).await?;
-            return load(db, cache, &ids).await;
         }
-        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-        let take = usize::try_from(limit).unwrap_or(usize::MAX);
-        let ids: Vec<i64> = list.ids.iter().skip(skip).take(take).copied().collect();
-        load_guessed(db, cache, &ids, guess).await
+        select::rows(self, target, page).await
+    }
+
+    /// [`fetch`](Self::fetch) through the cache; `None` when a write moved
+    /// its rows between its ids and its rows (see [`one_state`]).
+    async fn fetch_cached(
+        &self,
+        db: &Db,
+        cache: &CacheContext,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<M>>> {
+        let (target, page) = (Target::Db(db), Some((offset, limit)));
+        let (list, guess, validity) = list_cache::list_guessing(db, cache, self, page).await?;
+        let Some(validity) = validity else {
+            return select::rows(self, target, page).await.map(Some);
+        };
+        let end = offset.saturating_add(limit);
+        let loaded = if !list.complete && end > list.ids.len() as u64 {
+            if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
+                return select::rows(self, target, page).await.map(Some);
+            }
+            let ids = select::ids(self, target, page).await?;
+            load(db, cache, &ids).await?
+        } else {
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            let ids: Vec<i64> = list.ids.iter().skip(skip).take(take).copied().collect();
+            load_guessed(db, cache, &ids, guess).await?
+        };
+        Ok(one_state(db, cache, loaded, &validity).await)
     }
 
     async fn run_all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
@@ -120,15 +143,31 @@ impl<M: Schema> Query<M> {
         let Some((db, cache)) = store::cached(target).await else {
             return select::rows(self, target, None).await;
         };
-        let (list, guess) = list_cache::list_guessing(db, cache, self, None).await?;
-        if list.complete {
-            return load_guessed(db, cache, &list.ids, guess).await;
+        for _ in 0..ONE_STATE_ATTEMPTS {
+            if let Some(rows) = self.all_cached(db, cache).await? {
+                return Ok(rows);
+            }
         }
-        if rows_from_sql(cache, list.count) {
-            return select::rows(self, target, None).await;
-        }
-        let ids = select::ids(self, target, None).await?;
-        load(db, cache, &ids).await
+        select::rows(self, target, None).await
+    }
+
+    /// [`all`](Self::all) through the cache; `None` when a write moved its
+    /// rows between its ids and its rows (see [`one_state`]).
+    async fn all_cached(&self, db: &Db, cache: &CacheContext) -> Result<Option<Vec<M>>> {
+        let target = Target::Db(db);
+        let (list, guess, validity) = list_cache::list_guessing(db, cache, self, None).await?;
+        let Some(validity) = validity else {
+            return select::rows(self, target, None).await.map(Some);
+        };
+        let loaded = if list.complete {
+            load_guessed(db, cache, &list.ids, guess).await?
+        } else if rows_from_sql(cache, list.count) {
+            return select::rows(self, target, None).await.map(Some);
+        } else {
+            let ids = select::ids(self, target, None).await?;
+            load(db, cache, &ids).await?
+        };
+        Ok(one_state(db, cache, loaded, &validity).await)
     }
 
     async fn run_count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
@@ -172,6 +211,34 @@ fn rows_from_sql(cache: &CacheContext, rows: u64) -> bool {
     cache.cache.is_shared() || rows > IN_PROCESS_ROWS_UP_TO
 }
 
+/// How many times a cached page or list is read again when a write moved its
+/// rows between its ids and its rows, before it is read in one SQL statement.
+const ONE_STATE_ATTEMPTS: usize = 3;
+
+/// Rows read after the ids that placed them, and whether they are sure to be
+/// of the ids' state: none, or all from the cache call that read the list.
+struct Loaded<M> {
+    rows: Vec<M>,
+    with_the_list: bool,
+}
+
+/// The rows, if they are of one state with the list that placed them: read
+/// in the list's own cache call, or with the list's stamps unmoved since it
+/// was valid — then no write to a row it holds or could hold began in
+/// between (a write bumps them before its commit). `None`: read again.
+async fn one_state<M>(
+    db: &Db,
+    cache: &CacheContext,
+    loaded: Loaded<M>,
+    validity: &list_cache::Validity,
+) -> Option<Vec<M>> {
+    if loaded.with_the_list || list_cache::still_valid(db, cache, validity).await {
+        return Some(loaded.rows);
+    }
+    tracing::debug!(target: "thing", "a write moved a cached list's rows while they were read: reading again");
+    None
+}
+
 /// Rows `ids` through the object cache, as [`load`]; from the rows looked up
 /// along with their list when that guess named exactly these ids, else
 /// remembered as the guess of the read's next time.
@@ -180,15 +247,19 @@ async fn load_guessed<M: Schema>(
     cache: &CacheContext,
     ids: &[i64],
     guess: Option<Guess>,
-) -> Result<Vec<M>> {
+) -> Result<Loaded<M>> {
     let Some(guess) = guess.filter(|_| !ids.is_empty()) else {
         return load(db, cache, ids).await;
     };
     match guess.rows {
         Some(rows) if *rows.ids == *ids => {
             let lookups = store::looked(db, cache, &rows.keys, rows.answer, rows.at);
-            let found = store::resolve::<M>(db, cache, ids, &rows.keys, lookups).await?;
-            Ok(found.into_iter().flatten().collect())
+            let (found, with_the_list) =
+                store::resolve_telling::<M>(db, cache, ids, &rows.keys, lookups).await?;
+            Ok(Loaded {
+                rows: found.into_iter().flatten().collect(),
+                with_the_list,
+            })
         }
         unused => {
             // A cache whose tokens are leases gets back those of the guess.
@@ -207,14 +278,17 @@ async fn load_guessed<M: Schema>(
 }
 
 /// Rows by id through the object cache, in the order of `ids` (rows deleted
-/// since are skipped).
-async fn load<M: Schema>(db: &Db, cache: &CacheContext, ids: &[i64]) -> Result<Vec<M>> {
+/// since are skipped), in a cache call of their own.
+async fn load<M: Schema>(db: &Db, cache: &CacheContext, ids: &[i64]) -> Result<Loaded<M>> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Loaded {
+            rows: Vec::new(),
+            with_the_list: true,
+        });
     }
-    Ok(store::load::<M>(db, cache, ids)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+    let rows = store::load::<M>(db, cache, ids).await?;
+    Ok(Loaded {
+        rows: rows.into_iter().flatten().collect(),
+        with_the_list: false,
+    })
 }

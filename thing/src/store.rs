@@ -453,6 +453,18 @@ pub(crate) async fn resolve<T: Schema>(
     keys: &[String],
     lookups: Lookups,
 ) -> Result<Vec<Option<T>>> {
+    Ok(resolve_telling(db, cache, ids, keys, lookups).await?.0)
+}
+
+/// [`resolve`], and whether every row came from the lookups themselves
+/// (`false` when some had to be read from the database).
+pub(crate) async fn resolve_telling<T: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    ids: &[i64],
+    keys: &[String],
+    lookups: Lookups,
+) -> Result<(Vec<Option<T>>, bool)> {
     let counters = db.counters();
     let mut rows: Vec<Option<T>> = Vec::with_capacity(ids.len());
     let mut misses: Vec<(usize, Option<LeaseToken>)> = Vec::new();
@@ -491,7 +503,7 @@ pub(crate) async fn resolve<T: Schema>(
         misses.extend(replace_corrupt(db, cache, keys, &corrupt).await);
     }
     if misses.is_empty() {
-        return Ok(rows);
+        return Ok((rows, true));
     }
     counters.cache_misses(misses.len() as u64);
 
@@ -505,7 +517,7 @@ pub(crate) async fn resolve<T: Schema>(
     // A token is only honoured for `lease_ttl`, and never longer than the cache
     // can vouch for it: a reader slower than that does not fill.
     if lookups.at.elapsed() > cache.fill_window() {
-        return Ok(rows);
+        return Ok((rows, false));
     }
     let fills: Vec<Fill> = misses
         .iter()
@@ -522,7 +534,7 @@ pub(crate) async fn resolve<T: Schema>(
     if !fills.is_empty() {
         send_fills(db, cache, &fills).await;
     }
-    Ok(rows)
+    Ok((rows, false))
 }
 
 /// Drops undecodable values (written by another version, or damaged) and leases

@@ -494,6 +494,15 @@ impl Cache for MemoryCache {
         })))
     }
 
+    fn get_stamps<'a>(&'a self, stamps: &'a [String]) -> CacheFuture<'a, Vec<Option<u64>>> {
+        let held = self.stamps();
+        let current = stamps
+            .iter()
+            .map(|stamp| held.values.get(&self.key_hash(stamp)).copied())
+            .collect();
+        Box::pin(std::future::ready(Ok(current)))
+    }
+
     fn fill_stamped<'a>(&'a self, fill: &'a StampedFill) -> CacheFuture<'a, bool> {
         let mut stamps = self.stamps();
         let now = Instant::now();

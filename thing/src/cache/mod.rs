@@ -355,6 +355,24 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
         stamps: &'a [String],
     ) -> CacheFuture<'a, StampedLookup>;
 
+    /// The current value of each stamp (`None`: missing), read together.
+    /// Thing reads a list's stamps again once it has loaded the list's rows,
+    /// to tell whether a write began meanwhile. The default reads them with
+    /// [`get_stamped`](Cache::get_stamped) of an empty key; the built-in
+    /// caches read only the stamps.
+    ///
+    /// ```
+    /// use thing::cache::{Cache, MemoryCache};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = MemoryCache::new(100);
+    /// assert_eq!(cache.get_stamps(&["stamp".to_string()]).await?, vec![None]);
+    /// # Ok::<(), thing::cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    fn get_stamps<'a>(&'a self, stamps: &'a [String]) -> CacheFuture<'a, Vec<Option<u64>>> {
+        Box::pin(async move { Ok(self.get_stamped("", stamps).await?.stamps) })
+    }
+
     /// [`get_stamped`](Cache::get_stamped) of a list, and
     /// [`get_or_lease_at`](Cache::get_or_lease_at) of rows `rows` with the stamp
     /// `epoch`, read together: Thing looks up the rows a list named when it was

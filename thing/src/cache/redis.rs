@@ -1226,6 +1226,29 @@ impl Cache for RedisCache {
         })
     }
 
+    fn get_stamps<'a>(&'a self, stamps: &'a [String]) -> CacheFuture<'a, Vec<Option<u64>>> {
+        Box::pin(async move {
+            if stamps.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut mget = redis::cmd("MGET");
+            for stamp in stamps {
+                mget.arg(stamp.as_str());
+            }
+            self.inner
+                .call(
+                    "get_stamps",
+                    async |inner: &Inner, link: &mut Link| match inner.send(link, &mget).await? {
+                        Value::Array(items) if items.len() == stamps.len() => {
+                            Ok(items.into_iter().map(stamp_of).collect())
+                        }
+                        reply => Err(unexpected("get_stamps", &reply)),
+                    },
+                )
+                .await
+        })
+    }
+
     fn get_stamped_with_rows<'a>(
         &'a self,
         key: &'a str,
