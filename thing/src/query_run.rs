@@ -11,7 +11,7 @@ use crate::list_cache::{self, Guess, GuessedRows};
 use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::schema::Schema;
-use crate::select;
+use crate::select::{self, Page};
 use crate::store;
 
 impl<M: Schema> Query<M> {
@@ -89,82 +89,60 @@ impl<M: Schema> Query<M> {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<M>> {
-        let target = executor.__target();
-        if limit == 0 || self.matches_nothing() {
+        if limit == 0 {
             return Ok(Vec::new());
         }
-        let page = Some((offset, limit));
+        self.run_rows(executor, Some((offset, limit))).await
+    }
+
+    async fn run_all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
+        self.run_rows(executor, None).await
+    }
+
+    /// The rows of `page` (`None`: every row): through the cache, read again
+    /// when a write moved them between the list's ids and its rows, and in
+    /// one SQL statement after [`ONE_STATE_ATTEMPTS`] such reads.
+    async fn run_rows<E: Executor + ?Sized>(&self, executor: &E, page: Page) -> Result<Vec<M>> {
+        let target = executor.__target();
+        if self.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let Some((db, cache)) = store::cached(target).await else {
             return select::rows(self, target, page).await;
         };
         for _ in 0..ONE_STATE_ATTEMPTS {
-            if let Some(rows) = self.fetch_cached(db, cache, offset, limit).await? {
+            if let Some(rows) = self.rows_cached(db, cache, page).await? {
                 return Ok(rows);
             }
         }
         select::rows(self, target, page).await
     }
 
-    /// [`fetch`](Self::fetch) through the cache; `None` when a write moved
-    /// its rows between its ids and its rows (see [`one_state`]).
-    async fn fetch_cached(
+    /// The rows of `page` through the cache: the cached list's ids and the
+    /// cached rows, or past the list's ids, as [`rows_from_sql`] says; `None`
+    /// when a write moved the rows between the list's ids and its rows (see
+    /// [`one_state`]).
+    async fn rows_cached(
         &self,
         db: &Db,
         cache: &CacheContext,
-        offset: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<Option<Vec<M>>> {
-        let (target, page) = (Target::Db(db), Some((offset, limit)));
+        let target = Target::Db(db);
         let (list, guess, validity) = list_cache::list_guessing(db, cache, self, page).await?;
         let Some(validity) = validity else {
             return select::rows(self, target, page).await.map(Some);
         };
-        let end = offset.saturating_add(limit);
-        let loaded = if !list.complete && end > list.ids.len() as u64 {
-            if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
-                return select::rows(self, target, page).await.map(Some);
-            }
-            let ids = select::ids(self, target, page).await?;
-            load(db, cache, &ids).await?
-        } else {
+        let (offset, limit) = page.unwrap_or((0, u64::MAX));
+        let loaded = if list.complete || offset.saturating_add(limit) <= list.ids.len() as u64 {
             let skip = usize::try_from(offset).unwrap_or(usize::MAX);
             let take = usize::try_from(limit).unwrap_or(usize::MAX);
             let ids: Vec<i64> = list.ids.iter().skip(skip).take(take).copied().collect();
             load_guessed(db, cache, &ids, guess).await?
-        };
-        Ok(one_state(db, cache, loaded, &validity).await)
-    }
-
-    async fn run_all<E: Executor + ?Sized>(&self, executor: &E) -> Result<Vec<M>> {
-        let target = executor.__target();
-        if self.matches_nothing() {
-            return Ok(Vec::new());
-        }
-        let Some((db, cache)) = store::cached(target).await else {
-            return select::rows(self, target, None).await;
-        };
-        for _ in 0..ONE_STATE_ATTEMPTS {
-            if let Some(rows) = self.all_cached(db, cache).await? {
-                return Ok(rows);
-            }
-        }
-        select::rows(self, target, None).await
-    }
-
-    /// [`all`](Self::all) through the cache; `None` when a write moved its
-    /// rows between its ids and its rows (see [`one_state`]).
-    async fn all_cached(&self, db: &Db, cache: &CacheContext) -> Result<Option<Vec<M>>> {
-        let target = Target::Db(db);
-        let (list, guess, validity) = list_cache::list_guessing(db, cache, self, None).await?;
-        let Some(validity) = validity else {
-            return select::rows(self, target, None).await.map(Some);
-        };
-        let loaded = if list.complete {
-            load_guessed(db, cache, &list.ids, guess).await?
-        } else if rows_from_sql(cache, list.count) {
-            return select::rows(self, target, None).await.map(Some);
+        } else if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
+            return select::rows(self, target, page).await.map(Some);
         } else {
-            let ids = select::ids(self, target, None).await?;
+            let ids = select::ids(self, target, page).await?;
             load(db, cache, &ids).await?
         };
         Ok(one_state(db, cache, loaded, &validity).await)
