@@ -63,6 +63,15 @@ impl Shared {
     }
 }
 
+/// A plain connection to the shared Redis, for writing bytes Thing would not.
+fn raw_redis() -> TcpStream {
+    let address = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    TcpStream::connect(address).unwrap()
+}
+
 async fn lease(cache: &RedisCache, key: &str, ttl: Duration) -> LeaseToken {
     match cache
         .get_or_lease(&[key.to_owned()], ttl)
@@ -909,11 +918,7 @@ async fn an_evicted_or_corrupt_stamp_never_validates_a_list() {
     assert_eq!(hits(1).await, 1, "cached");
 
     let stamp = format!("{}:users:s:v:name:tann", t.key("orm"));
-    let address = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut redis = TcpStream::connect(address).unwrap();
+    let mut redis = raw_redis();
     assert!(
         command(&mut redis, &["DEL", &stamp])
             .unwrap()
@@ -1021,11 +1026,7 @@ async fn a_value_that_looks_like_a_tombstone_is_a_miss_and_is_repaired() {
     let ids = [users[0].base.id, users[1].base.id];
     User::by_ids(&reader, &ids).await.unwrap(); // both cached
     let key = reader.cache_key::<User>(ids[0]).unwrap();
-    let address = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut redis = TcpStream::connect(address).unwrap();
+    let mut redis = raw_redis();
     command(&mut redis, &["SET", &key, "\u{0}\u{1}"]).unwrap();
 
     reader.reset_stats();
@@ -1168,11 +1169,7 @@ async fn a_lost_stamp_never_comes_back_at_a_value_it_had() {
         return;
     };
     let stamp = t.key("stamp");
-    let address = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut redis = TcpStream::connect(address).unwrap();
+    let mut redis = raw_redis();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..50 {
         t.cache.bump(std::slice::from_ref(&stamp)).await.unwrap();
@@ -1211,11 +1208,7 @@ async fn a_corrupt_epoch_or_stamp_is_replaced_by_the_next_read() {
     ann.save(&writer).await.unwrap();
     let id = ann.base.id;
     let anns = User::query().filter(User::NAME.eq("ann"));
-    let address = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut redis = TcpStream::connect(address).unwrap();
+    let mut redis = raw_redis();
     let epoch = format!("{}:users:s:e", t.key("orm"));
     let stamp = format!("{}:users:s:v:name:tann", t.key("orm"));
     let junk: [&[&str]; 9] = [
