@@ -63,16 +63,16 @@ fn fallback_thing_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
         impl ::thing::Thing for #ident {}
         #[automatically_derived]
         impl ::thing::__private::Schema for #ident {
-            const TABLE: &'static str = "";
-            const COLUMNS: &'static [::thing::ColumnDef] = &[];
-            const META: ::thing::ModelMeta = ::thing::ModelMeta {
+            const TABLE_NAME: &'static str = "";
+            const COLUMN_DEFS: &'static [::thing::ColumnDef] = &[];
+            const MODEL_META: ::thing::ModelMeta = ::thing::ModelMeta {
                 id: 0, created_at: None, updated_at: None, deleted: None, version: None,
             };
-            const SCHEMA_HASH: u64 = 0;
-            fn id(&self) -> i64 { #never }
-            fn encode_row(&self) -> ::std::vec::Vec<u8> { #never }
+            const SHAPE_HASH: u64 = 0;
+            fn row_id(&self) -> i64 { #never }
+            fn row_bytes(&self) -> ::std::vec::Vec<u8> { #never }
             fn write_row(&self, _: &mut ::thing::__private::RowWriter) { #never }
-            fn decode_row(_: &[u8]) -> ::core::option::Option<Self> { #never }
+            fn from_row_bytes(_: &[u8]) -> ::core::option::Option<Self> { #never }
             fn set_id(&mut self, _: i64) { #never }
             fn base(&self) -> ::core::option::Option<&::thing::BaseModel> { #never }
             fn base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> { #never }
@@ -153,7 +153,7 @@ fn thing_impl(model: &Model) -> TokenStream {
         where
             #bounds
         {
-            const TABLE: &'static str = #table;
+            const TABLE_NAME: &'static str = #table;
             const HOOKS: bool = #hooks;
             #join_tables
             #columns
@@ -218,7 +218,7 @@ fn thing_bounds(model: &Model) -> TokenStream {
 fn columns_const(model: &Model) -> TokenStream {
     let column_defs = model.columns.iter().map(column_def);
     quote! {
-        const COLUMNS: &'static [::thing::ColumnDef] = &[#(#column_defs),*];
+        const COLUMN_DEFS: &'static [::thing::ColumnDef] = &[#(#column_defs),*];
     }
 }
 
@@ -261,7 +261,7 @@ fn meta_const(model: &Model) -> TokenStream {
     let deleted = option_index(model.deleted);
     let version = option_index(model.version);
     quote! {
-        const META: ::thing::ModelMeta = ::thing::ModelMeta {
+        const MODEL_META: ::thing::ModelMeta = ::thing::ModelMeta {
             id: #id_index,
             created_at: #created_at,
             updated_at: #updated_at,
@@ -279,7 +279,7 @@ fn schema_hash_const(model: &Model) -> TokenStream {
         quote!(let hash = ::thing::__private::fnv1a(hash, #bytes);)
     });
     quote! {
-        const SCHEMA_HASH: u64 = {
+        const SHAPE_HASH: u64 = {
             let hash = ::thing::__private::FNV_OFFSET;
             #(#schema_hash)*
             hash
@@ -307,7 +307,7 @@ fn id_fn(model: &Model) -> TokenStream {
     let id_access = &id_column(model).access;
     quote! {
         #[inline]
-        fn id(&self) -> i64 {
+        fn row_id(&self) -> i64 {
             #id_access
         }
     }
@@ -329,7 +329,7 @@ fn encode_row_fn(model: &Model) -> TokenStream {
     // Room for a typical row: a length byte and a few bytes per column.
     let capacity = 16 + 12 * model.columns.len();
     quote! {
-        fn encode_row(&self) -> ::std::vec::Vec<u8> {
+        fn row_bytes(&self) -> ::std::vec::Vec<u8> {
             let mut writer = ::thing::__private::RowWriter::with_capacity(#capacity);
             ::thing::__private::Schema::write_row(self, &mut writer);
             writer.finish()
@@ -354,7 +354,7 @@ fn decode_row_fn(model: &Model) -> TokenStream {
     });
     let construct = construct(model);
     quote! {
-        fn decode_row(bytes: &[u8]) -> ::core::option::Option<Self> {
+        fn from_row_bytes(bytes: &[u8]) -> ::core::option::Option<Self> {
             let mut reader = ::thing::__private::RowReader::new(bytes);
             #(#decode_columns)*
             if !reader.is_empty() {

@@ -10,8 +10,13 @@ use crate::sql::insertable;
 pub(crate) fn unsaved_columns<T: Schema>(item: &T) -> Vec<usize> {
     let every_column = || insertable::<T>().collect::<Vec<_>>();
     match item.snapshot().and_then(Snapshot::row) {
-        Some(before) => codec::changed_columns(before, &item.encode_row())
-            .map(|changed| changed.into_iter().filter(|&c| c != T::META.id).collect())
+        Some(before) => codec::changed_columns(before, &item.row_bytes())
+            .map(|changed| {
+                changed
+                    .into_iter()
+                    .filter(|&c| c != T::MODEL_META.id)
+                    .collect()
+            })
             .unwrap_or_else(every_column),
         None => every_column(),
     }
@@ -19,9 +24,9 @@ pub(crate) fn unsaved_columns<T: Schema>(item: &T) -> Vec<usize> {
 
 /// The names of the columns whose values differ between `a` and `b`.
 pub(crate) fn changed_column_names<T: Schema>(a: &T, b: &T) -> Vec<&'static str> {
-    codec::changed_columns(&a.encode_row(), &b.encode_row())
+    codec::changed_columns(&a.row_bytes(), &b.row_bytes())
         .unwrap_or_default()
         .into_iter()
-        .map(|index| T::COLUMNS[index].name)
+        .map(|index| T::COLUMN_DEFS[index].name)
         .collect()
 }

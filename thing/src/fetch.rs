@@ -86,7 +86,7 @@ where
             DB::bind_id(id, &mut args).map_err(Error::encode)?;
         }
         let items = fetch_models::<T, DB>(session, dynamic(sql), args, batch.len()).await?;
-        found.extend(items.into_iter().map(|item| (item.id(), item)));
+        found.extend(items.into_iter().map(|item| (item.row_id(), item)));
     }
     Ok(found)
 }
@@ -185,7 +185,7 @@ pub(crate) fn remember<T: Schema>(item: &mut T) {
     if item.snapshot().is_none() {
         return;
     }
-    let bytes = item.encode_row();
+    let bytes = item.row_bytes();
     if let Some(snapshot) = item.snapshot_mut() {
         snapshot.set(bytes);
     }

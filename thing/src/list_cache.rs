@@ -90,7 +90,7 @@ impl CachedList {
 /// Floats print distinctly (`NaN`, `inf`, `-0.0`), so queries that differ never
 /// share a key.
 fn spec<T: Schema>(query: &Query<T>) -> String {
-    let columns: Vec<&str> = T::COLUMNS.iter().map(|column| column.name).collect();
+    let columns: Vec<&str> = T::COLUMN_DEFS.iter().map(|column| column.name).collect();
     format!(
         "{columns:?}|{:?}|{:?}|{:?}",
         query.expr(),

@@ -56,28 +56,28 @@ use std::future::Future;
 )]
 pub trait Thing: Schema + Hooks {
     /// The table name.
-    const TABLE: &'static str = <Self as Schema>::TABLE;
+    const TABLE: &'static str = <Self as Schema>::TABLE_NAME;
     /// Every column, in declaration order.
-    const COLUMNS: &'static [ColumnDef] = <Self as Schema>::COLUMNS;
+    const COLUMNS: &'static [ColumnDef] = <Self as Schema>::COLUMN_DEFS;
     /// Where the id, timestamps and soft-delete flag are.
-    const META: ModelMeta = <Self as Schema>::META;
+    const META: ModelMeta = <Self as Schema>::MODEL_META;
     /// A hash of the column names and types: it changes when the struct does, so
     /// cached rows of an older shape are never decoded as this one.
-    const SCHEMA_HASH: u64 = <Self as Schema>::SCHEMA_HASH;
+    const SCHEMA_HASH: u64 = <Self as Schema>::SHAPE_HASH;
 
     /// The primary key (0 before the first save).
     fn id(&self) -> i64 {
-        Schema::id(self)
+        Schema::row_id(self)
     }
 
     /// The row's bytes: every column in order (see [`crate::codec`]).
     fn encode_row(&self) -> Vec<u8> {
-        Schema::encode_row(self)
+        Schema::row_bytes(self)
     }
 
     /// A model from row bytes; `None` when they do not decode.
     fn decode_row(bytes: &[u8]) -> Option<Self> {
-        <Self as Schema>::decode_row(bytes)
+        <Self as Schema>::from_row_bytes(bytes)
     }
 
     /// The names of the columns whose values differ between `self` and `other`.
@@ -134,7 +134,7 @@ pub trait Thing: Schema + Hooks {
             "by_id",
             Reads::Rows,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, id),
+            (table = <Self as Schema>::TABLE_NAME, id),
             store::by_id(executor, id)
         )
     }
@@ -154,7 +154,7 @@ pub trait Thing: Schema + Hooks {
             "by_ids",
             Reads::Rows,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, ids = ids.len()),
+            (table = <Self as Schema>::TABLE_NAME, ids = ids.len()),
             store::by_ids(executor, ids)
         )
     }
@@ -170,7 +170,10 @@ pub trait Thing: Schema + Hooks {
             "save",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            (
+                table = <Self as Schema>::TABLE_NAME,
+                id = Schema::row_id(self)
+            ),
             crud::save(executor, self)
         )
     }
@@ -185,7 +188,10 @@ pub trait Thing: Schema + Hooks {
             "delete",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            (
+                table = <Self as Schema>::TABLE_NAME,
+                id = Schema::row_id(self)
+            ),
             crud::delete::<Self, E>(executor, self, false)
         )
     }
@@ -199,7 +205,10 @@ pub trait Thing: Schema + Hooks {
             "delete_hard",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            (
+                table = <Self as Schema>::TABLE_NAME,
+                id = Schema::row_id(self)
+            ),
             crud::delete::<Self, E>(executor, self, true)
         )
     }
@@ -236,7 +245,10 @@ pub trait Thing: Schema + Hooks {
             "restore",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, id = Schema::id(self)),
+            (
+                table = <Self as Schema>::TABLE_NAME,
+                id = Schema::row_id(self)
+            ),
             crud::restore::<Self, E>(executor, self)
         )
     }
@@ -250,7 +262,7 @@ pub trait Thing: Schema + Hooks {
             "save_many",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, rows = items.len()),
+            (table = <Self as Schema>::TABLE_NAME, rows = items.len()),
             crud::save_many(executor, items)
         )
     }
@@ -285,9 +297,9 @@ pub trait Thing: Schema + Hooks {
             Reads::Write,
             slow_threshold(executor),
             (
-                table = <Self as Schema>::TABLE,
+                table = <Self as Schema>::TABLE_NAME,
                 id,
-                column = <Self as Schema>::COLUMNS[column.index()].name
+                column = <Self as Schema>::COLUMN_DEFS[column.index()].name
             ),
             crud::incr::<Self, E>(executor, id, column.index(), delta.to_value()),
         )
@@ -341,7 +353,7 @@ pub trait Thing: Schema + Hooks {
             "update_or_create",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE),
+            (table = <Self as Schema>::TABLE_NAME),
             crud::update_or_create(executor, filter, apply)
         )
     }
@@ -355,7 +367,7 @@ pub trait Thing: Schema + Hooks {
             "delete_many",
             Reads::Write,
             slow_threshold(executor),
-            (table = <Self as Schema>::TABLE, rows = items.len()),
+            (table = <Self as Schema>::TABLE_NAME, rows = items.len()),
             crud::delete_many(executor, items)
         )
     }

@@ -135,8 +135,8 @@ impl<M: Schema> Query<M> {
     /// # let _ = not_banned;
     /// ```
     pub fn reads<O: Schema>(mut self) -> Self {
-        if !self.reads.contains(&O::TABLE) {
-            self.reads.push(O::TABLE);
+        if !self.reads.contains(&O::TABLE_NAME) {
+            self.reads.push(O::TABLE_NAME);
         }
         self
     }
@@ -181,7 +181,7 @@ impl<M: Schema> Query<M> {
     /// The whole condition: the filters and the soft-delete rule.
     pub(crate) fn expr(&self) -> Expr {
         let mut parts = self.filters.clone();
-        if let (Some(deleted), false) = (M::META.deleted, self.include_deleted) {
+        if let (Some(deleted), false) = (M::MODEL_META.deleted, self.include_deleted) {
             parts.push(Expr::Cmp {
                 column: deleted,
                 op: CmpOp::Eq,
@@ -199,8 +199,8 @@ impl<M: Schema> Query<M> {
                 keys.push((column, descending));
             }
         }
-        if !keys.iter().any(|&(column, _)| column == M::META.id) {
-            keys.push((M::META.id, false));
+        if !keys.iter().any(|&(column, _)| column == M::MODEL_META.id) {
+            keys.push((M::MODEL_META.id, false));
         }
         keys
     }

@@ -34,7 +34,7 @@ impl<M: Schema> Query<M> {
             "fetch",
             Reads::List,
             slow,
-            (table = M::TABLE, offset, limit),
+            (table = M::TABLE_NAME, offset, limit),
             work
         )
         .await
@@ -47,7 +47,7 @@ impl<M: Schema> Query<M> {
             "all",
             Reads::List,
             slow,
-            (table = M::TABLE),
+            (table = M::TABLE_NAME),
             self.run_all(executor)
         )
         .await
@@ -57,7 +57,7 @@ impl<M: Schema> Query<M> {
     pub async fn first<E: Executor + ?Sized>(&self, executor: &E) -> Result<Option<M>> {
         let work = self.run_fetch(executor, 0, 1);
         let slow = slow_threshold(executor);
-        let rows = observe::op!("first", Reads::List, slow, (table = M::TABLE), work).await?;
+        let rows = observe::op!("first", Reads::List, slow, (table = M::TABLE_NAME), work).await?;
         Ok(rows.into_iter().next())
     }
 
@@ -65,7 +65,7 @@ impl<M: Schema> Query<M> {
     pub async fn count<E: Executor + ?Sized>(&self, executor: &E) -> Result<u64> {
         let work = self.run_count(executor);
         let slow = slow_threshold(executor);
-        observe::op!("count", Reads::List, slow, (table = M::TABLE), work).await
+        observe::op!("count", Reads::List, slow, (table = M::TABLE_NAME), work).await
     }
 
     /// The ids of every matching row, in order.
@@ -75,7 +75,7 @@ impl<M: Schema> Query<M> {
             "ids",
             Reads::List,
             slow,
-            (table = M::TABLE),
+            (table = M::TABLE_NAME),
             self.run_ids(executor)
         )
         .await

@@ -214,10 +214,12 @@ impl<M, V> fmt::Debug for Column<M, V> {
 /// implemented by `#[derive(Thing)]` together with [`Thing`](crate::Thing). Never
 /// implement it by hand: the hidden items are the derive's and may change.
 ///
-/// Its public items (`TABLE`, `COLUMNS`, `META`, `SCHEMA_HASH`, `id`,
-/// `encode_row`, `decode_row`) are also items of `Thing`, so code that imports
-/// only `Thing` reads them there. Bounds such as `Db::create_table::<T: Schema>`
-/// accept every model.
+/// Its public items (`TABLE_NAME`, `COLUMN_DEFS`, `MODEL_META`, `SHAPE_HASH`,
+/// `row_id`, `row_bytes`, `from_row_bytes`) are `Thing`'s `TABLE`, `COLUMNS`,
+/// `META`, `SCHEMA_HASH`, `id`, `encode_row` and `decode_row` under names of
+/// their own, so that code generic over `T: Thing`, which sees both traits,
+/// names each item once (`ui-pass/generic_helpers.rs`). Bounds such as
+/// `Db::create_table::<T: Schema>` accept every model.
 ///
 /// ```
 /// use thing::schema::Schema;
@@ -226,13 +228,13 @@ impl<M, V> fmt::Debug for Column<M, V> {
 /// struct Item { id: i64, name: String }
 ///
 /// fn table_of<T: Schema>() -> &'static str {
-///     T::TABLE
+///     T::TABLE_NAME
 /// }
 /// assert_eq!(table_of::<Item>(), "items");
 /// ```
 pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     /// The table name.
-    const TABLE: &'static str;
+    const TABLE_NAME: &'static str;
     /// The DDL of the join tables of the model's `many_to_many` relations,
     /// which `create_table` creates with the model's own table.
     #[doc(hidden)]
@@ -241,26 +243,26 @@ pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     /// (`#[thing(hooks)]`); the writes call them only then.
     const HOOKS: bool = false;
     /// Every column, in declaration order.
-    const COLUMNS: &'static [ColumnDef];
+    const COLUMN_DEFS: &'static [ColumnDef];
     /// Where the id, timestamps and soft-delete flag are.
-    const META: ModelMeta;
+    const MODEL_META: ModelMeta;
     /// A hash of the column names and types: it changes when the struct does, so
     /// cached rows of an older shape are never decoded as this one.
-    const SCHEMA_HASH: u64;
+    const SHAPE_HASH: u64;
 
     /// The primary key (0 before the first save).
-    fn id(&self) -> i64;
+    fn row_id(&self) -> i64;
 
     /// The row's bytes: every column in order (see [`crate::codec`]).
-    fn encode_row(&self) -> Vec<u8>;
+    fn row_bytes(&self) -> Vec<u8>;
 
-    /// Appends the row's bytes to `writer` (what [`Schema::encode_row`]
+    /// Appends the row's bytes to `writer` (what [`Schema::row_bytes`]
     /// returns).
     #[doc(hidden)]
     fn write_row(&self, writer: &mut crate::codec::RowWriter);
 
     /// A model from row bytes; `None` when they do not decode.
-    fn decode_row(bytes: &[u8]) -> Option<Self>;
+    fn from_row_bytes(bytes: &[u8]) -> Option<Self>;
 
     #[doc(hidden)]
     fn set_id(&mut self, id: i64);

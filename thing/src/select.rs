@@ -104,11 +104,11 @@ fn statement<'a, T: Schema>(
     let mut sql = String::from("SELECT ");
     push_selected::<T>(dialect, select, &mut sql);
     sql.push_str(" FROM ");
-    dialect.push_quoted(&mut sql, T::TABLE);
+    dialect.push_quoted(&mut sql, T::TABLE_NAME);
     let mut args = Vec::new();
     if *expr != Expr::Const(true) {
         sql.push_str(" WHERE ");
-        expr.render(dialect, T::COLUMNS, &mut sql, &mut args);
+        expr.render(dialect, T::COLUMN_DEFS, &mut sql, &mut args);
     }
     if !matches!(select, Select::Count) {
         push_order_by::<T>(dialect, order, &mut sql);
@@ -135,14 +135,14 @@ fn statement<'a, T: Schema>(
 fn push_selected<T: Schema>(dialect: Dialect, select: Select, sql: &mut String) {
     match select {
         Select::Rows | Select::LockedRows => {
-            for (i, column) in T::COLUMNS.iter().enumerate() {
+            for (i, column) in T::COLUMN_DEFS.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 dialect.push_quoted(sql, column.name);
             }
         }
-        Select::Ids => dialect.push_quoted(sql, T::COLUMNS[T::META.id].name),
+        Select::Ids => dialect.push_quoted(sql, T::COLUMN_DEFS[T::MODEL_META.id].name),
         Select::Count => sql.push_str("COUNT(*)"),
     }
 }
@@ -155,7 +155,7 @@ fn push_order_by<T: Schema>(dialect: Dialect, order: &[(usize, bool)], sql: &mut
         if i > 0 {
             sql.push_str(", ");
         }
-        let def = &T::COLUMNS[column];
+        let def = &T::COLUMN_DEFS[column];
         dialect.push_quoted(sql, def.name);
         // PostgreSQL sorts NULLs last going up, the others first: it is told
         // to sort them as the others do, but only for a column that can hold

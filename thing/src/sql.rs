@@ -13,15 +13,15 @@ pub(crate) fn model_sql<T: Schema>(dialect: Dialect) -> &'static ModelSql {
 }
 
 fn build<T: Schema>(dialect: Dialect) -> ModelSql {
-    let table = dialect.quote(T::TABLE);
-    let id = dialect.quote(T::COLUMNS[T::META.id].name);
-    let columns = column_list(dialect, T::COLUMNS.iter());
+    let table = dialect.quote(T::TABLE_NAME);
+    let id = dialect.quote(T::COLUMN_DEFS[T::MODEL_META.id].name);
+    let columns = column_list(dialect, T::COLUMN_DEFS.iter());
     let select = format!("SELECT {columns} FROM {table} WHERE ");
 
     let mut insert = format!("INSERT INTO {table} (");
     let mut values = String::new();
     let mut n = 0;
-    for column in insertable::<T>().map(|index| &T::COLUMNS[index]) {
+    for column in insertable::<T>().map(|index| &T::COLUMN_DEFS[index]) {
         if n > 0 {
             insert.push_str(", ");
             values.push_str(", ");
@@ -63,8 +63,11 @@ pub(crate) fn fixed(sql: &'static str) -> sqlx::SqlStr {
 /// `INSERT` of `rows` rows in one statement, returning their ids:
 /// `INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) RETURNING id`.
 pub(crate) fn insert_rows<T: Schema>(dialect: Dialect, rows: usize) -> String {
-    let table = dialect.quote(T::TABLE);
-    let columns = column_list(dialect, insertable::<T>().map(|index| &T::COLUMNS[index]));
+    let table = dialect.quote(T::TABLE_NAME);
+    let columns = column_list(
+        dialect,
+        insertable::<T>().map(|index| &T::COLUMN_DEFS[index]),
+    );
     let width = insertable::<T>().count();
     let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
     let mut n = 0;
@@ -85,13 +88,13 @@ pub(crate) fn insert_rows<T: Schema>(dialect: Dialect, rows: usize) -> String {
     let _ = write!(
         sql,
         " RETURNING {}",
-        dialect.quote(T::COLUMNS[T::META.id].name)
+        dialect.quote(T::COLUMN_DEFS[T::MODEL_META.id].name)
     );
     sql
 }
 
 pub(crate) fn insertable<T: Schema>() -> impl Iterator<Item = usize> {
-    (0..T::COLUMNS.len()).filter(|&index| index != T::META.id)
+    (0..T::COLUMN_DEFS.len()).filter(|&index| index != T::MODEL_META.id)
 }
 
 fn column_list<'a>(dialect: Dialect, columns: impl Iterator<Item = &'a ColumnDef>) -> String {
@@ -145,18 +148,18 @@ pub(crate) fn set<T: Schema>(
     guards: &[Guard],
 ) -> String {
     let mut sql = String::from("UPDATE ");
-    dialect.push_quoted(&mut sql, T::TABLE);
+    dialect.push_quoted(&mut sql, T::TABLE_NAME);
     sql.push_str(" SET ");
     for (i, &column) in columns.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
-        dialect.push_quoted(&mut sql, T::COLUMNS[column].name);
+        dialect.push_quoted(&mut sql, T::COLUMN_DEFS[column].name);
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, i + 1);
     }
     if let Some(version) = bumped {
-        push_bump(dialect, &mut sql, T::COLUMNS[version].name);
+        push_bump(dialect, &mut sql, T::COLUMN_DEFS[version].name);
     }
     push_where_id::<T>(dialect, &mut sql, columns.len() + 1, guards);
     sql
@@ -165,7 +168,7 @@ pub(crate) fn set<T: Schema>(
 /// `DELETE FROM <table> WHERE id = ?`, then `AND` each guard.
 pub(crate) fn delete<T: Schema>(dialect: Dialect, guards: &[Guard]) -> String {
     let mut sql = String::from("DELETE FROM ");
-    dialect.push_quoted(&mut sql, T::TABLE);
+    dialect.push_quoted(&mut sql, T::TABLE_NAME);
     push_where_id::<T>(dialect, &mut sql, 1, guards);
     sql
 }
@@ -173,7 +176,7 @@ pub(crate) fn delete<T: Schema>(dialect: Dialect, guards: &[Guard]) -> String {
 /// ` WHERE id = ?` (placeholder `n`) and the guards, with the placeholders after.
 fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards: &[Guard]) {
     sql.push_str(" WHERE ");
-    dialect.push_quoted(sql, T::COLUMNS[T::META.id].name);
+    dialect.push_quoted(sql, T::COLUMN_DEFS[T::MODEL_META.id].name);
     sql.push_str(" = ");
     dialect.push_placeholder(sql, n);
     let mut next = n + 1;
@@ -189,13 +192,13 @@ fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards
         sql.push_str(open);
         match *guard {
             Guard::Equals(column) | Guard::Version(column) => {
-                dialect.push_quoted(sql, T::COLUMNS[column].name);
+                dialect.push_quoted(sql, T::COLUMN_DEFS[column].name);
                 sql.push_str(" = ");
                 dialect.push_placeholder(sql, next);
                 next += 1;
             }
             Guard::IsNull(column) => {
-                dialect.push_quoted(sql, T::COLUMNS[column].name);
+                dialect.push_quoted(sql, T::COLUMN_DEFS[column].name);
                 sql.push_str(" IS NULL");
             }
         }
@@ -218,10 +221,10 @@ pub(crate) fn select_for_update<T: Schema>(dialect: Dialect) -> String {
 /// which makes a SQLite transaction take the database's write lock, so that
 /// what it reads next cannot change before it commits.
 pub(crate) fn touch<T: Schema>(dialect: Dialect) -> String {
-    let id = dialect.quote(T::COLUMNS[T::META.id].name);
+    let id = dialect.quote(T::COLUMN_DEFS[T::MODEL_META.id].name);
     let mut sql = format!(
         "UPDATE {} SET {id} = {id} WHERE {id} = ",
-        dialect.quote(T::TABLE)
+        dialect.quote(T::TABLE_NAME)
     );
     dialect.push_placeholder(&mut sql, 1);
     sql
@@ -232,26 +235,26 @@ pub(crate) fn touch<T: Schema>(dialect: Dialect) -> String {
 /// BETWEEN ? AND ?` (the values it may hold for the sum to stay in range).
 pub(crate) fn increment<T: Schema>(dialect: Dialect, column: usize, guards: &[Guard]) -> String {
     let mut sql = String::from("UPDATE ");
-    dialect.push_quoted(&mut sql, T::TABLE);
+    dialect.push_quoted(&mut sql, T::TABLE_NAME);
     sql.push_str(" SET ");
-    dialect.push_quoted(&mut sql, T::COLUMNS[column].name);
+    dialect.push_quoted(&mut sql, T::COLUMN_DEFS[column].name);
     sql.push_str(" = ");
-    dialect.push_quoted(&mut sql, T::COLUMNS[column].name);
+    dialect.push_quoted(&mut sql, T::COLUMN_DEFS[column].name);
     sql.push_str(" + ");
     dialect.push_placeholder(&mut sql, 1);
     let mut n = 1;
-    if let Some(updated_at) = T::META.updated_at {
+    if let Some(updated_at) = T::MODEL_META.updated_at {
         n += 1;
         sql.push_str(", ");
-        dialect.push_quoted(&mut sql, T::COLUMNS[updated_at].name);
+        dialect.push_quoted(&mut sql, T::COLUMN_DEFS[updated_at].name);
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, n);
     }
-    if let Some(version) = T::META.version {
-        push_bump(dialect, &mut sql, T::COLUMNS[version].name);
+    if let Some(version) = T::MODEL_META.version {
+        push_bump(dialect, &mut sql, T::COLUMN_DEFS[version].name);
     }
     push_where_id::<T>(dialect, &mut sql, n + 1, guards);
-    if T::COLUMNS[column].sql_type.integer_range().is_some() {
+    if T::COLUMN_DEFS[column].sql_type.integer_range().is_some() {
         let bound = guards
             .iter()
             .filter(|guard| !matches!(guard, Guard::IsNull(_)))
@@ -275,7 +278,7 @@ fn push_bump(dialect: Dialect, sql: &mut String, version: &str) {
 /// so that the check itself does no arithmetic that could overflow.
 fn push_in_range<T: Schema>(dialect: Dialect, sql: &mut String, column: usize, n: usize) {
     sql.push_str(" AND ");
-    dialect.push_quoted(sql, T::COLUMNS[column].name);
+    dialect.push_quoted(sql, T::COLUMN_DEFS[column].name);
     sql.push_str(" BETWEEN ");
     dialect.push_placeholder(sql, n);
     sql.push_str(" AND ");

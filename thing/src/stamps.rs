@@ -55,8 +55,8 @@ pub(crate) struct RowWrite {
 /// Whether `column` of `T` has value stamps: indexed (or the id) and of a type
 /// whose equality Thing can key exactly.
 pub(crate) fn has_value_stamps<T: Schema>(column: usize) -> bool {
-    let def = &T::COLUMNS[column];
-    (column == T::META.id || def.index || def.unique)
+    let def = &T::COLUMN_DEFS[column];
+    (column == T::MODEL_META.id || def.index || def.unique)
         && matches!(
             def.sql_type,
             crate::types::SqlType::TinyInt
@@ -75,7 +75,8 @@ pub(crate) fn has_value_stamps<T: Schema>(column: usize) -> bool {
 /// The columns of `T` with value stamps, other than the id: the ones a write
 /// must know the old values of.
 pub(crate) fn guarded_columns<T: Schema>() -> impl Iterator<Item = usize> {
-    (0..T::COLUMNS.len()).filter(|&column| column != T::META.id && has_value_stamps::<T>(column))
+    (0..T::COLUMN_DEFS.len())
+        .filter(|&column| column != T::MODEL_META.id && has_value_stamps::<T>(column))
 }
 
 /// The key of a value under a value stamp; `None` for values whose SQL
@@ -140,7 +141,7 @@ fn by_content<T: Schema>(
 ) -> Vec<Stamp> {
     let mut columns = Vec::new();
     if !expr.columns(&mut columns) {
-        let mut stamps: Vec<Stamp> = std::iter::once(T::TABLE)
+        let mut stamps: Vec<Stamp> = std::iter::once(T::TABLE_NAME)
             .chain(reads.iter().copied())
             .map(Stamp::Table)
             .collect();
@@ -152,7 +153,7 @@ fn by_content<T: Schema>(
         return chosen.stamps;
     }
     columns.extend(order.iter().map(|&(column, _)| column));
-    columns.retain(|&column| column != T::META.id);
+    columns.retain(|&column| column != T::MODEL_META.id);
     columns.sort_unstable();
     columns.dedup();
     let mut stamps: Vec<Stamp> = columns.into_iter().map(Stamp::Column).collect();
@@ -237,18 +238,18 @@ fn value_stamps<T: Schema>(expr: &Expr) -> Option<ValueStamps> {
         .collect::<Option<Vec<_>>>()?;
     stamps.sort();
     stamps.dedup();
-    let broad = T::COLUMNS[column].sql_type == crate::types::SqlType::Bool;
+    let broad = T::COLUMN_DEFS[column].sql_type == crate::types::SqlType::Bool;
     Some(ValueStamps { stamps, broad })
 }
 
 /// The stamps a write to rows of `T` bumps.
 pub(crate) fn of_writes<T: Schema>(writes: &[RowWrite]) -> Vec<Stamp> {
-    let mut stamps = vec![Stamp::Table(T::TABLE)];
+    let mut stamps = vec![Stamp::Table(T::TABLE_NAME)];
     for write in writes {
         // (An insert's id is not known before its statement: 0.)
         if write.id != 0 {
             stamps.push(Stamp::Value {
-                column: T::META.id,
+                column: T::MODEL_META.id,
                 value: int_key(write.id),
             });
         }

@@ -51,7 +51,7 @@ pub(crate) async fn by_id<T: Schema, E: Executor + ?Sized>(executor: &E, id: i64
     };
     match row {
         Some(item) if !item.is_deleted() => Ok(item),
-        _ => Err(Error::not_found(T::TABLE, id)),
+        _ => Err(Error::not_found(T::TABLE_NAME, id)),
     }
 }
 
@@ -109,8 +109,8 @@ fn decode_entry<T: Schema>(bytes: Bytes, epoch: u64) -> Entry<T> {
         return Entry::Corrupt;
     }
     match (tag, rest.split_first_chunk::<8>()) {
-        (ROW, Some((hash, row))) if u64::from_le_bytes(*hash) == T::SCHEMA_HASH => {
-            match T::decode_row(row) {
+        (ROW, Some((hash, row))) if u64::from_le_bytes(*hash) == T::SHAPE_HASH => {
+            match T::from_row_bytes(row) {
                 Some(mut item) => {
                     if let Some(snapshot) = item.snapshot_mut() {
                         snapshot.set_from(bytes, ROW_START);
@@ -135,14 +135,14 @@ fn encode_entry<T: Schema>(item: Option<&T>, epoch: u64) -> Vec<u8> {
             let row = match item.snapshot().and_then(Snapshot::row) {
                 Some(row) => row,
                 None => {
-                    encoded = item.encode_row();
+                    encoded = item.row_bytes();
                     &encoded
                 }
             };
             let mut bytes = Vec::with_capacity(row.len() + ROW_START);
             bytes.push(ROW);
             bytes.extend_from_slice(&epoch.to_le_bytes());
-            bytes.extend_from_slice(&T::SCHEMA_HASH.to_le_bytes());
+            bytes.extend_from_slice(&T::SHAPE_HASH.to_le_bytes());
             bytes.extend_from_slice(row);
             bytes
         }

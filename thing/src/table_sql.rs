@@ -10,27 +10,27 @@ use std::fmt::Write;
 
 /// `CREATE TABLE IF NOT EXISTS` and its indexes, one statement per item.
 pub(crate) fn create_table<T: Schema>(dialect: Dialect) -> Vec<String> {
-    let table = dialect.quote(T::TABLE);
+    let table = dialect.quote(T::TABLE_NAME);
     let mut create = format!("CREATE TABLE IF NOT EXISTS {table} (");
-    for (at, column) in T::COLUMNS.iter().enumerate() {
+    for (at, column) in T::COLUMN_DEFS.iter().enumerate() {
         if at > 0 {
             create.push_str(", ");
         }
         dialect.push_quoted(&mut create, column.name);
         create.push(' ');
-        if at == T::META.id {
+        if at == T::MODEL_META.id {
             create.push_str(dialect.id_column());
         } else {
             create.push_str(&definition(dialect, column, column.default));
         }
     }
-    let indexed = T::COLUMNS.iter().filter(|column| is_indexed(column));
+    let indexed = T::COLUMN_DEFS.iter().filter(|column| is_indexed(column));
     let mut statements = Vec::new();
     for column in indexed {
         if dialect == Dialect::MySql {
             // MySQL has no CREATE INDEX IF NOT EXISTS; indexes go inline.
             let key = if column.unique { "UNIQUE KEY" } else { "KEY" };
-            let name = dialect.quote(&index_name(T::TABLE, column));
+            let name = dialect.quote(&index_name(T::TABLE_NAME, column));
             let _ = write!(create, ", {key} {name} ({})", dialect.quote(column.name));
         } else {
             statements.push(create_index::<T>(dialect, column));
@@ -46,7 +46,7 @@ pub(crate) fn create_table<T: Schema>(dialect: Dialect) -> Vec<String> {
 
 /// `DROP TABLE IF EXISTS <table>`.
 pub(crate) fn drop_table<T: Schema>(dialect: Dialect) -> String {
-    format!("DROP TABLE IF EXISTS {}", dialect.quote(T::TABLE))
+    format!("DROP TABLE IF EXISTS {}", dialect.quote(T::TABLE_NAME))
 }
 
 /// Whether the model asks for an index on `column`.
@@ -84,7 +84,7 @@ pub(crate) fn index_name(table: &str, column: &ColumnDef) -> String {
 /// NULLs first, as Thing's orders do (`ASC NULLS FIRST`, and `DESC NULLS
 /// LAST` read backwards), so that it serves them.
 pub(crate) fn create_index<T: Schema>(dialect: Dialect, column: &ColumnDef) -> String {
-    index_sql(dialect, T::TABLE, column)
+    index_sql(dialect, T::TABLE_NAME, column)
 }
 
 /// [`create_index`] on the table named `table`.
@@ -117,7 +117,7 @@ pub(crate) fn add_column<T: Schema>(
 ) -> String {
     format!(
         "ALTER TABLE {} ADD COLUMN {} {}",
-        dialect.quote(T::TABLE),
+        dialect.quote(T::TABLE_NAME),
         dialect.quote(column.name),
         definition(dialect, column, default)
     )

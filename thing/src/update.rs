@@ -97,7 +97,7 @@ impl<M: Schema> Update<M> {
     }
 
     /// The id of the row to update.
-    pub fn id(&self) -> i64 {
+    pub fn row_id(&self) -> i64 {
         self.id
     }
 
@@ -108,11 +108,11 @@ impl<M: Schema> Update<M> {
         if self.sets.is_empty() {
             return Err(Error::invalid_input(format_args!(
                 "update of {} {}: no column to set",
-                M::TABLE,
+                M::TABLE_NAME,
                 self.id
             )));
         }
-        let managed = [Some(M::META.id), M::META.version];
+        let managed = [Some(M::MODEL_META.id), M::MODEL_META.version];
         if let Some((column, _)) = self
             .sets
             .iter()
@@ -120,13 +120,13 @@ impl<M: Schema> Update<M> {
         {
             return Err(Error::invalid_input(format_args!(
                 "update of {} {}: {} is not settable (Thing manages it)",
-                M::TABLE,
+                M::TABLE_NAME,
                 self.id,
-                M::COLUMNS[*column].name
+                M::COLUMN_DEFS[*column].name
             )));
         }
         let mut sets = self.sets.clone();
-        if let Some(updated_at) = M::META.updated_at
+        if let Some(updated_at) = M::MODEL_META.updated_at
             && !sets.iter().any(|(column, _)| *column == updated_at)
         {
             sets.push((updated_at, now));

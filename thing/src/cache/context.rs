@@ -154,12 +154,24 @@ impl CacheContext {
         let (mut version, mut digits) = (itoa::Buffer::new(), itoa::Buffer::new());
         let prefix = &self.config.prefix;
         let version = version.format(FORMAT_VERSION);
-        concat(&[prefix, ":", T::TABLE, ":v", version, ":", digits.format(id)])
+        concat(&[
+            prefix,
+            ":",
+            T::TABLE_NAME,
+            ":v",
+            version,
+            ":",
+            digits.format(id),
+        ])
     }
 
     /// The keys of rows `ids` of `T`, in order.
     pub fn row_keys<T: Schema>(&self, ids: &[i64]) -> Vec<String> {
-        let prefix = format!("{}:{}:v{FORMAT_VERSION}:", self.config.prefix, T::TABLE);
+        let prefix = format!(
+            "{}:{}:v{FORMAT_VERSION}:",
+            self.config.prefix,
+            T::TABLE_NAME
+        );
         let mut digits = itoa::Buffer::new();
         ids.iter()
             .map(|&id| concat(&[&prefix, digits.format(id)]))
@@ -173,7 +185,7 @@ impl CacheContext {
         format!(
             "{}:{}:q:v{FORMAT_VERSION}:{}",
             self.config.prefix,
-            T::TABLE,
+            T::TABLE_NAME,
             sha1_hex(spec)
         )
     }
@@ -183,19 +195,19 @@ impl CacheContext {
     /// hundreds): joined without `format!`.
     pub fn stamp_key<T: Schema>(&self, stamp: &Stamp) -> String {
         let prefix = &self.config.prefix;
-        let table = T::TABLE;
+        let table = T::TABLE_NAME;
         match stamp {
             Stamp::Value { column, value } => concat(&[
                 prefix,
                 ":",
                 table,
                 ":s:v:",
-                T::COLUMNS[*column].name,
+                T::COLUMN_DEFS[*column].name,
                 ":",
                 value,
             ]),
             Stamp::Column(column) => {
-                concat(&[prefix, ":", table, ":s:c:", T::COLUMNS[*column].name])
+                concat(&[prefix, ":", table, ":s:c:", T::COLUMN_DEFS[*column].name])
             }
             Stamp::Members => concat(&[prefix, ":", table, ":s:m"]),
             Stamp::Table(other) => concat(&[prefix, ":", other, ":s:t"]),

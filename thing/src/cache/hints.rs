@@ -64,7 +64,7 @@ pub(crate) type Values = Arc<[(usize, Value)]>;
 type RowOf = (&'static str, u64, i64);
 
 fn row_of<T: Schema>(id: i64) -> RowOf {
-    (T::TABLE, T::SCHEMA_HASH, id)
+    (T::TABLE_NAME, T::SHAPE_HASH, id)
 }
 
 /// Indexed values by model and row id.

@@ -52,7 +52,7 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
         with_session!(target, |session| insert_rows::<T, _>(&mut session, &rows)
             .await)?
     };
-    let all: Vec<usize> = (0..T::COLUMNS.len()).collect();
+    let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
     let mut writes = Vec::with_capacity(chunk.len());
     let mut snapshots = Snapshots::default();
     for (item, id) in chunk.iter_mut().zip(ids) {
@@ -105,7 +105,7 @@ where
         return Err(Error::invalid_input(format_args!(
             "INSERT of {} rows into `{}` returned {} ids",
             rows.len(),
-            T::TABLE,
+            T::TABLE_NAME,
             ids.len()
         )));
     }

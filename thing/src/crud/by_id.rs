@@ -64,7 +64,7 @@ impl<M: Schema> Update<M> {
             "update",
             Reads::Write,
             slow_threshold(executor),
-            (table = M::TABLE, id = self.id()),
+            (table = M::TABLE_NAME, id = self.row_id()),
             set_by_id(executor.__target(), self)
         )
     }
@@ -88,7 +88,7 @@ impl Assignments {
         Ok(Self {
             columns,
             values,
-            bumped: T::META.version,
+            bumped: T::MODEL_META.version,
         })
     }
 
@@ -120,8 +120,8 @@ async fn set_by_id<T: Schema>(target: Target<'_>, update: &Update<T>) -> Result<
     let set = Assignments::of(update)?;
     let changed = set.changed();
     let write = RowWrite {
-        id: update.id(),
-        membership: T::META
+        id: update.row_id(),
+        membership: T::MODEL_META
             .deleted
             .is_some_and(|deleted| changed.contains(&deleted)),
         changed,
@@ -150,7 +150,7 @@ impl Change<'_> {
                     (Value::Int(old), Value::Int(delta)) if *at == column => {
                         (*at, Value::Int(old.wrapping_add(*delta)))
                     }
-                    (Value::Int(version), _) if Some(*at) == T::META.version => {
+                    (Value::Int(version), _) if Some(*at) == T::MODEL_META.version => {
                         (*at, Value::Int(version.wrapping_add(1)))
                     }
                     _ => (*at, value.clone()),
@@ -255,7 +255,7 @@ async fn guess<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
         select_by_id::<T, _>(&mut session, id).await
     })?;
     row.map(|row| indexed_values(&row))
-        .ok_or_else(|| Error::not_found(T::TABLE, id))
+        .ok_or_else(|| Error::not_found(T::TABLE_NAME, id))
 }
 
 /// `change` guarded by the indexed values `before` (none: unguarded);
@@ -320,7 +320,7 @@ where
 {
     let mut args = DB::Arguments::default();
     for (&column, value) in set.columns.iter().zip(&set.values) {
-        DB::bind_column_value(value, T::COLUMNS[column].sql_type, &mut args)
+        DB::bind_column_value(value, T::COLUMN_DEFS[column].sql_type, &mut args)
             .map_err(Error::encode)?;
     }
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
@@ -333,7 +333,7 @@ where
     ));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
-        return Err(Error::not_found(T::TABLE, id));
+        return Err(Error::not_found(T::TABLE_NAME, id));
     }
     Ok(())
 }
@@ -350,7 +350,7 @@ fn bind_guards<T: Schema, DB: Backend>(
             guards.push(Guard::IsNull(*column));
         } else {
             guards.push(Guard::Equals(*column));
-            DB::bind_column_value(value, T::COLUMNS[*column].sql_type, args)
+            DB::bind_column_value(value, T::COLUMN_DEFS[*column].sql_type, args)
                 .map_err(Error::encode)?;
         }
     }
@@ -375,12 +375,12 @@ where
 {
     let mut args = DB::Arguments::default();
     DB::bind_value(delta, &mut args).map_err(Error::encode)?;
-    if T::META.updated_at.is_some() {
+    if T::MODEL_META.updated_at.is_some() {
         DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
     }
     DB::bind_id(id, &mut args).map_err(Error::encode)?;
     let guards = bind_guards::<T, DB>(before, &mut args)?;
-    let range = T::COLUMNS[column].sql_type.integer_range();
+    let range = T::COLUMN_DEFS[column].sql_type.integer_range();
     if let Some(range) = range {
         let (low, high) = values_before(range, delta);
         DB::bind_id(low, &mut args).map_err(Error::encode)?;
@@ -392,16 +392,16 @@ where
         return Ok(());
     }
     if !guards.is_empty() {
-        return Err(Error::not_found(T::TABLE, id));
+        return Err(Error::not_found(T::TABLE_NAME, id));
     }
     // No row, or the sum would leave the column's range.
     match (range, select_by_id::<T, DB>(session, id).await?) {
         (Some((min, max)), Some(_)) => Err(Error::invalid_input(format_args!(
             "incr: {}.{} + {delta:?} would leave its range {min}..={max}; nothing was written",
-            T::TABLE,
-            T::COLUMNS[column].name
+            T::TABLE_NAME,
+            T::COLUMN_DEFS[column].name
         ))),
-        _ => Err(Error::not_found(T::TABLE, id)),
+        _ => Err(Error::not_found(T::TABLE_NAME, id)),
     }
 }
 

@@ -43,18 +43,18 @@ pub(crate) async fn save<T: Schema + Hooks, E: Executor + ?Sized>(
     item: &mut T,
 ) -> Result<()> {
     let target = executor.__target();
-    let creating = item.id() == 0;
+    let creating = item.row_id() == 0;
     before_save(target, item, creating).await?;
     let undo = Undo::capture(item);
     let result = if creating {
         insert_one(target, item).await.map(|()| {
-            let all: Vec<usize> = (0..T::COLUMNS.len()).collect();
-            announce::<T>(target, item.id(), WriteKind::Insert, &all);
+            let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
+            announce::<T>(target, item.row_id(), WriteKind::Insert, &all);
         })
     } else {
         update_one(target, item).await.map(|columns| {
             if !columns.is_empty() {
-                announce::<T>(target, item.id(), WriteKind::Update, &columns);
+                announce::<T>(target, item.row_id(), WriteKind::Update, &columns);
             }
         })
     };
@@ -84,11 +84,11 @@ async fn before_save<T: Schema + Hooks>(
     let executor = target.executor();
     item.before_save(executor)
         .await
-        .map_err(|source| Error::hook(T::TABLE, "before_save", source))?;
+        .map_err(|source| Error::hook(T::TABLE_NAME, "before_save", source))?;
     if creating {
         item.before_create(executor)
             .await
-            .map_err(|source| Error::hook(T::TABLE, "before_create", source))?;
+            .map_err(|source| Error::hook(T::TABLE_NAME, "before_create", source))?;
     }
     Ok(())
 }
@@ -125,13 +125,13 @@ async fn after_write<T: Schema + Hooks>(target: Target<'_>, item: &T, done: Afte
     }
     match target {
         Target::Db(db) => done.run(item, db).await,
-        Target::Tx(tx) => match T::decode_row(&item.encode_row()) {
+        Target::Tx(tx) => match T::from_row_bytes(&item.row_bytes()) {
             Some(copy) => tx.after_commit(Box::new(move |db| {
                 Box::pin(async move { done.run(&copy, &db).await })
             })),
             None => tracing::warn!(
-                table = T::TABLE,
-                id = item.id(),
+                table = T::TABLE_NAME,
+                id = item.row_id(),
                 "after-hooks skipped: the row's copy did not decode"
             ),
         },
@@ -147,9 +147,9 @@ fn announce<T: Schema>(target: Target<'_>, id: i64, kind: WriteKind, columns: &[
     }
     let changed = columns
         .iter()
-        .map(|&column| T::COLUMNS[column].name)
+        .map(|&column| T::COLUMN_DEFS[column].name)
         .collect();
-    let event = WriteEvent::new(T::TABLE, id, kind, changed);
+    let event = WriteEvent::new(T::TABLE_NAME, id, kind, changed);
     match target {
         Target::Db(db) => db.announce(&event),
         Target::Tx(tx) => tx.record_event(event),
@@ -167,11 +167,11 @@ pub(crate) async fn delete<T: Schema + Hooks, E: Executor + ?Sized>(
     if T::HOOKS {
         item.before_delete(target.executor())
             .await
-            .map_err(|source| Error::hook(T::TABLE, "before_delete", source))?;
+            .map_err(|source| Error::hook(T::TABLE_NAME, "before_delete", source))?;
     }
     delete_one(target, item, Removal::of::<T>(hard)).await?;
     if let Some(cache) = cache_of(target) {
-        cache.value_hints.forget::<T>(item.id());
+        cache.value_hints.forget::<T>(item.row_id());
     }
     after_write(target, item, After::Delete).await;
     Ok(())
@@ -183,17 +183,19 @@ fn hint_values<T: Schema>(target: Target<'_>, item: &T) {
     if let Some(cache) = cache_of(target)
         && guarded_columns::<T>().next().is_some()
     {
-        cache.value_hints.set::<T>(item.id(), &indexed_values(item));
+        cache
+            .value_hints
+            .set::<T>(item.row_id(), &indexed_values(item));
     }
 }
 
 /// `restore`: `deleted = false` on a soft-deleted row, which every cached list
 /// it belongs to then shows again.
 pub(crate) async fn restore<T: Schema, E: Executor + ?Sized>(executor: &E, item: &T) -> Result<()> {
-    if T::META.deleted.is_none() {
+    if T::MODEL_META.deleted.is_none() {
         return Err(Error::invalid_input(format_args!(
             "`{}` has no `deleted` column: its rows are never soft-deleted",
-            T::TABLE
+            T::TABLE_NAME
         )));
     }
     delete_one(executor.__target(), item, Removal::Restore).await
@@ -213,7 +215,7 @@ enum Removal {
 impl Removal {
     /// What `delete` (or, with `hard`, `delete_hard`) does to a row of `T`.
     fn of<T: Schema>(hard: bool) -> Self {
-        if !hard && T::META.deleted.is_some() {
+        if !hard && T::MODEL_META.deleted.is_some() {
             Self::Soft
         } else {
             Self::Hard
@@ -230,16 +232,16 @@ pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     column: usize,
     delta: Value,
 ) -> Result<()> {
-    if Some(column) == T::META.version {
+    if Some(column) == T::MODEL_META.version {
         return Err(Error::invalid_input(format_args!(
             "incr: {}.{} is the version column, which every write bumps by itself",
-            T::TABLE,
-            T::COLUMNS[column].name
+            T::TABLE_NAME,
+            T::COLUMN_DEFS[column].name
         )));
     }
     let mut changed = vec![column];
-    changed.extend(T::META.updated_at);
-    changed.extend(T::META.version);
+    changed.extend(T::MODEL_META.updated_at);
+    changed.extend(T::MODEL_META.version);
     let write = RowWrite {
         id,
         changed,
@@ -336,7 +338,7 @@ pub(crate) async fn save_many<T: Schema + Hooks, E: Executor + ?Sized>(
             return Ok(());
         }
         let (mut new, stored): (Vec<&mut T>, Vec<&mut T>) =
-            items.iter_mut().partition(|item| item.id() == 0);
+            items.iter_mut().partition(|item| item.row_id() == 0);
         batch::insert_all(tx, &mut new).await?;
         for item in stored {
             save(tx, item).await?;
@@ -488,7 +490,7 @@ async fn locked_row<T: Schema>(target: Target<'_>, id: i64) -> Result<T> {
     let row = with_session!(target, |session| {
         select_for_update::<T, _>(&mut session, id).await
     })?;
-    row.ok_or_else(|| Error::not_found(T::TABLE, id))
+    row.ok_or_else(|| Error::not_found(T::TABLE_NAME, id))
 }
 
 /// What the guards of a write of `item` compare with: `Some(Some(row))`, the
@@ -507,7 +509,7 @@ fn guard_basis<T: Schema>(item: &T) -> Option<Option<T>> {
 fn snapshot_row<T: Schema>(item: &T) -> Option<T> {
     item.snapshot()
         .and_then(Snapshot::row)
-        .and_then(T::decode_row)
+        .and_then(T::from_row_bytes)
 }
 
 /// The guards of a write whose row was `before`: each indexed column as it was.
@@ -567,13 +569,13 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<Vec<u
     if columns.is_empty() {
         return Ok(columns);
     }
-    if let (Some(updated_at), Some(base)) = (T::META.updated_at, item.base_mut()) {
+    if let (Some(updated_at), Some(base)) = (T::MODEL_META.updated_at, item.base_mut()) {
         base.updated_at = now();
         if !columns.contains(&updated_at) {
             columns.push(updated_at);
         }
     }
-    let membership = T::META
+    let membership = T::MODEL_META
         .deleted
         .is_some_and(|deleted| columns.contains(&deleted));
     let expected = bump_version(item, &mut columns);
@@ -591,7 +593,7 @@ async fn write_columns<T: Schema>(
     membership: bool,
     expected: Option<i64>,
 ) -> Result<()> {
-    let id = item.id();
+    let id = item.row_id();
     let Some(before) = guard_basis(item) else {
         return update_locked(target, item, columns, membership, expected).await;
     };
@@ -605,7 +607,7 @@ async fn write_columns<T: Schema>(
     let mut guards = before.as_ref().map(guards_of).unwrap_or_default();
     guards.extend(
         expected
-            .zip(T::META.version)
+            .zip(T::MODEL_META.version)
             .map(|(_, column)| Guard::Version(column)),
     );
     let keys = keys_of::<T>(target, &write);
@@ -650,7 +652,7 @@ async fn update_locked<T: Schema>(
     membership: bool,
     expected: Option<i64>,
 ) -> Result<()> {
-    let id = item.id();
+    let id = item.row_id();
     atomically(target, async |tx: &Transaction| {
         let target = Target::Tx(tx);
         let current = locked_row::<T>(target, id).await?;
@@ -682,23 +684,23 @@ async fn delete_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -
             Removal::Soft => (WriteKind::SoftDelete, soft_columns::<T>()),
             Removal::Restore => (WriteKind::Restore, soft_columns::<T>()),
         };
-        announce::<T>(target, item.id(), kind, &columns);
+        announce::<T>(target, item.row_id(), kind, &columns);
     }
     done
 }
 
 /// The columns a soft delete or a restore writes.
 fn soft_columns<T: Schema>() -> Vec<usize> {
-    T::META
+    T::MODEL_META
         .deleted
         .into_iter()
-        .chain(T::META.updated_at)
+        .chain(T::MODEL_META.updated_at)
         .collect()
 }
 
 /// [`delete_one`] without telling the listeners.
 async fn remove_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
-    let id = item.id();
+    let id = item.row_id();
     let Some(before) = guard_basis(item) else {
         return delete_locked::<T>(target, id, removal).await;
     };
@@ -801,7 +803,7 @@ impl<T> Default for Guarded<'_, T> {
 /// column to those written, and returns the version it had (which the update
 /// must still find in the row).
 fn bump_version<T: Schema>(item: &mut T, columns: &mut Vec<usize>) -> Option<i64> {
-    let column = T::META.version?;
+    let column = T::MODEL_META.version?;
     let version = item.version_mut()?;
     let expected = *version;
     *version = expected.wrapping_add(1);
@@ -813,15 +815,15 @@ fn bump_version<T: Schema>(item: &mut T, columns: &mut Vec<usize>) -> Option<i64
 
 /// [`Error::Conflict`] when the row's version is not the one the writer read.
 fn check_version<T: Schema>(current: &T, expected: Option<i64>) -> Result<()> {
-    let (Some(expected), Some(column)) = (expected, T::META.version) else {
+    let (Some(expected), Some(column)) = (expected, T::MODEL_META.version) else {
         return Ok(());
     };
     match current.value(column) {
         Value::Int(found) if found == expected => Ok(()),
         found => Err(Error::Conflict(format!(
             "{} with id {}: saved from version {expected}, but the row is at {found:?}",
-            T::TABLE,
-            current.id()
+            T::TABLE_NAME,
+            current.row_id()
         ))),
     }
 }
@@ -865,12 +867,12 @@ where
     for &column in columns {
         <T as ModelIo<DB>>::bind_column(item, column, &mut args).map_err(Error::encode)?;
     }
-    DB::bind_id(item.id(), &mut args).map_err(Error::encode)?;
+    DB::bind_id(item.row_id(), &mut args).map_err(Error::encode)?;
     bind_guards::<T, DB>(&guarded, &mut args)?;
     let sql = dynamic(sql::update::<T>(DB::DIALECT, columns, guarded.guards));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
-        return Err(Error::not_found(T::TABLE, item.id()));
+        return Err(Error::not_found(T::TABLE_NAME, item.row_id()));
     }
     Ok(())
 }
@@ -889,13 +891,15 @@ where
     DB: Backend,
 {
     let mut args = DB::Arguments::default();
-    let (kind, sql) = match T::META.deleted {
+    let (kind, sql) = match T::MODEL_META.deleted {
         Some(deleted) if removal != Removal::Hard => {
             DB::bind_bool(removal == Removal::Soft, &mut args).map_err(Error::encode)?;
-            if T::META.updated_at.is_some() {
+            if T::MODEL_META.updated_at.is_some() {
                 DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
             }
-            let columns: Vec<usize> = std::iter::once(deleted).chain(T::META.updated_at).collect();
+            let columns: Vec<usize> = std::iter::once(deleted)
+                .chain(T::MODEL_META.updated_at)
+                .collect();
             (
                 StatementKind::Update,
                 sql::update::<T>(DB::DIALECT, &columns, guards),
@@ -912,7 +916,7 @@ where
     bind_guards::<T, DB>(&guarded, &mut args)?;
     let (affected, _) = session.execute(kind, dynamic(sql), args).await?;
     if affected == 0 {
-        return Err(Error::not_found(T::TABLE, id));
+        return Err(Error::not_found(T::TABLE_NAME, id));
     }
     Ok(())
 }
@@ -929,7 +933,7 @@ struct Undo {
 impl Undo {
     fn capture<T: Schema>(item: &mut T) -> Self {
         Self {
-            id: item.id(),
+            id: item.row_id(),
             base: item.base().cloned(),
             snapshot: item.snapshot().cloned(),
             version: item.version_mut().map(|version| *version),

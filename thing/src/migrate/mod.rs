@@ -247,7 +247,7 @@ impl Db {
     /// The migration of `T`, run when `apply`.
     async fn migration<T: Schema>(&self, apply: bool) -> Result<Migration> {
         let found = with_session!(Target::Db(self), |session| {
-            introspect::read_table(&mut session, T::TABLE).await
+            introspect::read_table(&mut session, T::TABLE_NAME).await
         })?;
         let steps = plan::plan::<T>(self.dialect(), found.as_ref());
         let statements: Vec<String> = steps
@@ -260,7 +260,7 @@ impl Db {
             self.run_additions(statements).await?;
         }
         Ok(Migration {
-            table: T::TABLE,
+            table: T::TABLE_NAME,
             steps,
             applied,
         })

@@ -18,9 +18,9 @@ pub(crate) fn plan<T: Schema>(dialect: Dialect, found: Option<&FoundTable>) -> V
     let mut applied = Vec::new();
     let mut indexes = Vec::new();
     let mut reported = Vec::new();
-    for (at, column) in T::COLUMNS.iter().enumerate() {
+    for (at, column) in T::COLUMN_DEFS.iter().enumerate() {
         match found.column(column.name) {
-            None if at == T::META.id => reported.push(MigrationStep::ColumnDiffers {
+            None if at == T::MODEL_META.id => reported.push(MigrationStep::ColumnDiffers {
                 column: column.name,
                 expected: dialect.id_column().to_owned(),
                 found: "no such column".to_owned(),
@@ -32,7 +32,7 @@ pub(crate) fn plan<T: Schema>(dialect: Dialect, found: Option<&FoundTable>) -> V
                     continue;
                 }
             },
-            Some(_) if at == T::META.id => {}
+            Some(_) if at == T::MODEL_META.id => {}
             Some(existing) => {
                 if let Some(step) = differs(dialect, column, existing) {
                     reported.push(step);
@@ -48,7 +48,7 @@ pub(crate) fn plan<T: Schema>(dialect: Dialect, found: Option<&FoundTable>) -> V
             });
         }
     }
-    let declared = |name: &str| T::COLUMNS.iter().any(|column| column.name == name);
+    let declared = |name: &str| T::COLUMN_DEFS.iter().any(|column| column.name == name);
     reported.extend(
         found
             .columns

@@ -108,7 +108,7 @@ impl<P: Schema, C: Thing> Preload<P> for BelongsToRelation<P, C> {
         ids.dedup();
         let rows = C::by_ids(executor, &ids).await?;
         let mut shares = Shares::new(
-            rows.into_iter().map(|row| (Schema::id(&row), row)),
+            rows.into_iter().map(|row| (Schema::row_id(&row), row)),
             keys.iter().flatten().copied(),
         );
         for (parent, key) in parents.iter_mut().zip(keys) {

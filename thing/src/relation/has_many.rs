@@ -111,7 +111,7 @@ impl<P: Schema, C: Thing> HasManyRelation<P, C> {
         let key = Expr::Cmp {
             column: self.fk,
             op: CmpOp::Eq,
-            value: Value::Int(parent.id()),
+            value: Value::Int(parent.row_id()),
         };
         let rows = self.base().filter(Filter::new(key)).all(executor).await?;
         let holder = (self.holder)(parent);

@@ -37,7 +37,9 @@ impl<T: Schema> BelongsTo<T> {
         self.row
             .as_ref()
             .map(Option::as_ref)
-            .ok_or(Error::NotLoaded { table: T::TABLE })
+            .ok_or(Error::NotLoaded {
+                table: T::TABLE_NAME,
+            })
     }
 
     /// [`BelongsTo::get`], mutably.
@@ -45,7 +47,9 @@ impl<T: Schema> BelongsTo<T> {
         self.row
             .as_mut()
             .map(Option::as_mut)
-            .ok_or(Error::NotLoaded { table: T::TABLE })
+            .ok_or(Error::NotLoaded {
+                table: T::TABLE_NAME,
+            })
     }
 }
 
@@ -85,12 +89,12 @@ macro_rules! list_holder {
             /// The related rows (maybe none), or [`Error::NotLoaded`] when
             /// they have not been loaded.
             pub fn get(&self) -> Result<&[T]> {
-                self.rows.as_deref().ok_or(Error::NotLoaded { table: T::TABLE })
+                self.rows.as_deref().ok_or(Error::NotLoaded { table: T::TABLE_NAME })
             }
 
             /// The related rows, mutably (to load their own relations).
             pub fn get_mut(&mut self) -> Result<&mut [T]> {
-                self.rows.as_deref_mut().ok_or(Error::NotLoaded { table: T::TABLE })
+                self.rows.as_deref_mut().ok_or(Error::NotLoaded { table: T::TABLE_NAME })
             }
         }
 

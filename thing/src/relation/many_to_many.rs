@@ -104,7 +104,7 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
         parent: &'p mut P,
     ) -> Result<&'p [C]> {
         let links = self
-            .links(vec![equals(self.mine, parent.id())])
+            .links(vec![equals(self.mine, parent.row_id())])
             .all(executor)
             .await?;
         let mut ids: Vec<i64> = Vec::with_capacity(links.len());
@@ -171,11 +171,11 @@ fn equals(column: usize, id: i64) -> Expr {
 
 /// The ids of two rows to link, which must be saved.
 fn saved_ids<P: Schema, C: Schema>(parent: &P, other: &C) -> Result<(i64, i64)> {
-    match (parent.id(), other.id()) {
+    match (parent.row_id(), other.row_id()) {
         (0, _) | (_, 0) => Err(Error::invalid_input(format_args!(
             "link `{}` and `{}` rows after saving them (an id is 0)",
-            P::TABLE,
-            C::TABLE
+            P::TABLE_NAME,
+            C::TABLE_NAME
         ))),
         ids => Ok(ids),
     }
@@ -207,7 +207,10 @@ impl<P: Schema, C: Thing, J: JoinRow> Preload<P> for ManyToManyRelation<P, C, J>
         let uses = keys
             .iter()
             .flat_map(|key| linked.get(key).into_iter().flatten().copied());
-        let mut shares = Shares::new(rows.into_iter().map(|row| (Schema::id(&row), row)), uses);
+        let mut shares = Shares::new(
+            rows.into_iter().map(|row| (Schema::row_id(&row), row)),
+            uses,
+        );
         for (parent, key) in parents.iter_mut().zip(keys) {
             let mut rows = Vec::new();
             for &other in linked.get(&key).into_iter().flatten() {

@@ -218,7 +218,7 @@ pub(crate) fn parent_ids<P: Schema>(
     parents: &[&mut P],
     column: usize,
 ) -> (Vec<i64>, Vec<i64>, Expr) {
-    let keys: Vec<i64> = parents.iter().map(|parent| parent.id()).collect();
+    let keys: Vec<i64> = parents.iter().map(|parent| parent.row_id()).collect();
     let mut ids = keys.clone();
     ids.sort_unstable();
     ids.dedup();
@@ -290,10 +290,10 @@ impl<V> Shares<V> {
 
 /// A copy of `row` made from its bytes, with its snapshot, as if read again.
 fn copy_row<T: Schema>(row: &T) -> Result<T> {
-    let mut copy = T::decode_row(&row.encode_row()).ok_or_else(|| {
+    let mut copy = T::from_row_bytes(&row.row_bytes()).ok_or_else(|| {
         Error::invalid_input(format_args!(
             "a row of `{}` did not decode from its own bytes",
-            T::TABLE
+            T::TABLE_NAME
         ))
     })?;
     remember(&mut copy);

@@ -28,7 +28,7 @@ impl ForeignKey for Option<i64> {}
 /// The position of the foreign key `column` of `T`, which must be an indexed
 /// `i64` or `Option<i64>` column (a compile error otherwise).
 pub const fn foreign_key_index<T: Schema, V: ForeignKey>(column: Column<T, V>) -> usize {
-    let def = &T::COLUMNS[column.index()];
+    let def = &T::COLUMN_DEFS[column.index()];
     if !def.index && !def.unique {
         panic!(
             "the foreign key of has_many must be indexed in the related model: \
