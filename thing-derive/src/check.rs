@@ -25,6 +25,7 @@ pub fn check(cx: &Ctxt, model: &Model) {
         }
     }
     check_duplicates(cx, &model.columns);
+    check_reserved_handles(cx, model);
     check_single_base(cx, model);
     check_id(cx, model);
     check_single_version(cx, model);
@@ -366,6 +367,35 @@ fn check_duplicates(cx: &Ctxt, columns: &[Column]) {
                     column.name, first.field_path
                 ),
             ));
+        }
+    }
+}
+
+/// The constants of `Thing` a model reads as `User::TABLE`: a field whose
+/// handle (its name in upper case) is one of them would shadow it.
+const RESERVED_HANDLES: [&str; 4] = ["TABLE", "COLUMNS", "META", "SCHEMA_HASH"];
+
+/// No column or relation field whose handle would shadow a constant of
+/// `Thing`: `User::TABLE` must stay the table name, not a column handle.
+fn check_reserved_handles(cx: &Ctxt, model: &Model) {
+    let handled = model
+        .fields
+        .iter()
+        .filter(|field| matches!(field.role, Role::Column | Role::Relation));
+    for field in handled {
+        let name = field.member.to_string();
+        let name = name.trim_start_matches("r#");
+        let handle = name.to_uppercase();
+        if RESERVED_HANDLES.contains(&handle.as_str()) {
+            cx.error_spanned_by(
+                field.member,
+                format!(
+                    "a field named `{name}` would make the handle `{ident}::{handle}`, which is \
+                     `Thing::{handle}`: rename the field, and keep its column name with \
+                     #[thing(column = \"{name}\")]",
+                    ident = model.ident
+                ),
+            );
         }
     }
 }
