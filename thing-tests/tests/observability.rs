@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use thing::{Db, Thing};
 use thing_tests::capture::{Capture, Captured, capture};
-use thing_tests::models::User;
-use thing_tests::{Backend, CacheKind, CacheTest};
+use thing_tests::models::{Item, User};
+use thing_tests::{Backend, CacheKind, CacheTest, TestDb};
 use tokio::sync::Notify;
 
 /// Runs `body` on SQLite and PostgreSQL, each with the memory cache and Redis,
@@ -239,4 +239,51 @@ async fn slow_operations_are_warned_about() {
     User::by_id(&quiet, user.base.id).await.unwrap();
     assert!(capture.events("thing::slow").is_empty());
     c.finish().await;
+}
+
+/// The SQL sqlx logged for each statement since the capture began.
+fn logged_statements(capture: &Capture) -> Vec<String> {
+    capture
+        .events("sqlx::query")
+        .iter()
+        .filter_map(|event| event.field("db.statement").map(str::to_owned))
+        .collect()
+}
+
+/// On PostgreSQL, which sorts NULLs last going up, an order on a nullable
+/// column says `NULLS FIRST` (as the other backends sort), and an order on a
+/// NOT NULL column (the id, `age`) says nothing, so that a plain index on it
+/// serves the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_orders_name_nulls_only_for_nullable_columns() {
+    let Some(t) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    t.db.create_table::<Item>().await.unwrap();
+    let (_guard, capture) = capture().await;
+    let uncached = Db::builder(&t.url).no_cache().build().await.unwrap();
+    Item::query()
+        .order_by(Item::AGE.desc())
+        .all(&uncached)
+        .await
+        .unwrap();
+    Item::query()
+        .order_by(Item::RANK.asc())
+        .all(&uncached)
+        .await
+        .unwrap();
+    let logged = logged_statements(&capture);
+    let by_age = logged.iter().find(|sql| sql.contains(r#"ORDER BY "age""#));
+    let by_rank = logged.iter().find(|sql| sql.contains(r#"ORDER BY "rank""#));
+    let (by_age, by_rank) = (by_age.expect("logged"), by_rank.expect("logged"));
+    assert!(
+        by_age.contains(r#""age" DESC, "id" ASC"#) && !by_age.contains("NULLS"),
+        "{by_age}"
+    );
+    assert!(
+        by_rank.contains(r#""rank" ASC NULLS FIRST, "id" ASC"#),
+        "{by_rank}"
+    );
+    drop(uncached);
+    t.finish().await;
 }

@@ -581,7 +581,7 @@ async fn a_flushed_script_cache_costs_one_extra_round_trip() {
 /// from the database, and once Redis is back, hits come back, with no restart.
 /// Under `WritePolicy::BestEffort`: under the default `Outbox`, a write that no
 /// process can invalidate waits for the outbox timeout and fails with
-/// `Error::CacheNotTold`, committed (`tests/faults.rs`).
+/// `Error::CacheNotTold`, committed (`faults.rs`).
 #[tokio::test]
 async fn the_orm_keeps_working_while_redis_is_down() {
     use thing::Thing;

@@ -425,7 +425,7 @@ impl Cache for DropsInvalidations {
 /// handles on both (a writer and "another process"). Their write policy is
 /// `BestEffort`, the one whose writes rely on this retry alone: under the
 /// default `Outbox` a write that no handle can invalidate fails with
-/// `Error::CacheNotTold` (see `tests/faults.rs`).
+/// `Error::CacheNotTold` (see `faults.rs`).
 async fn flaky_handles() -> (thing_tests::TestDb, DropsInvalidations, Db, Db) {
     let t = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
         .await
