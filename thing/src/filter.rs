@@ -230,7 +230,7 @@ impl<M, V: Operand<Of = String>> Column<M, V> {
     /// `column LIKE pattern`, case-sensitive on every backend: `%` any run,
     /// `_` one character, `\` takes the next character as itself (`\%`, `\_`,
     /// `\\`). A pattern holding NUL or ending in a lone `\` fails with
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the query runs,
+    /// [`Error::InvalidInput`] when the query runs,
     /// before any SQL: backends would read it differently.
     pub fn like(&self, pattern: impl Into<String>) -> Filter<M> {
         Filter::new(Expr::Like {

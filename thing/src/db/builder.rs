@@ -345,10 +345,12 @@ impl DbBuilder {
     }
 
     /// What a write does when a shared cache cannot be reached to lock its
-    /// keys before the commit (default [`WritePolicy::Outbox`]: commit, and
-    /// record the invalidations in the `thing_outbox` table for any handle to
-    /// apply). With [`WritePolicy::FailClosed`] such a write fails with
-    /// [`Error::Cache`] and writes nothing.
+    /// keys before the commit (default [`WritePolicy::Outbox`]: commit, record
+    /// the invalidations in the `thing_outbox` table for any handle to apply,
+    /// and return once one did, or fail with [`Error::CacheNotTold`] after the
+    /// [outbox timeout](Self::outbox_timeout)). With
+    /// [`WritePolicy::FailClosed`] such a write fails with [`Error::Cache`]
+    /// and writes nothing.
     ///
     /// ```
     /// let builder = thing::Db::builder("sqlite::memory:")
