@@ -104,13 +104,9 @@ impl Db {
             (true, Ok(_)) => Some(self.record_in_outbox(&epoch).await?),
             _ => None,
         };
-        let nothing = WriteKeys::default();
-        match (&done, locked) {
-            (Ok(_), true) => cache.end_write(self.counters(), &epoch, &nothing).await,
-            (Ok(_), false) => cache.end_write(self.counters(), &nothing, &epoch).await,
-            (Err(_), true) => cache.abort_write(self.counters(), &epoch).await,
-            (Err(_), false) => {}
-        }
+        cache
+            .finish_write(self.counters(), &epoch, locked, done.is_ok())
+            .await;
         if let Some(entry) = entry {
             self.await_outbox(entry).await?;
         }

@@ -340,6 +340,26 @@ impl CacheContext {
         }
     }
 
+    /// After a write whose keys are all `keys` (a transaction's, or an
+    /// epoch's): [`end_write`](Self::end_write) if it `committed`, with `keys`
+    /// as locked or, when its lock failed (`!locked`), as learned; else
+    /// [`abort_write`](Self::abort_write) of what it locked.
+    pub async fn finish_write(
+        &self,
+        counters: &StatsCounters,
+        keys: &WriteKeys,
+        locked: bool,
+        committed: bool,
+    ) {
+        let nothing = WriteKeys::default();
+        match (committed, locked) {
+            (true, true) => self.end_write(counters, keys, &nothing).await,
+            (true, false) => self.end_write(counters, &nothing, keys).await,
+            (false, true) => self.abort_write(counters, keys).await,
+            (false, false) => {}
+        }
+    }
+
     /// After a write failed: takes back its locks (nothing changed).
     pub async fn abort_write(&self, counters: &StatsCounters, keys: &WriteKeys) {
         if keys.is_empty() {

@@ -457,9 +457,8 @@ async fn unlocked<R>(
 ) -> Result<R> {
     if !cache.after_failed_lock(err.clone())? {
         let value = work(Target::Db(db)).await?;
-        let nothing_locked = WriteKeys::default();
         cache
-            .end_write(db.counters(), &nothing_locked, &after(&value))
+            .finish_write(db.counters(), &after(&value), false, true)
             .await;
         return Ok(value);
     }

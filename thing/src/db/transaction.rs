@@ -161,13 +161,10 @@ impl Transaction {
         }
         let committed = end(&db, conn, true).await;
         if let Some(cache) = cache {
-            let nothing = WriteKeys::default();
-            match (&committed, locked) {
-                (Ok(()), true) => cache.end_write(db.counters(), &keys, &nothing).await,
-                (Ok(()), false) => cache.end_write(db.counters(), &nothing, &keys).await,
-                (Err(_), true) => cache.abort_write(db.counters(), &keys).await,
-                (Err(_), false) => {}
-            }
+            let committed = committed.is_ok();
+            cache
+                .finish_write(db.counters(), &keys, locked, committed)
+                .await;
         }
         let told = match (&committed, entry) {
             (Ok(()), Some(entry)) => db.await_outbox(entry).await,
