@@ -177,10 +177,8 @@ impl TestDb {
 async fn run(db: &Db, sql: &str) {
     let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
     let result = match db.dialect() {
-        thing::dialect::Dialect::Sqlite => query().execute(db.as_sqlite().unwrap()).await.map(drop),
-        thing::dialect::Dialect::Postgres => {
-            query().execute(db.as_postgres().unwrap()).await.map(drop)
-        }
+        thing::Dialect::Sqlite => query().execute(db.as_sqlite().unwrap()).await.map(drop),
+        thing::Dialect::Postgres => query().execute(db.as_postgres().unwrap()).await.map(drop),
         _ => query().execute(db.as_mysql().unwrap()).await.map(drop),
     };
     result.unwrap_or_else(|err| panic!("raw SQL `{sql}` failed: {err}"));

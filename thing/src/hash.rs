@@ -1,5 +1,5 @@
-//! Names by SHA-1: how Redis names a script (`EVALSHA`), and how Thing names a
-//! cached query and a long value under a stamp.
+//! Names by hash: SHA-1 for Redis scripts, cached queries and long values
+//! under a stamp; FNV-1a, at compile time, for the schema hash.
 
 /// SHA-1 of `data` in lowercase hex: how Redis names a script (`EVALSHA`), and
 /// how Thing names a cached query.
@@ -13,6 +13,21 @@ pub(crate) fn sha1_hex(data: &[u8]) -> String {
     }
     hex
 }
+
+/// `hash` folded with `bytes` (FNV-1a, 64 bit): used at compile time for the
+/// schema hash.
+pub const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// The FNV-1a offset basis.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 #[cfg(test)]
 mod tests {

@@ -1,18 +1,18 @@
 //! The [`Thing`] trait that `#[derive(Thing)]` implements: what a model can do,
 //! each operation delegating to the runtime below it.
 
-use crate::change;
-use crate::crud;
 use crate::db::executor::{Executor, slow_threshold};
 use crate::error::Result;
-use crate::filter::Filter;
-use crate::lifecycle::Hooks;
 use crate::observe::{self, Reads};
 use crate::query::Query;
+use crate::query::filter::Filter;
+use crate::query::update::Update;
+use crate::read::store;
 use crate::schema::{Column, ColumnDef, ModelMeta, Schema};
-use crate::store;
-use crate::update::Update;
 use crate::value::Numeric;
+use crate::write;
+use crate::write::change;
+use crate::write::lifecycle::Hooks;
 use std::future::Future;
 
 /// A database-backed model. Implement it with `#[derive(Thing)]`, which also
@@ -70,7 +70,7 @@ pub trait Thing: Schema + Hooks {
         Schema::row_id(self)
     }
 
-    /// The row's bytes: every column in order (see [`crate::codec`]).
+    /// The row's bytes: every column in order (see [`crate::schema::codec`]).
     fn encode_row(&self) -> Vec<u8> {
         Schema::row_bytes(self)
     }
@@ -174,7 +174,7 @@ pub trait Thing: Schema + Hooks {
                 table = <Self as Schema>::TABLE_NAME,
                 id = Schema::row_id(self)
             ),
-            crud::save(executor, self)
+            write::save(executor, self)
         )
     }
 
@@ -192,7 +192,7 @@ pub trait Thing: Schema + Hooks {
                 table = <Self as Schema>::TABLE_NAME,
                 id = Schema::row_id(self)
             ),
-            crud::delete::<Self, E>(executor, self, false)
+            write::delete::<Self, E>(executor, self, false)
         )
     }
 
@@ -209,7 +209,7 @@ pub trait Thing: Schema + Hooks {
                 table = <Self as Schema>::TABLE_NAME,
                 id = Schema::row_id(self)
             ),
-            crud::delete::<Self, E>(executor, self, true)
+            write::delete::<Self, E>(executor, self, true)
         )
     }
 
@@ -249,7 +249,7 @@ pub trait Thing: Schema + Hooks {
                 table = <Self as Schema>::TABLE_NAME,
                 id = Schema::row_id(self)
             ),
-            crud::restore::<Self, E>(executor, self)
+            write::restore::<Self, E>(executor, self)
         )
     }
 
@@ -263,7 +263,7 @@ pub trait Thing: Schema + Hooks {
             Reads::Write,
             slow_threshold(executor),
             (table = <Self as Schema>::TABLE_NAME, rows = items.len()),
-            crud::save_many(executor, items)
+            write::save_many(executor, items)
         )
     }
 
@@ -301,7 +301,7 @@ pub trait Thing: Schema + Hooks {
                 id,
                 column = <Self as Schema>::COLUMN_DEFS[column.index()].name
             ),
-            crud::incr::<Self, E>(executor, id, column.index(), delta.to_value()),
+            write::incr::<Self, E>(executor, id, column.index(), delta.to_value()),
         )
     }
 
@@ -354,7 +354,7 @@ pub trait Thing: Schema + Hooks {
             Reads::Write,
             slow_threshold(executor),
             (table = <Self as Schema>::TABLE_NAME),
-            crud::update_or_create(executor, filter, apply)
+            write::update_or_create(executor, filter, apply)
         )
     }
 
@@ -368,7 +368,7 @@ pub trait Thing: Schema + Hooks {
             Reads::Write,
             slow_threshold(executor),
             (table = <Self as Schema>::TABLE_NAME, rows = items.len()),
-            crud::delete_many(executor, items)
+            write::delete_many(executor, items)
         )
     }
 }

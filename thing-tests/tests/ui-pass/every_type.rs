@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use thing::types::SqlType;
+use thing::SqlType;
 use thing::{BaseModel, Column, Thing};
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]

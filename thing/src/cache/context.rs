@@ -6,13 +6,13 @@
 use super::hints::{RowHints, ValueHints};
 use super::unflushed::Unflushed;
 use super::{Bytes, Cache, CacheError, StampedFill, WriteKeys};
-use crate::codec::FORMAT_VERSION;
+use crate::cache::flight::Flights;
+use crate::cache::stamps::{RowWrite, Stamp};
 use crate::error::Error;
-use crate::flight::Flights;
 use crate::hash::sha1_hex;
+use crate::observe::stats::StatsCounters;
 use crate::schema::Schema;
-use crate::stamps::{RowWrite, Stamp};
-use crate::stats::StatsCounters;
+use crate::schema::codec::FORMAT_VERSION;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -233,7 +233,7 @@ impl CacheContext {
             .collect();
         WriteKeys {
             rows: self.row_keys::<T>(&ids),
-            stamps: self.stamp_keys::<T>(&crate::stamps::of_writes::<T>(writes)),
+            stamps: self.stamp_keys::<T>(&crate::cache::stamps::of_writes::<T>(writes)),
         }
     }
 

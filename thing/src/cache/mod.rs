@@ -67,6 +67,7 @@ use std::time::Duration;
 #[cfg(feature = "redis")]
 mod breaker;
 pub(crate) mod context;
+pub(crate) mod flight;
 pub(crate) mod hints;
 #[cfg(feature = "test-hooks")]
 pub(crate) mod hooks;
@@ -74,6 +75,7 @@ mod memory;
 pub(crate) mod outbox;
 #[cfg(feature = "redis")]
 mod redis;
+pub(crate) mod stamps;
 pub(crate) mod unflushed;
 
 /// Cached values are [`Bytes`]: a hit shares the stored buffer (a reference

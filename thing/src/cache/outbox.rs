@@ -11,53 +11,13 @@
 //! drains before it reads from a cache it could not reach.
 
 use super::{Cache, WriteKeys};
+use crate::backend::dialect::Dialect;
 use crate::backend::{Backend, Collect, Op, Outcome};
-use crate::dialect::Dialect;
 use crate::error::{Error, Result};
-use crate::sql::{dynamic, fixed, id_list};
+pub(crate) use crate::sql::outbox::TABLE;
+use crate::sql::outbox::{SELECT_SQL, create_sql, delete_sql, holds_sql, insert_sql};
+use crate::sql::{dynamic, fixed};
 use crate::value::Value;
-
-/// The outbox table.
-pub(crate) const TABLE: &str = "thing_outbox";
-
-/// `CREATE TABLE IF NOT EXISTS` for the outbox.
-fn create_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => {
-            "CREATE TABLE IF NOT EXISTS thing_outbox \
-             (id INTEGER PRIMARY KEY AUTOINCREMENT, invalidations TEXT NOT NULL)"
-        }
-        Dialect::Postgres => {
-            "CREATE TABLE IF NOT EXISTS thing_outbox \
-             (id BIGSERIAL PRIMARY KEY, invalidations TEXT NOT NULL)"
-        }
-        Dialect::MySql => {
-            "CREATE TABLE IF NOT EXISTS thing_outbox \
-             (id BIGINT AUTO_INCREMENT PRIMARY KEY, invalidations LONGTEXT NOT NULL)"
-        }
-    }
-}
-
-fn insert_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => "INSERT INTO thing_outbox (invalidations) VALUES ($1) RETURNING id",
-        _ => "INSERT INTO thing_outbox (invalidations) VALUES (?)",
-    }
-}
-
-fn holds_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => "SELECT id FROM thing_outbox WHERE id = $1",
-        _ => "SELECT id FROM thing_outbox WHERE id = ?",
-    }
-}
-
-const SELECT_SQL: &str = "SELECT id, invalidations FROM thing_outbox ORDER BY id LIMIT 100";
-
-/// `DELETE` of exactly `count` entries, by id.
-fn delete_sql(dialect: Dialect, count: usize) -> String {
-    id_list(dialect, "DELETE FROM thing_outbox WHERE id IN (", count)
-}
 
 /// The stored form of `keys`: a JSON array of the row keys and one of the
 /// stamps.
@@ -165,8 +125,8 @@ pub(crate) async fn drain<DB: Backend>(pool: &sqlx::Pool<DB>, cache: &dyn Cache)
 #[cfg(test)]
 mod tests {
     use super::{decode, delete_sql, encode};
+    use crate::backend::dialect::Dialect;
     use crate::cache::WriteKeys;
-    use crate::dialect::Dialect;
 
     #[test]
     fn entries_round_trip_and_anything_else_is_refused() {

@@ -7,7 +7,7 @@ use super::{
     WriteKeys,
 };
 use crate::hash::sha1_hex;
-use crate::stats;
+use crate::observe::stats;
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Value,
     aio::MultiplexedConnection,

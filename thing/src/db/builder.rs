@@ -2,11 +2,11 @@
 
 use super::handle::Db;
 use super::pool::Pool;
+use crate::backend::health::Health;
 use crate::cache::context::{CacheConfig, CacheContext, WritePolicy};
 use crate::cache::{Cache, MemoryCache};
 use crate::error::{Error, Result};
 use crate::events::{Listeners, WriteEvent};
-use crate::health::Health;
 use std::sync::Arc;
 use std::time::Duration;
 

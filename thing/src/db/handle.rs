@@ -2,14 +2,14 @@
 //! cache.
 
 use super::pool::Pool;
+use crate::backend::dialect::Dialect;
+use crate::backend::health::Health;
 use crate::cache::context::CacheContext;
 #[cfg(feature = "test-hooks")]
 use crate::cache::hooks::{Gate, PausePoint};
-use crate::dialect::Dialect;
 use crate::events::{Listeners, WriteEvent};
-use crate::health::Health;
+use crate::observe::stats::{Stats, StatsCounters};
 use crate::schema::Schema;
-use crate::stats::{Stats, StatsCounters};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 #[cfg(feature = "test-hooks")]
@@ -39,7 +39,7 @@ struct Inner {
 /// use thing::Db;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let db = Db::connect("sqlite::memory:").await?;
-/// assert_eq!(db.dialect(), thing::dialect::Dialect::Sqlite);
+/// assert_eq!(db.dialect(), thing::Dialect::Sqlite);
 /// # Ok::<(), thing::Error>(())
 /// # }).unwrap();
 /// ```

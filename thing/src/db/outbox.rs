@@ -8,7 +8,7 @@ use super::pool::Pool;
 use crate::cache::context::CacheContext;
 use crate::cache::{WriteKeys, outbox};
 use crate::error::{Error, Result};
-use crate::untold;
+use crate::observe::untold;
 use futures_util::future::BoxFuture;
 use std::time::{Duration, Instant};
 

@@ -2,12 +2,11 @@
 
 use super::handle::Db;
 use super::pool::{Pool, TxConn};
-use crate::cache::context::CacheContext;
-use crate::cache::{CacheError, WriteKeys, outbox};
+use crate::cache::{WriteKeys, outbox};
 use crate::error::{Error, Result};
 use crate::events::WriteEvent;
 use crate::observe;
-use crate::stats::StatementKind;
+use crate::observe::stats::StatementKind;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -20,6 +19,32 @@ enum Committed {
     Event(WriteEvent),
     /// A model's after-hooks.
     Hooks(AfterCommit),
+}
+
+/// What a transaction's commit works with: its handle, its connection, the
+/// cache keys of its writes (deduplicated) and what it hands on once
+/// committed.
+pub(crate) struct Committing {
+    pub db: Db,
+    pub conn: TxConn,
+    pub keys: WriteKeys,
+    pub committed: OnCommit,
+}
+
+/// What a committed transaction hands on: the events of its writes and the
+/// after-hooks of its models, in the order its writes were made.
+pub(crate) struct OnCommit(Vec<Committed>);
+
+impl OnCommit {
+    /// Hands each event to the listeners and runs each model's after-hooks.
+    pub(crate) async fn run(self, db: &Db) {
+        for work in self.0 {
+            match work {
+                Committed::Event(event) => db.announce(&event),
+                Committed::Hooks(hooks) => hooks(db.clone()).await,
+            }
+        }
+    }
 }
 
 /// An open transaction, from [`Db::begin`] or [`Db::transaction`].
@@ -107,78 +132,20 @@ impl Transaction {
         committed.push(work);
     }
 
-    /// Commits every write made through this transaction, then invalidates the
-    /// cached rows it wrote.
-    ///
-    /// Before `COMMIT` it locks those rows' keys in the cache. If the cache
-    /// cannot be reached, the `Db`'s [`WritePolicy`](crate::WritePolicy) decides: by default the
-    /// keys are recorded in the outbox table in this transaction, and the
-    /// commit returns once a process applied them to the cache
-    /// ([`Error::CacheNotTold`] if none did within the
-    /// [outbox timeout](crate::DbBuilder::outbox_timeout): committed); with
-    /// [`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed) the transaction is rolled back and the
-    /// error is [`Error::Cache`].
-    pub async fn commit(self) -> Result<()> {
-        let (slow, dialect) = (self.db.slow_threshold(), self.db.dialect());
-        observe::op!("commit", Reads::Write, slow, (dialect = ?dialect), self.commit_with(None))
-            .await
-    }
-
-    /// [`Transaction::commit`] for writes whose lock already failed with `err`.
-    pub(crate) async fn commit_unlocked(self, err: CacheError) -> Result<()> {
-        self.commit_with(Some(err)).await
-    }
-
-    async fn commit_with(self, failed_lock: Option<CacheError>) -> Result<()> {
+    /// The parts a commit works with, taken out of the transaction.
+    pub(crate) fn into_committing(self) -> Committing {
         let mut keys = self.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         keys.dedup();
-        let committed_work = self
+        let work = self
             .committed
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        let db = self.db;
-        let mut conn = self.conn.into_inner();
-        let cache = db.cache();
-        let mut locked = false;
-        let mut entry = None;
-        if let Some(cache) = cache {
-            let lock = match failed_lock {
-                Some(err) => Err(err),
-                None => cache.begin_write(db.counters(), &keys).await,
-            };
-            locked = lock.is_ok();
-            if let Err(err) = lock {
-                match unlocked(&db, cache, &mut conn, &keys, err).await {
-                    Ok(recorded) => entry = recorded,
-                    Err(err) => {
-                        if let Err(rollback) = end(&db, conn, false).await {
-                            tracing::warn!(error = %rollback, "rollback failed after an error");
-                        }
-                        return Err(err);
-                    }
-                }
-            }
+        Committing {
+            db: self.db,
+            conn: self.conn.into_inner(),
+            keys,
+            committed: OnCommit(work),
         }
-        let committed = end(&db, conn, true).await;
-        if let Some(cache) = cache {
-            let committed = committed.is_ok();
-            cache
-                .finish_write(db.counters(), &keys, locked, committed)
-                .await;
-        }
-        let told = match (&committed, entry) {
-            (Ok(()), Some(entry)) => db.await_outbox(entry).await,
-            _ => Ok(()),
-        };
-        if committed.is_ok() {
-            for work in committed_work {
-                match work {
-                    Committed::Event(event) => db.announce(&event),
-                    Committed::Hooks(hooks) => hooks(db.clone()).await,
-                }
-            }
-        }
-        committed.and(told)
     }
 
     /// Undoes every write made through this transaction; the cache is left
@@ -194,19 +161,9 @@ impl Transaction {
     }
 }
 
-/// What a transaction whose keys could not be locked does before `COMMIT`, as
-/// the write policy says: record them in the outbox (the entry's id, which
-/// the commit waits for a process to apply), go on without, or refuse.
-async fn unlocked(
-    db: &Db,
-    cache: &CacheContext,
-    conn: &mut TxConn,
-    keys: &WriteKeys,
-    err: CacheError,
-) -> Result<Option<i64>> {
-    if !cache.after_failed_lock(err)? {
-        return Ok(None);
-    }
+/// Records `keys` in the outbox inside the transaction on `conn`; the
+/// entry's id, which the commit waits for a process to apply.
+pub(crate) async fn record_outbox(db: &Db, conn: &mut TxConn, keys: &WriteKeys) -> Result<i64> {
     db.counters().statement(StatementKind::Other);
     bounded(db, async {
         match conn {
@@ -219,11 +176,10 @@ async fn unlocked(
         }
     })
     .await
-    .map(Some)
 }
 
 /// Ends the transaction on `conn`: `COMMIT`, or `ROLLBACK`.
-async fn end(db: &Db, conn: TxConn, commit: bool) -> Result<()> {
+pub(crate) async fn end(db: &Db, conn: TxConn, commit: bool) -> Result<()> {
     db.counters().statement(StatementKind::Other);
     bounded(db, async {
         match (conn, commit) {
@@ -283,58 +239,5 @@ impl Db {
         })
         .await?;
         Ok(Transaction::new(self.clone(), conn))
-    }
-
-    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when
-    /// it returns `Err` (handing that error back) or panics.
-    ///
-    /// ```
-    /// # use thing::{Db, Thing};
-    /// # #[derive(Thing, Default)] struct Item { id: i64, name: String }
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let db = Db::connect("sqlite::memory:").await?;
-    /// db.create_table::<Item>().await?;
-    /// let id = db
-    ///     .transaction(async |tx| {
-    ///         let mut item = Item { name: "kept".into(), ..Default::default() };
-    ///         item.save(tx).await?;
-    ///         Ok(item.id)
-    ///     })
-    ///     .await?;
-    /// assert_eq!(Item::by_id(&db, id).await?.name, "kept");
-    /// # Ok::<(), thing::Error>(())
-    /// # }).unwrap();
-    /// ```
-    ///
-    /// The future this returns is not `Send` (the closure's future cannot be
-    /// named yet); in a task that must be `Send`, use [`Db::begin`].
-    pub async fn transaction<R, F>(&self, f: F) -> Result<R>
-    where
-        F: AsyncFnOnce(&Transaction) -> Result<R>,
-    {
-        let (slow, dialect) = (self.slow_threshold(), self.dialect());
-        let work = self.run_transaction(f);
-        observe::op!("transaction", Reads::Write, slow, (dialect = ?dialect), work).await
-    }
-
-    /// [`Db::transaction`] without the operation's span (for Thing's own
-    /// transactions, inside an operation that has one).
-    pub(crate) async fn run_transaction<R, F>(&self, f: F) -> Result<R>
-    where
-        F: AsyncFnOnce(&Transaction) -> Result<R>,
-    {
-        let tx = self.open().await?;
-        match f(&tx).await {
-            Ok(value) => {
-                tx.commit_with(None).await?;
-                Ok(value)
-            }
-            Err(err) => {
-                if let Err(rollback) = tx.undo().await {
-                    tracing::warn!(error = %rollback, "rollback failed after an error");
-                }
-                Err(err)
-            }
-        }
     }
 }

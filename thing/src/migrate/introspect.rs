@@ -2,11 +2,11 @@
 //! database spells it, `NOT NULL`) and its indexes, read from each backend's
 //! catalog.
 
+use crate::backend::dialect::Dialect;
 use crate::backend::{Backend, Session};
-use crate::dialect::Dialect;
 use crate::error::{Error, Result};
+use crate::observe::stats::StatementKind;
 use crate::sql::dynamic;
-use crate::stats::StatementKind;
 use crate::value::Value;
 
 /// A column of a table as the database describes it.

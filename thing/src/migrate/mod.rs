@@ -4,14 +4,16 @@
 //! returns the same steps without running them; a [`Migrator`] does either
 //! for many models.
 
+pub(crate) mod ddl;
+
 mod introspect;
 mod plan;
 
+use crate::backend::dialect::Dialect;
 use crate::db::executor::{Target, with_session};
 use crate::db::handle::Db;
-use crate::ddl::run_ddl;
-use crate::dialect::Dialect;
 use crate::error::Result;
+use crate::migrate::ddl::run_ddl;
 use crate::schema::Schema;
 use futures_util::future::BoxFuture;
 use std::fmt;

@@ -4,15 +4,15 @@
 
 use super::MigrationStep;
 use super::introspect::{FoundColumn, FoundTable};
-use crate::dialect::Dialect;
+use crate::backend::dialect::Dialect;
 use crate::schema::{ColumnDef, Schema};
-use crate::table_sql;
+use crate::sql::ddl;
 
 /// The steps for `T`'s table, which is `found` (`None`: it does not exist).
 pub(crate) fn plan<T: Schema>(dialect: Dialect, found: Option<&FoundTable>) -> Vec<MigrationStep> {
     let Some(found) = found else {
         return vec![MigrationStep::CreateTable {
-            statements: table_sql::create_table::<T>(dialect),
+            statements: ddl::create_table::<T>(dialect),
         }];
     };
     let mut applied = Vec::new();
@@ -40,11 +40,11 @@ pub(crate) fn plan<T: Schema>(dialect: Dialect, found: Option<&FoundTable>) -> V
                 }
             }
         }
-        if table_sql::is_indexed(column) && !has_index(found, column) {
+        if ddl::is_indexed(column) && !has_index(found, column) {
             indexes.push(MigrationStep::AddIndex {
                 column: column.name,
                 unique: column.unique,
-                sql: table_sql::create_index::<T>(dialect, column),
+                sql: ddl::create_index::<T>(dialect, column),
             });
         }
     }
@@ -73,7 +73,7 @@ fn new_column<T: Schema>(
     let default = match (column.default, column.nullable) {
         (Some(default), _) => Some(default),
         (None, true) => None,
-        (None, false) => Some(table_sql::zero_default(dialect, column.sql_type).ok_or(
+        (None, false) => Some(ddl::zero_default(dialect, column.sql_type).ok_or(
             MigrationStep::NeedsDefault {
                 column: column.name,
             },
@@ -81,14 +81,14 @@ fn new_column<T: Schema>(
     };
     Ok(MigrationStep::AddColumn {
         column: column.name,
-        sql: table_sql::add_column::<T>(dialect, column, default),
+        sql: ddl::add_column::<T>(dialect, column, default),
     })
 }
 
 /// A [`MigrationStep::ColumnDiffers`] when `existing` has another type or
 /// nullability than `column` declares.
 fn differs(dialect: Dialect, column: &ColumnDef, existing: &FoundColumn) -> Option<MigrationStep> {
-    let expected = table_sql::column_type(dialect, column);
+    let expected = ddl::column_type(dialect, column);
     let same =
         same_type(dialect, expected, &existing.sql_type) && existing.not_null != column.nullable;
     let spell =

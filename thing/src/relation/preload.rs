@@ -5,10 +5,10 @@
 
 use crate::db::executor::Executor;
 use crate::error::{Error, Result};
-use crate::fetch::remember;
-use crate::filter::Expr;
 use crate::model::Thing;
 use crate::query::Query;
+use crate::query::filter::Expr;
+use crate::read::fetch::remember;
 use crate::schema::Schema;
 use crate::value::Value;
 use foldhash::{HashMap, HashMapExt};

@@ -1,14 +1,14 @@
 //! What the relation code `#[derive(Thing)]` generates calls: compile-time
 //! checks that need the related model's items, and the DDL of join tables.
 
-use crate::dialect::Dialect;
+use crate::backend::dialect::Dialect;
 use crate::model::Thing;
 use crate::schema::{Column, Schema};
-use crate::table_sql;
+use crate::sql::ddl;
 
 /// `CREATE TABLE` of a join model, with its indexes.
 pub fn create_table_sql<T: Schema>(dialect: Dialect) -> Vec<String> {
-    table_sql::create_table::<T>(dialect)
+    ddl::create_table::<T>(dialect)
 }
 
 /// Compiles only when `T` is a model.

@@ -1,0 +1,167 @@
+//! `save_many`'s new rows in multi-row `INSERT ... RETURNING`s: up to
+//! [`ROWS_PER_INSERT`] rows per statement (fewer when the backend's parameter
+//! limit needs it), each returning its ids, inside the batch's transaction,
+//! whose commit runs the cache steps of every row.
+
+use super::after::announce;
+use super::delete::delete;
+use super::protocol::atomically;
+use super::save::Undo;
+use super::save::now;
+use super::save::save;
+use crate::db::executor::Executor;
+use super::lifecycle::Hooks;
+use crate::backend::{Backend, ModelIo, Session};
+use crate::cache::stamps::{RowWrite, indexed_values};
+use crate::db::executor::{Target, with_session};
+use crate::db::transaction::Transaction;
+use crate::error::{Error, Result};
+use crate::events::WriteKind;
+use crate::observe::stats::StatementKind;
+use crate::read::fetch::{Snapshots, fetch_ids};
+use crate::schema::Schema;
+use crate::sql::{self, dynamic, insertable};
+use chrono::{DateTime, Utc};
+
+/// The most rows one `INSERT` carries.
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+/// Whether `save_many` of `T` through `tx` inserts its new rows in batches:
+/// when `T` has no hooks (whose before-hooks must see the rows inserted
+/// before theirs), has a column besides its id, and the server returns the
+/// ids of a multi-row `INSERT` (SQLite, PostgreSQL, MariaDB 10.5+; not
+/// MySQL).
+pub(crate) fn batches<T: Schema>(tx: &Transaction) -> bool {
+    !T::HOOKS && insertable::<T>().next().is_some() && tx.db().insert_returning()
+}
+
+/// Inserts `items` (all new) in multi-row statements through `tx`, filling
+/// their ids, timestamps and snapshots, and records their cache keys and
+/// events for the commit.
+pub(crate) async fn insert_all<T: Schema>(tx: &Transaction, items: &mut [&mut T]) -> Result<()> {
+    let width = insertable::<T>().count();
+    let per_statement = ROWS_PER_INSERT.min(tx.db().dialect().max_parameters() / width);
+    for chunk in items.chunks_mut(per_statement) {
+        insert_chunk(tx, chunk).await?;
+    }
+    Ok(())
+}
+
+/// One multi-row `INSERT` of `chunk`.
+async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Result<()> {
+    let now = now();
+    for item in chunk.iter_mut() {
+        set_timestamps(&mut **item, now);
+    }
+    let target = Target::Tx(tx);
+    let ids = {
+        let rows: Vec<&T> = chunk.iter().map(|item| &**item).collect();
+        with_session!(target, |session| insert_rows::<T, _>(&mut session, &rows)
+            .await)?
+    };
+    let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
+    let mut writes = Vec::with_capacity(chunk.len());
+    let mut snapshots = Snapshots::default();
+    for (item, id) in chunk.iter_mut().zip(ids) {
+        item.set_id(id);
+        snapshots.remember(&mut **item);
+        writes.push(RowWrite {
+            id,
+            changed: Vec::new(),
+            before: Vec::new(),
+            after: indexed_values(&**item),
+            membership: true,
+        });
+        announce::<T>(target, id, WriteKind::Insert, &all);
+    }
+    if let Some(cache) = tx.db().cache() {
+        tx.record_write(cache.write_keys::<T>(&writes));
+    }
+    Ok(())
+}
+
+/// `created_at` (unless set) and `updated_at` of a new row.
+fn set_timestamps<T: Schema>(item: &mut T, now: DateTime<Utc>) {
+    if let Some(base) = item.base_mut() {
+        if base.created_at == DateTime::<Utc>::default() {
+            base.created_at = now;
+        }
+        base.updated_at = now;
+    }
+}
+
+/// The `INSERT` of `rows`: their ids, in the order of `rows`.
+///
+/// The ids come back through `RETURNING`, whose order SQLite does not
+/// promise; the rows of one statement are inserted in the order of its
+/// `VALUES`, each taking the next id, so the ids sorted are the rows' ids.
+async fn insert_rows<T, DB>(session: &mut Session<'_, DB>, rows: &[&T]) -> Result<Vec<i64>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    for row in rows {
+        for column in insertable::<T>() {
+            <T as ModelIo<DB>>::bind_column(*row, column, &mut args).map_err(Error::encode)?;
+        }
+    }
+    let sql = dynamic(sql::insert_rows::<T>(DB::DIALECT, rows.len()));
+    let mut ids = fetch_ids::<DB>(session, StatementKind::Insert, sql, args, rows.len()).await?;
+    if ids.len() != rows.len() {
+        return Err(Error::invalid_input(format_args!(
+            "INSERT of {} rows into `{}` returned {} ids",
+            rows.len(),
+            T::TABLE_NAME,
+            ids.len()
+        )));
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// `save_many`: every item saved in one transaction, or none. New rows of a
+/// model without hooks go first, in multi-row `INSERT`s where the backend
+/// returns their ids ([`batch`]); every other item is saved one by one.
+pub(crate) async fn save_many<T: Schema + Hooks, E: Executor + ?Sized>(
+    executor: &E,
+    items: &mut [T],
+) -> Result<()> {
+    let undo: Vec<Undo> = items.iter_mut().map(|item| Undo::capture(item)).collect();
+    let result = atomically(executor.__target(), async |tx: &Transaction| {
+        if !batches::<T>(tx) {
+            for item in items.iter_mut() {
+                save(tx, item).await?;
+            }
+            return Ok(());
+        }
+        let (mut new, stored): (Vec<&mut T>, Vec<&mut T>) =
+            items.iter_mut().partition(|item| item.row_id() == 0);
+        insert_all(tx, &mut new).await?;
+        for item in stored {
+            save(tx, item).await?;
+        }
+        Ok(())
+    })
+    .await;
+    if result.is_err() {
+        for (item, undo) in items.iter_mut().zip(undo) {
+            undo.restore(item);
+        }
+    }
+    result
+}
+
+/// `delete_many`: every item deleted in one transaction, or none.
+pub(crate) async fn delete_many<T: Schema + Hooks, E: Executor + ?Sized>(
+    executor: &E,
+    items: &[T],
+) -> Result<()> {
+    atomically(executor.__target(), async |tx: &Transaction| {
+        for item in items {
+            delete(tx, item, false).await?;
+        }
+        Ok(())
+    })
+    .await
+}

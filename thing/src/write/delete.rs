@@ -1,0 +1,212 @@
+//! `delete`, `delete_hard` and `restore`: a row removed, soft-deleted or
+//! brought back, guarded by its indexed values.
+
+use super::after::After;
+use super::after::after_write;
+use super::after::announce;
+use super::guard::Guarded;
+use super::guard::bind_guards;
+use super::guard::guard_basis;
+use super::guard::guards_of;
+use super::guard::locked_row;
+use super::lifecycle::Hooks;
+use super::protocol::atomically;
+use super::protocol::cache_of;
+use super::protocol::keys_of;
+use super::protocol::record;
+use super::protocol::write_through;
+use super::save::now;
+use crate::backend::{Backend, ModelIo, Session};
+use crate::cache::stamps::{RowWrite, indexed_values};
+use crate::db::executor::{Executor, Target, with_session};
+use crate::db::transaction::Transaction;
+use crate::error::{Error, Result};
+use crate::events::WriteKind;
+use crate::observe::stats::StatementKind;
+use crate::schema::Schema;
+use crate::sql::{self, Guard, dynamic};
+use crate::value::Value;
+
+/// `delete` (soft when the model has `deleted` and not `hard`) and
+/// `delete_hard`, between the model's delete hooks.
+pub(crate) async fn delete<T: Schema + Hooks, E: Executor + ?Sized>(
+    executor: &E,
+    item: &T,
+    hard: bool,
+) -> Result<()> {
+    let target = executor.__target();
+    if T::HOOKS {
+        item.before_delete(target.executor())
+            .await
+            .map_err(|source| Error::hook(T::TABLE_NAME, "before_delete", source))?;
+    }
+    delete_one(target, item, Removal::of::<T>(hard)).await?;
+    if let Some(cache) = cache_of(target) {
+        cache.value_hints.forget::<T>(item.row_id());
+    }
+    after_write(target, item, After::Delete).await;
+    Ok(())
+}
+
+/// `restore`: `deleted = false` on a soft-deleted row, which every cached list
+/// it belongs to then shows again.
+pub(crate) async fn restore<T: Schema, E: Executor + ?Sized>(executor: &E, item: &T) -> Result<()> {
+    if T::MODEL_META.deleted.is_none() {
+        return Err(Error::invalid_input(format_args!(
+            "`{}` has no `deleted` column: its rows are never soft-deleted",
+            T::TABLE_NAME
+        )));
+    }
+    delete_one(executor.__target(), item, Removal::Restore).await
+}
+
+/// What a delete-family write does to its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// `DELETE`.
+    Hard,
+    /// `deleted = true`.
+    Soft,
+    /// `deleted = false`.
+    Restore,
+}
+
+impl Removal {
+    /// What `delete` (or, with `hard`, `delete_hard`) does to a row of `T`.
+    fn of<T: Schema>(hard: bool) -> Self {
+        if !hard && T::MODEL_META.deleted.is_some() {
+            Self::Soft
+        } else {
+            Self::Hard
+        }
+    }
+}
+
+async fn delete_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
+    let done = remove_one(target, item, removal).await;
+    if done.is_ok() {
+        let (kind, columns) = match removal {
+            Removal::Hard => (WriteKind::Delete, Vec::new()),
+            Removal::Soft => (WriteKind::SoftDelete, soft_columns::<T>()),
+            Removal::Restore => (WriteKind::Restore, soft_columns::<T>()),
+        };
+        announce::<T>(target, item.row_id(), kind, &columns);
+    }
+    done
+}
+
+/// The columns a soft delete or a restore writes.
+fn soft_columns<T: Schema>() -> Vec<usize> {
+    T::MODEL_META
+        .deleted
+        .into_iter()
+        .chain(T::MODEL_META.updated_at)
+        .collect()
+}
+
+/// [`delete_one`] without telling the listeners.
+async fn remove_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
+    let id = item.row_id();
+    let Some(before) = guard_basis(item) else {
+        return delete_locked::<T>(target, id, removal).await;
+    };
+    let write = deletion::<T>(id, before.as_ref().map(indexed_values), removal);
+    let guards = before.as_ref().map(guards_of).unwrap_or_default();
+    let keys = keys_of::<T>(target, &write);
+    let deleted = write_through(
+        target,
+        &keys,
+        |_| keys.clone(),
+        async |target| {
+            with_session!(target, |session| {
+                remove::<T, _>(&mut session, id, removal, before.as_ref(), &guards).await
+            })
+        },
+    )
+    .await;
+    match deleted {
+        Err(err) if err.is_not_found() && !guards.is_empty() => {
+            delete_locked::<T>(target, id, removal).await
+        }
+        other => other,
+    }
+}
+
+/// A delete whose old values are read from the row, locked, in a transaction.
+async fn delete_locked<T: Schema>(target: Target<'_>, id: i64, removal: Removal) -> Result<()> {
+    atomically(target, async |tx: &Transaction| {
+        let target = Target::Tx(tx);
+        let current = locked_row::<T>(target, id).await?;
+        let write = deletion::<T>(id, Some(indexed_values(&current)), removal);
+        with_session!(target, |session| {
+            remove::<T, _>(&mut session, id, removal, None, &[]).await
+        })?;
+        record::<T>(tx, &write);
+        Ok(())
+    })
+    .await
+}
+
+/// What deleting (or restoring) row `id`, whose indexed columns were
+/// `before`, changes: its membership in every list, and for a soft delete or a
+/// restore its `deleted` and `updated_at` columns.
+fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, removal: Removal) -> RowWrite {
+    let before = before.unwrap_or_default();
+    let soft = removal != Removal::Hard;
+    let changed = if soft {
+        soft_columns::<T>()
+    } else {
+        Vec::new()
+    };
+    RowWrite {
+        id,
+        changed,
+        after: if soft { before.clone() } else { Vec::new() },
+        before,
+        membership: true,
+    }
+}
+
+/// A `DELETE`, a soft delete or a restore, guarded; [`Error::NotFound`] when
+/// it matches no row.
+async fn remove<T, DB>(
+    session: &mut Session<'_, DB>,
+    id: i64,
+    removal: Removal,
+    before: Option<&T>,
+    guards: &[Guard],
+) -> Result<()>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    let (kind, sql) = match T::MODEL_META.deleted {
+        Some(deleted) if removal != Removal::Hard => {
+            DB::bind_bool(removal == Removal::Soft, &mut args).map_err(Error::encode)?;
+            if T::MODEL_META.updated_at.is_some() {
+                DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
+            }
+            let columns: Vec<usize> = std::iter::once(deleted)
+                .chain(T::MODEL_META.updated_at)
+                .collect();
+            (
+                StatementKind::Update,
+                sql::update::<T>(DB::DIALECT, &columns, guards),
+            )
+        }
+        _ => (StatementKind::Delete, sql::delete::<T>(DB::DIALECT, guards)),
+    };
+    DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    let guarded = Guarded {
+        before,
+        guards,
+        version: None,
+    };
+    bind_guards::<T, DB>(&guarded, &mut args)?;
+    let (affected, _) = session.execute(kind, dynamic(sql), args).await?;
+    if affected == 0 {
+        return Err(Error::not_found(T::TABLE_NAME, id));
+    }
+    Ok(())
+}
