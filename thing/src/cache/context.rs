@@ -83,7 +83,8 @@ const WARNING_INTERVAL_SECS: u64 = 10;
 
 /// The cache of a `Db` and what it needs around it.
 pub(crate) struct CacheContext {
-    pub cache: Arc<dyn Cache>,
+    /// The cache itself.
+    pub store: Arc<dyn Cache>,
     pub config: CacheConfig,
     /// Loads in progress in this process, by key.
     pub flights: Flights,
@@ -111,7 +112,7 @@ pub(crate) struct CacheContext {
 impl std::fmt::Debug for CacheContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheContext")
-            .field("cache", &self.cache)
+            .field("store", &self.store)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -130,7 +131,7 @@ fn concat(parts: &[&str]) -> String {
 impl CacheContext {
     pub fn new(cache: Arc<dyn Cache>, config: CacheConfig) -> Self {
         Self {
-            cache,
+            store: cache,
             config,
             flights: Flights::default(),
             unflushed: Arc::default(),
@@ -240,7 +241,7 @@ impl CacheContext {
     /// The longest a fill may come after its lookup: the lease TTL, or less if
     /// the cache cannot vouch for a token that long.
     pub fn fill_window(&self) -> Duration {
-        self.config.lease_ttl.min(self.cache.fill_window())
+        self.config.lease_ttl.min(self.store.fill_window())
     }
 
     /// Counts a cache failure and logs it at most once every ten seconds.
@@ -270,14 +271,14 @@ impl CacheContext {
         if keys.is_empty() {
             return Ok(());
         }
-        self.cache.begin_write(keys).await.inspect_err(|err| {
+        self.store.begin_write(keys).await.inspect_err(|err| {
             self.warn(counters, "begin_write", err);
         })
     }
 
     /// Whether a write whose lock failed records its keys in the outbox.
     pub fn uses_outbox(&self) -> bool {
-        self.config.write_policy == WritePolicy::Outbox && self.cache.is_shared()
+        self.config.write_policy == WritePolicy::Outbox && self.store.is_shared()
     }
 
     /// The outbox table exists: from now on reads drain it first when they
@@ -330,12 +331,12 @@ impl CacheContext {
         if (locked.is_empty() && learned.is_empty()) || self.dies_after_commit() {
             return;
         }
-        match self.cache.end_write(locked, learned).await {
+        match self.store.end_write(locked, learned).await {
             Ok(()) => counters.invalidations((locked.rows.len() + learned.rows.len()) as u64),
             Err(err) => {
                 self.warn(counters, "end_write", &err);
-                self.unflushed.add_write(&self.cache, locked);
-                self.unflushed.add_write(&self.cache, learned);
+                self.unflushed.add_write(&self.store, locked);
+                self.unflushed.add_write(&self.store, learned);
             }
         }
     }
@@ -365,7 +366,7 @@ impl CacheContext {
         if keys.is_empty() {
             return;
         }
-        if let Err(err) = self.cache.abort_write(keys).await {
+        if let Err(err) = self.store.abort_write(keys).await {
             self.warn(counters, "abort_write", &err);
         }
     }
@@ -383,7 +384,7 @@ impl CacheContext {
             stamps: stamps.to_vec(),
             seen: vec![u64::MAX; stamps.len()],
         };
-        if let Err(err) = self.cache.fill_stamped(&fill).await {
+        if let Err(err) = self.store.fill_stamped(&fill).await {
             self.warn(counters, "fill_stamped", &err);
         }
     }

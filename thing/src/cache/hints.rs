@@ -1,4 +1,4 @@
-//! Guesses this process keeps to save a round trip, each checked before it is
+//! Hints this process keeps to save a round trip, each checked before it is
 //! trusted, so that a wrong or old one costs a second step, never a stale
 //! value:
 //!
@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Hints kept before all are dropped at once.
 const MAX_HINTS: usize = 10_000;
 
-/// The most ids a hint holds: a guess of a longer read looks up more rows
-/// than a wrong guess should cost.
+/// The most ids a hint holds: a hint of a longer read looks up more rows
+/// than a wrong hint should cost.
 pub(crate) const MAX_HINTED_IDS: usize = 500;
 
 /// Row ids by list read (the list's key and its window).

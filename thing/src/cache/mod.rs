@@ -12,7 +12,11 @@
 //!    or — when the key is empty — a token ([`Lookup::Leased`]), or
 //!    [`Lookup::Busy`]: read the database, do not fill.
 //! 2. The caller reads the database, then calls [`Cache::fill`] with its token.
-//! 3. A writer, after its transaction commits, calls [`Cache::invalidate`].
+//! 3. A writer locks its row keys before its commit ([`Cache::begin_write`]),
+//!    which makes lookups answer `Busy` and fills fail, and invalidates them
+//!    after it ([`Cache::end_write`], or [`Cache::invalidate`] when the lock
+//!    could not be taken): every write goes through the one write protocol of
+//!    `write/protocol.rs`.
 //!
 //! The rule every cache keeps: **a fill is stored only if no invalidation of its
 //! key happened since the lookup that issued its token.** So a reader that read

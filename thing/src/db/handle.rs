@@ -138,7 +138,7 @@ impl Db {
     }
 
     fn cache_round_trips(&self) -> u64 {
-        self.cache().map_or(0, |cache| cache.cache.round_trips())
+        self.cache().map_or(0, |cache| cache.store.round_trips())
     }
 
     /// What this handle has done since it was created or last reset.

@@ -77,7 +77,7 @@ impl Db {
         let timeout = cache.config.outbox_timeout;
         let deadline = Instant::now() + timeout;
         loop {
-            if cache.cache.is_available() {
+            if cache.store.is_available() {
                 let _ = self.drain_all(cache).await;
             }
             if let Ok(false) = on_pool!(self, |pool| outbox::holds(pool, entry).await) {
@@ -113,7 +113,7 @@ impl Db {
     async fn drain_all(&self, cache: &CacheContext) -> Result<()> {
         let seen = cache.failures_seen();
         loop {
-            match on_pool!(self, |pool| outbox::drain(pool, cache.cache.as_ref()).await) {
+            match on_pool!(self, |pool| outbox::drain(pool, cache.store.as_ref()).await) {
                 Ok(100..) => continue,
                 Ok(_) => break,
                 Err(Error::Cache(err)) => {

@@ -18,7 +18,7 @@ const IN_BATCH: usize = 500;
 
 /// Rows by id from the database, one per id in order (soft-deleted ones
 /// included; `None`: no such row).
-pub(crate) async fn select_ids<T: Schema>(
+pub(crate) async fn rows_by_ids<T: Schema>(
     target: Target<'_>,
     ids: &[i64],
 ) -> Result<Vec<Option<T>>> {
@@ -94,7 +94,7 @@ where
 /// A model from a database row, its snapshot set to the row as read.
 pub(crate) fn decode<T: Schema + ModelIo<DB>, DB: Backend>(row: &DB::Row) -> Result<T> {
     let mut item = <T as ModelIo<DB>>::from_row(row)?;
-    remember(&mut item);
+    take_snapshot(&mut item);
     Ok(item)
 }
 
@@ -156,12 +156,12 @@ impl Snapshots {
         DB: Backend,
     {
         let mut item = <T as ModelIo<DB>>::from_row(row)?;
-        self.remember(&mut item);
+        self.take(&mut item);
         Ok(item)
     }
 
-    /// [`remember`], into this read's chunks.
-    pub(crate) fn remember<T: Schema>(&mut self, item: &mut T) {
+    /// [`take_snapshot`], into this read's chunks.
+    pub(crate) fn take<T: Schema>(&mut self, item: &mut T) {
         if item.snapshot().is_none() {
             return;
         }
@@ -181,7 +181,7 @@ impl Snapshots {
 
 /// Records the row as now stored, so the next `save` sends only what changes.
 /// A model without a snapshot encodes nothing.
-pub(crate) fn remember<T: Schema>(item: &mut T) {
+pub(crate) fn take_snapshot<T: Schema>(item: &mut T) {
     if item.snapshot().is_none() {
         return;
     }

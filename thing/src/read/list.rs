@@ -122,7 +122,7 @@ pub(crate) struct Validity {
 /// Whether the stamps of `validity` still have the values it saw; `false`
 /// too when the cache does not answer.
 pub(crate) async fn still_valid(db: &Db, cache: &CacheContext, validity: &Validity) -> bool {
-    match cache.cache.get_stamps(&validity.stamps).await {
+    match cache.store.get_stamps(&validity.stamps).await {
         Ok(now) => now
             .iter()
             .copied()
@@ -136,16 +136,16 @@ pub(crate) async fn still_valid(db: &Db, cache: &CacheContext, validity: &Validi
 
 /// A list read through a cache a round trip away, with the rows it named
 /// the last time it was read: see [`crate::cache::hints`].
-pub(crate) struct Guess {
+pub(crate) struct Hint {
     /// The read's name among the hints: the list's key and its window.
     pub read: String,
     /// The rows looked up with the list, when it was a hit and had a hint.
-    pub rows: Option<GuessedRows>,
+    pub rows: Option<HintedRows>,
 }
 
 /// Rows looked up along with a list: their ids, keys, the cache's answer and
 /// when it was asked.
-pub(crate) struct GuessedRows {
+pub(crate) struct HintedRows {
     pub ids: Arc<[i64]>,
     pub keys: Vec<String>,
     pub answer: std::result::Result<(Vec<Lookup>, Option<u64>), CacheError>,
@@ -157,40 +157,40 @@ pub(crate) struct GuessedRows {
 /// `None` for all of it) loaded last time, looked up in the same round trip.
 /// With the list, what it was valid under (`None` when it was read from SQL
 /// with no stamps to vouch for it).
-pub(crate) async fn list_guessing<T: Schema>(
+pub(crate) async fn list_with_hint<T: Schema>(
     db: &Db,
     cache: &CacheContext,
     query: &Query<T>,
     window: Option<(u64, u64)>,
-) -> Result<(CachedList, Option<Guess>, Option<Validity>)> {
+) -> Result<(CachedList, Option<Hint>, Option<Validity>)> {
     let key = cache.list_key::<T>(spec(query).as_bytes());
-    if !cache.cache.is_shared() {
+    if !cache.store.is_shared() {
         let (list, _, validity) = list_with_rows(db, cache, query, &key, None).await?;
         return Ok((list, None, validity));
     }
-    // Named only here: a cache in this process keeps no guesses.
+    // Named only here: a cache in this process keeps no hints.
     let read = match window {
         Some((offset, limit)) => format!("{key}|{offset}+{limit}"),
         None => format!("{key}|all"),
     };
-    let guess = cache.row_hints.get(&read).map(|ids| {
+    let hint = cache.row_hints.get(&read).map(|ids| {
         let keys = cache.row_keys::<T>(&ids);
         (ids, keys)
     });
     let epoch = cache.stamp_key::<T>(&Stamp::Epoch);
-    let rows = guess
+    let rows = hint
         .as_ref()
         .map(|(_, keys)| (keys.as_slice(), epoch.as_str()));
     let (list, answer, validity) = list_with_rows(db, cache, query, &key, rows).await?;
-    let rows = guess
+    let rows = hint
         .zip(answer)
-        .map(|((ids, keys), (answer, at))| GuessedRows {
+        .map(|((ids, keys), (answer, at))| HintedRows {
             ids,
             keys,
             answer,
             at,
         });
-    Ok((list, Some(Guess { read, rows }), validity))
+    Ok((list, Some(Hint { read, rows }), validity))
 }
 
 /// The cache's answer to a row lookup, and when it was asked.
@@ -287,11 +287,11 @@ async fn look(
 ) -> (Looked, Option<RowAnswer>) {
     let at = Instant::now();
     let (looked, answer) = match rows {
-        None => (cache.cache.get_stamped(key, stamps).await, None),
+        None => (cache.store.get_stamped(key, stamps).await, None),
         Some((rows, epoch)) => {
             let lease_ttl = cache.config.lease_ttl;
             match cache
-                .cache
+                .store
                 .get_stamped_with_rows(key, stamps, rows, epoch, lease_ttl)
                 .await
             {
@@ -362,7 +362,7 @@ async fn fill(
         stamps: stamps.to_vec(),
         seen,
     };
-    match cache.cache.fill_stamped(&fill).await {
+    match cache.store.fill_stamped(&fill).await {
         Ok(stored) => db.counters().cache_fills(u64::from(stored)),
         Err(err) => cache.warn(db.counters(), "fill_stamped", &err),
     }

@@ -9,7 +9,7 @@ use crate::db::handle::Db;
 use crate::error::Result;
 use crate::observe::{self, Reads};
 use crate::query::Query;
-use crate::read::list::{self, Guess, GuessedRows};
+use crate::read::list::{self, Hint, HintedRows};
 use crate::read::select;
 use crate::read::store;
 use crate::schema::Schema;
@@ -130,7 +130,7 @@ impl<M: Schema> Query<M> {
         page: Page,
     ) -> Result<Option<Vec<M>>> {
         let target = Target::Db(db);
-        let (list, guess, validity) = list::list_guessing(db, cache, self, page).await?;
+        let (list, hint, validity) = list::list_with_hint(db, cache, self, page).await?;
         let Some(validity) = validity else {
             return select::rows(self, target, page).await.map(Some);
         };
@@ -139,7 +139,7 @@ impl<M: Schema> Query<M> {
             let skip = usize::try_from(offset).unwrap_or(usize::MAX);
             let take = usize::try_from(limit).unwrap_or(usize::MAX);
             let ids: Vec<i64> = list.ids.iter().skip(skip).take(take).copied().collect();
-            load_guessed(db, cache, &ids, guess).await?
+            load_hinted(db, cache, &ids, hint).await?
         } else if rows_from_sql(cache, limit.min(list.count.saturating_sub(offset))) {
             return select::rows(self, target, page).await.map(Some);
         } else {
@@ -187,7 +187,7 @@ const IN_PROCESS_ROWS_UP_TO: u64 = 1_500;
 /// a round trip away (through Redis, 1.21–1.27× raw sqlx against 1.64–2.08×),
 /// and past [`IN_PROCESS_ROWS_UP_TO`] through the in-process one.
 fn rows_from_sql(cache: &CacheContext, rows: u64) -> bool {
-    cache.cache.is_shared() || rows > IN_PROCESS_ROWS_UP_TO
+    cache.store.is_shared() || rows > IN_PROCESS_ROWS_UP_TO
 }
 
 /// How many times a cached page or list is read again when a write moved its
@@ -219,18 +219,18 @@ async fn one_state<M>(
 }
 
 /// Rows `ids` through the object cache, as [`load`]; from the rows looked up
-/// along with their list when that guess named exactly these ids, else
-/// remembered as the guess of the read's next time.
-async fn load_guessed<M: Schema>(
+/// along with their list when that hint named exactly these ids, else
+/// remembered as the hint of the read's next time.
+async fn load_hinted<M: Schema>(
     db: &Db,
     cache: &CacheContext,
     ids: &[i64],
-    guess: Option<Guess>,
+    hint: Option<Hint>,
 ) -> Result<Loaded<M>> {
-    let Some(guess) = guess.filter(|_| !ids.is_empty()) else {
+    let Some(hint) = hint.filter(|_| !ids.is_empty()) else {
         return load(db, cache, ids).await;
     };
-    match guess.rows {
+    match hint.rows {
         Some(rows) if *rows.ids == *ids => {
             let lookups = store::looked(db, cache, &rows.keys, rows.answer, rows.at);
             let (found, with_the_list) =
@@ -241,8 +241,8 @@ async fn load_guessed<M: Schema>(
             })
         }
         unused => {
-            // A cache whose tokens are leases gets back those of the guess.
-            if let Some(GuessedRows {
+            // A cache whose tokens are leases gets back those of the hint.
+            if let Some(HintedRows {
                 keys,
                 answer: Ok((lookups, _)),
                 ..
@@ -250,7 +250,7 @@ async fn load_guessed<M: Schema>(
             {
                 store::release_leases(cache, &keys, lookups);
             }
-            cache.row_hints.set(&guess.read, ids);
+            cache.row_hints.set(&hint.read, ids);
             load(db, cache, ids).await
         }
     }

@@ -42,7 +42,7 @@ pub(crate) async fn ids<M: Schema>(
     };
     let order = query.sort_keys();
     with_session!(target, |session| {
-        select_ids::<M, _>(&mut session, &expr, &order, page).await
+        page_ids::<M, _>(&mut session, &expr, &order, page).await
     })
 }
 
@@ -114,7 +114,7 @@ where
     fetch_models::<T, DB>(session, dynamic(sql), args, expected(page)).await
 }
 
-async fn select_ids<T, DB>(
+async fn page_ids<T, DB>(
     session: &mut Session<'_, DB>,
     expr: &Expr,
     order: &[(usize, bool)],

@@ -1,6 +1,6 @@
 //! Cached rows: `by_id` and `by_ids` through the cache when the executor is a
-//! [`Db`] with one, from the database otherwise; and the row keys a write locks
-//! before its commit and invalidates after it.
+//! [`Db`] with one, from the database otherwise. (The keys a write locks and
+//! invalidates are [`CacheContext::write_keys`]'s.)
 //!
 //! Reads lease the keys they miss, read the database, and fill only while their
 //! lease holds (see [`crate::cache`]). Reads inside a transaction never come
@@ -13,7 +13,7 @@ use crate::cache::{Bytes, CacheError, Fill, LeaseToken, Lookup};
 use crate::db::executor::{Executor, Target, with_session};
 use crate::db::handle::Db;
 use crate::error::{Error, Result};
-use crate::read::fetch::{select_by_id, select_ids};
+use crate::read::fetch::{rows_by_ids, select_by_id};
 use crate::schema::{Schema, Snapshot};
 use foldhash::HashSet;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// reach its shared cache since it last drained the outbox drains it first
 /// ([`Db::catch_up_outbox`]), and reads the database if that fails.
 pub(crate) async fn answering(db: &Db) -> Option<&CacheContext> {
-    let cache = db.cache().filter(|cache| cache.cache.is_available())?;
+    let cache = db.cache().filter(|cache| cache.store.is_available())?;
     if cache.owes_drain() && !db.catch_up_outbox(cache).await {
         return None;
     }
@@ -70,7 +70,7 @@ pub(crate) async fn by_ids<T: Schema, E: Executor + ?Sized>(
     let target = executor.__target();
     let rows = match cached(target).await {
         Some((db, cache)) => load::<T>(db, cache, &wanted).await?,
-        None => select_ids::<T>(target, &wanted).await?,
+        None => rows_by_ids::<T>(target, &wanted).await?,
     };
     Ok(rows
         .into_iter()
@@ -208,7 +208,7 @@ async fn cached_by_id<T: Schema>(db: &Db, cache: &CacheContext, id: i64) -> Resu
     }
 }
 
-/// The row `id` as the cache holds it, if it holds it: a guess of the row's
+/// The row `id` as the cache holds it, if it holds it: a hint of the row's
 /// values for a write that checks them. No lease is kept and nothing is
 /// filled.
 pub(crate) async fn cached_row<T: Schema>(db: &Db, id: i64) -> Option<T> {
@@ -269,13 +269,13 @@ async fn follow_holding<T: Schema>(
         Lookup::Leased(token) => Some(token),
         _ => None,
     };
-    let exclusive = lease.filter(|_| !cache.cache.is_shared());
+    let exclusive = lease.filter(|_| !cache.store.is_shared());
     if let (Some(token), None) = (lease, exclusive) {
-        cache.cache.release(key, token);
+        cache.store.release(key, token);
     }
     let Some(bytes) = landing.wait().await else {
         if let Some(token) = exclusive {
-            cache.cache.release(key, token);
+            cache.store.release(key, token);
         }
         return None;
     };
@@ -285,7 +285,7 @@ async fn follow_holding<T: Schema>(
             let row = row.is_some();
             fill_landed(db, cache, key, token, bytes, row, lookups.at).await;
         }
-        (Some(token), None) => cache.cache.release(key, token),
+        (Some(token), None) => cache.store.release(key, token),
         (None, _) => {}
     }
     item
@@ -303,7 +303,7 @@ async fn fill_landed(
     looked_at: Instant,
 ) {
     if looked_at.elapsed() > cache.fill_window() {
-        cache.cache.release(key, token);
+        cache.store.release(key, token);
         return;
     }
     let fill = Fill {
@@ -326,7 +326,7 @@ fn entry_ttl(cache: &CacheContext, row: bool) -> Duration {
 
 /// Sends `fills` to the cache, counting those it stored.
 async fn send_fills(db: &Db, cache: &CacheContext, fills: &[Fill]) {
-    match cache.cache.fill(fills).await {
+    match cache.store.fill(fills).await {
         Ok(stored) => db.counters().cache_fills(stored as u64),
         Err(err) => cache.warn(db.counters(), "fill", &err),
     }
@@ -373,7 +373,7 @@ async fn lookup<T: Schema>(db: &Db, cache: &CacheContext, keys: &[String]) -> Lo
     let at = Instant::now();
     let epoch_key = cache.stamp_key::<T>(&Stamp::Epoch);
     let answer = cache
-        .cache
+        .store
         .get_or_lease_at(keys, &epoch_key, cache.config.lease_ttl)
         .await;
     let no_epoch = matches!(answer, Ok((_, None)));
@@ -396,7 +396,7 @@ fn unfillable(cache: &CacheContext, keys: &[String], lookups: Vec<Lookup>) -> Ve
 pub(crate) fn release_leases(cache: &CacheContext, keys: &[String], lookups: Vec<Lookup>) {
     for (key, lookup) in keys.iter().zip(lookups) {
         if let Lookup::Leased(token) = lookup {
-            cache.cache.release(key, token);
+            cache.store.release(key, token);
         }
     }
 }
@@ -508,7 +508,7 @@ pub(crate) async fn resolve_telling<T: Schema>(
     counters.cache_misses(misses.len() as u64);
 
     let miss_ids: Vec<i64> = misses.iter().map(|&(index, _)| ids[index]).collect();
-    let loaded = select_ids::<T>(Target::Db(db), &miss_ids).await?;
+    let loaded = rows_by_ids::<T>(Target::Db(db), &miss_ids).await?;
     cache.pass_fill_gate().await;
     for (&(index, _), row) in misses.iter().zip(loaded) {
         rows[index] = row;
@@ -547,12 +547,12 @@ async fn replace_corrupt(
 ) -> Vec<(usize, Option<LeaseToken>)> {
     let corrupt_keys: Vec<String> = corrupt.iter().map(|&index| keys[index].clone()).collect();
     let no_fill = || corrupt.iter().map(|&index| (index, None)).collect();
-    if let Err(err) = cache.cache.invalidate(&corrupt_keys).await {
+    if let Err(err) = cache.store.invalidate(&corrupt_keys).await {
         cache.warn(db.counters(), "invalidate", &err);
         return no_fill();
     }
     match cache
-        .cache
+        .store
         .get_or_lease(&corrupt_keys, cache.config.lease_ttl)
         .await
     {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::Thing;
 use crate::query::Query;
 use crate::query::filter::Expr;
-use crate::read::fetch::remember;
+use crate::read::fetch::take_snapshot;
 use crate::schema::Schema;
 use crate::value::Value;
 use foldhash::{HashMap, HashMapExt};
@@ -296,6 +296,6 @@ fn copy_row<T: Schema>(row: &T) -> Result<T> {
             T::TABLE_NAME
         ))
     })?;
-    remember(&mut copy);
+    take_snapshot(&mut copy);
     Ok(copy)
 }

@@ -1,5 +1,5 @@
 //! What a committed write tells: the model's after-hooks, the `Db`'s
-//! listeners, and the indexed values a write by id guesses from next.
+//! listeners, and the indexed values a write by id starts from next (a hint).
 
 use super::lifecycle::Hooks;
 use super::protocol::cache_of;
@@ -73,7 +73,7 @@ pub(super) fn announce<T: Schema>(target: Target<'_>, id: i64, kind: WriteKind, 
 }
 
 /// Keeps the indexed values `item` was just saved with as this handle's
-/// guess for its next write by id (see [`by_id`]), which the write checks.
+/// hint for its next write by id (see [`by_id`]), which the write checks.
 pub(super) fn hint_values<T: Schema>(target: Target<'_>, item: &T) {
     if let Some(cache) = cache_of(target)
         && guarded_columns::<T>().next().is_some()

@@ -5,14 +5,14 @@
 
 use super::after::announce;
 use super::delete::delete;
+use super::lifecycle::Hooks;
 use super::protocol::atomically;
 use super::save::Undo;
 use super::save::now;
 use super::save::save;
-use crate::db::executor::Executor;
-use super::lifecycle::Hooks;
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::stamps::{RowWrite, indexed_values};
+use crate::db::executor::Executor;
 use crate::db::executor::{Target, with_session};
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
     let mut snapshots = Snapshots::default();
     for (item, id) in chunk.iter_mut().zip(ids) {
         item.set_id(id);
-        snapshots.remember(&mut **item);
+        snapshots.take(&mut **item);
         writes.push(RowWrite {
             id,
             changed: Vec::new(),

@@ -5,9 +5,9 @@
 //! stamps they bump need the old values of the row's indexed columns, which a
 //! write by id does not have. So it is one statement when nothing needs them
 //! (no cache, or no indexed column besides the id). Otherwise the write
-//! guesses them — as this handle's last save or write by id left them (the cache's
+//! takes them from a hint — as this handle's last save or write by id left them (the cache's
 //! [`ValueHints`](crate::cache::hints::ValueHints)), else from the cached
-//! row, else from a plain `SELECT` — and guards its statement with the guess;
+//! row, else from a plain `SELECT` — and guards its statement with the hint;
 //! when the guard matches nothing (the row changed meanwhile, or, for `incr`,
 //! the sum would leave the column's range), and inside a transaction, they
 //! are read with the row locked, in a transaction, and the write runs there.
@@ -212,7 +212,7 @@ async fn unannounced<T: Schema>(
         // statement has nothing to guard.
         _ => return guarded::<T>(target, change, &[], write).await.map(drop),
     };
-    let done = guessed_or_locked::<T>(target, change, write).await;
+    let done = hinted_or_locked::<T>(target, change, write).await;
     match &done {
         Ok(after) => cache.value_hints.set::<T>(id, after),
         Err(_) => cache.value_hints.forget::<T>(id),
@@ -220,16 +220,16 @@ async fn unannounced<T: Schema>(
     done.map(drop)
 }
 
-/// `change` guarded by a guess of the row's indexed values (through a `Db`),
+/// `change` guarded by a hint of the row's indexed values (through a `Db`),
 /// else, or when the guard matched nothing, with them read locked; returns
 /// them as the change left them.
-async fn guessed_or_locked<T: Schema>(
+async fn hinted_or_locked<T: Schema>(
     target: Target<'_>,
     change: Change<'_>,
     write: RowWrite,
 ) -> Result<Vec<(usize, Value)>> {
     if let Target::Db(db) = target {
-        let before = guess::<T>(db, write.id).await?;
+        let before = hinted_values::<T>(db, write.id).await?;
         match guarded::<T>(target, change, &before, write.clone()).await {
             Err(err) if err.is_not_found() => {}
             done => return done,
@@ -238,11 +238,11 @@ async fn guessed_or_locked<T: Schema>(
     locked::<T>(target, change, write).await
 }
 
-/// A guess of the indexed values of row `id`: as this handle's last save or
+/// A hint of the indexed values of row `id`: as this handle's last save or
 /// write by id left them, else as the cache holds the row, else as a `SELECT`
-/// reads it now. The write checks each value; a guess must name every indexed
+/// reads it now. The write checks each value; a hint must name every indexed
 /// column of `T`, since the stamps of a column it leaves out would not move.
-async fn guess<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
+async fn hinted_values<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)>> {
     let hint = db.cache().and_then(|cache| cache.value_hints.get::<T>(id));
     if let Some(hint) = hint.filter(|hint| {
         hint.iter()
@@ -363,7 +363,7 @@ fn bind_guards<T: Schema, DB: Backend>(
 /// `SET column = column + delta`, guarded by the indexed values `before`
 /// (none: unguarded). [`Error::NotFound`] when it matches no row; unguarded,
 /// [`Error::InvalidInput`] when the row is there but the sum would leave the
-/// column's range. (Guarded, a miss may be either, or a wrong guess: the
+/// column's range. (Guarded, a miss may be either, or a wrong hint: the
 /// caller runs it again unguarded, locked.)
 async fn increment<T, DB>(
     session: &mut Session<'_, DB>,
@@ -427,7 +427,7 @@ fn values_before((min, max): (i64, i64), delta: &Value) -> (i64, i64) {
 
 /// `incr`: `SET column = column + delta`, in one statement when there is no
 /// cache or the model has no indexed columns besides the id, else guarded by
-/// a guess of their values or with the row read locked first (see [`by_id`]).
+/// a hint of their values or with the row read locked first (see [`by_id`]).
 pub(crate) async fn incr<T: Schema, E: Executor + ?Sized>(
     executor: &E,
     id: i64,

@@ -24,7 +24,7 @@ use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
 use crate::observe::stats::StatementKind;
-use crate::read::fetch::remember;
+use crate::read::fetch::take_snapshot;
 use crate::schema::{BaseModel, Schema, Snapshot};
 use crate::sql::{self, Guard, dynamic, fixed, insertable, model_sql};
 use crate::value::Value;
@@ -121,7 +121,7 @@ async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         .await?
     };
     item.set_id(id);
-    remember(item);
+    take_snapshot(item);
     Ok(())
 }
 
@@ -196,7 +196,7 @@ async fn write_columns<T: Schema>(
     };
     match updated {
         Ok(()) => {
-            remember(item);
+            take_snapshot(item);
             Ok(())
         }
         // The row changed since it was read (or is gone): read it locked.
@@ -235,7 +235,7 @@ async fn update_locked<T: Schema>(
         Ok(())
     })
     .await?;
-    remember(item);
+    take_snapshot(item);
     Ok(())
 }
 
