@@ -24,7 +24,7 @@ async fn transfer(db: &Db, from: i64, to: i64, amount: i64) -> thing::Result<()>
         let mut source = Account::by_id(tx, from).await?;
         let mut target = Account::by_id(tx, to).await?;
         if source.balance < amount {
-            return Err(Error::Conflict(format!(
+            return Err(Error::custom(format!(
                 "{} has {} and cannot send {amount}",
                 source.owner, source.balance
             )));
@@ -65,7 +65,7 @@ async fn main() -> thing::Result<()> {
     );
 
     match transfer(&db, bob, ann, 500).await {
-        Err(Error::Conflict(why)) => println!("refused and rolled back: {why}"),
+        Err(Error::Custom(why)) => println!("refused and rolled back: {why}"),
         other => println!("unexpected: {other:?}"),
     }
     println!(

@@ -104,11 +104,53 @@ pub enum Error {
     /// The write lost a race with another writer: `save` of a model with a
     /// `#[thing(version)]` column found the row at another version than the
     /// one it read. Nothing was written; read the row again and retry.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    #[error(
+        "conflict: {table} with id {id} was saved from version {read}, but the row is at {found:?}"
+    )]
+    Conflict {
+        /// The model's table.
+        table: &'static str,
+        /// The row's id.
+        id: i64,
+        /// The version the writer read.
+        read: i64,
+        /// The version the row has now (`None` when its version column is
+        /// NULL).
+        found: Option<i64>,
+    },
+    /// The database or its driver answered something Thing cannot use: an
+    /// `INSERT ... RETURNING` with no row, an insert with no id, a reply of
+    /// the wrong shape. Nothing Thing did caused it; it points at the
+    /// database or the driver.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// An error of the application's own, raised inside a
+    /// [transaction](crate::Db::transaction) closure or a hook to stop it
+    /// (the transaction rolls back): build it with [`Error::custom`], and
+    /// read it back with [`std::error::Error::source`] or by matching.
+    #[error("{0}")]
+    Custom(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {
+    /// [`Error::Custom`]: an error of the application's own, from a message or
+    /// any error type.
+    ///
+    /// ```
+    /// let err = thing::Error::custom("not enough money");
+    /// assert_eq!(err.to_string(), "not enough money");
+    /// assert!(matches!(err, thing::Error::Custom(_)));
+    /// ```
+    pub fn custom(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Self::Custom(error.into())
+    }
+
+    /// [`Error::Protocol`]: the database or driver answered something Thing
+    /// cannot use.
+    pub(crate) fn protocol(message: impl fmt::Display) -> Self {
+        Self::Protocol(message.to_string())
+    }
+
     pub(crate) fn invalid_input(message: impl fmt::Display) -> Self {
         Self::InvalidInput(message.to_string())
     }
@@ -171,15 +213,37 @@ impl Error {
         matches!(self, Self::CacheNotTold { .. })
     }
 
-    /// The database error behind this error, if there is one.
-    ///
-    /// Use it to tell a unique-constraint violation from other failures:
+    /// Whether a write lost a race on a `#[thing(version)]` column:
+    /// [`Error::Conflict`].
     ///
     /// ```
-    /// fn is_duplicate(err: &thing::Error) -> bool {
-    ///     err.as_database_error().is_some_and(|e| e.is_unique_violation())
+    /// let err = thing::Error::Conflict { table: "users", id: 1, read: 3, found: Some(4) };
+    /// assert!(err.is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+
+    /// Whether the database refused a write because it would break a unique
+    /// constraint or index (a `#[thing(unique)]` column, say): a duplicate.
+    ///
+    /// ```
+    /// assert!(!thing::Error::NotFound { table: "users", id: 1 }.is_unique_violation());
+    /// ```
+    pub fn is_unique_violation(&self) -> bool {
+        self.as_database_error()
+            .is_some_and(|err| err.is_unique_violation())
+    }
+
+    /// The database error behind this error, if there is one.
+    ///
+    /// Use it for what the driver knows about the failure:
+    ///
+    /// ```
+    /// fn constraint(err: &thing::Error) -> Option<&str> {
+    ///     err.as_database_error().and_then(|e| e.constraint())
     /// }
-    /// assert!(!is_duplicate(&thing::Error::NotFound { table: "users", id: 1 }));
+    /// assert_eq!(constraint(&thing::Error::NotFound { table: "users", id: 1 }), None);
     /// ```
     pub fn as_database_error(&self) -> Option<&dyn sqlx::error::DatabaseError> {
         match self {
@@ -189,25 +253,101 @@ impl Error {
     }
 }
 
-/// A failure of the cache itself (unreachable, timed out, refused a command).
-/// Reads never fail because of it: they read the database instead. Writes fail
-/// with it ([`Error::Cache`]) only under
-/// [`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed).
+/// A failure of the cache itself (unreachable, timed out, refused a command),
+/// with its [kind](CacheError::kind) and, where there is one, the error behind
+/// it ([`source`](std::error::Error::source)). Reads never fail because of it:
+/// they read the database instead. Writes fail with it ([`Error::Cache`]) only
+/// under [`WritePolicy::FailClosed`](crate::WritePolicy::FailClosed).
+///
+/// A custom [`Cache`](crate::cache::Cache) builds its errors with
+/// [`CacheError::new`]:
 ///
 /// ```
-/// let err = thing::cache::CacheError("redis 10.0.0.1:6379: timed out".into());
+/// use thing::cache::{CacheError, CacheErrorKind};
+/// let err = CacheError::new(CacheErrorKind::Timeout, "redis 10.0.0.1:6379: timed out");
+/// assert_eq!(err.kind(), CacheErrorKind::Timeout);
 /// assert_eq!(err.to_string(), "redis 10.0.0.1:6379: timed out");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheError(pub String);
+#[derive(Debug, Clone)]
+pub struct CacheError {
+    kind: CacheErrorKind,
+    message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
 
-impl fmt::Display for CacheError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// What kind of failure a [`CacheError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CacheErrorKind {
+    /// The cache could not be reached: no connection could be opened, or the
+    /// one in use broke.
+    Unreachable,
+    /// The cache did not answer in time (the command or connect timeout).
+    Timeout,
+    /// The call was not sent: the cache failed a moment ago and is skipped for
+    /// its cool-down (see `RedisCacheBuilder::cool_down`).
+    CoolingDown,
+    /// The cache answered with an error, or with a reply Thing cannot read.
+    BadReply,
+    /// The call was refused before anything was sent: a malformed URL, a value
+    /// the cache cannot store.
+    InvalidInput,
+}
+
+impl CacheError {
+    /// An error of `kind`, described by `message`.
+    pub fn new(kind: CacheErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// This error, caused by `source`.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use thing::cache::{CacheError, CacheErrorKind};
+    /// let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let err = CacheError::new(CacheErrorKind::Unreachable, "cannot connect").with_source(io);
+    /// assert!(err.source().is_some());
+    /// ```
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.source = Some(std::sync::Arc::from(source.into()));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> CacheErrorKind {
+        self.kind
+    }
+
+    /// Whether the cache did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == CacheErrorKind::Timeout
     }
 }
 
-impl std::error::Error for CacheError {}
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for CacheError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// A value Thing refuses to bind, with why (it could not be read back).
 #[derive(Debug)]

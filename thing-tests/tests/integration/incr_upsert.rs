@@ -142,7 +142,7 @@ cache_tests! {
         })
         .await
         .unwrap_err();
-        assert!(err.as_database_error().is_some_and(|e| e.is_unique_violation()), "{err}");
+        assert!(err.is_unique_violation(), "{err}");
         assert_eq!(User::query().count(&db).await.unwrap(), 1);
     }
 }

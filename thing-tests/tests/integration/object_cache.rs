@@ -364,7 +364,12 @@ impl DropsInvalidations {
         work: thing::cache::CacheFuture<'a, T>,
     ) -> thing::cache::CacheFuture<'a, T> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(thing::cache::CacheError("unreachable".into())) });
+            return Box::pin(async {
+                Err(thing::cache::CacheError::new(
+                    thing::cache::CacheErrorKind::Unreachable,
+                    "unreachable",
+                ))
+            });
         }
         work
     }

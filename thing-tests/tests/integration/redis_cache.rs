@@ -10,7 +10,7 @@
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use thing::cache::{Bytes, Cache, Fill, LeaseToken, Lookup, RedisCache};
+use thing::cache::{Bytes, Cache, CacheErrorKind, Fill, LeaseToken, Lookup, RedisCache};
 use thing_tests::fault::{PrivateRedis, command, free_port, scopeguard};
 use thing_tests::{redis_url, skip, unique_name};
 
@@ -162,7 +162,7 @@ async fn fill_after_invalidate_is_refused() {
     // after a new lease was granted.
     assert_eq!(
         t.cache
-            .fill(&[fill(&key, LeaseToken(7), b"forged")])
+            .fill(&[fill(&key, LeaseToken::from_bits(7), b"forged")])
             .await
             .unwrap(),
         0
@@ -384,6 +384,7 @@ async fn fill_rejects_a_value_starting_with_zero() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("0x00"), "{err}");
+    assert_eq!(err.kind(), CacheErrorKind::InvalidInput);
     assert_eq!(t.cache.round_trips() - before, 0);
     // So nothing was stored.
     assert!(matches!(lookup(&other, &key).await, Lookup::Leased(_)));
@@ -428,7 +429,7 @@ async fn connect_fails_on_a_bad_url_but_not_on_a_server_that_is_down() {
     assert!(cache.get_or_lease(&keys, LEASE_TTL).await.is_err());
     assert!(
         cache
-            .fill(&[fill(&keys[0], LeaseToken(1), b"v")])
+            .fill(&[fill(&keys[0], LeaseToken::from_bits(1), b"v")])
             .await
             .is_err()
     );
@@ -489,7 +490,12 @@ async fn assert_calls_fail(cache: &RedisCache, key: &str) {
         );
 
         let started = Instant::now();
-        assert!(cache.fill(&[fill(key, LeaseToken(1), b"v")]).await.is_err());
+        assert!(
+            cache
+                .fill(&[fill(key, LeaseToken::from_bits(1), b"v")])
+                .await
+                .is_err()
+        );
         assert!(cache.invalidate(&keys).await.is_err());
         assert!(
             started.elapsed() < FAIL_WITHIN * 2,
@@ -544,6 +550,39 @@ async fn a_hung_server_times_out_and_recovers() {
         lookup(&cache, "before").await,
         Lookup::Hit(Bytes::from_static(b"row"))
     );
+}
+
+/// Each failure says what it is: a bad URL, a server that is gone (with the
+/// I/O error behind it), the cool-down after it, a server that does not
+/// answer.
+#[tokio::test]
+async fn cache_errors_say_what_kind_of_failure_they_are() {
+    use std::error::Error as _;
+    let bad = RedisCache::connect("not a url").await.unwrap_err();
+    assert_eq!(bad.kind(), CacheErrorKind::InvalidInput, "{bad}");
+    let Some(mut server) = private_redis("cache_errors_say_what_kind_of_failure_they_are") else {
+        return;
+    };
+    let cache = private_cache(&server).await;
+    use_cache(&cache, "before").await;
+    let keys = vec!["k".to_owned()];
+
+    server.kill();
+    let gone = cache.get_or_lease(&keys, LEASE_TTL).await.unwrap_err();
+    assert_eq!(gone.kind(), CacheErrorKind::Unreachable, "{gone}");
+    assert!(gone.source().is_some(), "the I/O error behind it: {gone:?}");
+    let skipped = cache.get_or_lease(&keys, LEASE_TTL).await.unwrap_err();
+    assert_eq!(skipped.kind(), CacheErrorKind::CoolingDown, "{skipped}");
+
+    server.restart();
+    tokio::time::sleep(COOL_DOWN).await;
+    use_cache(&cache, "after").await;
+    server.signal("-STOP");
+    let resumed = scopeguard(|| server.signal("-CONT"));
+    let silent = cache.get_or_lease(&keys, LEASE_TTL).await.unwrap_err();
+    assert_eq!(silent.kind(), CacheErrorKind::Timeout, "{silent}");
+    assert!(silent.is_timeout());
+    drop(resumed);
 }
 
 #[tokio::test]

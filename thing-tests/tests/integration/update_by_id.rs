@@ -149,7 +149,7 @@ cache_tests! {
         second.save(&db).await.unwrap();
         let taken = User::update(second.base.id).set(User::EMAIL, "one@x").execute(&db).await;
         let err = taken.unwrap_err();
-        assert!(err.as_database_error().is_some_and(|e| e.is_unique_violation()), "{err}");
+        assert!(err.is_unique_violation(), "{err}");
         assert_eq!(User::by_id(&db, second.base.id).await.unwrap().email, "two@x");
         assert_eq!(User::query().filter(User::EMAIL.eq("one@x")).count(&db).await.unwrap(), 1);
     }

@@ -142,7 +142,9 @@ cache_tests! {
         second.body = "second".into();
         second.owner = "bob".into();
         let err = second.save(&reader).await.unwrap_err();
-        assert!(matches!(err, thing::Error::Conflict(_)), "{err:?}");
+        assert!(err.is_conflict(), "{err:?}");
+        let thing::Error::Conflict { table, id, read, found } = err else { unreachable!() };
+        assert_eq!((table, id, read, found), (Doc::TABLE, doc.base.id, 0, Some(1)));
         assert_eq!(second.version, 0, "the losing copy keeps the version it read");
         let fresh = Db::builder(&c.t.url).no_cache().build().await.unwrap();
         let stored = Doc::by_id(&fresh, doc.base.id).await.unwrap();
@@ -169,7 +171,7 @@ cache_tests! {
         a.save(&db).await.unwrap();
         assert_eq!((db.stats().updates, db.stats().statements()), (1, 1));
         b.total = 3;
-        assert!(matches!(b.save(&db).await.unwrap_err(), thing::Error::Conflict(_)));
+        assert!(matches!(b.save(&db).await.unwrap_err(), thing::Error::Conflict { .. }));
         assert_eq!(Counter::by_id(&db, a.id).await.unwrap(), a);
     }
 }
@@ -370,7 +372,7 @@ cache_tests! {
         assert_eq!((read.body.as_str(), read.version), ("v2", doc.version + 1));
         stale.body = "lost".into();
         let err = stale.save(&db).await.unwrap_err();
-        assert!(matches!(err, thing::Error::Conflict(_)), "{err}");
+        assert!(matches!(err, thing::Error::Conflict { .. }), "{err}");
         let err = Doc::update(doc.base.id).set(Doc::VERSION, 7).execute(&db).await.unwrap_err();
         assert!(matches!(err, thing::Error::InvalidInput(_)), "{err}");
 
@@ -400,7 +402,7 @@ cache_tests! {
         assert_eq!((read.total, read.version), (6, counter.version + 1));
         stale.total = 1;
         let err = stale.save(&other).await.unwrap_err();
-        assert!(matches!(err, thing::Error::Conflict(_)), "{err}");
+        assert!(matches!(err, thing::Error::Conflict { .. }), "{err}");
         let fresh = Db::builder(&c.t.url).no_cache().build().await.unwrap();
         assert_eq!(Counter::by_id(&fresh, counter.id).await.unwrap().total, 6, "the increment stays");
 
@@ -413,7 +415,7 @@ cache_tests! {
         assert_eq!((read.hits, read.version), (5, doc.version + 1));
         stale.body = "lost".into();
         let err = stale.save(&other).await.unwrap_err();
-        assert!(matches!(err, thing::Error::Conflict(_)), "{err}");
+        assert!(matches!(err, thing::Error::Conflict { .. }), "{err}");
         assert_eq!(Doc::by_id(&fresh, doc.base.id).await.unwrap().hits, 5, "the increment stays");
         let err = Doc::incr(&db, doc.base.id, Doc::VERSION, 3).await.unwrap_err();
         assert!(matches!(err, thing::Error::InvalidInput(_)), "{err}");

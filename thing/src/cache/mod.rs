@@ -100,8 +100,12 @@ pub type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>>
 /// name a lease: `RedisCache`'s token for an empty key is
 /// [`LeaseToken::saw_nothing_at`] the lookup's time on the server, which its fill
 /// checks against the fill window there. [`LeaseToken::seen`] drops that time.
+///
+/// A cache that keeps tokens outside the process stores their
+/// [bits](LeaseToken::to_bits) and reads them back with
+/// [`LeaseToken::from_bits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LeaseToken(pub u128);
+pub struct LeaseToken(u128);
 
 impl LeaseToken {
     /// The bit of a token from a lookup that found its key empty; the low 64
@@ -117,12 +121,29 @@ impl LeaseToken {
     /// use thing::cache::LeaseToken;
     /// let (a, b) = (LeaseToken::new(), LeaseToken::new());
     /// assert_ne!(a, b);
-    /// assert_ne!(a.0, 0);
+    /// assert_ne!(a.to_bits(), 0);
     /// ```
     pub fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let count = NEXT.fetch_add(1, Ordering::Relaxed);
         Self(((u128::from(process_seed()) << 64) | u128::from(count)) & !Self::SAW_NOTHING)
+    }
+
+    /// The token's 128 bits, as a cache that keeps it outside the process
+    /// stores it.
+    ///
+    /// ```
+    /// use thing::cache::LeaseToken;
+    /// let token = LeaseToken::new();
+    /// assert_eq!(LeaseToken::from_bits(token.to_bits()), token);
+    /// ```
+    pub const fn to_bits(self) -> u128 {
+        self.0
+    }
+
+    /// The token whose [bits](LeaseToken::to_bits) are `bits`.
+    pub const fn from_bits(bits: u128) -> Self {
+        Self(bits)
     }
 
     /// The token of a lookup that found its key empty at `millis` (the cache's
@@ -229,7 +250,7 @@ pub struct Fill {
     pub ttl: Duration,
 }
 
-pub use crate::error::CacheError;
+pub use crate::error::{CacheError, CacheErrorKind};
 
 /// What [`Cache::get_stamped`] found: a list's bytes, if cached, and the value
 /// of each of its stamps now (`None`: the stamp does not exist).

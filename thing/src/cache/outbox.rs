@@ -53,7 +53,7 @@ pub(crate) async fn record<DB: Backend>(
     let mut args = DB::Arguments::default();
     DB::bind_value(&Value::Text(encode(keys)), &mut args).map_err(Error::encode)?;
     let sql = fixed(insert_sql(DB::DIALECT));
-    let no_id = || Error::invalid_input("the outbox INSERT returned no id");
+    let no_id = || Error::protocol("the outbox INSERT returned no id");
     if DB::DIALECT == Dialect::Postgres {
         let Outcome::Row(Some(row)) = DB::run(conn, &mut Op::Optional, sql, args).await? else {
             return Err(no_id());

@@ -128,7 +128,9 @@ async fn retry(unflushed: std::sync::Weak<Unflushed>, cache: Arc<dyn Cache>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{CacheError, CacheFuture, Fill, Lookup, StampedFill, StampedLookup};
+    use crate::cache::{
+        CacheError, CacheErrorKind, CacheFuture, Fill, Lookup, StampedFill, StampedLookup,
+    };
     use std::sync::atomic::AtomicUsize;
 
     /// Fails the first `failures` invalidations, then takes them.
@@ -154,7 +156,7 @@ mod tests {
             _: &'a str,
             _: &'a [String],
         ) -> CacheFuture<'a, StampedLookup> {
-            Box::pin(async { Err(CacheError("unused".into())) })
+            Box::pin(async { Err(CacheError::new(CacheErrorKind::Unreachable, "unused")) })
         }
         fn fill_stamped<'a>(&'a self, _: &'a StampedFill) -> CacheFuture<'a, bool> {
             Box::pin(async { Ok(false) })
@@ -176,7 +178,7 @@ mod tests {
                 let left = self.failures.load(Ordering::SeqCst);
                 if left > 0 {
                     self.failures.store(left - 1, Ordering::SeqCst);
-                    return Err(CacheError("down".into()));
+                    return Err(CacheError::new(CacheErrorKind::Unreachable, "down"));
                 }
                 self.taken.lock().unwrap().extend(keys.iter().cloned());
                 Ok(())

@@ -9,7 +9,7 @@
 use crate::cache::context::CacheContext;
 use crate::cache::flight::{Landing, Role};
 use crate::cache::stamps::Stamp;
-use crate::cache::{Bytes, CacheError, Fill, LeaseToken, Lookup};
+use crate::cache::{Bytes, CacheError, CacheErrorKind, Fill, LeaseToken, Lookup};
 use crate::db::executor::{Executor, Target, with_session};
 use crate::db::handle::Db;
 use crate::error::{Error, Result};
@@ -416,7 +416,7 @@ pub(crate) fn looked(
             cache.warn(
                 db.counters(),
                 "get",
-                &CacheError("wrong number of results".into()),
+                &CacheError::new(CacheErrorKind::BadReply, "wrong number of results"),
             );
             (vec![Lookup::Busy; keys.len()], 0)
         }

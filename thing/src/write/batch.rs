@@ -109,7 +109,7 @@ where
     let sql = dynamic(sql::insert_rows::<T>(DB::DIALECT, rows.len()));
     let mut ids = fetch_ids::<DB>(session, StatementKind::Insert, sql, args, rows.len()).await?;
     if ids.len() != rows.len() {
-        return Err(Error::invalid_input(format_args!(
+        return Err(Error::protocol(format_args!(
             "INSERT of {} rows into `{}` returned {} ids",
             rows.len(),
             T::TABLE_NAME,

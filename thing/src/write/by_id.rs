@@ -14,7 +14,7 @@
 
 use super::after::announce;
 use super::guard::locked_row;
-use super::protocol::{atomically, cache_of, keys_of, record, write_through};
+use super::protocol::{Unwritten, atomically, cache_of, keys_of, record, write_through};
 use super::save::now;
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::stamps::{RowWrite, guarded_columns, indexed_values};
@@ -169,7 +169,7 @@ impl Change<'_> {
         session: &mut Session<'_, DB>,
         id: i64,
         before: &[(usize, Value)],
-    ) -> Result<()>
+    ) -> Result<(), Unwritten>
     where
         T: Schema + ModelIo<DB>,
         DB: Backend,
@@ -210,7 +210,12 @@ async fn unannounced<T: Schema>(
         Some(cache) if guarded_columns::<T>().next().is_some() => cache,
         // No value stamps to bump: the old values are not needed, and the
         // statement has nothing to guard.
-        _ => return guarded::<T>(target, change, &[], write).await.map(drop),
+        _ => {
+            return guarded::<T>(target, change, &[], write)
+                .await
+                .map(drop)
+                .map_err(Error::from);
+        }
     };
     let done = hinted_or_locked::<T>(target, change, write).await;
     match &done {
@@ -231,8 +236,8 @@ async fn hinted_or_locked<T: Schema>(
     if let Target::Db(db) = target {
         let before = hinted_values::<T>(db, write.id).await?;
         match guarded::<T>(target, change, &before, write.clone()).await {
-            Err(err) if err.is_not_found() => {}
-            done => return done,
+            Err(Unwritten::Missed { .. }) => {}
+            done => return done.map_err(Error::from),
         }
     }
     locked::<T>(target, change, write).await
@@ -262,14 +267,14 @@ async fn hinted_values<T: Schema>(db: &Db, id: i64) -> Result<Vec<(usize, Value)
 }
 
 /// `change` guarded by the indexed values `before` (none: unguarded);
-/// [`Error::NotFound`] when the row no longer has them. Returns the values
+/// [`Unwritten::Missed`] when the row no longer has them. Returns the values
 /// the change left.
 async fn guarded<T: Schema>(
     target: Target<'_>,
     change: Change<'_>,
     before: &[(usize, Value)],
     mut write: RowWrite,
-) -> Result<Vec<(usize, Value)>> {
+) -> Result<Vec<(usize, Value)>, Unwritten> {
     let id = write.id;
     write.before = before.to_vec();
     write.after = change.after::<T>(before);
@@ -310,13 +315,13 @@ async fn locked<T: Schema>(
 }
 
 /// The `UPDATE`, guarded by the indexed values `before` (none: unguarded);
-/// [`Error::NotFound`] when it matches no row.
+/// [`Unwritten::Missed`] when it matches no row.
 async fn assign<T, DB>(
     session: &mut Session<'_, DB>,
     id: i64,
     set: &Assignments,
     before: &[(usize, Value)],
-) -> Result<()>
+) -> Result<(), Unwritten>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
@@ -336,7 +341,10 @@ where
     ));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
-        return Err(Error::not_found(T::TABLE_NAME, id));
+        return Err(Unwritten::Missed {
+            table: T::TABLE_NAME,
+            id,
+        });
     }
     Ok(())
 }
@@ -361,7 +369,7 @@ fn bind_guards<T: Schema, DB: Backend>(
 }
 
 /// `SET column = column + delta`, guarded by the indexed values `before`
-/// (none: unguarded). [`Error::NotFound`] when it matches no row; unguarded,
+/// (none: unguarded). [`Unwritten::Missed`] when it matches no row; unguarded,
 /// [`Error::InvalidInput`] when the row is there but the sum would leave the
 /// column's range. (Guarded, a miss may be either, or a wrong hint: the
 /// caller runs it again unguarded, locked.)
@@ -371,7 +379,7 @@ async fn increment<T, DB>(
     column: usize,
     delta: &Value,
     before: &[(usize, Value)],
-) -> Result<()>
+) -> Result<(), Unwritten>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
@@ -394,8 +402,12 @@ where
     if affected > 0 {
         return Ok(());
     }
+    let missed = Unwritten::Missed {
+        table: T::TABLE_NAME,
+        id,
+    };
     if !guards.is_empty() {
-        return Err(Error::not_found(T::TABLE_NAME, id));
+        return Err(missed);
     }
     // No row, or the sum would leave the column's range.
     match (range, select_by_id::<T, DB>(session, id).await?) {
@@ -403,8 +415,9 @@ where
             "incr: {}.{} + {delta:?} would leave its range {min}..={max}; nothing was written",
             T::TABLE_NAME,
             T::COLUMN_DEFS[column].name
-        ))),
-        _ => Err(Error::not_found(T::TABLE_NAME, id)),
+        ))
+        .into()),
+        _ => Err(missed),
     }
 }
 

@@ -14,7 +14,7 @@ use super::protocol::atomically;
 use super::protocol::cache_of;
 use super::protocol::keys_of;
 use super::protocol::record;
-use super::protocol::write_through;
+use super::protocol::{Unwritten, write_through};
 use super::save::now;
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::stamps::{RowWrite, indexed_values};
@@ -125,10 +125,10 @@ async fn remove_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -
     )
     .await;
     match deleted {
-        Err(err) if err.is_not_found() && !guards.is_empty() => {
+        Err(Unwritten::Missed { .. }) if !guards.is_empty() => {
             delete_locked::<T>(target, id, removal).await
         }
-        other => other,
+        other => other.map_err(Error::from),
     }
 }
 
@@ -167,15 +167,15 @@ fn deletion<T: Schema>(id: i64, before: Option<Vec<(usize, Value)>>, removal: Re
     }
 }
 
-/// A `DELETE`, a soft delete or a restore, guarded; [`Error::NotFound`] when
-/// it matches no row.
+/// A `DELETE`, a soft delete or a restore, guarded; [`Unwritten::Missed`]
+/// when it matches no row.
 async fn remove<T, DB>(
     session: &mut Session<'_, DB>,
     id: i64,
     removal: Removal,
     before: Option<&T>,
     guards: &[Guard],
-) -> Result<()>
+) -> Result<(), Unwritten>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
@@ -206,7 +206,10 @@ where
     bind_guards::<T, DB>(&guarded, &mut args)?;
     let (affected, _) = session.execute(kind, dynamic(sql), args).await?;
     if affected == 0 {
-        return Err(Error::not_found(T::TABLE_NAME, id));
+        return Err(Unwritten::Missed {
+            table: T::TABLE_NAME,
+            id,
+        });
     }
     Ok(())
 }

@@ -13,6 +13,40 @@ use crate::db::transaction::{Committing, Transaction, end, record_outbox};
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 
+/// Why a write's statement wrote nothing: its guard matched no row, or it
+/// failed. Kept apart from [`Error`] so that a guard that missed (and sends
+/// the write down its locked path) is never confused with a row that is not
+/// there, whichever part of the write said so.
+#[derive(Debug)]
+pub(super) enum Unwritten {
+    /// The guarded statement matched no row: the row changed since its
+    /// values were read, or it is gone.
+    Missed {
+        /// The model's table.
+        table: &'static str,
+        /// The row's id.
+        id: i64,
+    },
+    /// The write failed.
+    Failed(Error),
+}
+
+impl From<Error> for Unwritten {
+    fn from(err: Error) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// A miss that reaches the caller is [`Error::NotFound`].
+impl From<Unwritten> for Error {
+    fn from(unwritten: Unwritten) -> Self {
+        match unwritten {
+            Unwritten::Missed { table, id } => Error::not_found(table, id),
+            Unwritten::Failed(err) => err,
+        }
+    }
+}
+
 /// Runs `work` inside the caller's transaction, or inside a new one that is
 /// committed when `work` succeeds and rolled back when it fails.
 pub(super) async fn atomically<R>(
@@ -81,8 +115,8 @@ pub(super) async fn write_through<R>(
     target: Target<'_>,
     before: &WriteKeys,
     after: impl FnOnce(&R) -> WriteKeys,
-    work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
-) -> Result<R> {
+    work: impl AsyncFnOnce(Target<'_>) -> Result<R, Unwritten>,
+) -> Result<R, Unwritten> {
     let db = match target {
         Target::Tx(tx) => return in_transaction(tx, after, work).await,
         Target::Db(db) => db,
@@ -120,8 +154,8 @@ pub(super) async fn write_through<R>(
 async fn in_transaction<R>(
     tx: &Transaction,
     after: impl FnOnce(&R) -> WriteKeys,
-    work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
-) -> Result<R> {
+    work: impl AsyncFnOnce(Target<'_>) -> Result<R, Unwritten>,
+) -> Result<R, Unwritten> {
     let value = work(Target::Tx(tx)).await?;
     tx.record_write(after(&value));
     Ok(value)
@@ -133,8 +167,8 @@ async fn through_outbox<R>(
     db: &Db,
     before: &WriteKeys,
     after: impl FnOnce(&R) -> WriteKeys,
-    work: impl AsyncFnOnce(Target<'_>) -> Result<R>,
-) -> Result<R> {
+    work: impl AsyncFnOnce(Target<'_>) -> Result<R, Unwritten>,
+) -> Result<R, Unwritten> {
     let tx = db.open().await?;
     let value = match in_transaction(&tx, after, work).await {
         Ok(value) => value,

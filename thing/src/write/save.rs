@@ -16,7 +16,7 @@ use super::lifecycle::Hooks;
 use super::protocol::atomically;
 use super::protocol::keys_of;
 use super::protocol::record;
-use super::protocol::write_through;
+use super::protocol::{Unwritten, write_through};
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::stamps::{RowWrite, indexed_values};
 use crate::db::executor::{Executor, Target, with_session};
@@ -115,7 +115,8 @@ async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
                 keys_of::<T>(target, &write)
             },
             async |target| {
-                with_session!(target, |session| insert::<T, _>(&mut session, item).await)
+                let id = with_session!(target, |session| insert::<T, _>(&mut session, item).await)?;
+                Ok(id)
             },
         )
         .await?
@@ -200,10 +201,10 @@ async fn write_columns<T: Schema>(
             Ok(())
         }
         // The row changed since it was read (or is gone): read it locked.
-        Err(err) if err.is_not_found() && !guards.is_empty() => {
+        Err(Unwritten::Missed { .. }) if !guards.is_empty() => {
             update_locked(target, item, columns, membership, expected).await
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -258,14 +259,17 @@ fn check_version<T: Schema>(current: &T, expected: Option<i64>) -> Result<()> {
     let (Some(expected), Some(column)) = (expected, T::MODEL_META.version) else {
         return Ok(());
     };
-    match current.value(column) {
-        Value::Int(found) if found == expected => Ok(()),
-        found => Err(Error::Conflict(format!(
-            "{} with id {}: saved from version {expected}, but the row is at {found:?}",
-            T::TABLE_NAME,
-            current.row_id()
-        ))),
-    }
+    let found = match current.value(column) {
+        Value::Int(found) if found == expected => return Ok(()),
+        Value::Int(found) => Some(found),
+        _ => None,
+    };
+    Err(Error::Conflict {
+        table: T::TABLE_NAME,
+        id: current.row_id(),
+        read: expected,
+        found,
+    })
 }
 
 /// `INSERT`: the new id.
@@ -284,21 +288,22 @@ where
         let row = session
             .fetch_optional(StatementKind::Insert, sql, args)
             .await?;
-        let row = row.ok_or_else(|| Error::invalid_input("INSERT ... RETURNING gave no row"))?;
+        let row = row.ok_or_else(|| Error::protocol("INSERT ... RETURNING gave no row"))?;
         Ok(DB::decode_id(&row)?)
     } else {
         let (_, id) = session.execute(StatementKind::Insert, sql, args).await?;
-        id.ok_or_else(|| Error::invalid_input("the driver returned no insert id"))
+        id.ok_or_else(|| Error::protocol("the driver returned no insert id"))
     }
 }
 
-/// `UPDATE` of `columns`, guarded; [`Error::NotFound`] when it matches no row.
+/// `UPDATE` of `columns`, guarded; [`Unwritten::Missed`] when it matches no
+/// row.
 async fn update<T, DB>(
     session: &mut Session<'_, DB>,
     item: &T,
     columns: &[usize],
     guarded: Guarded<'_, T>,
-) -> Result<()>
+) -> Result<(), Unwritten>
 where
     T: Schema + ModelIo<DB>,
     DB: Backend,
@@ -312,7 +317,10 @@ where
     let sql = dynamic(sql::update::<T>(DB::DIALECT, columns, guarded.guards));
     let (affected, _) = session.execute(StatementKind::Update, sql, args).await?;
     if affected == 0 {
-        return Err(Error::not_found(T::TABLE_NAME, item.row_id()));
+        return Err(Unwritten::Missed {
+            table: T::TABLE_NAME,
+            id: item.row_id(),
+        });
     }
     Ok(())
 }

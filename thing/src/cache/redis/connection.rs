@@ -4,8 +4,8 @@
 //! circuit breaker, and the count of round trips. Every command and pipeline
 //! goes through [`Server::send`].
 
-use crate::cache::CacheError;
 use crate::cache::breaker::{Admit, Breaker};
+use crate::cache::{CacheError, CacheErrorKind};
 use crate::observe::stats;
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError,
@@ -80,21 +80,21 @@ impl Server {
         connect_timeout: Duration,
         cool_down: Duration,
     ) -> Result<Self, CacheError> {
-        let info = url
-            .into_connection_info()
-            .map_err(|err| CacheError(format!("redis: invalid URL: {err}")))?;
+        let invalid = |err: RedisError| {
+            CacheError::new(CacheErrorKind::InvalidInput, "redis: invalid URL").with_source(err)
+        };
+        let info = url.into_connection_info().map_err(invalid)?;
         let addr = info.addr().to_string();
         // Timeouts are enforced here, around each call, not by redis-rs.
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(None);
-        let manager = Manager::new_with_config(info, config)
-            .map_err(|err| CacheError(format!("redis: invalid URL: {err}")))?;
+        let manager = Manager::new_with_config(info, config).map_err(invalid)?;
         // One connection at a time: the one held.
-        let pool = Pool::builder(manager)
-            .max_size(1)
-            .build()
-            .map_err(|err| CacheError(format!("redis: {err}")))?;
+        let pool = Pool::builder(manager).max_size(1).build().map_err(|err| {
+            CacheError::new(CacheErrorKind::InvalidInput, "redis: cannot build the pool")
+                .with_source(err)
+        })?;
         Ok(Self {
             addr,
             pool,
@@ -148,10 +148,13 @@ impl Server {
             return Ok(link);
         }
         let Ok(_connecting) = self.connecting.try_lock() else {
-            return Err(CacheError(format!(
-                "redis {}: not connected (another call is connecting)",
-                self.addr
-            )));
+            return Err(CacheError::new(
+                CacheErrorKind::Unreachable,
+                format!(
+                    "redis {}: not connected (another call is connecting)",
+                    self.addr
+                ),
+            ));
         };
         if let Some(link) = self.current() {
             return Ok(link);
@@ -160,17 +163,21 @@ impl Server {
             Ok(Ok(conn)) => conn,
             Ok(Err(err)) => {
                 self.breaker.failure();
-                return Err(CacheError(format!(
-                    "redis {}: cannot connect: {err}",
-                    self.addr
-                )));
+                return Err(CacheError::new(
+                    CacheErrorKind::Unreachable,
+                    format!("redis {}: cannot connect", self.addr),
+                )
+                .with_source(err));
             }
             Err(_) => {
                 self.breaker.failure();
-                return Err(CacheError(format!(
-                    "redis {}: cannot connect within {:?}",
-                    self.addr, self.connect_timeout
-                )));
+                return Err(CacheError::new(
+                    CacheErrorKind::Timeout,
+                    format!(
+                        "redis {}: cannot connect within {:?}",
+                        self.addr, self.connect_timeout
+                    ),
+                ));
             }
         };
         let held = Held {
@@ -226,11 +233,14 @@ impl Server {
         work: impl AsyncFnOnce(&Self, &mut Link) -> Result<T, SendError>,
     ) -> Result<T, CacheError> {
         if self.breaker.admit() == Admit::Open {
-            return Err(CacheError(format!(
-                "redis {}: {what}: skipped in the {:?} cool-down after a failure",
-                self.addr,
-                self.breaker.cool_down()
-            )));
+            return Err(CacheError::new(
+                CacheErrorKind::CoolingDown,
+                format!(
+                    "redis {}: {what}: skipped in the {:?} cool-down after a failure",
+                    self.addr,
+                    self.breaker.cool_down()
+                ),
+            ));
         }
         let mut link = self.link().await?;
         let outcome = match tokio::time::timeout(self.command_timeout, work(self, &mut link)).await
@@ -244,15 +254,36 @@ impl Server {
             _ => self.breaker.success(),
         }
         outcome.map_err(|err| match err {
-            SendError::Redis(err) => CacheError(format!("redis {}: {what}: {err}", self.addr)),
+            SendError::Redis(err) => {
+                CacheError::new(kind_of(&err), format!("redis {}: {what}", self.addr))
+                    .with_source(err)
+            }
             SendError::Timeout => {
                 self.drop_link(&link);
-                CacheError(format!(
-                    "redis {}: {what}: no reply within {:?}",
-                    self.addr, self.command_timeout
-                ))
+                CacheError::new(
+                    CacheErrorKind::Timeout,
+                    format!(
+                        "redis {}: {what}: no reply within {:?}",
+                        self.addr, self.command_timeout
+                    ),
+                )
             }
         })
+    }
+}
+
+/// What kind of failure `err` is: a reply (an error the server sent, or one
+/// Thing cannot read), or a failure to reach the server.
+fn kind_of(err: &RedisError) -> CacheErrorKind {
+    if is_server_reply(err)
+        || matches!(
+            err.kind(),
+            ErrorKind::UnexpectedReturnType | ErrorKind::Parse
+        )
+    {
+        CacheErrorKind::BadReply
+    } else {
+        CacheErrorKind::Unreachable
     }
 }
 
@@ -260,4 +291,22 @@ impl Server {
 /// failure to reach it.
 fn is_server_reply(err: &RedisError) -> bool {
     matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_a_bad_reply_and_anything_else_unreachable() {
+        let reply = RedisError::from((
+            ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "ERR",
+        ));
+        assert_eq!(kind_of(&reply), CacheErrorKind::BadReply);
+        let unreadable = RedisError::from((ErrorKind::UnexpectedReturnType, "unexpected reply"));
+        assert_eq!(kind_of(&unreadable), CacheErrorKind::BadReply);
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(kind_of(&io), CacheErrorKind::Unreachable);
+    }
 }

@@ -10,7 +10,8 @@ mod scripts;
 mod wire;
 
 use super::{
-    Cache, CacheError, CacheFuture, Fill, LeaseToken, Lookup, StampedFill, StampedLookup, WriteKeys,
+    Cache, CacheError, CacheErrorKind, CacheFuture, Fill, LeaseToken, Lookup, StampedFill,
+    StampedLookup, WriteKeys,
 };
 use connection::{Link, Server};
 use deadpool_redis::redis::{self, Value};
@@ -458,10 +459,13 @@ impl Cache for RedisCache {
                 .iter()
                 .find(|fill| fill.value.first() == Some(&TOMBSTONE_TAG))
             {
-                return Err(CacheError(format!(
-                    "redis: cannot fill {:?}: values beginning with 0x00 are reserved for tombstones",
-                    fill.key
-                )));
+                return Err(CacheError::new(
+                    CacheErrorKind::InvalidInput,
+                    format!(
+                        "redis: cannot fill {:?}: values beginning with 0x00 are reserved for tombstones",
+                        fill.key
+                    ),
+                ));
             }
             if fills.is_empty() {
                 return Ok(0);
