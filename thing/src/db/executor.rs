@@ -1,7 +1,9 @@
 //! [`Executor`]: what every operation runs on, a [`Db`] or a [`Transaction`].
 
 use super::handle::Db;
+use super::pool::{Pool, TxConn};
 use super::transaction::Transaction;
+use crate::backend::Conn;
 
 mod sealed {
     pub trait Sealed {}
@@ -80,85 +82,87 @@ impl Executor for Transaction {
     }
 }
 
+/// A connection of one of the enabled backends: a pool's, or the one an open
+/// transaction holds.
+pub(crate) enum AnyConn<'a> {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Conn<'a, sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(Conn<'a, sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
+    MySql(Conn<'a, sqlx::MySql>),
+}
+
+impl<'a> AnyConn<'a> {
+    /// The transaction's connection `tx` (locked by the caller), else the
+    /// pool of `db`.
+    pub(crate) fn of(db: &'a Db, tx: Option<&'a mut TxConn>) -> Self {
+        match tx {
+            Some(tx) => match tx {
+                #[cfg(feature = "sqlite")]
+                TxConn::Sqlite(conn) => AnyConn::Sqlite(Conn::Direct(&mut **conn)),
+                #[cfg(feature = "postgres")]
+                TxConn::Postgres(conn) => AnyConn::Postgres(Conn::Direct(&mut **conn)),
+                #[cfg(feature = "mysql")]
+                TxConn::MySql(conn) => AnyConn::MySql(Conn::Direct(&mut **conn)),
+            },
+            None => match db.pool() {
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(pool) => AnyConn::Sqlite(Conn::Pool(pool)),
+                #[cfg(feature = "postgres")]
+                Pool::Postgres(pool) => AnyConn::Postgres(Conn::Pool(pool)),
+                #[cfg(feature = "mysql")]
+                Pool::MySql(pool) => AnyConn::MySql(Conn::Pool(pool)),
+            },
+        }
+    }
+}
+
 /// Runs `$body` with `$session` bound to a `Session<'_, DB>` of the executor's
-/// backend; `$body` is generic code instantiated once per enabled backend.
+/// backend; `$body` is generic code, written once per enabled backend (the
+/// pool and the transaction share each arm: [`AnyConn`]).
 macro_rules! with_session {
     ($target:expr, |$session:ident| $body:expr) => {{
         #[allow(unused_imports)]
-        use $crate::backend::{Conn, Session};
-        match $target {
-            $crate::db::executor::Target::Db(db) => {
-                let stats = db.counters();
-                let health = db.health();
-                match db.pool() {
-                    #[cfg(feature = "sqlite")]
-                    $crate::db::pool::Pool::Sqlite(pool) => {
-                        #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Sqlite> {
-                            conn: Conn::Pool(pool),
-                            stats,
-                            health,
-                        };
-                        $body
-                    }
-                    #[cfg(feature = "postgres")]
-                    $crate::db::pool::Pool::Postgres(pool) => {
-                        #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Postgres> {
-                            conn: Conn::Pool(pool),
-                            stats,
-                            health,
-                        };
-                        $body
-                    }
-                    #[cfg(feature = "mysql")]
-                    $crate::db::pool::Pool::MySql(pool) => {
-                        #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::MySql> {
-                            conn: Conn::Pool(pool),
-                            stats,
-                            health,
-                        };
-                        $body
-                    }
-                }
+        use $crate::backend::Session;
+        use $crate::db::executor::AnyConn;
+        let target: $crate::db::executor::Target<'_> = $target;
+        let db = target.db();
+        let mut locked = match target {
+            $crate::db::executor::Target::Tx(tx) => Some(tx.lock().await),
+            $crate::db::executor::Target::Db(_) => None,
+        };
+        let (stats, health) = (db.counters(), db.health());
+        match AnyConn::of(db, locked.as_deref_mut()) {
+            #[cfg(feature = "sqlite")]
+            AnyConn::Sqlite(conn) => {
+                #[allow(unused_mut)]
+                let mut $session = Session::<sqlx::Sqlite> {
+                    conn,
+                    stats,
+                    health,
+                };
+                $body
             }
-            $crate::db::executor::Target::Tx(tx) => {
-                let stats = tx.db().counters();
-                let health = tx.db().health();
-                let mut guard = tx.lock().await;
-                match &mut *guard {
-                    #[cfg(feature = "sqlite")]
-                    $crate::db::pool::TxConn::Sqlite(conn) => {
-                        #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Sqlite> {
-                            conn: Conn::Direct(&mut **conn),
-                            stats,
-                            health,
-                        };
-                        $body
-                    }
-                    #[cfg(feature = "postgres")]
-                    $crate::db::pool::TxConn::Postgres(conn) => {
-                        #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::Postgres> {
-                            conn: Conn::Direct(&mut **conn),
-                            stats,
-                            health,
-                        };
-                        $body
-                    }
-                    #[cfg(feature = "mysql")]
-                    $crate::db::pool::TxConn::MySql(conn) => {
-                        #[allow(unused_mut)]
-                        let mut $session = Session::<sqlx::MySql> {
-                            conn: Conn::Direct(&mut **conn),
-                            stats,
-                            health,
-                        };
-                        $body
-                    }
-                }
+            #[cfg(feature = "postgres")]
+            AnyConn::Postgres(conn) => {
+                #[allow(unused_mut)]
+                let mut $session = Session::<sqlx::Postgres> {
+                    conn,
+                    stats,
+                    health,
+                };
+                $body
+            }
+            #[cfg(feature = "mysql")]
+            AnyConn::MySql(conn) => {
+                #[allow(unused_mut)]
+                let mut $session = Session::<sqlx::MySql> {
+                    conn,
+                    stats,
+                    health,
+                };
+                $body
             }
         }
     }};
