@@ -14,6 +14,9 @@ pub struct Model<'a> {
     pub vis: &'a syn::Visibility,
     /// `#[thing(...)]` on the struct.
     pub attrs: attr::Container,
+    /// The runtime crate, as the generated code names it: `::thing`, or the
+    /// path of `#[thing(crate = "...")]`.
+    pub krate: syn::Path,
     pub table: String,
     pub fields: Vec<Field<'a>>,
     pub columns: Vec<Column>,
@@ -59,6 +62,8 @@ pub struct Column {
     /// The field path as text, e.g. `base.id`.
     pub field_path: String,
     pub ty: syn::Type,
+    /// The type as the schema hash spells it: as written, without spaces.
+    pub hashed_ty: String,
     pub json: bool,
     pub index: bool,
     pub unique: bool,
@@ -71,6 +76,9 @@ pub struct Column {
     pub name_span: Span,
 }
 
+/// The columns of `BaseModel`, each with its type as the schema hash spells it:
+/// through `::thing` whatever `#[thing(crate = "...")]` says, so that the hash
+/// does not depend on how the runtime crate is named.
 const BASE_COLUMNS: [(&str, &str); 4] = [
     ("id", "i64"),
     (
@@ -94,10 +102,12 @@ impl<'a> Model<'a> {
         reject_generics(cx, &input.generics);
         let named = named_fields(cx, input)?;
         let fields = fields_from_ast(cx, named);
-        let columns = columns_of(&fields);
+        let krate = attrs.crate_path();
+        let columns = columns_of(&fields, &krate);
         let mut model = Model {
             ident: &input.ident,
             vis: &input.vis,
+            krate,
             table: table_name(&attrs, &input.ident),
             attrs,
             fields,
@@ -233,11 +243,11 @@ fn role_of(ty: &syn::Type, attrs: &attr::Field) -> Role {
 }
 
 /// The table's columns in field order: four per base field, one per column field.
-fn columns_of(fields: &[Field]) -> Vec<Column> {
+fn columns_of(fields: &[Field], krate: &syn::Path) -> Vec<Column> {
     fields
         .iter()
         .flat_map(|field| match field.role {
-            Role::Base => base_columns(field.member),
+            Role::Base => base_columns(field.member, krate),
             Role::Column => vec![field_column(field)],
             Role::Snapshot | Role::Skip | Role::Relation => Vec::new(),
         })
@@ -245,16 +255,22 @@ fn columns_of(fields: &[Field]) -> Vec<Column> {
 }
 
 /// The four columns of the `BaseModel` in field `member`.
-fn base_columns(member: &syn::Ident) -> Vec<Column> {
+fn base_columns(member: &syn::Ident, krate: &syn::Path) -> Vec<Column> {
     BASE_COLUMNS
         .iter()
-        .map(|&(name, ty)| {
+        .map(|&(name, hashed_ty)| {
             let column = syn::Ident::new(name, Span::call_site());
+            let ty = match name {
+                "id" => syn::parse_quote!(i64),
+                "deleted" => syn::parse_quote!(bool),
+                _ => syn::parse_quote!(#krate::__private::DateTime<#krate::__private::Utc>),
+            };
             Column {
                 name: name.to_owned(),
                 access: quote!(self.#member.#column),
                 field_path: format!("{member}.{name}"),
-                ty: syn::parse_str(ty).expect("valid type"),
+                ty,
+                hashed_ty: hashed_ty.to_owned(),
                 json: false,
                 index: false,
                 unique: false,
@@ -279,6 +295,10 @@ fn field_column(field: &Field) -> Column {
         access: quote!(self.#member),
         field_path: member.to_string(),
         ty: field.ty.clone(),
+        hashed_ty: {
+            let ty = field.ty;
+            quote!(#ty).to_string().replace(' ', "")
+        },
         json: attrs.json,
         index: attrs.index,
         unique: attrs.unique,

@@ -3,7 +3,7 @@
 use crate::ctxt::Ctxt;
 use syn::spanned::Spanned;
 
-const CONTAINER_KEYS: &[&str] = &["table", "hooks"];
+const CONTAINER_KEYS: &[&str] = &["table", "hooks", "crate"];
 const FIELD_KEYS: &[&str] = &[
     "base",
     "column",
@@ -24,6 +24,11 @@ pub struct Container {
     pub table: Option<syn::LitStr>,
     /// `#[thing(hooks)]`: the model implements `thing::Hooks` itself.
     pub hooks: bool,
+    /// `#[thing(crate = "...")]` as written, for the join models of
+    /// `many_to_many` fields, which are derived with it too.
+    pub crate_lit: Option<syn::LitStr>,
+    /// The path of `crate_lit`, when it parses as one.
+    pub crate_path: Option<syn::Path>,
 }
 
 /// `#[thing(...)]` on a field.
@@ -90,6 +95,8 @@ impl Container {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("table") {
                     set_once(cx, &meta, &mut container.table)
+                } else if meta.path.is_ident("crate") {
+                    set_once(cx, &meta, &mut container.crate_lit)
                 } else if meta.path.is_ident("hooks") {
                     if container.hooks {
                         cx.error_spanned_by(&meta.path, "duplicate `hooks` attribute");
@@ -104,8 +111,38 @@ impl Container {
                 cx.syn_error(err);
             }
         }
+        if let Some(lit) = &container.crate_lit {
+            container.crate_path = parse_crate_path(lit);
+            if container.crate_path.is_none() {
+                cx.error_spanned_by(lit, bad_crate_path(lit));
+            }
+        }
         container
     }
+
+    /// The path the generated code names the runtime crate by: `crate = "..."`,
+    /// else `::thing`.
+    pub fn crate_path(&self) -> syn::Path {
+        self.crate_path.clone().unwrap_or_else(default_crate_path)
+    }
+}
+
+/// `::thing`, the runtime crate's path without `crate = "..."`.
+fn default_crate_path() -> syn::Path {
+    syn::parse_quote!(::thing)
+}
+
+/// The path in `crate = "..."`, or `None` when the string is not one.
+fn parse_crate_path(lit: &syn::LitStr) -> Option<syn::Path> {
+    lit.parse::<syn::Path>().ok()
+}
+
+fn bad_crate_path(lit: &syn::LitStr) -> String {
+    format!(
+        "`crate` takes the path of the thing crate, e.g. `crate = \"orm\"` or \
+         `crate = \"my_facade::thing\"`; {:?} is not a path",
+        lit.value()
+    )
 }
 
 impl Field {
@@ -219,6 +256,26 @@ pub fn declares_hooks(attrs: &[syn::Attribute]) -> bool {
         });
         found
     })
+}
+
+/// The crate path `attrs` declare, for the impls emitted beside errors:
+/// `::thing` without `crate = "..."`, `None` when its value is not a path
+/// (then nothing can name the crate).
+pub fn declared_crate_path(attrs: &[syn::Attribute]) -> Option<syn::Path> {
+    let mut path = Some(default_crate_path());
+    for attr in thing_attrs(attrs) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                // No path, unless the value parses as one.
+                path = None;
+                path = parse_crate_path(&meta.value()?.parse()?);
+            } else if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            }
+            Ok(())
+        });
+    }
+    path
 }
 
 fn thing_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribute> {

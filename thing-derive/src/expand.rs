@@ -32,10 +32,16 @@ pub fn fallback(input: &syn::DeriveInput, errors: syn::Error) -> TokenStream {
     if !input.generics.params.is_empty() {
         return errors;
     }
+    // A `crate = "..."` that is not a path leaves nothing to name the traits by.
+    let Some(krate) = attr::declared_crate_path(&input.attrs) else {
+        return errors;
+    };
+    let krate = &krate;
     let never = quote!(::core::unreachable!("#[derive(Thing)] reported errors"));
-    let thing_impl = fallback_thing_impl(ident, &never);
-    let hooks_impl = (!attr::declares_hooks(&input.attrs)).then(|| default_hooks_impl(ident));
-    let io_impl = fallback_model_io_impl(ident, &never);
+    let thing_impl = fallback_thing_impl(krate, ident, &never);
+    let hooks_impl =
+        (!attr::declares_hooks(&input.attrs)).then(|| default_hooks_impl(krate, ident));
+    let io_impl = fallback_model_io_impl(krate, ident, &never);
     quote! {
         #errors
         const _: () = {
@@ -48,56 +54,60 @@ pub fn fallback(input: &syn::DeriveInput, errors: syn::Error) -> TokenStream {
 
 /// `impl Hooks` with every hook the default no-op, for a model without
 /// `#[thing(hooks)]`.
-fn default_hooks_impl(ident: &syn::Ident) -> TokenStream {
+fn default_hooks_impl(krate: &syn::Path, ident: &syn::Ident) -> TokenStream {
     quote! {
         #[automatically_derived]
-        impl ::thing::Hooks for #ident {}
+        impl #krate::Hooks for #ident {}
     }
 }
 
 /// The `Schema` and `Thing` impls of [`fallback`], every method of which is
 /// `never`.
-fn fallback_thing_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
+fn fallback_thing_impl(krate: &syn::Path, ident: &syn::Ident, never: &TokenStream) -> TokenStream {
     quote! {
         #[automatically_derived]
-        impl ::thing::Thing for #ident {}
+        impl #krate::Thing for #ident {}
         #[automatically_derived]
-        impl ::thing::__private::Schema for #ident {
+        impl #krate::__private::Schema for #ident {
             const TABLE_NAME: &'static str = "";
-            const COLUMN_DEFS: &'static [::thing::ColumnDef] = &[];
-            const MODEL_META: ::thing::ModelMeta = ::thing::ModelMeta {
+            const COLUMN_DEFS: &'static [#krate::ColumnDef] = &[];
+            const MODEL_META: #krate::ModelMeta = #krate::ModelMeta {
                 id: 0, created_at: None, updated_at: None, deleted: None, version: None,
             };
             const SHAPE_HASH: u64 = 0;
             fn row_id(&self) -> i64 { #never }
             fn row_bytes(&self) -> ::std::vec::Vec<u8> { #never }
-            fn write_row(&self, _: &mut ::thing::__private::RowWriter) { #never }
+            fn write_row(&self, _: &mut #krate::__private::RowWriter) { #never }
             fn from_row_bytes(_: &[u8]) -> ::core::option::Option<Self> { #never }
             fn set_id(&mut self, _: i64) { #never }
-            fn base(&self) -> ::core::option::Option<&::thing::BaseModel> { #never }
-            fn base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> { #never }
+            fn base(&self) -> ::core::option::Option<&#krate::BaseModel> { #never }
+            fn base_mut(&mut self) -> ::core::option::Option<&mut #krate::BaseModel> { #never }
             fn is_deleted(&self) -> bool { #never }
-            fn value(&self, _: usize) -> ::thing::value::Value { #never }
-            fn snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> { #never }
-            fn snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> { #never }
-            fn statements() -> &'static ::thing::__private::StatementCache { #never }
+            fn value(&self, _: usize) -> #krate::value::Value { #never }
+            fn snapshot(&self) -> ::core::option::Option<&#krate::Snapshot> { #never }
+            fn snapshot_mut(&mut self) -> ::core::option::Option<&mut #krate::Snapshot> { #never }
+            fn statements() -> &'static #krate::__private::StatementCache { #never }
         }
     }
 }
 
 /// The `ModelIo` impl of [`fallback`], every method of which is `never`.
-fn fallback_model_io_impl(ident: &syn::Ident, never: &TokenStream) -> TokenStream {
+fn fallback_model_io_impl(
+    krate: &syn::Path,
+    ident: &syn::Ident,
+    never: &TokenStream,
+) -> TokenStream {
     quote! {
         #[automatically_derived]
-        impl<__DB: ::thing::__private::Backend> ::thing::__private::ModelIo<__DB> for #ident {
+        impl<__DB: #krate::__private::Backend> #krate::__private::ModelIo<__DB> for #ident {
             fn bind_column(
                 &self,
                 _: usize,
-                _: &mut <__DB as ::thing::__private::Database>::Arguments,
-            ) -> ::core::result::Result<(), ::thing::__private::BoxDynError> { #never }
+                _: &mut <__DB as #krate::__private::Database>::Arguments,
+            ) -> ::core::result::Result<(), #krate::__private::BoxDynError> { #never }
             fn from_row(
-                _: &<__DB as ::thing::__private::Database>::Row,
-            ) -> ::thing::Result<Self> { #never }
+                _: &<__DB as #krate::__private::Database>::Row,
+            ) -> #krate::Result<Self> { #never }
         }
     }
 }
@@ -124,6 +134,7 @@ fn expand(model: &Model) -> TokenStream {
 /// impl over it (every item of `Thing` has a default).
 fn thing_impl(model: &Model) -> TokenStream {
     let ident = model.ident;
+    let krate = &model.krate;
     let table = &model.table;
     let bounds = thing_bounds(model);
     let columns = columns_const(model);
@@ -138,18 +149,18 @@ fn thing_impl(model: &Model) -> TokenStream {
     let is_deleted = is_deleted_fn(model);
     let version = version_fn(model);
     let snapshot = snapshot_fns(model);
-    let statements = statements_fn();
+    let statements = statements_fn(krate);
     let hooks = model.attrs.hooks;
     let join_tables = crate::relation::join_tables_const(model);
-    let hooks_impl = (!hooks).then(|| default_hooks_impl(ident));
+    let hooks_impl = (!hooks).then(|| default_hooks_impl(krate, ident));
     quote! {
         #[automatically_derived]
-        impl ::thing::Thing for #ident where for<'__thing> Self: ::thing::__private::Schema {}
+        impl #krate::Thing for #ident where for<'__thing> Self: #krate::__private::Schema {}
 
         #hooks_impl
 
         #[automatically_derived]
-        impl ::thing::__private::Schema for #ident
+        impl #krate::__private::Schema for #ident
         where
             #bounds
         {
@@ -193,6 +204,7 @@ fn thing_impl(model: &Model) -> TokenStream {
 /// the `ModelIoAll` supertrait, once per backend at the struct name. When
 /// every field type is a column type the bounds hold and change nothing.
 fn thing_bounds(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let mut seen = std::collections::HashSet::new();
     let column_bounds = model
         .columns
@@ -205,25 +217,26 @@ fn thing_bounds(model: &Model) -> TokenStream {
         .map(|column| {
             let ty = &column.ty;
             quote! {
-                for<'__thing> #ty: ::thing::__private::ColumnType + ::thing::__private::Codec + ::thing::value::ToValue
+                for<'__thing> #ty: #krate::__private::ColumnType + #krate::__private::Codec + #krate::value::ToValue
             }
         });
     quote! {
-        for<'__thing> Self: ::thing::__private::ModelIoAll,
+        for<'__thing> Self: #krate::__private::ModelIoAll,
         #(#column_bounds,)*
     }
 }
 
 /// `const COLUMNS`: the `ColumnDef` of each column.
 fn columns_const(model: &Model) -> TokenStream {
-    let column_defs = model.columns.iter().map(column_def);
+    let krate = &model.krate;
+    let column_defs = model.columns.iter().map(|column| column_def(krate, column));
     quote! {
-        const COLUMN_DEFS: &'static [::thing::ColumnDef] = &[#(#column_defs),*];
+        const COLUMN_DEFS: &'static [#krate::ColumnDef] = &[#(#column_defs),*];
     }
 }
 
 /// The `ColumnDef` of one column.
-fn column_def(column: &Column) -> TokenStream {
+fn column_def(krate: &syn::Path, column: &Column) -> TokenStream {
     let name = &column.name;
     let field = &column.field_path;
     let (index, unique) = (column.index, column.unique);
@@ -232,16 +245,16 @@ fn column_def(column: &Column) -> TokenStream {
         None => none(),
     };
     let (sql_type, nullable) = if column.json {
-        (quote!(::thing::__private::SqlType::Json), quote!(false))
+        (quote!(#krate::__private::SqlType::Json), quote!(false))
     } else {
         let ty = &column.ty;
         (
-            quote!(<#ty as ::thing::__private::ColumnType>::SQL_TYPE),
-            quote!(<#ty as ::thing::__private::ColumnType>::NULLABLE),
+            quote!(<#ty as #krate::__private::ColumnType>::SQL_TYPE),
+            quote!(<#ty as #krate::__private::ColumnType>::NULLABLE),
         )
     };
     quote! {
-        ::thing::ColumnDef {
+        #krate::ColumnDef {
             name: #name,
             field: #field,
             sql_type: #sql_type,
@@ -255,13 +268,14 @@ fn column_def(column: &Column) -> TokenStream {
 
 /// `const META`: the indexes of the id, timestamp and soft-delete columns.
 fn meta_const(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let id_index = id_index(model);
     let created_at = option_index(model.created_at);
     let updated_at = option_index(model.updated_at);
     let deleted = option_index(model.deleted);
     let version = option_index(model.version);
     quote! {
-        const MODEL_META: ::thing::ModelMeta = ::thing::ModelMeta {
+        const MODEL_META: #krate::ModelMeta = #krate::ModelMeta {
             id: #id_index,
             created_at: #created_at,
             updated_at: #updated_at,
@@ -274,13 +288,14 @@ fn meta_const(model: &Model) -> TokenStream {
 /// `const SCHEMA_HASH`: FNV-1a, computed at compile time, over the table name and
 /// each column's name and type.
 fn schema_hash_const(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let schema_hash = schema_parts(model).map(|part| {
         let bytes = syn::LitByteStr::new(part.as_bytes(), Span::call_site());
-        quote!(let hash = ::thing::__private::fnv1a(hash, #bytes);)
+        quote!(let hash = #krate::__private::fnv1a(hash, #bytes);)
     });
     quote! {
         const SHAPE_HASH: u64 = {
-            let hash = ::thing::__private::FNV_OFFSET;
+            let hash = #krate::__private::FNV_OFFSET;
             #(#schema_hash)*
             hash
         };
@@ -288,16 +303,11 @@ fn schema_hash_const(model: &Model) -> TokenStream {
 }
 
 /// What the schema hash covers: the table name, then `name:type` (with `:json`
-/// for JSON columns) for each column.
+/// for JSON columns) for each column; the same whatever `crate = "..."` says.
 fn schema_parts<'m>(model: &'m Model) -> impl Iterator<Item = String> + 'm {
     let columns = model.columns.iter().map(|column| {
-        let ty = &column.ty;
         let json = if column.json { ":json" } else { "" };
-        format!(
-            "{}:{}{json}",
-            column.name,
-            quote!(#ty).to_string().replace(' ', "")
-        )
+        format!("{}:{}{json}", column.name, column.hashed_ty)
     });
     std::iter::once(model.table.clone()).chain(columns)
 }
@@ -315,6 +325,7 @@ fn id_fn(model: &Model) -> TokenStream {
 
 /// `fn encode_row`: writes every column, in order, into the cache's row format.
 fn encode_row_fn(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let encode = model.columns.iter().map(|column| {
         let access = &column.access;
         if column.json {
@@ -330,12 +341,12 @@ fn encode_row_fn(model: &Model) -> TokenStream {
     let capacity = 16 + 12 * model.columns.len();
     quote! {
         fn row_bytes(&self) -> ::std::vec::Vec<u8> {
-            let mut writer = ::thing::__private::RowWriter::with_capacity(#capacity);
-            ::thing::__private::Schema::write_row(self, &mut writer);
+            let mut writer = #krate::__private::RowWriter::with_capacity(#capacity);
+            #krate::__private::Schema::write_row(self, &mut writer);
             writer.finish()
         }
 
-        fn write_row(&self, writer: &mut ::thing::__private::RowWriter) {
+        fn write_row(&self, writer: &mut #krate::__private::RowWriter) {
             #(#encode)*
         }
     }
@@ -343,6 +354,7 @@ fn encode_row_fn(model: &Model) -> TokenStream {
 
 /// `fn decode_row`: the inverse of `encode_row`, `None` on a malformed row.
 fn decode_row_fn(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let decode_columns = model.columns.iter().enumerate().map(|(i, column)| {
         let var = column_var(i);
         let ty = &column.ty;
@@ -355,7 +367,7 @@ fn decode_row_fn(model: &Model) -> TokenStream {
     let construct = construct(model);
     quote! {
         fn from_row_bytes(bytes: &[u8]) -> ::core::option::Option<Self> {
-            let mut reader = ::thing::__private::RowReader::new(bytes);
+            let mut reader = #krate::__private::RowReader::new(bytes);
             #(#decode_columns)*
             if !reader.is_empty() {
                 return ::core::option::Option::None;
@@ -378,6 +390,7 @@ fn set_id_fn(model: &Model) -> TokenStream {
 
 /// `fn base` and `fn base_mut`: the `#[thing(base)]` field, if any.
 fn base_fns(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let (base, base_mut) = match field_with_role(model, Role::Base) {
         Some(field) => {
             let member = field.member;
@@ -390,12 +403,12 @@ fn base_fns(model: &Model) -> TokenStream {
     };
     quote! {
         #[inline]
-        fn base(&self) -> ::core::option::Option<&::thing::BaseModel> {
+        fn base(&self) -> ::core::option::Option<&#krate::BaseModel> {
             #base
         }
 
         #[inline]
-        fn base_mut(&mut self) -> ::core::option::Option<&mut ::thing::BaseModel> {
+        fn base_mut(&mut self) -> ::core::option::Option<&mut #krate::BaseModel> {
             #base_mut
         }
     }
@@ -403,19 +416,20 @@ fn base_fns(model: &Model) -> TokenStream {
 
 /// `fn value`: a column's value by index, `Opaque` for JSON columns.
 fn value_fn(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let values = model.columns.iter().enumerate().map(|(i, column)| {
         let access = &column.access;
         if column.json {
-            quote!(#i => ::thing::value::Value::Opaque)
+            quote!(#i => #krate::value::Value::Opaque)
         } else {
-            quote!(#i => ::thing::value::ToValue::to_value(&#access))
+            quote!(#i => #krate::value::ToValue::to_value(&#access))
         }
     });
     quote! {
-        fn value(&self, column: usize) -> ::thing::value::Value {
+        fn value(&self, column: usize) -> #krate::value::Value {
             match column {
                 #(#values,)*
-                _ => ::thing::value::Value::Null,
+                _ => #krate::value::Value::Null,
             }
         }
     }
@@ -456,6 +470,7 @@ fn is_deleted_fn(model: &Model) -> TokenStream {
 /// `fn snapshot` and `fn snapshot_mut`: the `Snapshot` field, else the one
 /// inside the base, else none.
 fn snapshot_fns(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let base_field = field_with_role(model, Role::Base);
     let snapshot_field = field_with_role(model, Role::Snapshot);
     let (snapshot, snapshot_mut) = match (base_field, snapshot_field) {
@@ -477,23 +492,23 @@ fn snapshot_fns(model: &Model) -> TokenStream {
     };
     quote! {
         #[inline]
-        fn snapshot(&self) -> ::core::option::Option<&::thing::Snapshot> {
+        fn snapshot(&self) -> ::core::option::Option<&#krate::Snapshot> {
             #snapshot
         }
 
         #[inline]
-        fn snapshot_mut(&mut self) -> ::core::option::Option<&mut ::thing::Snapshot> {
+        fn snapshot_mut(&mut self) -> ::core::option::Option<&mut #krate::Snapshot> {
             #snapshot_mut
         }
     }
 }
 
 /// `fn statements`: the model's own cache of prepared SQL.
-fn statements_fn() -> TokenStream {
+fn statements_fn(krate: &syn::Path) -> TokenStream {
     quote! {
-        fn statements() -> &'static ::thing::__private::StatementCache {
-            static STATEMENTS: ::thing::__private::StatementCache =
-                ::thing::__private::StatementCache::new();
+        fn statements() -> &'static #krate::__private::StatementCache {
+            static STATEMENTS: #krate::__private::StatementCache =
+                #krate::__private::StatementCache::new();
             &STATEMENTS
         }
     }
@@ -511,7 +526,7 @@ fn construct(model: &Model) -> TokenStream {
                 quote!(#member: #var)
             }
             Role::Base => {
-                let base = construct_base(next_column);
+                let base = construct_base(&model.krate, next_column);
                 next_column += 4;
                 quote!(#member: #base)
             }
@@ -525,10 +540,10 @@ fn construct(model: &Model) -> TokenStream {
 }
 
 /// A `BaseModel` block from the four column variables from `__c{first}` on.
-fn construct_base(first: usize) -> TokenStream {
+fn construct_base(krate: &syn::Path, first: usize) -> TokenStream {
     let [id, created_at, updated_at, deleted] = [0, 1, 2, 3].map(|i| column_var(first + i));
     quote!({
-        let mut base = ::thing::BaseModel::default();
+        let mut base = #krate::BaseModel::default();
         base.id = #id;
         base.created_at = #created_at;
         base.updated_at = #updated_at;
@@ -539,6 +554,7 @@ fn construct_base(first: usize) -> TokenStream {
 
 /// The `ModelIo<__DB>` impl: binds and decodes columns through sqlx.
 fn model_io_impl(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let ident = model.ident;
     let bounds = model
         .columns
@@ -546,13 +562,13 @@ fn model_io_impl(model: &Model) -> TokenStream {
         .filter(|column| !column.json)
         .map(|column| {
             let ty = &column.ty;
-            quote!(#ty: ::thing::__private::Field<__DB>)
+            quote!(#ty: #krate::__private::Field<__DB>)
         });
     let bind_column = bind_column_fn(model);
     let from_row = from_row_fn(model);
     quote! {
         #[automatically_derived]
-        impl<__DB: ::thing::__private::Backend> ::thing::__private::ModelIo<__DB> for #ident
+        impl<__DB: #krate::__private::Backend> #krate::__private::ModelIo<__DB> for #ident
         where
             #(#bounds,)*
         {
@@ -565,14 +581,15 @@ fn model_io_impl(model: &Model) -> TokenStream {
 
 /// `fn bind_column`: binds one column, by index, as a query argument.
 fn bind_column_fn(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let table = &model.table;
     let binds = model.columns.iter().enumerate().map(|(i, column)| {
         let access = &column.access;
         let ty = &column.ty;
         if column.json {
-            quote!(#i => <__DB as ::thing::__private::Backend>::bind_json::<#ty>(&#access, args))
+            quote!(#i => <__DB as #krate::__private::Backend>::bind_json::<#ty>(&#access, args))
         } else {
-            quote!(#i => <#ty as ::thing::__private::Field<__DB>>::bind(&#access, args))
+            quote!(#i => <#ty as #krate::__private::Field<__DB>>::bind(&#access, args))
         }
     });
     let column_count = model.columns.len();
@@ -580,8 +597,8 @@ fn bind_column_fn(model: &Model) -> TokenStream {
         fn bind_column(
             &self,
             column: usize,
-            args: &mut <__DB as ::thing::__private::Database>::Arguments,
-        ) -> ::core::result::Result<(), ::thing::__private::BoxDynError> {
+            args: &mut <__DB as #krate::__private::Database>::Arguments,
+        ) -> ::core::result::Result<(), #krate::__private::BoxDynError> {
             match column {
                 #(#binds,)*
                 other => ::core::result::Result::Err(::std::format!(
@@ -595,26 +612,27 @@ fn bind_column_fn(model: &Model) -> TokenStream {
 
 /// `fn from_row`: decodes every column of a database row, then builds the model.
 fn from_row_fn(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let table = &model.table;
     let decodes = model.columns.iter().enumerate().map(|(i, column)| {
         let var = column_var(i);
         let ty = &column.ty;
         let name = &column.name;
         let read = if column.json {
-            quote!(<__DB as ::thing::__private::Backend>::decode_json::<#ty>(row, #i))
+            quote!(<__DB as #krate::__private::Backend>::decode_json::<#ty>(row, #i))
         } else {
-            quote!(<#ty as ::thing::__private::Field<__DB>>::decode(row, #i))
+            quote!(<#ty as #krate::__private::Field<__DB>>::decode(row, #i))
         };
         quote! {
             let #var: #ty = #read
-                .map_err(|err| ::thing::__private::decode_error(#table, #name, err))?;
+                .map_err(|err| #krate::__private::decode_error(#table, #name, err))?;
         }
     });
     let construct = construct(model);
     quote! {
         fn from_row(
-            row: &<__DB as ::thing::__private::Database>::Row,
-        ) -> ::thing::Result<Self> {
+            row: &<__DB as #krate::__private::Database>::Row,
+        ) -> #krate::Result<Self> {
             #(#decodes)*
             ::core::result::Result::Ok(#construct)
         }
@@ -623,6 +641,7 @@ fn from_row_fn(model: &Model) -> TokenStream {
 
 /// `impl Model { pub const FIELD: Column<Model, T> }`: one typed handle per column.
 fn column_handles(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let ident = model.ident;
     let vis = model.vis;
     let handles = model.columns.iter().enumerate().map(|(i, column)| {
@@ -633,7 +652,7 @@ fn column_handles(model: &Model) -> TokenStream {
         quote! {
             #[doc = #doc]
             #[allow(dead_code)]
-            #vis const #const_name: ::thing::Column<#ident, #ty> = ::thing::Column::new(#i, #name);
+            #vis const #const_name: #krate::Column<#ident, #ty> = #krate::Column::new(#i, #name);
         }
     });
     quote! {
@@ -658,6 +677,7 @@ fn handle_name(column: &Column) -> syn::Ident {
 /// column type missing an impl) leaves the model without a `Thing` impl, which
 /// is reported, naming the missing trait, where the model is used.
 fn type_assertions(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let checks = model
         .columns
         .iter()
@@ -670,7 +690,7 @@ fn type_assertions(model: &Model) -> TokenStream {
         });
     quote! {
         #[allow(dead_code)]
-        fn __assert_column<T: ::thing::__private::ColumnType>() {}
+        fn __assert_column<T: #krate::__private::ColumnType>() {}
         #[allow(dead_code)]
         fn __assert_columns() {
             #(#checks)*
@@ -709,4 +729,89 @@ fn option_index(index: Option<usize>) -> TokenStream {
 /// `::core::option::Option::None`.
 fn none() -> TokenStream {
     quote!(::core::option::Option::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ctxt, Model, derive, schema_parts};
+
+    fn expanded(input: &syn::DeriveInput) -> String {
+        derive(input).expect("a valid model").to_string()
+    }
+
+    fn hashed(input: &syn::DeriveInput) -> Vec<String> {
+        let cx = Ctxt::new();
+        let model = Model::from_ast(&cx, input);
+        cx.check().expect("a valid model");
+        schema_parts(&model.expect("a struct")).collect()
+    }
+
+    fn with_relations(crate_attr: Option<&str>) -> syn::DeriveInput {
+        let attr = crate_attr.map(|path| quote::quote!(#[thing(crate = #path)]));
+        syn::parse_quote! {
+            #attr
+            struct User {
+                #[thing(base)]
+                base: BaseModel,
+                #[thing(json)]
+                tags: Vec<String>,
+                #[thing(version)]
+                version: i64,
+                #[thing(index)]
+                team_id: i64,
+                #[thing(belongs_to(Team, fk = "team_id"))]
+                team: BelongsTo<Team>,
+                #[thing(has_many(Post, fk = "user_id"))]
+                posts: HasMany<Post>,
+                #[thing(many_to_many(Role, join = "user_roles", fk = "user_id", other_fk = "role_id"))]
+                roles: ManyToMany<Role>,
+            }
+        }
+    }
+
+    #[test]
+    fn crate_path_names_the_runtime_crate_everywhere() {
+        let out = expanded(&with_relations(Some("orm")));
+        assert!(
+            !out.contains("thing ::"),
+            "a path through `thing` is left: {out}"
+        );
+        assert!(out.contains("impl orm :: __private :: Schema for User"));
+        // The join model is derived through the same path.
+        assert!(out.contains("# [derive (orm :: Thing"));
+        assert!(out.contains("# [thing (crate = \"orm\")]"));
+    }
+
+    #[test]
+    fn default_crate_path_is_thing() {
+        let plain = syn::parse_quote! {
+            struct Tag {
+                id: i64,
+                #[thing(unique)]
+                name: String,
+            }
+        };
+        let explicit = syn::parse_quote! {
+            #[thing(crate = "::thing")]
+            struct Tag {
+                id: i64,
+                #[thing(unique)]
+                name: String,
+            }
+        };
+        let out = expanded(&plain);
+        assert!(out.contains("impl :: thing :: __private :: Schema for Tag"));
+        assert_eq!(out, expanded(&explicit));
+    }
+
+    #[test]
+    fn crate_path_leaves_the_schema_hash_alone() {
+        assert_eq!(
+            hashed(&with_relations(None)),
+            hashed(&with_relations(Some("orm")))
+        );
+        assert!(hashed(&with_relations(Some("orm"))).contains(
+            &"created_at:::thing::__private::DateTime<::thing::__private::Utc>".to_owned()
+        ));
+    }
 }

@@ -18,7 +18,11 @@ use proc_macro::TokenStream;
 ///
 /// Struct attributes: `#[thing(table = "...")]` (default: the snake_case plural of
 /// the struct name), `#[thing(hooks)]` (the model implements `thing::Hooks`
-/// itself; without it the derive implements it with every hook a no-op). Field attributes: `base` (embed `thing::BaseModel`),
+/// itself; without it the derive implements it with every hook a no-op),
+/// `#[thing(crate = "...")]` (the path the generated code names the runtime
+/// crate by, default `::thing`: `crate = "orm"` in a crate that depends on it
+/// as `orm = { package = "thing", ... }`, `crate = "my_facade::thing"` through
+/// a re-export). Field attributes: `base` (embed `thing::BaseModel`),
 /// `column = "..."`, `skip`, `index`, `unique`, `json`, `default = "<SQL>"`, `version`.
 #[proc_macro_derive(Thing, attributes(thing))]
 pub fn derive_thing(input: TokenStream) -> TokenStream {

@@ -29,7 +29,7 @@ pub fn items(model: &Model) -> TokenStream {
     let mut checks = Vec::new();
     for (field, relation) in relations(model) {
         handles.push(handle(model, field, relation));
-        checks.extend(foreign_key_check(relation));
+        checks.extend(foreign_key_check(&model.krate, relation));
         if relation.kind == RelationKind::ManyToMany {
             joins.push(join_model(model, field, relation));
         }
@@ -50,46 +50,49 @@ pub fn items(model: &Model) -> TokenStream {
 /// For a `has_many`: the check of its key in the related model (an indexed
 /// `i64` or `Option<i64>` column), evaluated at compile time even when the
 /// handle is never used.
-fn foreign_key_check(relation: &Relation) -> Option<TokenStream> {
+fn foreign_key_check(krate: &syn::Path, relation: &Relation) -> Option<TokenStream> {
     if relation.kind != RelationKind::HasMany {
         return None;
     }
-    let index = has_many_key_index(relation);
+    let index = has_many_key_index(krate, relation);
     Some(quote! {
         const _: usize = #index;
     })
 }
 
 /// The position of a `has_many` key in the related model, checked.
-fn has_many_key_index(relation: &Relation) -> TokenStream {
+fn has_many_key_index(krate: &syn::Path, relation: &Relation) -> TokenStream {
     let target = relation.target.as_ref().expect("checked");
     let fk = relation.fk.as_ref().expect("checked");
     let fk_handle = syn::Ident::new(&fk.value().to_uppercase(), fk.span());
+    let krate = respanned(krate, fk.span());
     quote_spanned! {fk.span()=>
-        ::thing::__private::foreign_key_index::<#target, _>(<#target>::#fk_handle)
+        #krate::__private::foreign_key_index::<#target, _>(<#target>::#fk_handle)
     }
 }
 
 /// `const JOIN_TABLES` of the `Schema` impl: the DDL of each join table.
 pub fn join_tables_const(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let joins: Vec<_> = relations(model)
         .filter(|(_, relation)| relation.kind == RelationKind::ManyToMany)
         .map(|(field, _)| {
             let join = join_ident(model, field);
-            quote!(::thing::__private::create_table_sql::<#join>)
+            quote!(#krate::__private::create_table_sql::<#join>)
         })
         .collect();
     if joins.is_empty() {
         return TokenStream::new();
     }
     quote! {
-        const JOIN_TABLES: &'static [::thing::__private::JoinTableSql] = &[#(#joins),*];
+        const JOIN_TABLES: &'static [#krate::__private::JoinTableSql] = &[#(#joins),*];
     }
 }
 
 /// The handle const, its holder function and the lazy accessor of one
 /// relation field.
 fn handle(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
+    let krate = &model.krate;
     let vis = model.vis;
     let member = field.member;
     let name = member.to_string();
@@ -99,8 +102,11 @@ fn handle(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
     let load = format_ident!("load_{}", name);
     let target = relation.target.as_ref().expect("checked");
     let fk = relation.fk.as_ref().expect("checked");
-    let model_check = quote_spanned! {target_span(relation)=>
-        ::thing::__private::assert_model::<#target>()
+    let model_check = {
+        let krate = respanned(krate, target_span(relation));
+        quote_spanned! {target_span(relation)=>
+            #krate::__private::assert_model::<#target>()
+        }
     };
     let holder_ty = field.ty;
     let (handle_ty, handle_new, loaded_ty, load_doc) = match relation.kind {
@@ -111,17 +117,17 @@ fn handle(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
                 .position(|column| column.name == fk.value())
                 .expect("checked");
             (
-                quote!(::thing::relation::BelongsToRelation<Self, #target>),
-                quote!(::thing::relation::BelongsToRelation::new(#fk_index, Self::#holder_fn)),
+                quote!(#krate::relation::BelongsToRelation<Self, #target>),
+                quote!(#krate::relation::BelongsToRelation::new(#fk_index, Self::#holder_fn)),
                 quote!(::core::option::Option<&#target>),
                 format!("Loads `{name}` (the cached `by_id` of its key) and returns it."),
             )
         }
         RelationKind::HasMany => {
-            let fk_index = has_many_key_index(relation);
+            let fk_index = has_many_key_index(krate, relation);
             (
-                quote!(::thing::relation::HasManyRelation<Self, #target>),
-                quote!(::thing::relation::HasManyRelation::new(#fk_index, Self::#holder_fn)),
+                quote!(#krate::relation::HasManyRelation<Self, #target>),
+                quote!(#krate::relation::HasManyRelation::new(#fk_index, Self::#holder_fn)),
                 quote!(&[#target]),
                 format!("Loads `{name}` (a cached list on the foreign key) and returns them."),
             )
@@ -132,8 +138,8 @@ fn handle(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
             let other = relation.other_fk.as_ref().expect("checked");
             let other = syn::Ident::new(&other.value().to_uppercase(), Span::call_site());
             (
-                quote!(::thing::relation::ManyToManyRelation<Self, #target, #join>),
-                quote!(::thing::relation::ManyToManyRelation::new(
+                quote!(#krate::relation::ManyToManyRelation<Self, #target, #join>),
+                quote!(#krate::relation::ManyToManyRelation::new(
                     #join::#mine.index(),
                     #join::#other.index(),
                     Self::#holder_fn,
@@ -161,13 +167,25 @@ fn handle(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
 
         #[doc = #load_doc]
         #[allow(dead_code)]
-        #vis async fn #load<__E: ::thing::Executor + ?::core::marker::Sized>(
+        #vis async fn #load<__E: #krate::Executor + ?::core::marker::Sized>(
             &mut self,
             executor: &__E,
-        ) -> ::thing::Result<#loaded_ty> {
+        ) -> #krate::Result<#loaded_ty> {
             Self::#const_name.load(executor, self).await
         }
     }
+}
+
+/// `path` with every token at `span`, for a path inside `quote_spanned!`,
+/// whose own tokens keep the span they were made with.
+fn respanned(path: &syn::Path, span: Span) -> TokenStream {
+    quote!(#path)
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// Where errors about the related model point: its name in the attribute.
@@ -192,6 +210,13 @@ fn join_ident(model: &Model, field: &Field) -> syn::Ident {
 /// of their names, so that both sides of a relation declare the same columns
 /// (and share its cached rows and lists).
 fn join_model(model: &Model, field: &Field, relation: &Relation) -> TokenStream {
+    let krate = &model.krate;
+    // The join model names the runtime crate as its model does.
+    let crate_attr = model
+        .attrs
+        .crate_lit
+        .as_ref()
+        .map(|lit| quote!(#[thing(crate = #lit)]));
     let vis = model.vis;
     let join = join_ident(model, field);
     let table = relation.join.as_ref().expect("checked").value();
@@ -204,8 +229,9 @@ fn join_model(model: &Model, field: &Field, relation: &Relation) -> TokenStream 
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
-        #[derive(::thing::Thing, Debug, Clone, Default)]
+        #[derive(#krate::Thing, Debug, Clone, Default)]
         #[thing(table = #table)]
+        #crate_attr
         #vis struct #join {
             id: i64,
             #[thing(index)]
@@ -215,7 +241,7 @@ fn join_model(model: &Model, field: &Field, relation: &Relation) -> TokenStream 
         }
 
         #[automatically_derived]
-        impl ::thing::relation::JoinRow for #join {
+        impl #krate::relation::JoinRow for #join {
             fn link(mine_column: usize, mine: i64, other: i64) -> Self {
                 if mine_column == Self::#first_handle.index() {
                     Self { id: 0, #first: mine, #second: other }

@@ -55,6 +55,11 @@
 //! A build with one backend, e.g. `default-features = false, features =
 //! ["sqlite"]`, compiles only that driver.
 //!
+//! The code `#[derive(Thing)]` generates names this crate `::thing`. A crate
+//! that depends on it under another name (`orm = { package = "thing", ... }`)
+//! or through a re-export says so on each model: `#[thing(crate = "orm")]`,
+//! `#[thing(crate = "my_facade::thing")]`.
+//!
 //! ## Layout
 //!
 //! Each module holds one concept and imports only modules below it;
