@@ -79,13 +79,13 @@ fn fallback_thing_impl(krate: &syn::Path, ident: &syn::Ident, never: &TokenStrea
             fn row_bytes(&self) -> ::std::vec::Vec<u8> { #never }
             fn write_row(&self, _: &mut #krate::__private::RowWriter) { #never }
             fn from_row_bytes(_: &[u8]) -> ::core::option::Option<Self> { #never }
-            fn set_id(&mut self, _: i64) { #never }
+            fn set_id(&mut self, _: i64, _: #krate::__private::Sealed) { #never }
             fn base(&self) -> ::core::option::Option<&#krate::BaseModel> { #never }
-            fn base_mut(&mut self) -> ::core::option::Option<&mut #krate::BaseModel> { #never }
+            fn base_mut(&mut self, _: #krate::__private::Sealed) -> ::core::option::Option<&mut #krate::BaseModel> { #never }
             fn is_deleted(&self) -> bool { #never }
             fn value(&self, _: usize) -> #krate::value::Value { #never }
             fn snapshot(&self) -> ::core::option::Option<&#krate::Snapshot> { #never }
-            fn snapshot_mut(&mut self) -> ::core::option::Option<&mut #krate::Snapshot> { #never }
+            fn snapshot_mut(&mut self, _: #krate::__private::Sealed) -> ::core::option::Option<&mut #krate::Snapshot> { #never }
             fn statements() -> &'static #krate::__private::StatementCache { #never }
         }
     }
@@ -379,10 +379,11 @@ fn decode_row_fn(model: &Model) -> TokenStream {
 
 /// `fn set_id`: writes the id column.
 fn set_id_fn(model: &Model) -> TokenStream {
+    let krate = &model.krate;
     let id_access = &id_column(model).access;
     quote! {
         #[inline]
-        fn set_id(&mut self, id: i64) {
+        fn set_id(&mut self, id: i64, _: #krate::__private::Sealed) {
             #id_access = id;
         }
     }
@@ -408,7 +409,10 @@ fn base_fns(model: &Model) -> TokenStream {
         }
 
         #[inline]
-        fn base_mut(&mut self) -> ::core::option::Option<&mut #krate::BaseModel> {
+        fn base_mut(
+            &mut self,
+            _: #krate::__private::Sealed,
+        ) -> ::core::option::Option<&mut #krate::BaseModel> {
             #base_mut
         }
     }
@@ -441,10 +445,11 @@ fn version_fn(model: &Model) -> TokenStream {
     let Some(index) = model.version else {
         return TokenStream::new();
     };
+    let krate = &model.krate;
     let access = &model.columns[index].access;
     quote! {
         #[inline]
-        fn version_mut(&mut self) -> ::core::option::Option<&mut i64> {
+        fn version_mut(&mut self, _: #krate::__private::Sealed) -> ::core::option::Option<&mut i64> {
             ::core::option::Option::Some(&mut #access)
         }
     }
@@ -497,7 +502,10 @@ fn snapshot_fns(model: &Model) -> TokenStream {
         }
 
         #[inline]
-        fn snapshot_mut(&mut self) -> ::core::option::Option<&mut #krate::Snapshot> {
+        fn snapshot_mut(
+            &mut self,
+            _: #krate::__private::Sealed,
+        ) -> ::core::option::Option<&mut #krate::Snapshot> {
             #snapshot_mut
         }
     }

@@ -138,7 +138,7 @@ pub mod __private {
     pub use crate::schema::codec::{Codec, FORMAT_VERSION, RowReader, RowWriter, changed_columns};
     pub use crate::schema::statements::StatementCache;
     pub use crate::schema::{
-        BaseModel, Column, ColumnDef, JoinTableSql, ModelMeta, Schema, Snapshot,
+        BaseModel, Column, ColumnDef, JoinTableSql, ModelMeta, Schema, Sealed, Snapshot,
     };
     pub use crate::value::{ToValue, Value};
     pub use chrono::{DateTime, Utc};

@@ -7,8 +7,8 @@ use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
 use crate::error::{Error, Result};
 use crate::observe::stats::StatementKind;
-use crate::schema::Schema;
 use crate::schema::codec::RowWriter;
+use crate::schema::{Schema, Sealed};
 use crate::sql::{self, dynamic, fixed, model_sql};
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -173,7 +173,7 @@ impl Snapshots {
         }
         self.chunk.extend_from_slice(bytes);
         let kept = self.chunk.split().freeze();
-        if let Some(snapshot) = item.snapshot_mut() {
+        if let Some(snapshot) = item.snapshot_mut(Sealed::new()) {
             snapshot.set_from(kept, 0);
         }
     }
@@ -186,7 +186,7 @@ pub(crate) fn take_snapshot<T: Schema>(item: &mut T) {
         return;
     }
     let bytes = item.row_bytes();
-    if let Some(snapshot) = item.snapshot_mut() {
+    if let Some(snapshot) = item.snapshot_mut(Sealed::new()) {
         snapshot.set(bytes);
     }
 }

@@ -14,7 +14,7 @@ use crate::db::executor::{Executor, Target, with_session};
 use crate::db::handle::Db;
 use crate::error::{Error, Result};
 use crate::read::fetch::{rows_by_ids, select_by_id};
-use crate::schema::{Schema, Snapshot};
+use crate::schema::{Schema, Sealed, Snapshot};
 use foldhash::HashSet;
 use std::time::{Duration, Instant};
 
@@ -112,7 +112,7 @@ fn decode_entry<T: Schema>(bytes: Bytes, epoch: u64) -> Entry<T> {
         (ROW, Some((hash, row))) if u64::from_le_bytes(*hash) == T::SHAPE_HASH => {
             match T::from_row_bytes(row) {
                 Some(mut item) => {
-                    if let Some(snapshot) = item.snapshot_mut() {
+                    if let Some(snapshot) = item.snapshot_mut(Sealed::new()) {
                         snapshot.set_from(bytes, ROW_START);
                     }
                     Entry::Row(item)

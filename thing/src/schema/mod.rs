@@ -213,6 +213,20 @@ impl<M, V> fmt::Debug for Column<M, V> {
     }
 }
 
+/// What the setters of [`Schema`] take, so that only Thing calls them: code
+/// outside it cannot make one. A model's id, base, version and snapshot
+/// change only through Thing's reads and writes, which keep the cache right.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Sealed(());
+
+impl Sealed {
+    /// The one way to make one, inside Thing.
+    pub(crate) const fn new() -> Self {
+        Self(())
+    }
+}
+
 /// The compile-time description of a model that the runtime works from,
 /// implemented by `#[derive(Thing)]` together with [`Thing`](crate::Thing). Never
 /// implement it by hand: the hidden items are the derive's and may change.
@@ -267,12 +281,15 @@ pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     /// A model from row bytes; `None` when they do not decode.
     fn from_row_bytes(bytes: &[u8]) -> Option<Self>;
 
+    /// Sets the id (after an `INSERT`). Thing's own: only it has a
+    /// [`Sealed`].
     #[doc(hidden)]
-    fn set_id(&mut self, id: i64);
+    fn set_id(&mut self, id: i64, sealed: Sealed);
     #[doc(hidden)]
     fn base(&self) -> Option<&BaseModel>;
+    /// The `#[thing(base)]` field, to set its timestamps. Thing's own.
     #[doc(hidden)]
-    fn base_mut(&mut self) -> Option<&mut BaseModel>;
+    fn base_mut(&mut self, sealed: Sealed) -> Option<&mut BaseModel>;
     #[doc(hidden)]
     fn is_deleted(&self) -> bool;
     #[doc(hidden)]
@@ -280,13 +297,16 @@ pub trait Schema: Sized + Send + Sync + 'static + ModelIoAll {
     #[doc(hidden)]
     fn snapshot(&self) -> Option<&Snapshot>;
 
-    /// The `#[thing(version)]` field, if the model has one.
+    /// The `#[thing(version)]` field, if the model has one, to bump it.
+    /// Thing's own.
     #[doc(hidden)]
-    fn version_mut(&mut self) -> Option<&mut i64> {
+    fn version_mut(&mut self, sealed: Sealed) -> Option<&mut i64> {
+        let _ = sealed;
         None
     }
+    /// The snapshot, to set it to the row as read or saved. Thing's own.
     #[doc(hidden)]
-    fn snapshot_mut(&mut self) -> Option<&mut Snapshot>;
+    fn snapshot_mut(&mut self, sealed: Sealed) -> Option<&mut Snapshot>;
     #[doc(hidden)]
     fn statements() -> &'static StatementCache;
 }

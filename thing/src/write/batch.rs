@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::events::WriteKind;
 use crate::observe::stats::StatementKind;
 use crate::read::fetch::{Snapshots, fetch_ids};
-use crate::schema::Schema;
+use crate::schema::{Schema, Sealed};
 use crate::sql::{self, dynamic, insertable};
 use chrono::{DateTime, Utc};
 
@@ -63,7 +63,7 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
     let mut writes = Vec::with_capacity(chunk.len());
     let mut snapshots = Snapshots::default();
     for (item, id) in chunk.iter_mut().zip(ids) {
-        item.set_id(id);
+        item.set_id(id, Sealed::new());
         snapshots.take(&mut **item);
         writes.push(RowWrite {
             id,
@@ -82,7 +82,7 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
 
 /// `created_at` (unless set) and `updated_at` of a new row.
 fn set_timestamps<T: Schema>(item: &mut T, now: DateTime<Utc>) {
-    if let Some(base) = item.base_mut() {
+    if let Some(base) = item.base_mut(Sealed::new()) {
         if base.created_at == DateTime::<Utc>::default() {
             base.created_at = now;
         }

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::events::WriteKind;
 use crate::observe::stats::StatementKind;
 use crate::read::fetch::take_snapshot;
-use crate::schema::{BaseModel, Schema, Snapshot};
+use crate::schema::{BaseModel, Schema, Sealed, Snapshot};
 use crate::sql::{self, Guard, dynamic, fixed, insertable, model_sql};
 use crate::value::Value;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -86,7 +86,7 @@ async fn before_save<T: Schema + Hooks>(
 }
 
 async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
-    if let Some(base) = item.base_mut() {
+    if let Some(base) = item.base_mut(Sealed::new()) {
         let now = now();
         if base.created_at == DateTime::<Utc>::default() {
             base.created_at = now;
@@ -121,7 +121,7 @@ async fn insert_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<()> {
         )
         .await?
     };
-    item.set_id(id);
+    item.set_id(id, Sealed::new());
     take_snapshot(item);
     Ok(())
 }
@@ -133,7 +133,8 @@ async fn update_one<T: Schema>(target: Target<'_>, item: &mut T) -> Result<Vec<u
     if columns.is_empty() {
         return Ok(columns);
     }
-    if let (Some(updated_at), Some(base)) = (T::MODEL_META.updated_at, item.base_mut()) {
+    if let (Some(updated_at), Some(base)) = (T::MODEL_META.updated_at, item.base_mut(Sealed::new()))
+    {
         base.updated_at = now();
         if !columns.contains(&updated_at) {
             columns.push(updated_at);
@@ -245,7 +246,7 @@ async fn update_locked<T: Schema>(
 /// must still find in the row).
 fn bump_version<T: Schema>(item: &mut T, columns: &mut Vec<usize>) -> Option<i64> {
     let column = T::MODEL_META.version?;
-    let version = item.version_mut()?;
+    let version = item.version_mut(Sealed::new())?;
     let expected = *version;
     *version = expected.wrapping_add(1);
     if !columns.contains(&column) {
@@ -340,19 +341,19 @@ impl Undo {
             id: item.row_id(),
             base: item.base().cloned(),
             snapshot: item.snapshot().cloned(),
-            version: item.version_mut().map(|version| *version),
+            version: item.version_mut(Sealed::new()).map(|version| *version),
         }
     }
 
     pub(super) fn restore<T: Schema>(self, item: &mut T) {
-        item.set_id(self.id);
-        if let (Some(before), Some(version)) = (self.version, item.version_mut()) {
+        item.set_id(self.id, Sealed::new());
+        if let (Some(before), Some(version)) = (self.version, item.version_mut(Sealed::new())) {
             *version = before;
         }
-        if let (Some(before), Some(base)) = (self.base, item.base_mut()) {
+        if let (Some(before), Some(base)) = (self.base, item.base_mut(Sealed::new())) {
             *base = before;
         }
-        if let (Some(before), Some(snapshot)) = (self.snapshot, item.snapshot_mut()) {
+        if let (Some(before), Some(snapshot)) = (self.snapshot, item.snapshot_mut(Sealed::new())) {
             *snapshot = before;
         }
     }
