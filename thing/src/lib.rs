@@ -66,6 +66,7 @@
 //! `docs/architecture.md` in the repository draws the tree.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 // Leaves: the error type, values, names by hash, committed-write events.
@@ -109,6 +110,7 @@ pub mod relation;
 pub use backend::dialect::Dialect;
 pub use backend::types::SqlType;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache::RedisCache;
 pub use cache::{MemoryCache, WritePolicy};
 pub use db::{Db, DbBuilder, Executor, SqlxPool, StatementLogging, Transaction};

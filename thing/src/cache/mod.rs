@@ -88,6 +88,7 @@ pub use bytes::Bytes;
 pub use context::WritePolicy;
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisCache, RedisCacheBuilder};
 
 /// A boxed future returned by [`Cache`] methods.

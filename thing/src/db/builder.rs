@@ -26,6 +26,7 @@ macro_rules! sqlx_pool {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for $pool {}
         #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
         impl SqlxPool for $pool {
             fn into_pool(self) -> Pool {
                 Pool::$variant(self)
@@ -213,6 +214,7 @@ impl DbBuilder {
     ///     .sqlite_busy_timeout(std::time::Duration::from_secs(10));
     /// ```
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite_journal_mode(mut self, mode: sqlx::sqlite::SqliteJournalMode) -> Self {
         self.sqlite.journal_mode = Some(mode);
         self
@@ -223,6 +225,7 @@ impl DbBuilder {
     /// last commits at a power loss for faster writes; without it, SQLite's
     /// `FULL`. Ignored by the other backends.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite_synchronous(mut self, synchronous: sqlx::sqlite::SqliteSynchronous) -> Self {
         self.sqlite.synchronous = Some(synchronous);
         self
@@ -232,6 +235,7 @@ impl DbBuilder {
     /// before failing with "database is locked" (default: sqlx's 5 s).
     /// Ignored by the other backends.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
         self.sqlite.busy_timeout = Some(timeout);
         self

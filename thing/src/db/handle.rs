@@ -231,6 +231,7 @@ impl Db {
 
     /// The SQLite pool, for queries Thing does not cover.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn as_sqlite(&self) -> Option<&sqlx::SqlitePool> {
         #[allow(irrefutable_let_patterns)]
         if let Pool::Sqlite(pool) = self.pool() {
@@ -242,6 +243,7 @@ impl Db {
 
     /// The PostgreSQL pool, for queries Thing does not cover.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn as_postgres(&self) -> Option<&sqlx::PgPool> {
         #[allow(irrefutable_let_patterns)]
         if let Pool::Postgres(pool) = self.pool() {
@@ -253,6 +255,7 @@ impl Db {
 
     /// The MySQL/MariaDB pool, for queries Thing does not cover.
     #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     pub fn as_mysql(&self) -> Option<&sqlx::MySqlPool> {
         #[allow(irrefutable_let_patterns)]
         if let Pool::MySql(pool) = self.pool() {

@@ -52,6 +52,7 @@ macro_rules! counters {
 
             /// The name under which the `metrics` feature exports it.
             #[cfg(feature = "metrics")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
             pub const fn metric(self) -> &'static str {
                 match self {
                     $(Counter::$name => concat!("thing_", stringify!($name), "_total"),)*
