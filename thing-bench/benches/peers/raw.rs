@@ -240,8 +240,9 @@ impl RawPool {
         })
     }
 
-    /// One multi-row `INSERT ... RETURNING id` in a transaction.
-    pub async fn insert_batch(&self, rows: &[NewRow]) -> Vec<i64> {
+    /// One multi-row `INSERT ... RETURNING id`, in a transaction (`BEGIN`,
+    /// the `INSERT`, `COMMIT`) or alone (one statement is atomic by itself).
+    pub async fn insert_batch(&self, rows: &[NewRow], in_transaction: bool) -> Vec<i64> {
         let now = Utc::now();
         on_pool!(self, pool => {
             let mut query = QueryBuilder::new(
@@ -261,13 +262,18 @@ impl RawPool {
                     .push_bind(row.views);
             });
             query.push(" RETURNING id");
-            let mut tx = pool.begin().await.unwrap();
-            let ids: Vec<i64> = query
-                .build_query_scalar()
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            let ids: Vec<i64> = if in_transaction {
+                let mut tx = pool.begin().await.unwrap();
+                let ids = query
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                ids
+            } else {
+                query.build_query_scalar().fetch_all(pool).await.unwrap()
+            };
             assert_eq!(ids.len(), BATCH);
             ids
         })

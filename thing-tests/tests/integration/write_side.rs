@@ -322,6 +322,38 @@ cache_tests! {
     /// own id back (read by id, each with its own name), another handle's
     /// cached lists and count see them all, and a unique violation in the
     /// last statement inserts none of the batch.
+    /// A batch of new rows that fits one statement is that statement alone,
+    /// with no `BEGIN` or `COMMIT` around it (one statement is atomic on its
+    /// own); every handle sees its rows and lists at once, and a batch that
+    /// fails writes nothing and puts the ids back.
+    async fn a_batch_that_fits_one_statement_is_one_statement(c) {
+        let writer = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<User>().await.unwrap();
+        let kept = || User::query().filter(User::NAME.eq("kept"));
+        assert_eq!(kept().count(&reader).await.unwrap(), 0, "the empty list is cached");
+        let mut batch: Vec<User> =
+            (0..100).map(|n| User::new(&format!("one{n}@x"), "kept", n)).collect();
+        writer.reset_stats();
+        User::save_many(&writer, &mut batch).await.unwrap();
+        let stats = writer.stats();
+        assert_eq!((stats.inserts, stats.other, stats.statements()), (1, 0, 1), "{stats:?}");
+        assert!(batch.iter().all(|user| user.base.id != 0));
+        assert_eq!(kept().count(&reader).await.unwrap(), 100);
+        for user in &batch {
+            assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().email, user.email);
+        }
+
+        let mut failing: Vec<User> =
+            (0..3).map(|n| User::new(&format!("two{n}@x"), "late", n)).collect();
+        failing[2].email = "one0@x".into();
+        let err = User::save_many(&writer, &mut failing).await.unwrap_err();
+        assert!(err.is_unique_violation(), "{err:?}");
+        assert!(failing.iter().all(|user| user.base.id == 0), "ids put back");
+        assert_eq!(User::query().filter(User::NAME.eq("late")).count(&reader).await.unwrap(), 0);
+        assert_eq!(User::query().count(&reader).await.unwrap(), 100);
+    }
+
     async fn save_many_inserts_in_batches_and_every_handle_sees_them(c) {
         let writer = c.handle().await;
         let reader = c.handle().await;

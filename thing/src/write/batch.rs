@@ -1,19 +1,23 @@
 //! `save_many`'s new rows in multi-row `INSERT ... RETURNING`s: up to
 //! [`ROWS_PER_INSERT`] rows per statement (fewer when the backend's parameter
-//! limit needs it), each returning its ids, inside the batch's transaction,
-//! whose commit runs the cache steps of every row.
+//! limit needs it), each returning its ids. A batch of new rows that fits one
+//! statement, outside a transaction, is that statement alone through the
+//! write protocol (one statement is atomic on its own); any other batch runs
+//! in a transaction, whose commit runs the cache steps of every row.
 
 use super::after::announce;
 use super::delete::delete;
 use super::lifecycle::Hooks;
-use super::protocol::atomically;
+use super::protocol::{atomically, cache_of, write_through};
 use super::save::Undo;
 use super::save::now;
 use super::save::save;
 use crate::backend::{Backend, ModelIo, Session};
+use crate::cache::WriteKeys;
 use crate::cache::stamps::{RowWrite, indexed_values};
 use crate::db::executor::Executor;
 use crate::db::executor::{Target, with_session};
+use crate::db::handle::Db;
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
@@ -39,12 +43,94 @@ pub(crate) fn batches<T: Schema>(tx: &Transaction) -> bool {
 /// their ids, timestamps and snapshots, and records their cache keys and
 /// events for the commit.
 pub(crate) async fn insert_all<T: Schema>(tx: &Transaction, items: &mut [&mut T]) -> Result<()> {
-    let width = insertable::<T>().count();
-    let per_statement = ROWS_PER_INSERT.min(tx.db().dialect().max_parameters() / width);
-    for chunk in items.chunks_mut(per_statement) {
+    for chunk in items.chunks_mut(rows_per_insert::<T>(tx.db())) {
         insert_chunk(tx, chunk).await?;
     }
     Ok(())
+}
+
+/// The most rows of `T` one `INSERT` on `db` carries: [`ROWS_PER_INSERT`],
+/// or fewer under the backend's parameter limit.
+fn rows_per_insert<T: Schema>(db: &Db) -> usize {
+    let width = insertable::<T>().count().max(1);
+    ROWS_PER_INSERT.min(db.dialect().max_parameters() / width)
+}
+
+/// Whether `save_many` of `items` through `target` is one `INSERT` and
+/// nothing else: a `Db` (not a transaction), a model whose new rows go in
+/// batches, every item new, and few enough of them for one statement.
+fn is_one_insert<T: Schema>(target: Target<'_>, items: &[T]) -> bool {
+    let Target::Db(db) = target else {
+        return false;
+    };
+    !items.is_empty()
+        && !T::HOOKS
+        && insertable::<T>().next().is_some()
+        && db.insert_returning()
+        && items.len() <= rows_per_insert::<T>(db)
+        && items.iter().all(|item| item.row_id() == 0)
+}
+
+/// The new rows `items` in one `INSERT`, through the write protocol: their
+/// stamps locked and bumped before it, their row keys and id stamps learned
+/// from the ids it returns (as a single insert's are). No transaction, unless
+/// the write policy needs one for the outbox.
+async fn insert_alone<T: Schema>(db: &Db, items: &mut [T]) -> Result<()> {
+    let now = now();
+    for item in items.iter_mut() {
+        set_timestamps(item, now);
+    }
+    let target = Target::Db(db);
+    let ids = {
+        let items = &*items;
+        let before = batch_keys(target, items, &vec![0; items.len()]);
+        write_through(
+            target,
+            &before,
+            |ids: &Vec<i64>| batch_keys(target, items, ids),
+            async |target| {
+                let rows: Vec<&T> = items.iter().collect();
+                let ids =
+                    with_session!(target, |session| insert_rows::<T, _>(&mut session, &rows)
+                        .await)?;
+                Ok(ids)
+            },
+        )
+        .await?
+    };
+    let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
+    let mut snapshots = Snapshots::default();
+    for (item, id) in items.iter_mut().zip(ids) {
+        item.set_id(id, Sealed::new());
+        snapshots.take(item);
+        announce::<T>(target, id, WriteKind::Insert, &all);
+    }
+    Ok(())
+}
+
+/// The cache keys of inserting `items` as the rows `ids` (0: not known yet),
+/// none without a cache.
+fn batch_keys<T: Schema>(target: Target<'_>, items: &[T], ids: &[i64]) -> WriteKeys {
+    let Some(cache) = cache_of(target) else {
+        return WriteKeys::default();
+    };
+    let writes: Vec<RowWrite> = items
+        .iter()
+        .zip(ids)
+        .map(|(item, &id)| inserted(id, item))
+        .collect();
+    cache.write_keys::<T>(&writes)
+}
+
+/// What inserting `item` as row `id` does, for its stamps.
+fn inserted<T: Schema>(id: i64, item: &T) -> RowWrite {
+    RowWrite {
+        id,
+        changed: Vec::new(),
+        before: Vec::new(),
+        after: indexed_values(item),
+        membership: true,
+    }
 }
 
 /// One multi-row `INSERT` of `chunk`.
@@ -65,13 +151,7 @@ async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Resu
     for (item, id) in chunk.iter_mut().zip(ids) {
         item.set_id(id, Sealed::new());
         snapshots.take(&mut **item);
-        writes.push(RowWrite {
-            id,
-            changed: Vec::new(),
-            before: Vec::new(),
-            after: indexed_values(&**item),
-            membership: true,
-        });
+        writes.push(inserted(id, &**item));
         announce::<T>(target, id, WriteKind::Insert, &all);
     }
     if let Some(cache) = tx.db().cache() {
@@ -128,7 +208,22 @@ pub(crate) async fn save_many<T: Schema + Hooks, E: Executor + ?Sized>(
     items: &mut [T],
 ) -> Result<()> {
     let undo: Vec<Undo> = items.iter_mut().map(|item| Undo::capture(item)).collect();
-    let result = atomically(executor.__target(), async |tx: &Transaction| {
+    let target = executor.__target();
+    let result = match target {
+        Target::Db(db) if is_one_insert(target, items) => insert_alone(db, items).await,
+        _ => in_transaction(target, items).await,
+    };
+    if result.is_err() {
+        for (item, undo) in items.iter_mut().zip(undo) {
+            undo.restore(item);
+        }
+    }
+    result
+}
+
+/// `save_many` in one transaction: the caller's, or one of its own.
+async fn in_transaction<T: Schema + Hooks>(target: Target<'_>, items: &mut [T]) -> Result<()> {
+    atomically(target, async |tx: &Transaction| {
         if !batches::<T>(tx) {
             for item in items.iter_mut() {
                 save(tx, item).await?;
@@ -143,13 +238,7 @@ pub(crate) async fn save_many<T: Schema + Hooks, E: Executor + ?Sized>(
         }
         Ok(())
     })
-    .await;
-    if result.is_err() {
-        for (item, undo) in items.iter_mut().zip(undo) {
-            undo.restore(item);
-        }
-    }
-    result
+    .await
 }
 
 /// `delete_many`: every item deleted in one transaction, or none.
