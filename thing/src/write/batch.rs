@@ -76,10 +76,7 @@ fn is_one_insert<T: Schema>(target: Target<'_>, items: &[T]) -> bool {
 /// from the ids it returns (as a single insert's are). No transaction, unless
 /// the write policy needs one for the outbox.
 async fn insert_alone<T: Schema>(db: &Db, items: &mut [T]) -> Result<()> {
-    let now = now();
-    for item in items.iter_mut() {
-        set_timestamps(item, now);
-    }
+    set_timestamps(items.iter_mut());
     let target = Target::Db(db);
     let ids = {
         let items = &*items;
@@ -98,13 +95,7 @@ async fn insert_alone<T: Schema>(db: &Db, items: &mut [T]) -> Result<()> {
         )
         .await?
     };
-    let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
-    let mut snapshots = Snapshots::default();
-    for (item, id) in items.iter_mut().zip(ids) {
-        item.set_id(id, Sealed::new());
-        snapshots.take(item);
-        announce::<T>(target, id, WriteKind::Insert, &all);
-    }
+    settle_inserted(target, items.iter_mut(), ids);
     Ok(())
 }
 
@@ -135,38 +126,50 @@ fn inserted<T: Schema>(id: i64, item: &T) -> RowWrite {
 
 /// One multi-row `INSERT` of `chunk`.
 async fn insert_chunk<T: Schema>(tx: &Transaction, chunk: &mut [&mut T]) -> Result<()> {
-    let now = now();
-    for item in chunk.iter_mut() {
-        set_timestamps(&mut **item, now);
-    }
+    set_timestamps(chunk.iter_mut().map(|item| &mut **item));
     let target = Target::Tx(tx);
     let ids = {
         let rows: Vec<&T> = chunk.iter().map(|item| &**item).collect();
         with_session!(target, |session| insert_rows::<T, _>(&mut session, &rows)
             .await)?
     };
-    let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
-    let mut writes = Vec::with_capacity(chunk.len());
-    let mut snapshots = Snapshots::default();
-    for (item, id) in chunk.iter_mut().zip(ids) {
-        item.set_id(id, Sealed::new());
-        snapshots.take(&mut **item);
-        writes.push(inserted(id, &**item));
-        announce::<T>(target, id, WriteKind::Insert, &all);
-    }
+    settle_inserted(target, chunk.iter_mut().map(|item| &mut **item), ids);
     if let Some(cache) = tx.db().cache() {
+        let writes: Vec<RowWrite> = chunk
+            .iter()
+            .map(|item| inserted(item.row_id(), &**item))
+            .collect();
         tx.record_write(cache.write_keys::<T>(&writes));
     }
     Ok(())
 }
 
-/// `created_at` (unless set) and `updated_at` of a new row.
-fn set_timestamps<T: Schema>(item: &mut T, now: DateTime<Utc>) {
-    if let Some(base) = item.base_mut(Sealed::new()) {
-        if base.created_at == DateTime::<Utc>::default() {
-            base.created_at = now;
+/// `created_at` (unless set) and `updated_at` of new rows, all at one time.
+fn set_timestamps<'a, T: Schema>(items: impl Iterator<Item = &'a mut T>) {
+    let now = now();
+    for item in items {
+        if let Some(base) = item.base_mut(Sealed::new()) {
+            if base.created_at == DateTime::<Utc>::default() {
+                base.created_at = now;
+            }
+            base.updated_at = now;
         }
-        base.updated_at = now;
+    }
+}
+
+/// New rows after their `INSERT` returned `ids`: each gets its id and its
+/// snapshot, and the listeners hear of it.
+fn settle_inserted<'a, T: Schema>(
+    target: Target<'_>,
+    items: impl Iterator<Item = &'a mut T>,
+    ids: Vec<i64>,
+) {
+    let all: Vec<usize> = (0..T::COLUMN_DEFS.len()).collect();
+    let mut snapshots = Snapshots::default();
+    for (item, id) in items.zip(ids) {
+        item.set_id(id, Sealed::new());
+        snapshots.take(item);
+        announce::<T>(target, id, WriteKind::Insert, &all);
     }
 }
 
