@@ -301,6 +301,12 @@ impl PrivateRedis {
         command(&mut stream, args).unwrap()
     }
 
+    /// Sends a command on a connection of its own and reads its whole reply.
+    pub fn query(&self, args: &[&str]) -> Reply {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        query(&mut stream, args).unwrap()
+    }
+
     /// Sends a signal to this server (by its pid, never by name).
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -340,6 +346,79 @@ pub fn command(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<String>
     let mut reply = [0u8; 512];
     let read = stream.read(&mut reply)?;
     Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
+}
+
+/// One RESP reply, read whole (see [`query`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `+OK` and the like.
+    Status(String),
+    /// `-ERR ...`.
+    Error(String),
+    /// `:n`.
+    Int(i64),
+    /// `$n` (`None`: the null bulk string).
+    Bulk(Option<Vec<u8>>),
+    /// `*n` (`None`: the null array).
+    Array(Option<Vec<Reply>>),
+}
+
+impl Reply {
+    /// The items of an array reply (none for anything else).
+    pub fn items(&self) -> &[Reply] {
+        match self {
+            Reply::Array(Some(items)) => items,
+            _ => &[],
+        }
+    }
+
+    /// A bulk string's text (empty for anything else).
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Bulk(Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Sends one RESP command and reads its whole reply, however long (where
+/// [`command`] reads only its first chunk).
+pub fn query(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<Reply> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(out.as_bytes())?;
+    read_reply(&mut std::io::BufReader::new(stream))
+}
+
+fn read_reply(reader: &mut impl std::io::BufRead) -> std::io::Result<Reply> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let line = line.trim_end_matches("\r\n");
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, line.to_owned());
+    let (kind, rest) = (line.get(..1).ok_or_else(bad)?, &line[1..]);
+    let count = || rest.parse::<i64>().map_err(|_| bad());
+    Ok(match kind {
+        "+" => Reply::Status(rest.to_owned()),
+        "-" => Reply::Error(rest.to_owned()),
+        ":" => Reply::Int(count()?),
+        "$" if count()? < 0 => Reply::Bulk(None),
+        "$" => {
+            let mut bytes = vec![0; count()? as usize + 2];
+            reader.read_exact(&mut bytes)?;
+            bytes.truncate(bytes.len() - 2);
+            Reply::Bulk(Some(bytes))
+        }
+        "*" if count()? < 0 => Reply::Array(None),
+        "*" => Reply::Array(Some(
+            (0..count()?)
+                .map(|_| read_reply(reader))
+                .collect::<std::io::Result<_>>()?,
+        )),
+        _ => return Err(bad()),
+    })
 }
 
 /// Runs `f` when dropped (so a stopped server is resumed even on panic).

@@ -11,7 +11,7 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use thing::cache::{Bytes, Cache, CacheErrorKind, Fill, LeaseToken, Lookup, RedisCache};
-use thing_tests::fault::{PrivateRedis, command, free_port, scopeguard};
+use thing_tests::fault::{PrivateRedis, Reply, command, free_port, scopeguard};
 use thing_tests::{redis_url, skip, unique_name};
 
 const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -1294,4 +1294,118 @@ async fn a_corrupt_epoch_or_stamp_is_replaced_by_the_next_read() {
     }
     drop((reader, writer));
     db_test.finish().await;
+}
+
+/// What a write costs Redis: its scripts make one call per key they touch
+/// (none for the key's lock, which lives in the key itself), and it leaves no
+/// key behind but its rows' tombstones and the stamps it locked — no lock
+/// keys, and no stamp for an inserted row's id. Counted on a private server,
+/// whose slow log records every call a script makes
+/// (`slowlog-log-slower-than 0`).
+#[tokio::test]
+async fn a_write_makes_one_redis_call_per_key_and_leaves_only_tombstones() {
+    use thing::Thing;
+    use thing_tests::models::User;
+
+    let Some(server) =
+        private_redis("a_write_makes_one_redis_call_per_key_and_leaves_only_tombstones")
+    else {
+        return;
+    };
+    let db_test = thing_tests::TestDb::new(thing_tests::Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let db = thing::Db::builder(&db_test.url)
+        .cache(private_cache(&server).await)
+        .build()
+        .await
+        .unwrap();
+    db.create_table::<User>().await.unwrap();
+    let mut users: Vec<User> = (0..20)
+        .map(|i| User::new(&format!("u{i}@x"), &format!("name {}", i % 4), i))
+        .collect();
+    User::save_many(&db, &mut users).await.unwrap();
+    let ids: Vec<i64> = users.iter().map(|user| user.base.id).collect();
+    User::by_ids(&db, &ids).await.unwrap(); // the rows are cached
+    let by_name = User::query().filter(User::NAME.eq("name 1"));
+    by_name.all(&db).await.unwrap(); // creates its stamps
+    by_name.all(&db).await.unwrap(); // and is cached under them
+
+    server.command(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    server.command(&["CONFIG", "SET", "slowlog-max-len", "100000"]);
+    let cost = |server: &PrivateRedis| {
+        let log = server.query(&["SLOWLOG", "GET", "-1"]);
+        server.command(&["SLOWLOG", "RESET"]);
+        script_cost(&log)
+    };
+    cost(&server);
+
+    // The first write of a stamp no list has read yet creates it; the next
+    // writes add nothing.
+    users[1].age += 1;
+    users[1].save(&db).await.unwrap();
+    cost(&server);
+    let keys_before = dbsize(&server);
+    users[1].age += 1;
+    users[1].save(&db).await.unwrap();
+    let (scripts, keys, calls) = cost(&server);
+    assert_eq!(scripts, 2, "an update is two scripts");
+    assert!(
+        calls <= keys,
+        "an update: {calls} calls inside its scripts for {keys} keys"
+    );
+    assert_eq!(
+        dbsize(&server),
+        keys_before,
+        "an update of a cached row adds no key to Redis"
+    );
+
+    let mut more: Vec<User> = (20..40)
+        .map(|i| User::new(&format!("u{i}@x"), &format!("name {}", i % 4), i))
+        .collect();
+    User::save_many(&db, &mut more).await.unwrap();
+    let (scripts, keys, calls) = cost(&server);
+    assert_eq!(scripts, 2, "a batch is two scripts");
+    assert!(
+        calls <= keys,
+        "a batch of 20 rows: {calls} calls inside its scripts for {keys} keys"
+    );
+    assert_eq!(
+        dbsize(&server),
+        keys_before + 20 + 20,
+        "a batch of 20 new rows adds their 20 tombstones and the stamps of their 20 new \
+         emails (a unique column), none for their ids and no lock key"
+    );
+    assert_eq!(
+        by_name.all(&db).await.unwrap().len(),
+        10,
+        "and lists see it"
+    );
+    db_test.finish().await;
+}
+
+/// How many keys the server holds.
+fn dbsize(server: &PrivateRedis) -> usize {
+    let reply = server.command(&["DBSIZE"]);
+    reply.trim().trim_start_matches(':').parse().unwrap()
+}
+
+/// From a `SLOWLOG GET` reply: the scripts run (`EVALSHA`, `EVAL`), the keys
+/// they were given in all, and the calls they made (every other command
+/// logged, but the test's own: `SLOWLOG`, `CONFIG`, `DBSIZE`).
+fn script_cost(log: &Reply) -> (usize, usize, usize) {
+    let (mut scripts, mut keys, mut calls) = (0, 0, 0);
+    for entry in log.items() {
+        // id, time, duration, the command's arguments, ...
+        let args = entry.items()[3].items();
+        match args[0].text().to_ascii_uppercase().as_str() {
+            "EVALSHA" | "EVAL" => {
+                scripts += 1;
+                keys += args[2].text().parse::<usize>().unwrap();
+            }
+            "SLOWLOG" | "CONFIG" | "DBSIZE" => {}
+            _ => calls += 1,
+        }
+    }
+    (scripts, keys, calls)
 }

@@ -444,7 +444,8 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
 
     /// Before a write commits: locks its rows and stamps against fills for the
     /// [fill window](Cache::fill_window) (a locked row looks up as `Busy`) and
-    /// bumps its stamps, so that every value cached before is already invalid
+    /// bumps its stamps (gives them any value they did not have: a counter's
+    /// next, a random one, a lock), so that every value cached before is already invalid
     /// (a missing stamp may be left missing, since no fill validates against
     /// one). Locks are counted: two writers in flight hold two.
     fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
@@ -464,7 +465,9 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
         learned: &'a WriteKeys,
     ) -> CacheFuture<'a, ()>;
 
-    /// After a write failed (nothing committed): takes back its locks.
+    /// After a write failed (nothing committed): takes back its locks. The
+    /// stamps may be left at new values (on Redis the lock took their place),
+    /// which costs the lists on them one refill.
     fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()>;
 
     /// Bumps stamps (a retry of an [`end_write`](Cache::end_write) that did not

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wire::{
     TOMBSTONE_TAG, add_lookup, locked_flags, lookups_of, random_starts, seen_bytes, stamp_of,
-    stamped_mget, stamped_of, tombstone, ttl_ms, unexpected, write_lock,
+    stamped_mget, stamped_of, tombstone, ttl_ms, unexpected,
 };
 
 /// A cache shared by every process using the same Redis server: the cache to
@@ -67,6 +67,14 @@ use wire::{
 /// lock (a tombstone with a trailing `L`) until the writer's invalidation or the
 /// fill window: a lookup then answers [`Lookup::Busy`] (read the database, do
 /// not fill). TTLs are rounded up to whole milliseconds, at least 1.
+///
+/// A write lock lives in the key it locks, row or stamp, with how many writes
+/// hold it (two writers in flight hold two), and expires with the fill window;
+/// a stamp holding one reads as a value no stamp has, so no list is stored
+/// under it. A stamp is a random number, replaced at each write. So each key
+/// of a write costs one call inside each of its two scripts (two when another
+/// write holds it too), and a write leaves no key behind but its rows'
+/// tombstones and the stamps it locked: none for an inserted row's id.
 ///
 /// # Round trips
 ///
@@ -400,36 +408,61 @@ impl RedisCache {
             .await
     }
 
-    /// Runs a write's `script` over the rows, then the stamps, of each of
-    /// `parts` in turn: `marker` is what a row key is set to, `flags` one byte
-    /// per key in that order (for [`Script::EndWrite`]), and every stamp gets a
-    /// random start value in case it is missing.
-    async fn write_script(
-        &self,
-        what: &str,
-        script: Script,
-        parts: &[&WriteKeys],
-        marker: &[u8],
-        flags: &[u8],
-    ) -> Result<(), CacheError> {
-        if parts.iter().all(|keys| keys.is_empty()) {
+    /// Locks `keys`, rows and stamps alike (`begin_write.lua`).
+    async fn lock(&self, keys: &WriteKeys) -> Result<(), CacheError> {
+        if keys.is_empty() {
             return Ok(());
         }
-        let rows = parts.iter().flat_map(|keys| &keys.rows);
-        let stamps = parts.iter().flat_map(|keys| &keys.stamps);
+        let names: Vec<&str> = keys
+            .rows
+            .iter()
+            .chain(&keys.stamps)
+            .map(String::as_str)
+            .collect();
+        let lock = tombstone(LeaseToken::new());
+        let window = ttl_ms(self.fill_window);
+        let args: [&[u8]; 2] = [&lock, &window];
+        self.server
+            .call("begin_write", async |server: &Server, link: &mut Link| {
+                server
+                    .eval(link, Script::BeginWrite, &names, &args)
+                    .await
+                    .map(drop)
+            })
+            .await
+    }
+
+    /// Invalidates the rows and moves on the stamps of `locked` then
+    /// `learned`, giving back the locks of `locked` (`end_write.lua`).
+    async fn release(
+        &self,
+        what: &str,
+        locked: &WriteKeys,
+        learned: &WriteKeys,
+    ) -> Result<(), CacheError> {
+        if locked.is_empty() && learned.is_empty() {
+            return Ok(());
+        }
+        let rows = locked.rows.iter().chain(&learned.rows);
+        let stamps = locked.stamps.iter().chain(&learned.stamps);
         let names: Vec<&str> = rows
             .clone()
             .chain(stamps.clone())
             .map(String::as_str)
             .collect();
         let (rows, stamps) = (rows.count().to_string(), stamps.count());
+        let stone = tombstone(LeaseToken::new());
         let window = ttl_ms(self.fill_window);
-        let starts = random_starts(stamps);
-        let mut args: Vec<&[u8]> = vec![rows.as_bytes(), marker, window.as_slice(), flags];
-        args.extend(starts.iter().map(|start| start.as_bytes()));
+        let flags = locked_flags(locked, learned);
+        let next = random_starts(stamps);
+        let mut args: Vec<&[u8]> = vec![rows.as_bytes(), &stone, &window, &flags];
+        args.extend(next.iter().map(|value| value.as_bytes()));
         self.server
             .call(what, async |server: &Server, link: &mut Link| {
-                server.eval(link, script, &names, &args).await.map(drop)
+                server
+                    .eval(link, Script::EndWrite, &names, &args)
+                    .await
+                    .map(drop)
             })
             .await
     }
@@ -614,11 +647,7 @@ impl Cache for RedisCache {
     }
 
     fn begin_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
-        let marker = write_lock(LeaseToken::new());
-        Box::pin(async move {
-            self.write_script("begin_write", Script::BeginWrite, &[keys], &marker, b"")
-                .await
-        })
+        Box::pin(self.lock(keys))
     }
 
     fn end_write<'a>(
@@ -626,18 +655,14 @@ impl Cache for RedisCache {
         locked: &'a WriteKeys,
         learned: &'a WriteKeys,
     ) -> CacheFuture<'a, ()> {
-        let marker = tombstone(LeaseToken::new());
-        let flags = locked_flags(locked, learned);
-        Box::pin(async move {
-            let parts = [locked, learned];
-            self.write_script("end_write", Script::EndWrite, &parts, &marker, &flags)
-                .await
-        })
+        Box::pin(self.release("end_write", locked, learned))
     }
 
     fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
+        // Nothing changed, but the stamps were moved off their values by the
+        // lock: they get new ones, as after a write.
         Box::pin(async move {
-            self.write_script("abort_write", Script::AbortWrite, &[keys], b"", b"")
+            self.release("abort_write", keys, &WriteKeys::default())
                 .await
         })
     }
@@ -648,8 +673,10 @@ impl Cache for RedisCache {
                 return Ok(());
             }
             let keys: Vec<&str> = stamps.iter().map(String::as_str).collect();
-            let starts = random_starts(stamps.len());
-            let args: Vec<&[u8]> = starts.iter().map(|start| start.as_bytes()).collect();
+            let window = ttl_ms(self.fill_window);
+            let next = random_starts(stamps.len());
+            let mut args: Vec<&[u8]> = vec![&window];
+            args.extend(next.iter().map(|value| value.as_bytes()));
             self.server
                 .call("bump", async |server: &Server, link: &mut Link| {
                     server

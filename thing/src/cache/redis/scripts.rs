@@ -18,14 +18,12 @@ pub(super) enum Script {
     /// Stores a list unless one of its stamps moved or is locked
     /// (`fill_stamped.lua`).
     FillStamped,
-    /// Locks a write's keys and bumps its stamps before its commit
-    /// (`begin_write.lua`).
+    /// Locks a write's keys before its commit, which moves its stamps off
+    /// every value a list was stored under (`begin_write.lua`).
     BeginWrite,
-    /// Invalidates a write's rows, bumps its stamps and unlocks after its
-    /// commit (`end_write.lua`).
+    /// Invalidates a write's rows, moves its stamps on and gives back its
+    /// locks, after its commit or its failure (`end_write.lua`).
     EndWrite,
-    /// Unlocks the keys of a write that failed (`abort_write.lua`).
-    AbortWrite,
     /// Bumps stamps (`bump.lua`).
     Bump,
 }
@@ -42,12 +40,11 @@ macro_rules! with_helpers {
 
 impl Script {
     /// Every script, in the order of their [bits](Script::bit).
-    const ALL: [Script; 6] = [
+    const ALL: [Script; 5] = [
         Script::Fill,
         Script::FillStamped,
         Script::BeginWrite,
         Script::EndWrite,
-        Script::AbortWrite,
         Script::Bump,
     ];
 
@@ -58,14 +55,13 @@ impl Script {
             Script::FillStamped => with_helpers!("fill_stamped.lua"),
             Script::BeginWrite => with_helpers!("begin_write.lua"),
             Script::EndWrite => with_helpers!("end_write.lua"),
-            Script::AbortWrite => with_helpers!("abort_write.lua"),
             Script::Bump => with_helpers!("bump.lua"),
         }
     }
 
     /// The SHA-1 of [`Script::source`], as `EVALSHA` names it.
     pub(super) fn sha(self) -> &'static str {
-        static SHAS: LazyLock<[String; 6]> =
+        static SHAS: LazyLock<[String; 5]> =
             LazyLock::new(|| Script::ALL.map(|script| sha1_hex(script.source().as_bytes())));
         &SHAS[self as usize]
     }
@@ -119,7 +115,7 @@ mod tests {
     #[test]
     fn every_script_has_its_own_bit_and_sha() {
         let bits = Script::ALL.map(Script::bit);
-        assert_eq!(bits.iter().fold(0, |all, bit| all | bit).count_ones(), 6);
+        assert_eq!(bits.iter().fold(0, |all, bit| all | bit).count_ones(), 5);
         for script in Script::ALL {
             assert!(
                 script
@@ -129,6 +125,6 @@ mod tests {
             assert_eq!(script.sha(), sha1_hex(script.source().as_bytes()));
         }
         let shas: std::collections::HashSet<_> = Script::ALL.map(Script::sha).into();
-        assert_eq!(shas.len(), 6);
+        assert_eq!(shas.len(), 5);
     }
 }

@@ -10,8 +10,12 @@ use std::time::Duration;
 /// The first byte of a tombstone; a value must not start with it.
 pub(super) const TOMBSTONE_TAG: u8 = 0x00;
 
-/// The last byte of a write lock (see [`write_lock`]).
+/// The byte after a write lock's tombstone (see [`write_lock`]).
 const LOCK_TAG: u8 = b'L';
+
+/// The top bit of what a locked stamp reads as (see [`stamp_of`]): set in no
+/// value Thing writes (random starts are below 2^62).
+const LOCKED_STAMP: u64 = 1 << 63;
 
 /// The longest TTL sent to Redis, in milliseconds (Redis rejects expiry times
 /// that overflow its clock; this is about 285,000 years).
@@ -24,16 +28,35 @@ pub(super) fn tombstone(token: LeaseToken) -> [u8; 17] {
     bytes
 }
 
-/// The bytes of a write lock: a tombstone with a trailing `L`, which no lookup
-/// hands out as a token, so no fill can match it.
-pub(super) fn write_lock(token: LeaseToken) -> [u8; 18] {
-    let mut bytes = [LOCK_TAG; 18];
-    bytes[..17].copy_from_slice(&tombstone(token));
+/// A write lock as `begin_write.lua` leaves it in each key the write locks: a
+/// tombstone of the write's own, `L`, and how many writes hold the key
+/// (`holders` in `helpers.lua`). No lookup hands it out as a token, so no
+/// fill can match it. The scripts are sent its first 17 bytes, the
+/// tombstone, and append the rest.
+#[cfg(test)]
+fn write_lock(token: LeaseToken, holders: u32) -> Vec<u8> {
+    let mut bytes = tombstone(token).to_vec();
+    bytes.push(LOCK_TAG);
+    bytes.extend_from_slice(holders.to_string().as_bytes());
     bytes
 }
 
+/// Whether `bytes` are a write lock (an earlier version's too, which had no
+/// count of holders).
 fn is_lock(bytes: &[u8]) -> bool {
-    bytes.len() == 18 && bytes[0] == TOMBSTONE_TAG && bytes[17] == LOCK_TAG
+    bytes.len() >= 18 && bytes[0] == TOMBSTONE_TAG && bytes[17] == LOCK_TAG
+}
+
+/// What a stamp holding the write lock `bytes` reads as: a value with the
+/// top bit set, which no stamp ever has, so that no list is stored under
+/// it, and which differs for each lock (each write's tombstone is random,
+/// and the count of holders is in it), so that two readers share a load
+/// only if they saw the same lock (FNV-1a of the bytes).
+fn locked_stamp(bytes: &[u8]) -> u64 {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash | LOCKED_STAMP
 }
 
 /// What a lookup saw, as a token: nothing (at the server's time `now_ms`), or
@@ -182,17 +205,20 @@ pub(super) fn locked_flags(locked: &WriteKeys, learned: &WriteKeys) -> Vec<u8> {
         .collect()
 }
 
-/// A random start value for each of `count` stamps, below 2^62 so that it has
-/// room to count up.
+/// A random value for each of `count` stamps: the start of a missing one, or
+/// the next value of one a write moves on (below 2^62).
 pub(super) fn random_starts(count: usize) -> Vec<String> {
     (0..count).map(|_| stamp_start().to_string()).collect()
 }
 
 /// A stamp's value as Redis returned it: `None` when missing or not a number
 /// as Thing writes them (decimal digits, no sign, no leading zero, at most
-/// 19): the scripts' `integer` refuses exactly these, and so replaces them.
+/// 19: the scripts' `counter` accepts exactly these, and replaces anything
+/// else), and for a stamp a write holds, a value no stamp has
+/// ([`locked_stamp`]).
 pub(super) fn stamp_of(value: Value) -> Option<u64> {
     match value {
+        Value::BulkString(bytes) if is_lock(&bytes) => Some(locked_stamp(&bytes)),
         Value::BulkString(bytes) => canonical_decimal(&bytes),
         Value::Int(n) => u64::try_from(n).ok(),
         _ => None,
@@ -225,8 +251,9 @@ mod tests {
         );
         assert_eq!(seen_bytes(LeaseToken::saw_nothing_at(9)), b"");
         assert_eq!(seen_bytes(LeaseToken(0x0102)), stone.to_vec());
-        let lock = write_lock(LeaseToken(0x0102));
+        let lock = write_lock(LeaseToken(0x0102), 1);
         assert!(is_lock(&lock) && !is_lock(&stone));
+        assert!(is_lock(&lock[..18]), "an earlier version's lock");
         assert_ne!(
             token_of(Some(&lock), 9),
             Some(LeaseToken(0x0102)),
@@ -239,6 +266,18 @@ mod tests {
             ttl_ms(Duration::MAX),
             (1u128 << 53).to_string().into_bytes()
         );
+    }
+
+    #[test]
+    fn a_locked_stamp_reads_as_no_value_a_stamp_has_and_differs_per_lock() {
+        let locked = |token, holders| {
+            stamp_of(Value::BulkString(write_lock(LeaseToken(token), holders))).unwrap()
+        };
+        assert!(locked(7, 1) >= LOCKED_STAMP);
+        assert_ne!(locked(7, 1), locked(8, 1), "another write's lock");
+        assert_ne!(locked(7, 1), locked(7, 2), "one more holder");
+        assert_eq!(locked(7, 2), locked(7, 2));
+        assert_eq!(stamp_of(Value::BulkString(b"42".to_vec())), Some(42));
     }
 
     #[test]

@@ -1,14 +1,8 @@
--- BEGIN_WRITE. KEYS: the rows (ARGV[1] of them), then the stamps. ARGV[2]: a
--- row's lock marker, ARGV[3]: the window in ms, ARGV[4]: unused here (see
--- end_write.lua), then a random start value per stamp. Locks every key for
--- the window and bumps the stamps.
-local rows = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-    lock(key, ARGV[3])
-    if i <= rows then
-        redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
-    else
-        bump(key, ARGV[4 + i - rows])
-    end
+-- BEGIN_WRITE. KEYS: the rows and the stamps a write may change. ARGV[1]: the
+-- write's lock (a tombstone's 17 bytes), ARGV[2]: the fill window in ms.
+-- Locks every key for the window: a row's lookup then finds it busy, and a
+-- stamp no longer has the value any list was stored under.
+for _, key in ipairs(KEYS) do
+    lock(key, ARGV[1], ARGV[2])
 end
 return 0

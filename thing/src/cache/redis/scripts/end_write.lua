@@ -1,17 +1,21 @@
--- END_WRITE. As begin_write.lua, with ARGV[2] a tombstone and ARGV[4] one
--- byte per key, '1' for a key this write locked: invalidates the rows, bumps
--- the stamps and takes back one lock of each key it locked (and of no other:
--- a key it learned by its commit may be locked by another write).
+-- END_WRITE. KEYS: the rows (ARGV[1] of them), then the stamps. ARGV[2]: a
+-- tombstone, ARGV[3]: the fill window in ms, ARGV[4]: one byte per key, '1'
+-- for a key this write locked, then a random next value per stamp. Sets the
+-- rows to the tombstone for the window and each stamp to its next value,
+-- and gives back this write's lock of each key it locked (and of no other:
+-- a key it learned by its commit may be locked by another write, which
+-- keeps its lock). A stamp that is missing stays missing: no list is stored
+-- under a stamp that is missing, and one created later is created at random.
+-- After a failed write (every flag '1'), the same gives its locks back.
 local rows = tonumber(ARGV[1])
-local locked = ARGV[4]
+local window = ARGV[3]
+local own = ARGV[4]
 for i, key in ipairs(KEYS) do
+    local mine = string.byte(own, i) == 49
     if i <= rows then
-        redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
+        release(key, ARGV[2], mine, window, 'PX', window)
     else
-        bump(key, ARGV[4 + i - rows])
-    end
-    if string.byte(locked, i) == 49 then
-        unlock(key)
+        release(key, ARGV[4 + i - rows], mine, window, 'XX')
     end
 end
 return 0

@@ -1,70 +1,78 @@
 -- Helpers shared by every script (prepended to each).
 --
--- integer(key): the key's counter; nil when it is missing or holds anything
--- else, including a number Thing would not write (signed, with leading zeros,
--- or past 19 digits: exactly what wire.rs's stamp_of refuses, so that a stamp
--- the reader cannot read is one the scripts replace).
--- bump(key, random): moves a stamp on; a missing one, or one that is not a
--- counter or not above 1 after the bump, starts again at random.
--- lock(key, window), unlock(key): take and give back one write's lock of key.
--- locked(key): whether a write holds key. An unlocked key's lock may be left
--- at 0 until it expires, so that unlocking is one call; a lock Thing did not
--- take (not a counter, or without an expiry: Thing sets both in one script)
--- is deleted, so that it cannot hold fills off for ever.
+-- A write lock lives in the key it locks: the key holds, in place of its
+-- value, 0x00, 16 random bytes (new for each write), 'L', and how many writes
+-- hold it. A row's lookup reads it as busy; a stamp's readers read it as a
+-- value no stamp has, so that nothing they fill under it is stored. The
+-- lock expires with the fill window, so that a writer that dies cannot hold
+-- a key for ever.
 --
--- Whatever another program left in these keys, the scripts replace it rather
--- than fail. bump, lock and unlock try the counter command first (INCR, DECR
--- through redis.pcall) and repair the key only when it fails (a stamp INCR
--- created, at 1, was missing, and starts at random instead): one call to bump
--- a stamp, two to lock a key and one to unlock it, which is most of a write's
--- time in Redis (a call inside a script costs about a microsecond and a half).
-local function integer(key)
-    if redis.call('TYPE', key).ok ~= 'string' then
-        return nil
-    end
-    local value = redis.call('GET', key)
-    if #value <= 19 and (value == '0' or string.match(value, '^[1-9]%d*$')) then
-        return tonumber(value)
-    end
-    return nil
-end
+-- holders(value): how many writes hold a key holding value, nil when it is
+-- no lock.
+-- swap(key, value, ...): SET key value ... GET, whatever the key held (a key
+-- of another Redis type is replaced); what it held, false for nothing.
+-- lock(key, marker, window): one more write holds key (marker: the write's
+-- 17 bytes before 'L').
+-- release(key, value, own, window, ...): sets key to value (a tombstone, a
+-- stamp's next value) with SET's options, and puts back the locks other
+-- writes hold on it: all it held, less this write's own when own.
+--
+-- One call per key in the common case (no other write holds it), two when
+-- another does: a call inside a script costs about a microsecond, and a
+-- write's scripts are mostly these calls.
 local function failed(reply)
     return type(reply) == 'table' and reply.err ~= nil
 end
-local function bump(key, random)
-    local bumped = redis.pcall('INCR', key)
-    if failed(bumped) then
+local function holders(value)
+    if type(value) == 'string' and #value > 18 and string.byte(value, 1) == 0
+        and string.byte(value, 18) == 76 then
+        local count = tonumber(string.sub(value, 19))
+        if count and count >= 1 and count == math.floor(count) then
+            return count
+        end
+    end
+    return nil
+end
+local function swap(key, value, ...)
+    local old = redis.pcall('SET', key, value, 'GET', ...)
+    if failed(old) then
         redis.call('DEL', key)
-        redis.call('SET', key, random)
-    elseif bumped <= 1 then
-        redis.call('SET', key, random)
-    end
-end
-local function lock(key, window)
-    local lock = key .. ':L'
-    if failed(redis.pcall('INCR', lock)) then
-        redis.call('DEL', lock)
-        redis.call('INCR', lock)
-    end
-    redis.call('PEXPIRE', lock, window)
-end
-local function unlock(key)
-    local lock = key .. ':L'
-    local held = redis.pcall('DECR', lock)
-    if failed(held) or held < 0 then
-        redis.call('DEL', lock)
-    end
-end
-local function locked(key)
-    local lock = key .. ':L'
-    local held = redis.pcall('GET', lock)
-    if held == false then
+        redis.call('SET', key, value, ...)
         return false
     end
-    if failed(held) or not string.match(held, '^%-?%d+$')
-        or redis.call('PTTL', lock) < 0 then
-        redis.call('DEL', lock)
+    return old
+end
+local function lock(key, marker, window)
+    local held = holders(swap(key, marker .. 'L1', 'PX', window))
+    if held then
+        redis.call('SET', key, marker .. 'L' .. (held + 1), 'PX', window)
+    end
+end
+local function release(key, value, own, window, ...)
+    local old = swap(key, value, ...)
+    local held = holders(old)
+    if held and own then
+        held = held - 1
+    end
+    if held and held > 0 then
+        redis.call('SET', key, string.sub(old, 1, 18) .. held, 'PX', window)
+    end
+end
+-- counter(value): whether value is a stamp as Thing writes them (decimal
+-- digits, no sign, no leading zero, at most 19: exactly what wire.rs's
+-- stamp_of reads), so that a stamp the reader cannot read is one the
+-- scripts replace.
+local function counter(value)
+    return type(value) == 'string' and #value <= 19
+        and (value == '0' or string.match(value, '^[1-9]%d*$') ~= nil)
+end
+-- get(key): the key's value, false for nothing; a key of another Redis type
+-- is deleted (nothing).
+local function get(key)
+    local value = redis.pcall('GET', key)
+    if failed(value) then
+        redis.call('DEL', key)
         return false
     end
-    return tonumber(held) > 0
+    return value
 end
