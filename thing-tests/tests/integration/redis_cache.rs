@@ -1409,3 +1409,42 @@ fn script_cost(log: &Reply) -> (usize, usize, usize) {
     }
     (scripts, keys, calls)
 }
+
+/// An invalidation (a write's retried end, an outbox entry applied, a
+/// corrupt value dropped) never takes away a lock another write in flight
+/// holds on the key: a read of the old row made meanwhile is still refused.
+/// On Redis and on `MemoryCache`.
+#[tokio::test]
+async fn an_invalidation_keeps_the_locks_writes_hold() {
+    let memory = thing::cache::MemoryCache::new(100);
+    invalidations_keep_locks(&memory, "row").await;
+    let Some(t) = Shared::connect("an_invalidation_keeps_the_locks_writes_hold").await else {
+        return;
+    };
+    let row = t.key("row");
+    invalidations_keep_locks(&t.cache, &row).await;
+    t.clean(&[row]).await;
+}
+
+async fn invalidations_keep_locks(cache: &dyn Cache, row: &str) {
+    use thing::cache::WriteKeys;
+    let keys = WriteKeys {
+        rows: vec![row.to_owned()],
+        stamps: Vec::new(),
+    };
+    let fill_row = async || {
+        let lookups = cache
+            .get_or_lease(&[row.to_owned()], LEASE_TTL)
+            .await
+            .unwrap();
+        match lookups[..] {
+            [Lookup::Leased(token)] => cache.fill(&[fill(row, token, b"old")]).await.unwrap() == 1,
+            _ => false,
+        }
+    };
+    cache.begin_write(&keys).await.unwrap();
+    cache.invalidate(&keys.rows).await.unwrap();
+    assert!(!fill_row().await, "a write still holds the row: refused");
+    cache.end_write(&keys, &WriteKeys::default()).await.unwrap();
+    assert!(fill_row().await, "the write gave its lock back: stored");
+}

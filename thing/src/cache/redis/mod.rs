@@ -80,8 +80,9 @@ use wire::{
 ///
 /// [`get_or_lease`](Cache::get_or_lease) is one `MGET` — a hit costs exactly what
 /// a plain `GET` does, no script runs. [`fill`](Cache::fill) is one Lua script,
-/// atomic in Redis; [`invalidate`](Cache::invalidate) one `MSET`-like pipeline of
-/// `SET ... PX`. Each call is one round trip whatever the number of keys, and a
+/// atomic in Redis, and so is [`invalidate`](Cache::invalidate) (the end of a
+/// write, which keeps the locks of the writes in flight on its keys). Each call
+/// is one round trip whatever the number of keys, and a
 /// call with no keys makes none. The script is sent by SHA-1 (`EVALSHA`), except
 /// the first time on each connection (`EVAL`, which also loads it), and after a
 /// `NOSCRIPT` reply (the server lost its script cache: the call then takes two
@@ -385,29 +386,6 @@ impl RedisCache {
             .await
     }
 
-    /// Sets every key to `marker` (a tombstone) for the fill window, in one
-    /// pipeline.
-    async fn mark(&self, what: &str, keys: &[String], marker: Vec<u8>) -> Result<(), CacheError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let window = ttl_ms(self.fill_window);
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET")
-                .arg(key.as_str())
-                .arg(marker.as_slice())
-                .arg("PX")
-                .arg(window.as_slice())
-                .ignore();
-        }
-        self.server
-            .call(what, async |server: &Server, link: &mut Link| {
-                server.send::<()>(link, &pipe).await
-            })
-            .await
-    }
-
     /// Locks `keys`, rows and stamps alike (`begin_write.lua`).
     async fn lock(&self, keys: &WriteKeys) -> Result<(), CacheError> {
         if keys.is_empty() {
@@ -541,7 +519,16 @@ impl Cache for RedisCache {
     }
 
     fn invalidate<'a>(&'a self, keys: &'a [String]) -> CacheFuture<'a, ()> {
-        Box::pin(self.mark("invalidate", keys, tombstone(LeaseToken::new()).to_vec()))
+        Box::pin(async move {
+            // As the end of a write that learned these rows: tombstones, and
+            // the locks of the writes in flight on them put back.
+            let rows = WriteKeys {
+                rows: keys.to_vec(),
+                stamps: Vec::new(),
+            };
+            self.release("invalidate", &WriteKeys::default(), &rows)
+                .await
+        })
     }
 
     fn fill_window(&self) -> Duration {
