@@ -2,13 +2,16 @@
 //! schema, on SQLite (a file in a temporary folder, WAL), PostgreSQL and
 //! MariaDB, interleaved as `shared/notes/benchmarking.md` asks.
 //!
-//! Workloads: `by_id`; lists of the first 1, 100 and 10 000 rows; a filtered
+//! Workloads: `by_id`, warm and cold (the caches' TTL 1 ms, so that every
+//! read misses: the lookup, the query and the fill); lists of the first 1,
+//! 100 and 10 000 rows; a filtered
 //! list with an order and a limit (20 rows of a team, oldest first); an insert
 //! of one row; 100 rows in one `INSERT`; an update of one column; users →
 //! posts → comments, one query per level. Contenders: raw sqlx (the
 //! baseline), Thing without a cache, with a warm `MemoryCache` and with a warm
-//! `RedisCache`, SeaORM, Diesel; the write cases add a reference contender,
-//! raw sqlx plus two Redis `GET`s, the bound Thing's cached writes aim at. In
+//! `RedisCache`, SeaORM, Diesel; the write cases and the cold `by_id` add a
+//! reference contender, raw sqlx plus two Redis `GET`s, the bound Thing's
+//! cached writes and misses aim at. In
 //! the 100-row case the baseline runs its `INSERT` in a transaction (`BEGIN`,
 //! `INSERT`, `COMMIT`, as SeaORM and Diesel do there) and a second raw
 //! contender, "the INSERT alone", without one, as an application that needs
@@ -19,7 +22,7 @@
 //!
 //! At the end the ratios are drawn as an SVG (`THING_BENCH_SVG`, default
 //! `docs/img/peers.svg`; a relative path is taken from the workspace root).
-//! `THING_BENCH_ROUNDS` defaults to 100 here (27 cases of six contenders),
+//! `THING_BENCH_ROUNDS` defaults to 100 here (30 cases of six contenders),
 //! `THING_BENCH_ROUND_MS` to 25; `THING_BENCH_CASE=<substring>` runs only the
 //! cases whose name (`"PostgreSQL: by_id"`) contains it. The servers:
 //! `THING_BENCH_POSTGRES_URL`, `THING_BENCH_MYSQL_URL`, `THING_BENCH_REDIS_URL`.
@@ -66,6 +69,7 @@ const BOUND: &str = "raw sqlx + 2 Redis GETs (bound)";
 const SERIES: [&str; 6] = [RAW, THING_NONE, THING_MEMORY, THING_REDIS, SEA, DIESEL];
 
 const BY_ID: &str = "by_id";
+const BY_ID_COLD: &str = "by_id, cold";
 const LIST_1: &str = "list of 1 row";
 const LIST_100: &str = "list of 100 rows";
 const LIST_10K: &str = "list of 10 000 rows";
@@ -74,12 +78,14 @@ const INSERT_1: &str = "insert 1 row";
 const INSERT_100: &str = "insert 100 rows";
 const UPDATE: &str = "update one column";
 const RELATIONS: &str = "users → posts → comments";
-const CASES: [&str; 9] = [
-    BY_ID, LIST_1, LIST_100, LIST_10K, FILTERED, INSERT_1, INSERT_100, UPDATE, RELATIONS,
+const CASES: [&str; 10] = [
+    BY_ID, BY_ID_COLD, LIST_1, LIST_100, LIST_10K, FILTERED, INSERT_1, INSERT_100, UPDATE,
+    RELATIONS,
 ];
 /// Short names of the cases in the chart.
-const SHORT: [(&str, &str); 9] = [
+const SHORT: [(&str, &str); 10] = [
     (BY_ID, "by_id"),
+    (BY_ID_COLD, "by_id cold"),
     (LIST_1, "list 1"),
     (LIST_100, "list 100"),
     (LIST_10K, "list 10 000"),
@@ -259,6 +265,9 @@ struct Peers<'r, D: DieselPeer> {
     none: Db,
     memory: Db,
     redis: Db,
+    /// `memory` and `redis` again, with a TTL of 1 ms: every read misses.
+    memory_cold: Db,
+    redis_cold: Db,
     sea: DatabaseConnection,
     /// The `Db` whose pool SeaORM runs on, kept open with it.
     _sea_pool: Db,
@@ -351,6 +360,44 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
         });
         entries.push(read(rt, DIESEL, None, op));
         self.run(BY_ID, entries)
+    }
+
+    /// `by_id` where every read misses the cache (its TTL is 1 ms, and each
+    /// id comes back a thousand reads later): the lookup, the `SELECT` and
+    /// the fill, which a workload that touches each row once pays. The bound
+    /// is raw sqlx plus two Redis `GET`s.
+    fn by_id_cold(&self) -> CaseResult {
+        let (rt, raw, sea, diesel) = (self.runtime, &self.raw, &self.sea, &self.diesel);
+        let ids = self.by_id_ids.as_slice();
+        let mut entries = vec![read(rt, RAW, None, cycle(ids, move |id| raw.by_id(id)))];
+        let cold = [
+            (THING_NONE, &self.none),
+            (THING_MEMORY, &self.memory_cold),
+            (THING_REDIS, &self.redis_cold),
+        ];
+        for (name, db) in cold {
+            let op = cycle(ids, move |id| async move {
+                BenchRow::by_id(db, id).await.unwrap()
+            });
+            entries.push(read(rt, name, Some(db), op));
+        }
+        entries.push(read(
+            rt,
+            SEA,
+            None,
+            cycle(ids, move |id| sea::by_id(sea, id)),
+        ));
+        let op = cycle(ids, move |id| async move {
+            diesel.with(async |c| D::by_id(c, id).await).await
+        });
+        entries.push(read(rt, DIESEL, None, op));
+        let op = cycle(ids, move |id| async move {
+            let row = raw.by_id(id).await;
+            self.two_round_trips().await;
+            row
+        });
+        entries.push(read(rt, BOUND, None, op));
+        self.run(BY_ID_COLD, entries)
     }
 
     fn list(&self, case: &'static str, n: i64) -> CaseResult {
@@ -549,6 +596,7 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
             }
             let result = match case {
                 BY_ID => self.by_id(),
+                BY_ID_COLD => self.by_id_cold(),
                 LIST_1 => self.list(case, 1),
                 LIST_100 => self.list(case, 100),
                 LIST_10K => self.list(case, model::ROWS as i64),
@@ -605,15 +653,16 @@ fn key_prefix(backend: Backend) -> String {
     )
 }
 
-/// Thing's three `Db`s on `url` (no cache, the default `MemoryCache`,
-/// `RedisCache`; four connections each, as in the other benches) and one more
+/// Thing's `Db`s on `url` (no cache, the default `MemoryCache`, `RedisCache`,
+/// and the two caches again with a TTL of 1 ms; four connections each, as in
+/// the other benches) and one more
 /// without a cache whose pool SeaORM runs on: the same pool settings as raw
 /// sqlx's, and connections of its own, as a SeaORM application has. (On
 /// raw sqlx's pool, every SeaORM insert on SQLite took 10–17 ms in this
 /// bench; see docs/benchmarks.md.)
-async fn thing_dbs(backend: Backend, url: &str) -> [Db; 4] {
-    let build = |builder: thing::DbBuilder| async move {
-        let builder = builder.key_prefix(key_prefix(backend)).max_connections(4);
+async fn thing_dbs(backend: Backend, url: &str) -> [Db; 6] {
+    let build_under = |prefix: String, builder: thing::DbBuilder| async move {
+        let builder = builder.key_prefix(prefix).max_connections(4);
         let builder = match backend {
             Backend::Sqlite => builder
                 .sqlite_journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
@@ -622,6 +671,7 @@ async fn thing_dbs(backend: Backend, url: &str) -> [Db; 4] {
         };
         builder.build().await.unwrap()
     };
+    let build = |builder| build_under(key_prefix(backend), builder);
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{url}"),
         _ => url.to_owned(),
@@ -633,7 +683,18 @@ async fn thing_dbs(backend: Backend, url: &str) -> [Db; 4] {
         .expect("Redis");
     let redis = build(Db::builder(&url).cache(redis_cache)).await;
     let for_sea = build(Db::builder(&url).no_cache()).await;
-    [none, memory, redis, for_sea]
+    // Keys of their own: the warm handles' rows, cached for hours, would hit.
+    let cold = |builder: thing::DbBuilder| {
+        let ttl = Duration::from_millis(1);
+        let prefix = format!("{}:cold", key_prefix(backend));
+        build_under(prefix, builder.ttl(ttl).negative_ttl(ttl))
+    };
+    let memory_cold = cold(Db::builder(&url)).await;
+    let redis_cache = RedisCache::connect(&thing_bench::redis_url())
+        .await
+        .expect("Redis");
+    let redis_cold = cold(Db::builder(&url).cache(redis_cache)).await;
+    [none, memory, redis, for_sea, memory_cold, redis_cold]
 }
 
 fn raw_pool(db: &Db) -> RawPool {
@@ -752,7 +813,8 @@ fn run_backend<D: DieselPeer>(
         return Vec::new();
     }
     let (scratch, url) = runtime.block_on(Scratch::create(backend));
-    let [none, memory, redis, for_sea] = runtime.block_on(thing_dbs(backend, &url));
+    let [none, memory, redis, for_sea, memory_cold, redis_cold] =
+        runtime.block_on(thing_dbs(backend, &url));
     let ids = runtime.block_on(seed(&none));
     let update_ids = runtime.block_on(update_rows(&none));
     let by_id_ids = ids[..model::BY_ID_IDS].to_vec();
@@ -775,6 +837,8 @@ fn run_backend<D: DieselPeer>(
         none,
         memory,
         redis,
+        memory_cold,
+        redis_cold,
         diesel,
         redis_conn,
         by_id_ids,
