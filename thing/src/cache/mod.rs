@@ -195,8 +195,10 @@ fn process_seed() -> u64 {
     })
 }
 
-/// A start value for a stamp created, or created again after it was lost:
-/// below 2^62, so that it has room to count up, and random, so that a stamp
+/// A start value for a stamp created, or created again after it was lost, and
+/// on Redis every value a write moves a stamp to: below 2^62, so that it has
+/// room to count up (`MemoryCache` counts) and never has the bit a locked
+/// Redis stamp reads with, and random, so that a stamp
 /// lost (evicted, flushed, a restarted Redis) and created again does not come
 /// back to a value something was cached under. Each is SplitMix64 of the
 /// process' random seed and a counter: distinct within a process, and

@@ -225,7 +225,8 @@ pub(super) fn stamp_of(value: Value) -> Option<u64> {
     }
 }
 
-/// `bytes` as a number if they are one as Redis's `INCR` writes it.
+/// `bytes` as a number if they are one as Thing writes a stamp (and as
+/// Redis's `INCR` does): decimal digits, no sign, no leading zero, at most 19.
 fn canonical_decimal(bytes: &[u8]) -> Option<u64> {
     let canonical = matches!(bytes, [b'0'] | [b'1'..=b'9', ..])
         && bytes.len() <= 19
