@@ -354,6 +354,47 @@ cache_tests! {
         assert_eq!(User::query().count(&reader).await.unwrap(), 100);
     }
 
+    /// `delete_many` of rows without hooks is one statement (`DELETE … IN`,
+    /// or the soft delete's `UPDATE … IN`, returning the rows' values for
+    /// their stamps) in its transaction, where the backend returns rows from
+    /// it (everywhere for a hard delete, not MariaDB for a soft one); every
+    /// handle sees the rows gone at once, and a batch with a missing row
+    /// deletes none.
+    async fn delete_many_is_one_statement(c) {
+        let writer = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<User>().await.unwrap();
+        let mut users: Vec<User> =
+            (0..10).map(|n| User::new(&format!("d{n}@x"), if n < 5 { "gone" } else { "kept" }, n)).collect();
+        User::save_many(&writer, &mut users).await.unwrap();
+        let gone = || User::query().filter(User::NAME.eq("gone"));
+        assert_eq!(gone().count(&reader).await.unwrap(), 5, "the list is cached");
+        for user in &users {
+            User::by_id(&reader, user.base.id).await.unwrap();
+        }
+
+        let mut missing = users[..5].to_vec();
+        missing[4].base.id = 999_999;
+        let err = User::delete_many(&writer, &missing).await.unwrap_err();
+        assert!(matches!(err, thing::Error::NotFound { id: 999_999, .. }), "{err:?}");
+        assert_eq!(gone().count(&reader).await.unwrap(), 5, "none deleted");
+
+        writer.reset_stats();
+        User::delete_many(&writer, &users[..5]).await.unwrap();
+        let stats = writer.stats();
+        if writer.dialect() != thing::Dialect::MySql {
+            assert_eq!(stats.statements(), 3, "BEGIN, one statement, COMMIT: {stats:?}");
+        }
+        assert_eq!(gone().count(&reader).await.unwrap(), 0);
+        assert_eq!(User::query().count(&reader).await.unwrap(), 5);
+        for user in &users[..5] {
+            assert!(User::by_id(&reader, user.base.id).await.is_err(), "gone for every handle");
+        }
+        for user in &users[5..] {
+            assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().email, user.email);
+        }
+    }
+
     async fn save_many_inserts_in_batches_and_every_handle_sees_them(c) {
         let writer = c.handle().await;
         let reader = c.handle().await;

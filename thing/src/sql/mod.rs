@@ -16,7 +16,7 @@ pub(crate) mod write;
 
 pub(crate) use model::{insertable, model_sql};
 pub(crate) use write::{
-    Guard, delete, increment, insert_rows, select_for_update, set, touch, update,
+    Guard, delete, increment, insert_rows, remove_in, select_for_update, set, touch, update,
 };
 
 use crate::backend::dialect::Dialect;

@@ -90,6 +90,35 @@ pub(crate) fn delete<T: Schema>(dialect: Dialect, guards: &[Guard]) -> String {
     sql
 }
 
+/// `delete_many` in one statement: `DELETE FROM <table> WHERE id IN (?, …)`,
+/// or with `set` (a soft delete's `deleted` and `updated_at`) `UPDATE <table>
+/// SET <set> = ?, … WHERE id IN (…)`, returning every column of the rows it
+/// wrote. Placeholders: `set`'s, then the `count` ids.
+pub(crate) fn remove_in<T: Schema>(dialect: Dialect, set: &[usize], count: usize) -> String {
+    let mut sql = if set.is_empty() {
+        let mut sql = String::from("DELETE FROM ");
+        dialect.push_quoted(&mut sql, T::TABLE_NAME);
+        sql
+    } else {
+        let mut sql = update::<T>(dialect, set, &[]);
+        let at = sql.rfind(" WHERE ").expect("an UPDATE has a WHERE");
+        sql.truncate(at);
+        sql
+    };
+    sql.push_str(" WHERE ");
+    dialect.push_quoted(&mut sql, T::COLUMN_DEFS[T::MODEL_META.id].name);
+    sql.push_str(" IN (");
+    for n in 1..=count {
+        if n > 1 {
+            sql.push_str(", ");
+        }
+        dialect.push_placeholder(&mut sql, set.len() + n);
+    }
+    sql.push_str(") RETURNING ");
+    sql.push_str(&super::column_list(dialect, T::COLUMN_DEFS.iter()));
+    sql
+}
+
 /// ` WHERE id = ?` (placeholder `n`) and the guards, with the placeholders after.
 fn push_where_id<T: Schema>(dialect: Dialect, sql: &mut String, n: usize, guards: &[Guard]) {
     sql.push_str(" WHERE ");

@@ -6,7 +6,7 @@
 //! in a transaction, whose commit runs the cache steps of every row.
 
 use super::after::announce;
-use super::delete::delete;
+use super::delete::{delete, delete_all, deletes_at_once};
 use super::lifecycle::Hooks;
 use super::protocol::{atomically, cache_of, write_through};
 use super::save::Undo;
@@ -244,12 +244,18 @@ async fn in_transaction<T: Schema + Hooks>(target: Target<'_>, items: &mut [T]) 
     .await
 }
 
-/// `delete_many`: every item deleted in one transaction, or none.
+/// `delete_many`: every item deleted in one transaction, or none; in one
+/// statement when [`deletes_at_once`] says it can be.
 pub(crate) async fn delete_many<T: Schema + Hooks, E: Executor + ?Sized>(
     executor: &E,
     items: &[T],
 ) -> Result<()> {
-    atomically(executor.__target(), async |tx: &Transaction| {
+    let target = executor.__target();
+    let at_once = deletes_at_once(target.db(), items);
+    atomically(target, async |tx: &Transaction| {
+        if at_once {
+            return delete_all(tx, items).await;
+        }
         for item in items {
             delete(tx, item, false).await?;
         }

@@ -16,13 +16,16 @@ use super::protocol::keys_of;
 use super::protocol::record;
 use super::protocol::{Unwritten, write_through};
 use super::save::now;
+use crate::backend::dialect::Dialect;
 use crate::backend::{Backend, ModelIo, Session};
 use crate::cache::stamps::{RowWrite, indexed_values};
 use crate::db::executor::{Executor, Target, with_session};
+use crate::db::handle::Db;
 use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
 use crate::observe::stats::StatementKind;
+use crate::read::fetch::Snapshots;
 use crate::schema::Schema;
 use crate::sql::{self, Guard, dynamic};
 use crate::value::Value;
@@ -212,4 +215,106 @@ where
         });
     }
     Ok(())
+}
+
+/// Whether `delete_many` of `items` on `db` is one statement: a model without
+/// hooks, two items or more, each stored and named once, few enough for one
+/// statement, on a backend that returns the rows a `DELETE` (for a soft
+/// delete, an `UPDATE`) wrote — their values are the stamps to move. (Not
+/// MariaDB's soft delete: it has no `UPDATE … RETURNING`.)
+pub(super) fn deletes_at_once<T: Schema + Hooks>(db: &Db, items: &[T]) -> bool {
+    let mut ids: Vec<i64> = items.iter().map(|item| item.row_id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let soft = Removal::of::<T>(false) == Removal::Soft;
+    !T::HOOKS
+        && items.len() > 1
+        && ids.len() == items.len()
+        && !ids.contains(&0)
+        && db.insert_returning()
+        && !(soft && db.dialect() == Dialect::MySql)
+        && items.len() + 2 <= db.dialect().max_parameters()
+}
+
+/// `delete_many` of `items` in one statement inside `tx` (see
+/// [`deletes_at_once`]): the rows' cache keys come from the values the
+/// statement returns, and a row it did not find is [`Error::NotFound`]
+/// (the caller's transaction then writes nothing).
+pub(super) async fn delete_all<T: Schema>(tx: &Transaction, items: &[T]) -> Result<()> {
+    let target = Target::Tx(tx);
+    let ids: Vec<i64> = items.iter().map(|item| item.row_id()).collect();
+    let removal = Removal::of::<T>(false);
+    let removed: Vec<T> = with_session!(target, |session| {
+        remove_all::<T, _>(&mut session, &ids, removal).await
+    })?;
+    if removed.len() < ids.len() {
+        let found: Vec<i64> = removed.iter().map(|row| row.row_id()).collect();
+        let missing = ids.iter().find(|id| !found.contains(id)).copied();
+        return Err(Error::not_found(T::TABLE_NAME, missing.unwrap_or(0)));
+    }
+    let (kind, columns) = match removal {
+        Removal::Soft => (WriteKind::SoftDelete, soft_columns::<T>()),
+        _ => (WriteKind::Delete, Vec::new()),
+    };
+    for row in &removed {
+        let write = deletion::<T>(row.row_id(), Some(values_before(row, removal)), removal);
+        record::<T>(tx, &write);
+        announce::<T>(target, row.row_id(), kind, &columns);
+        if let Some(cache) = cache_of(target) {
+            cache.value_hints.forget::<T>(row.row_id());
+        }
+    }
+    Ok(())
+}
+
+/// The indexed values of a row before `removal`, from the row as the
+/// statement returned it: a soft delete's `deleted` was false (or already
+/// true, whose stamp the row's membership covers).
+fn values_before<T: Schema>(row: &T, removal: Removal) -> Vec<(usize, Value)> {
+    let mut values = indexed_values(row);
+    if removal == Removal::Soft {
+        for (column, value) in &mut values {
+            if Some(*column) == T::MODEL_META.deleted {
+                *value = Value::Bool(false);
+            }
+        }
+    }
+    values
+}
+
+/// The `DELETE … IN` (or soft delete's `UPDATE … IN`) of `ids`, returning
+/// the rows it wrote.
+async fn remove_all<T, DB>(
+    session: &mut Session<'_, DB>,
+    ids: &[i64],
+    removal: Removal,
+) -> Result<Vec<T>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let mut args = DB::Arguments::default();
+    let (kind, set) = match T::MODEL_META.deleted {
+        Some(deleted) if removal == Removal::Soft => {
+            DB::bind_bool(true, &mut args).map_err(Error::encode)?;
+            if T::MODEL_META.updated_at.is_some() {
+                DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
+            }
+            let set: Vec<usize> = std::iter::once(deleted)
+                .chain(T::MODEL_META.updated_at)
+                .collect();
+            (StatementKind::Update, set)
+        }
+        _ => (StatementKind::Delete, Vec::new()),
+    };
+    for &id in ids {
+        DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    }
+    let sql = dynamic(sql::remove_in::<T>(DB::DIALECT, &set, ids.len()));
+    let mut snapshots = Snapshots::default();
+    session
+        .fetch_decoded(kind, sql, args, ids.len(), |row| {
+            snapshots.decode::<T, DB>(row)
+        })
+        .await
 }
