@@ -7,7 +7,10 @@
 //! 2. `save_many` of 100 new rows (one transaction), against the same 100
 //!    `INSERT`s in one raw sqlx transaction, and against one 100-row `INSERT`
 //!    (what SeaORM and Diesel send).
-//! 3. `save_many` of 100 new rows with `MemoryCache` against the same without a
+//! 3. `delete_many` of 100 rows (soft, so that it can run again), against one
+//!    raw `UPDATE ... WHERE id = ANY` and against 100 `UPDATE`s, each in a
+//!    transaction.
+//! 4. `save_many` of 100 new rows with `MemoryCache` against the same without a
 //!    cache: what the cache's steps cost a batch.
 //!
 //! Each is run with `RedisCache`, `MemoryCache` and no cache; the cache round
@@ -88,6 +91,31 @@ async fn raw_batch(pool: &sqlx::PgPool, rows: &[BenchRow]) {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// The soft delete of `ids` in a transaction: one `UPDATE ... WHERE id = ANY`
+/// (`at_once`), or one `UPDATE` per row (what `delete_many` sent before it
+/// was one statement).
+async fn raw_soft_delete(pool: &sqlx::PgPool, ids: &[i64], at_once: bool) {
+    let mut tx = pool.begin().await.unwrap();
+    if at_once {
+        sqlx::query("UPDATE bench_writes SET deleted = true, updated_at = $1 WHERE id = ANY($2)")
+            .bind(chrono_now())
+            .bind(ids)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    } else {
+        for &id in ids {
+            sqlx::query("UPDATE bench_writes SET deleted = true, updated_at = $1 WHERE id = $2")
+                .bind(chrono_now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
     }
     tx.commit().await.unwrap();
 }
@@ -263,6 +291,39 @@ fn main() {
             ],
         );
         report(&format!("save_many(100): {cache}"), &summaries);
+
+        // 3. delete_many of 100 rows (soft, so that it can run again).
+        let doomed = runtime.block_on(async {
+            let mut rows = batch(10_000_000);
+            BenchRow::save_many(&db, &mut rows).await.unwrap();
+            db.reset_stats();
+            BenchRow::delete_many(&db, &rows).await.unwrap();
+            let stats = db.stats();
+            println!(
+                "\ndelete_many({BATCH}) ({cache}): {} cache round trip(s), {} SQL statement(s)",
+                stats.cache_round_trips,
+                stats.statements()
+            );
+            rows
+        });
+        let ids: Vec<i64> = doomed.iter().map(|row| row.base.id).collect();
+        let summaries = interleave(
+            plan,
+            vec![
+                Contender::new("raw sqlx: one UPDATE ... = ANY in a transaction", |n| {
+                    time_async(&runtime, n, || raw_soft_delete(&pool, &ids, true))
+                }),
+                Contender::new("raw sqlx: 100 UPDATEs in a transaction", |n| {
+                    time_async(&runtime, n, || raw_soft_delete(&pool, &ids, false))
+                }),
+                Contender::new("thing delete_many(100)", |n| {
+                    time_async(&runtime, n, || async {
+                        BenchRow::delete_many(&db, &doomed).await.unwrap();
+                    })
+                }),
+            ],
+        );
+        report(&format!("delete_many(100), soft: {cache}"), &summaries);
         drop((db, pool));
     }
 
@@ -272,7 +333,7 @@ fn main() {
     });
 }
 
-/// 3. What `MemoryCache` adds to `save_many` of 100 new rows: two handles on
+/// 4. What `MemoryCache` adds to `save_many` of 100 new rows: two handles on
 ///    the same table, one with the cache and one without, interleaved.
 fn cache_share_of_a_batch(runtime: &tokio::runtime::Runtime, plan: Plan, url: &str) {
     let (none, memory) = runtime.block_on(async {
