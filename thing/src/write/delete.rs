@@ -1,5 +1,6 @@
 //! `delete`, `delete_hard` and `restore`: a row removed, soft-deleted or
-//! brought back, guarded by its indexed values.
+//! brought back, guarded by its indexed values; and `delete_many`'s rows in
+//! one statement that returns what they held.
 
 use super::after::After;
 use super::after::after_write;

@@ -412,7 +412,7 @@ impl RedisCache {
 
     /// Invalidates the rows and moves on the stamps of `locked` then
     /// `learned`, giving back the locks of `locked` (`end_write.lua`).
-    async fn release(
+    async fn unlock(
         &self,
         what: &str,
         locked: &WriteKeys,
@@ -526,7 +526,7 @@ impl Cache for RedisCache {
                 rows: keys.to_vec(),
                 stamps: Vec::new(),
             };
-            self.release("invalidate", &WriteKeys::default(), &rows)
+            self.unlock("invalidate", &WriteKeys::default(), &rows)
                 .await
         })
     }
@@ -642,14 +642,14 @@ impl Cache for RedisCache {
         locked: &'a WriteKeys,
         learned: &'a WriteKeys,
     ) -> CacheFuture<'a, ()> {
-        Box::pin(self.release("end_write", locked, learned))
+        Box::pin(self.unlock("end_write", locked, learned))
     }
 
     fn abort_write<'a>(&'a self, keys: &'a WriteKeys) -> CacheFuture<'a, ()> {
         // Nothing changed, but the stamps were moved off their values by the
         // lock: they get new ones, as after a write.
         Box::pin(async move {
-            self.release("abort_write", keys, &WriteKeys::default())
+            self.unlock("abort_write", keys, &WriteKeys::default())
                 .await
         })
     }
