@@ -64,6 +64,16 @@ pub(crate) fn set<T: Schema>(
     bumped: Option<usize>,
     guards: &[Guard],
 ) -> String {
+    let mut sql = update_set::<T>(dialect, columns);
+    if let Some(version) = bumped {
+        push_bump(dialect, &mut sql, T::COLUMN_DEFS[version].name);
+    }
+    push_where_id::<T>(dialect, &mut sql, columns.len() + 1, guards);
+    sql
+}
+
+/// `UPDATE <table> SET <columns> = ?, ...`, placeholders from 1.
+fn update_set<T: Schema>(dialect: Dialect, columns: &[usize]) -> String {
     let mut sql = String::from("UPDATE ");
     dialect.push_quoted(&mut sql, T::TABLE_NAME);
     sql.push_str(" SET ");
@@ -75,10 +85,6 @@ pub(crate) fn set<T: Schema>(
         sql.push_str(" = ");
         dialect.push_placeholder(&mut sql, i + 1);
     }
-    if let Some(version) = bumped {
-        push_bump(dialect, &mut sql, T::COLUMN_DEFS[version].name);
-    }
-    push_where_id::<T>(dialect, &mut sql, columns.len() + 1, guards);
     sql
 }
 
@@ -100,10 +106,7 @@ pub(crate) fn remove_in<T: Schema>(dialect: Dialect, set: &[usize], count: usize
         dialect.push_quoted(&mut sql, T::TABLE_NAME);
         sql
     } else {
-        let mut sql = update::<T>(dialect, set, &[]);
-        let at = sql.rfind(" WHERE ").expect("an UPDATE has a WHERE");
-        sql.truncate(at);
-        sql
+        update_set::<T>(dialect, set)
     };
     sql.push_str(" WHERE ");
     dialect.push_quoted(&mut sql, T::COLUMN_DEFS[T::MODEL_META.id].name);
