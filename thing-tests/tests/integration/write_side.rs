@@ -395,6 +395,29 @@ cache_tests! {
         }
     }
 
+    /// `delete_many` of copies read before another handle moved the rows to
+    /// another indexed value: the lists on the values the rows held when
+    /// deleted drop them, not only the lists on the values the copies hold.
+    async fn delete_many_of_stale_copies_moves_the_stamps_of_what_the_rows_held(c) {
+        let writer = c.handle().await;
+        let other = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<User>().await.unwrap();
+        let mut users: Vec<User> =
+            (0..3).map(|n| User::new(&format!("s{n}@x"), "before", n)).collect();
+        User::save_many(&writer, &mut users).await.unwrap();
+        let stale = users.clone();
+        for user in &mut users {
+            user.name = "after".into();
+            user.save(&other).await.unwrap();
+        }
+        let after = || User::query().filter(User::NAME.eq("after"));
+        assert_eq!(after().count(&reader).await.unwrap(), 3, "the list is cached");
+        User::delete_many(&writer, &stale).await.unwrap();
+        assert_eq!(after().count(&reader).await.unwrap(), 0, "the rows held `after` when deleted");
+        assert_eq!(User::query().count(&reader).await.unwrap(), 0);
+    }
+
     async fn save_many_inserts_in_batches_and_every_handle_sees_them(c) {
         let writer = c.handle().await;
         let reader = c.handle().await;
