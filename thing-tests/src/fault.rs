@@ -335,14 +335,19 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// Sends one RESP command, returns the first reply chunk.
-pub fn command(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<String> {
+/// Writes `args` as one RESP command, with a read timeout for its reply.
+fn send(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut out = format!("*{}\r\n", args.len());
     for arg in args {
         out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
-    stream.write_all(out.as_bytes())?;
+    stream.write_all(out.as_bytes())
+}
+
+/// Sends one RESP command, returns the first reply chunk.
+pub fn command(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<String> {
+    send(stream, args)?;
     let mut reply = [0u8; 512];
     let read = stream.read(&mut reply)?;
     Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
@@ -384,12 +389,7 @@ impl Reply {
 /// Sends one RESP command and reads its whole reply, however long (where
 /// [`command`] reads only its first chunk).
 pub fn query(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<Reply> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut out = format!("*{}\r\n", args.len());
-    for arg in args {
-        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(out.as_bytes())?;
+    send(stream, args)?;
     read_reply(&mut std::io::BufReader::new(stream))
 }
 

@@ -1129,16 +1129,7 @@ async fn learned_keys_keep_locks(cache: &dyn Cache, row: &str, list: &str, stamp
     let nothing = WriteKeys::default();
     let stamps = [stamp.to_owned()];
     let fill_list = async || fill_list_now(cache, list, &stamps).await;
-    let fill_row = async || {
-        let lookups = cache
-            .get_or_lease(&[row.to_owned()], LEASE_TTL)
-            .await
-            .unwrap();
-        match lookups[..] {
-            [Lookup::Leased(token)] => cache.fill(&[fill(row, token, b"old")]).await.unwrap() == 1,
-            _ => false,
-        }
-    };
+    let fill_row = async || fill_row_now(cache, row).await;
     let _ = fill_list().await; // creates the stamp
     assert!(fill_list().await && fill_row().await, "no write: stored");
 
@@ -1151,6 +1142,19 @@ async fn learned_keys_keep_locks(cache: &dyn Cache, row: &str, list: &str, stamp
     cache.end_write(&keys, &nothing).await.unwrap();
     assert!(fill_list().await, "the update gave its lock back: stored");
     assert!(fill_row().await, "the update gave its lock back: stored");
+}
+
+/// Looks `row` up and fills it with what its lookup leased; whether stored
+/// (not when the lookup found it busy or cached).
+async fn fill_row_now(cache: &dyn Cache, row: &str) -> bool {
+    let lookups = cache
+        .get_or_lease(&[row.to_owned()], LEASE_TTL)
+        .await
+        .unwrap();
+    match lookups[..] {
+        [Lookup::Leased(token)] => cache.fill(&[fill(row, token, b"old")]).await.unwrap() == 1,
+        _ => false,
+    }
 }
 
 /// Reads `list`'s stamps and fills it under the values seen; whether stored.
@@ -1432,16 +1436,7 @@ async fn invalidations_keep_locks(cache: &dyn Cache, row: &str) {
         rows: vec![row.to_owned()],
         stamps: Vec::new(),
     };
-    let fill_row = async || {
-        let lookups = cache
-            .get_or_lease(&[row.to_owned()], LEASE_TTL)
-            .await
-            .unwrap();
-        match lookups[..] {
-            [Lookup::Leased(token)] => cache.fill(&[fill(row, token, b"old")]).await.unwrap() == 1,
-            _ => false,
-        }
-    };
+    let fill_row = async || fill_row_now(cache, row).await;
     cache.begin_write(&keys).await.unwrap();
     cache.invalidate(&keys.rows).await.unwrap();
     assert!(!fill_row().await, "a write still holds the row: refused");
