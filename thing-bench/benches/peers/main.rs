@@ -340,26 +340,7 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
     }
 
     fn by_id(&self) -> CaseResult {
-        let (rt, raw, sea, diesel) = (self.runtime, &self.raw, &self.sea, &self.diesel);
-        let ids = self.by_id_ids.as_slice();
-        let mut entries = vec![read(rt, RAW, None, cycle(ids, move |id| raw.by_id(id)))];
-        for (name, db) in self.things() {
-            let op = cycle(ids, move |id| async move {
-                BenchRow::by_id(db, id).await.unwrap()
-            });
-            entries.push(read(rt, name, Some(db), op));
-        }
-        entries.push(read(
-            rt,
-            SEA,
-            None,
-            cycle(ids, move |id| sea::by_id(sea, id)),
-        ));
-        let op = cycle(ids, move |id| async move {
-            diesel.with(async |c| D::by_id(c, id).await).await
-        });
-        entries.push(read(rt, DIESEL, None, op));
-        self.run(BY_ID, entries)
+        self.run(BY_ID, self.by_id_entries(self.things()))
     }
 
     /// `by_id` where every read misses the cache (its TTL is 1 ms, and each
@@ -367,15 +348,28 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
     /// the fill, which a workload that touches each row once pays. The bound
     /// is raw sqlx plus two Redis `GET`s.
     fn by_id_cold(&self) -> CaseResult {
-        let (rt, raw, sea, diesel) = (self.runtime, &self.raw, &self.sea, &self.diesel);
-        let ids = self.by_id_ids.as_slice();
-        let mut entries = vec![read(rt, RAW, None, cycle(ids, move |id| raw.by_id(id)))];
         let cold = [
             (THING_NONE, &self.none),
             (THING_MEMORY, &self.memory_cold),
             (THING_REDIS, &self.redis_cold),
         ];
-        for (name, db) in cold {
+        let mut entries = self.by_id_entries(cold);
+        let raw = &self.raw;
+        let op = cycle(&self.by_id_ids, move |id| async move {
+            let row = raw.by_id(id).await;
+            self.two_round_trips().await;
+            row
+        });
+        entries.push(read(self.runtime, BOUND, None, op));
+        self.run(BY_ID_COLD, entries)
+    }
+
+    /// The `by_id` contenders, Thing's through `things`.
+    fn by_id_entries<'a>(&'a self, things: [(&'static str, &'a Db); 3]) -> Vec<Entry<'a>> {
+        let (rt, raw, sea, diesel) = (self.runtime, &self.raw, &self.sea, &self.diesel);
+        let ids = self.by_id_ids.as_slice();
+        let mut entries = vec![read(rt, RAW, None, cycle(ids, move |id| raw.by_id(id)))];
+        for (name, db) in things {
             let op = cycle(ids, move |id| async move {
                 BenchRow::by_id(db, id).await.unwrap()
             });
@@ -391,13 +385,7 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
             diesel.with(async |c| D::by_id(c, id).await).await
         });
         entries.push(read(rt, DIESEL, None, op));
-        let op = cycle(ids, move |id| async move {
-            let row = raw.by_id(id).await;
-            self.two_round_trips().await;
-            row
-        });
-        entries.push(read(rt, BOUND, None, op));
-        self.run(BY_ID_COLD, entries)
+        entries
     }
 
     fn list(&self, case: &'static str, n: i64) -> CaseResult {
