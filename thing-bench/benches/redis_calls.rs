@@ -36,6 +36,23 @@ struct Row {
     views: i64,
 }
 
+/// What runs around the raw `UPDATE`.
+#[derive(Clone, Copy)]
+enum Around {
+    /// Nothing.
+    Alone,
+    /// Two `GET`s after it.
+    GetsAfter,
+    /// A `GET` before it and one after it.
+    GetBeforeAndAfter,
+    /// An empty script before it and one after it.
+    EmptyScripts,
+    /// Seven `SET … GET`, pipelined, before it and after it.
+    SetsBeforeAndAfter,
+    /// `begin_write` before it, `end_write` after it.
+    WriteScripts,
+}
+
 /// Everything the contenders share.
 struct Setup {
     pool: thing::sqlx::PgPool,
@@ -60,6 +77,38 @@ impl Setup {
         .execute(&self.pool)
         .await
         .unwrap();
+    }
+
+    /// The `UPDATE` with what runs `around` it.
+    async fn update_with(&self, around: Around, views: u64) {
+        match around {
+            Around::Alone => self.update(views).await,
+            Around::GetsAfter => {
+                self.update(views).await;
+                self.get().await;
+                self.get().await;
+            }
+            Around::GetBeforeAndAfter => {
+                self.get().await;
+                self.update(views).await;
+                self.get().await;
+            }
+            Around::EmptyScripts => {
+                self.empty_script().await;
+                self.update(views).await;
+                self.empty_script().await;
+            }
+            Around::SetsBeforeAndAfter => {
+                self.seven_sets().await;
+                self.update(views).await;
+                self.seven_sets().await;
+            }
+            Around::WriteScripts => {
+                self.begin().await;
+                self.update(views).await;
+                self.end().await;
+            }
+        }
     }
 
     async fn get(&self) {
@@ -150,6 +199,27 @@ fn setup(runtime: &Runtime, database: &BenchDatabase) -> Setup {
     }
 }
 
+/// A contender: Thing's `update(id).set` of one column of row `id` on `db`.
+fn thing_updating<'a>(
+    rt: &'a Runtime,
+    db: &'a Db,
+    id: i64,
+) -> impl FnMut(u64) -> std::time::Duration + 'a {
+    move |n| {
+        let mut views = 0;
+        time_async(rt, n, || {
+            views += 1;
+            async move {
+                Row::update(id)
+                    .set(Row::VIEWS, views)
+                    .execute(db)
+                    .await
+                    .unwrap();
+            }
+        })
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -158,59 +228,30 @@ fn main() {
     let rt = &runtime;
     let database = rt.block_on(BenchDatabase::create("redis_calls"));
     let s = &setup(rt, &database);
-    let updating = |op: &'static str| {
+    let updating = |around: Around| {
         move |n: u64| {
             let mut views = 0;
             time_async(rt, n, || {
                 views += 1;
-                async move {
-                    match op {
-                        "gets after" => {
-                            s.update(views).await;
-                            s.get().await;
-                            s.get().await;
-                        }
-                        "gets around" => {
-                            s.get().await;
-                            s.update(views).await;
-                            s.get().await;
-                        }
-                        "empty scripts" => {
-                            s.empty_script().await;
-                            s.update(views).await;
-                            s.empty_script().await;
-                        }
-                        "sets around" => {
-                            s.seven_sets().await;
-                            s.update(views).await;
-                            s.seven_sets().await;
-                        }
-                        "write scripts" => {
-                            s.begin().await;
-                            s.update(views).await;
-                            s.end().await;
-                        }
-                        _ => s.update(views).await,
-                    }
-                }
+                s.update_with(around, views)
             })
         }
     };
     let contenders = vec![
-        Contender::new("raw UPDATE", updating("alone")),
-        Contender::new("+ 2 GETs after", updating("gets after")),
-        Contender::new("GET + UPDATE + GET", updating("gets around")),
+        Contender::new("raw UPDATE", updating(Around::Alone)),
+        Contender::new("+ 2 GETs after", updating(Around::GetsAfter)),
+        Contender::new("GET + UPDATE + GET", updating(Around::GetBeforeAndAfter)),
         Contender::new(
             "empty script + UPDATE + empty script",
-            updating("empty scripts"),
+            updating(Around::EmptyScripts),
         ),
         Contender::new(
             "7 SETs + UPDATE + 7 SETs (pipelines)",
-            updating("sets around"),
+            updating(Around::SetsBeforeAndAfter),
         ),
         Contender::new(
             "begin_write + UPDATE + end_write (7 keys)",
-            updating("write scripts"),
+            updating(Around::WriteScripts),
         ),
         Contender::new("begin_write + end_write alone", |n| {
             time_async(rt, n, || async {
@@ -224,34 +265,14 @@ fn main() {
                 s.get().await;
             })
         }),
-        Contender::new("Thing update(id).set, no cache", |n| {
-            let mut views = 0;
-            time_async(rt, n, || {
-                views += 1;
-                let db = &s.plain;
-                async move {
-                    Row::update(2)
-                        .set(Row::VIEWS, views)
-                        .execute(db)
-                        .await
-                        .unwrap();
-                }
-            })
-        }),
-        Contender::new("Thing update(id).set, RedisCache", |n| {
-            let mut views = 0;
-            time_async(rt, n, || {
-                views += 1;
-                let db = &s.cached;
-                async move {
-                    Row::update(3)
-                        .set(Row::VIEWS, views)
-                        .execute(db)
-                        .await
-                        .unwrap();
-                }
-            })
-        }),
+        Contender::new(
+            "Thing update(id).set, no cache",
+            thing_updating(rt, &s.plain, 2),
+        ),
+        Contender::new(
+            "Thing update(id).set, RedisCache",
+            thing_updating(rt, &s.cached, 3),
+        ),
     ];
     let summaries = interleave(Plan::from_env(), contenders);
     report(
