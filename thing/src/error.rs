@@ -87,6 +87,14 @@ pub enum Error {
         /// The related model's table.
         table: &'static str,
     },
+    /// A [`Cursor`](crate::Cursor) that is not one of the query it was given
+    /// to: made for another query (filter, order, table or model), truncated,
+    /// altered, or holding a value its column cannot hold.
+    #[error("invalid cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The write **committed**, but it could not reach the shared cache to
     /// lock its keys, and no process applied the invalidations it left in the
     /// outbox within the [outbox timeout](crate::DbBuilder::outbox_timeout):

@@ -7,6 +7,7 @@ mod bad_input;
 mod coherence;
 mod coherence_cases;
 mod crud;
+mod cursors;
 mod faults;
 mod hooks;
 mod incr_upsert;

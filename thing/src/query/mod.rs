@@ -1,7 +1,10 @@
 //! [`Query`]: the builder of a list query (its filters, order and soft-delete
 //! rule). Running it is `read/run.rs`'s; its SQL is `sql/select.rs`'s.
 
+pub(crate) mod cursor;
 pub(crate) mod filter;
+pub(crate) mod keyset;
+pub(crate) mod merge;
 pub(crate) mod update;
 
 use crate::query::filter::{CmpOp, Expr, Filter, Order};
@@ -206,6 +209,18 @@ impl<M: Schema> Query<M> {
             keys.push((M::MODEL_META.id, false));
         }
         keys
+    }
+
+    /// The query sorted by `keys` instead (a walk backwards reverses them).
+    pub(crate) fn with_order(mut self, keys: Vec<(usize, bool)>) -> Self {
+        self.order = keys;
+        self
+    }
+
+    /// The query with one more condition (a keyset page's place).
+    pub(crate) fn with_condition(mut self, condition: Expr) -> Self {
+        self.filters.push(condition);
+        self
     }
 
     /// Whether the query can match no row (and so needs no SQL).

@@ -89,7 +89,7 @@ impl CachedList {
 /// columns agree), the condition, the order and the tables raw SQL reads.
 /// Floats print distinctly (`NaN`, `inf`, `-0.0`), so queries that differ never
 /// share a key.
-fn spec<T: Schema>(query: &Query<T>) -> String {
+pub(crate) fn spec<T: Schema>(query: &Query<T>) -> String {
     let columns: Vec<&str> = T::COLUMN_DEFS.iter().map(|column| column.name).collect();
     format!(
         "{columns:?}|{:?}|{:?}|{:?}",
@@ -115,8 +115,8 @@ pub(crate) async fn list<T: Schema>(
 /// moved, no write to a row the list holds (or could hold) began since, so
 /// the ids and the rows are of one state.
 pub(crate) struct Validity {
-    stamps: Vec<String>,
-    seen: Vec<u64>,
+    pub stamps: Vec<String>,
+    pub seen: Vec<u64>,
 }
 
 /// Whether the stamps of `validity` still have the values it saw; `false`
@@ -213,16 +213,9 @@ async fn list_with_rows<T: Schema>(
     mut rows: Option<(&[String], &str)>,
 ) -> Result<Listed> {
     let unvouched = async || Ok((uncached(db, cache, query).await?, None, None));
-    if query.reads_undeclared_tables() {
-        // No stamp would say that the other tables changed.
+    let Some(stamps) = vouching_stamps(cache, query) else {
         return unvouched().await;
-    }
-    let depends = stamps::of_query::<T>(&query.expr(), &query.sort_keys(), query.read_tables());
-    let stamps = cache.stamp_keys::<T>(&depends);
-    if cache.unflushed.contains_any_stamp(&stamps) {
-        // This process owes the cache a bump of one of these stamps.
-        return unvouched().await;
-    }
+    };
     let valid_under = |seen: Vec<u64>| {
         Some(Validity {
             stamps: stamps.clone(),
@@ -231,7 +224,7 @@ async fn list_with_rows<T: Schema>(
     };
     let mut created_stamps = false;
     loop {
-        let (looked, answer) = look(db, cache, key, &stamps, rows.take()).await;
+        let (looked, answer) = look(db, cache, key, &stamps, rows.take(), CachedList::decode).await;
         let seen = match looked {
             Looked::Hit(list, seen) => return Ok((list, answer, valid_under(seen))),
             Looked::Miss(seen) => seen,
@@ -259,15 +252,34 @@ async fn list_with_rows<T: Schema>(
     }
 }
 
+/// The keys of the stamps `query`'s cached lists are checked against; `None`
+/// when the cache cannot vouch for them now: the query's raw SQL reads tables
+/// no stamp covers, or this process owes the cache a bump of one of them.
+pub(crate) fn vouching_stamps<T: Schema>(
+    cache: &CacheContext,
+    query: &Query<T>,
+) -> Option<Vec<String>> {
+    if query.reads_undeclared_tables() {
+        return None;
+    }
+    let depends = stamps::of_query::<T>(&query.expr(), &query.sort_keys(), query.read_tables());
+    let stamps = cache.stamp_keys::<T>(&depends);
+    (!cache.unflushed.contains_any_stamp(&stamps)).then_some(stamps)
+}
+
 /// How many ids of `query`'s list to cache.
-fn window<T: Schema>(cache: &CacheContext, query: &Query<T>) -> usize {
+pub(crate) fn window<T: Schema>(cache: &CacheContext, query: &Query<T>) -> usize {
     query.window().unwrap_or(cache.config.list_window)
 }
 
-/// What the cache holds for a list.
-enum Looked {
+/// How a cached list's bytes are read: the list, and the stamp values it
+/// was built under.
+pub(crate) type Decode<L> = fn(&[u8]) -> Option<(L, Vec<u64>)>;
+
+/// What the cache holds for a list (`L`: its decoded form).
+pub(crate) enum Looked<L> {
     /// A list built under the stamps' current values, and those values.
-    Hit(CachedList, Vec<u64>),
+    Hit(L, Vec<u64>),
     /// No valid list; the stamps' current values, to fill under.
     Miss(Vec<u64>),
     /// A stamp does not exist (never written, or evicted).
@@ -277,14 +289,16 @@ enum Looked {
 }
 
 /// One cache call: the list and its stamps, and with them the rows `rows`
-/// (row keys and the epoch stamp key) when given.
-async fn look(
+/// (row keys and the epoch stamp key) when given; `decode` reads the list
+/// and the stamp values it was built under.
+pub(crate) async fn look<L>(
     db: &Db,
     cache: &CacheContext,
     key: &str,
     stamps: &[String],
     rows: Option<(&[String], &str)>,
-) -> (Looked, Option<RowAnswer>) {
+    decode: Decode<L>,
+) -> (Looked<L>, Option<RowAnswer>) {
     let at = Instant::now();
     let (looked, answer) = match rows {
         None => (cache.store.get_stamped(key, stamps).await, None),
@@ -300,16 +314,17 @@ async fn look(
             }
         }
     };
-    (judge(db, cache, stamps, looked), answer)
+    (judge(db, cache, stamps, looked, decode), answer)
 }
 
 /// What a list lookup's answer says.
-fn judge(
+fn judge<L>(
     db: &Db,
     cache: &CacheContext,
     stamps: &[String],
     looked: std::result::Result<StampedLookup, CacheError>,
-) -> Looked {
+    decode: Decode<L>,
+) -> Looked<L> {
     let looked = match looked {
         Ok(looked) if looked.stamps.len() == stamps.len() => looked,
         Ok(_) => return Looked::Unavailable,
@@ -321,7 +336,7 @@ fn judge(
     let Some(seen) = looked.stamps.iter().copied().collect::<Option<Vec<u64>>>() else {
         return Looked::MissingStamps;
     };
-    match valid(&looked, &seen) {
+    match valid(&looked, &seen, decode) {
         Some(list) => {
             db.counters().query_hit();
             Looked::Hit(list, seen)
@@ -341,13 +356,17 @@ async fn uncached<T: Schema>(
 }
 
 /// The cached list, if there is one built under exactly the stamps `seen`.
-fn valid(looked: &StampedLookup, seen: &[u64]) -> Option<CachedList> {
-    let (list, built_under) = CachedList::decode(looked.value.as_deref()?)?;
+fn valid<L>(
+    looked: &StampedLookup,
+    seen: &[u64],
+    decode: Decode<L>,
+) -> Option<L> {
+    let (list, built_under) = decode(looked.value.as_deref()?)?;
     (built_under == seen).then_some(list)
 }
 
 /// Stores a list's `bytes` as built under the stamp values `seen`.
-async fn fill(
+pub(crate) async fn fill(
     db: &Db,
     cache: &CacheContext,
     key: &str,

@@ -4,6 +4,8 @@
 
 pub(crate) mod fetch;
 pub(crate) mod list;
+pub(crate) mod page;
 pub(crate) mod run;
+pub(crate) mod seek;
 pub(crate) mod select;
 pub(crate) mod store;

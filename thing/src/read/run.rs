@@ -192,20 +192,20 @@ fn rows_from_sql(cache: &CacheContext, rows: u64) -> bool {
 
 /// How many times a cached page or list is read again when a write moved its
 /// rows between its ids and its rows, before it is read in one SQL statement.
-const ONE_STATE_ATTEMPTS: usize = 3;
+pub(crate) const ONE_STATE_ATTEMPTS: usize = 3;
 
 /// Rows read after the ids that placed them, and whether they are sure to be
 /// of the ids' state: none, or all from the cache call that read the list.
-struct Loaded<M> {
-    rows: Vec<M>,
-    with_the_list: bool,
+pub(crate) struct Loaded<M> {
+    pub rows: Vec<M>,
+    pub with_the_list: bool,
 }
 
 /// The rows, if they are of one state with the list that placed them: read
 /// in the list's own cache call, or with the list's stamps unmoved since it
 /// was valid — then no write to a row it holds or could hold began in
 /// between (a write bumps them before its commit). `None`: read again.
-async fn one_state<M>(
+pub(crate) async fn one_state<M>(
     db: &Db,
     cache: &CacheContext,
     loaded: Loaded<M>,
@@ -258,7 +258,11 @@ async fn load_hinted<M: Schema>(
 
 /// Rows by id through the object cache, in the order of `ids` (rows deleted
 /// since are skipped), in a cache call of their own.
-async fn load<M: Schema>(db: &Db, cache: &CacheContext, ids: &[i64]) -> Result<Loaded<M>> {
+pub(crate) async fn load<M: Schema>(
+    db: &Db,
+    cache: &CacheContext,
+    ids: &[i64],
+) -> Result<Loaded<M>> {
     if ids.is_empty() {
         return Ok(Loaded {
             rows: Vec::new(),
