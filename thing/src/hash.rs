@@ -4,12 +4,22 @@
 /// SHA-1 of `data` in lowercase hex: how Redis names a script (`EVALSHA`), and
 /// how Thing names a cached query.
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    hex(&sha1(data))
+}
+
+/// SHA-1 of `data`.
+pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     use sha1::Digest;
-    use std::fmt::Write;
-    let digest = sha1::Sha1::digest(data);
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
+    sha1::Sha1::digest(data).into()
+}
+
+/// `bytes` in lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
     hex
 }

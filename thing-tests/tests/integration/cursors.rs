@@ -445,7 +445,8 @@ backend_tests! {
         let query = Item::query().order_by(Item::AGE.asc());
         let cursor = query.after(db, None, 2).await.unwrap().next.unwrap();
         let plain = Plain::query().after(db, None, 1).await.unwrap();
-        let text = cursor.as_str();
+        let text = cursor.to_string();
+        let text = text.as_str();
         let mut tampered = text.to_string().into_bytes();
         tampered[text.len() / 2] = if tampered[text.len() / 2] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();

@@ -191,6 +191,18 @@ impl CacheContext {
         )
     }
 
+    /// The key of the cached seek list of a query of `T` (see
+    /// `read/seek.rs`), from the SHA-1 `digest` of its normalised form:
+    /// `{prefix}:{table}:q:{digest}:seek`.
+    pub fn seek_key<T: Schema>(&self, digest: &[u8; 20]) -> String {
+        format!(
+            "{}:{}:q:v{FORMAT_VERSION}:{}:seek",
+            self.config.prefix,
+            T::TABLE_NAME,
+            crate::hash::hex(digest)
+        )
+    }
+
     /// The key of a stamp of `T`'s table: `{prefix}:{table}:s:...`.
     /// Built on every cached read and every write (a batch of 100 rows has
     /// hundreds): joined without `format!`.

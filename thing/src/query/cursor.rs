@@ -21,9 +21,9 @@ const VERSION: u8 = 1;
 /// last), so a page after it continues from those values even when that row
 /// was deleted or moved since.
 ///
-/// Its text ([`Display`](fmt::Display), [`as_str`](Self::as_str)) is URL-safe
+/// Its text ([`Display`](fmt::Display), so `cursor.to_string()`) is URL-safe
 /// base64, to hand to a client and take back with [`FromStr`] or
-/// [`Cursor::parse`]. A cursor is tied to its query: given to another query
+/// [`Cursor::parse`]; it is written only when asked for. A cursor is tied to its query: given to another query
 /// (another filter, order, table or model) it is
 /// [`Error::InvalidCursor`]; so is a truncated or altered one. It is checked,
 /// not signed: whoever rewrites one so that its checksum matches can only
@@ -35,24 +35,20 @@ const VERSION: u8 = 1;
 /// assert!(matches!("not a cursor".parse::<Cursor>(), Err(thing::Error::InvalidCursor { .. })));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Cursor(String);
+pub struct Cursor {
+    /// The token's bytes (version, fingerprint, values) and its checksum.
+    body: Vec<u8>,
+}
 
 impl Cursor {
     /// A cursor from its text, checked for its shape and checksum (whether it
     /// belongs to a query is checked when a page is read with it).
     pub fn parse(text: &str) -> Result<Self> {
-        decode_body(text)?;
-        Ok(Self(text.to_owned()))
-    }
-
-    /// The cursor's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The cursor's text, owned.
-    pub fn into_string(self) -> String {
-        self.0
+        let body = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| invalid("not URL-safe base64"))?;
+        check_body(&body)?;
+        Ok(Self { body })
     }
 
     /// The cursor of a place: `values` is the whole sort tuple, the id last.
@@ -67,7 +63,7 @@ impl Cursor {
         }
         let check = checksum(&body);
         body.extend_from_slice(&check.to_le_bytes());
-        Ok(Self(URL_SAFE_NO_PAD.encode(body)))
+        Ok(Self { body })
     }
 
     /// The sort tuple of this cursor, if it was made for the query with
@@ -79,8 +75,7 @@ impl Cursor {
         keys: &[(usize, bool)],
         columns: &[ColumnDef],
     ) -> Result<Vec<Value>> {
-        let body = decode_body(&self.0)?;
-        let mut reader = Reader(&body[1..]);
+        let mut reader = Reader(&self.body[1..self.body.len() - 8]);
         if reader.u64()? != fingerprint {
             return Err(invalid("it was made for another query"));
         }
@@ -105,13 +100,13 @@ impl Cursor {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&URL_SAFE_NO_PAD.encode(&self.body))
     }
 }
 
 impl fmt::Debug for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Cursor").field(&self.0).finish()
+        f.debug_tuple("Cursor").field(&self.to_string()).finish()
     }
 }
 
@@ -119,12 +114,6 @@ impl FromStr for Cursor {
     type Err = Error;
     fn from_str(text: &str) -> Result<Self> {
         Self::parse(text)
-    }
-}
-
-impl AsRef<str> for Cursor {
-    fn as_ref(&self) -> &str {
-        &self.0
     }
 }
 
@@ -145,12 +134,8 @@ pub struct Page<M> {
     pub prev: Option<Cursor>,
 }
 
-/// A token's bytes (version, fingerprint, values), its base64 and
-/// checksum checked.
-fn decode_body(text: &str) -> Result<Vec<u8>> {
-    let mut body = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| invalid("not URL-safe base64"))?;
+/// Checks a token's bytes: long enough, its checksum, its version.
+fn check_body(body: &[u8]) -> Result<()> {
     if body.len() < 1 + 8 + 1 + 8 {
         return Err(invalid("too short"));
     }
@@ -162,15 +147,13 @@ fn decode_body(text: &str) -> Result<Vec<u8>> {
     if rest[0] != VERSION {
         return Err(invalid("another version's token"));
     }
-    body.truncate(body.len() - 8);
-    Ok(body)
+    Ok(())
 }
 
-/// The first 8 bytes of the SHA-1 of a token's body.
+/// A token body's checksum (FNV-1a: it catches a cut or a changed byte;
+/// it is no signature).
 fn checksum(body: &[u8]) -> u64 {
-    use sha1::Digest;
-    let digest = sha1::Sha1::digest(body);
-    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+    crate::hash::fnv1a(crate::hash::FNV_OFFSET, body)
 }
 
 fn invalid(reason: &'static str) -> Error {
@@ -354,14 +337,13 @@ mod tests {
             Value::Int(-4),
         ];
         let cursor = Cursor::new(77, &values).unwrap();
+        let text = cursor.to_string();
         assert!(
-            cursor
-                .as_str()
-                .bytes()
+            text.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
         assert_eq!(cursor.position(77, &keys, &columns).unwrap(), values);
-        let again: Cursor = cursor.as_str().parse().unwrap();
+        let again: Cursor = text.parse().unwrap();
         assert_eq!(again, cursor);
         let nulls = vec![Value::Null, Value::Null, Value::Int(1)];
         let cursor = Cursor::new(77, &nulls).unwrap();
@@ -371,11 +353,11 @@ mod tests {
             |result: Result<Vec<Value>>| matches!(result, Err(Error::InvalidCursor { .. }));
         assert!(refused(cursor.position(78, &keys, &columns)));
         assert!(refused(cursor.position(77, &keys[..2], &columns)));
-        let text = cursor.as_str();
+        let text = cursor.to_string();
         for cut in 0..text.len() {
             assert!(Cursor::parse(&text[..cut]).is_err(), "cut at {cut}");
         }
-        let mut tampered = URL_SAFE_NO_PAD.decode(text).unwrap();
+        let mut tampered = URL_SAFE_NO_PAD.decode(&text).unwrap();
         tampered[11] ^= 1;
         assert!(Cursor::parse(&URL_SAFE_NO_PAD.encode(&tampered)).is_err());
         // A value of the wrong type, with its checksum made to match.

@@ -32,6 +32,10 @@ pub(crate) fn after(keys: &[(usize, bool)], values: &[Value], columns: &[ColumnD
         value: &values[i],
     };
     let mut rest = key(keys.len() - 1).beyond();
+    if keys.len() == 1 {
+        // The condition is its own bound.
+        return rest.simplify();
+    }
     for i in (0..keys.len() - 1).rev() {
         rest = Expr::Or(vec![key(i).beyond(), Expr::And(vec![key(i).equal(), rest])]);
     }

@@ -194,7 +194,7 @@ pub(crate) async fn list_with_hint<T: Schema>(
 }
 
 /// The cache's answer to a row lookup, and when it was asked.
-type RowAnswer = (
+pub(crate) type RowAnswer = (
     std::result::Result<(Vec<Lookup>, Option<u64>), CacheError>,
     Instant,
 );
@@ -224,7 +224,10 @@ async fn list_with_rows<T: Schema>(
     };
     let mut created_stamps = false;
     loop {
-        let (looked, answer) = look(db, cache, key, &stamps, rows.take(), CachedList::decode).await;
+        let (looked, answer) = look(db, cache, key, &stamps, rows.take(), |bytes| {
+            CachedList::decode(bytes)
+        })
+        .await;
         let seen = match looked {
             Looked::Hit(list, seen) => return Ok((list, answer, valid_under(seen))),
             Looked::Miss(seen) => seen,
@@ -274,7 +277,7 @@ pub(crate) fn window<T: Schema>(cache: &CacheContext, query: &Query<T>) -> usize
 
 /// How a cached list's bytes are read: the list, and the stamp values it
 /// was built under.
-pub(crate) type Decode<L> = fn(&[u8]) -> Option<(L, Vec<u64>)>;
+pub(crate) type Decode<L> = fn(&Bytes) -> Option<(L, Vec<u64>)>;
 
 /// What the cache holds for a list (`L`: its decoded form).
 pub(crate) enum Looked<L> {
@@ -356,12 +359,8 @@ async fn uncached<T: Schema>(
 }
 
 /// The cached list, if there is one built under exactly the stamps `seen`.
-fn valid<L>(
-    looked: &StampedLookup,
-    seen: &[u64],
-    decode: Decode<L>,
-) -> Option<L> {
-    let (list, built_under) = decode(looked.value.as_deref()?)?;
+fn valid<L>(looked: &StampedLookup, seen: &[u64], decode: Decode<L>) -> Option<L> {
+    let (list, built_under) = decode(looked.value.as_ref()?)?;
     (built_under == seen).then_some(list)
 }
 

@@ -4,14 +4,17 @@
 //! otherwise one statement with the place as its condition (`query/keyset.rs`).
 
 use crate::cache::context::CacheContext;
+use crate::cache::stamps::Stamp;
 use crate::db::executor::{Executor, Target, slow_threshold};
 use crate::db::handle::Db;
 use crate::error::{Error, Result};
+use crate::hash;
 use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::query::cursor::{Cursor, Page};
 use crate::query::keyset;
 use crate::query::merge::Merge;
+use crate::read::list::{Hint, HintedRows};
 use crate::read::run::{self, ONE_STATE_ATTEMPTS};
 use crate::read::seek::{self, SeekList};
 use crate::read::{list, select, store};
@@ -77,7 +80,7 @@ impl<M: Schema> Query<M> {
     /// assert_eq!(ids(&second), [4, 2]); // NULLs last going down, ties by id
     /// let back = best.before(&db, second.prev.as_ref(), 2).await?;
     /// assert_eq!(ids(&back), [3, 1]);
-    /// let cursor: thing::Cursor = second.next.unwrap().as_str().parse()?; // from a URL
+    /// let cursor: thing::Cursor = second.next.unwrap().to_string().parse()?; // from a URL
     /// assert_eq!(ids(&best.after(&db, Some(&cursor), 2).await?), [5]);
     /// # Ok::<(), thing::Error>(())
     /// # }).unwrap();
@@ -121,11 +124,6 @@ impl<M: Schema> Query<M> {
         .await
     }
 
-    /// The name of the query's place in cursors: its normalised form hashed.
-    fn fingerprint(&self) -> u64 {
-        fingerprint(list::spec(self).as_bytes())
-    }
-
     async fn run_page<E: Executor + ?Sized>(
         &self,
         executor: &E,
@@ -133,13 +131,14 @@ impl<M: Schema> Query<M> {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Page<M>> {
-        let keys = self.sort_keys();
-        let fingerprint = self.fingerprint();
+        let part = Part::of(self);
+        let keys = &part.keys;
+        let fingerprint = part.fingerprint();
         let place = cursor
-            .map(|cursor| cursor.position(fingerprint, &keys, M::COLUMN_DEFS))
+            .map(|cursor| cursor.position(fingerprint, keys, M::COLUMN_DEFS))
             .transpose()?;
-        let found = page_rows(self, executor.__target(), walk, place.as_deref(), limit).await?;
-        paged(found, walk, cursor.is_some(), fingerprint, &keys)
+        let found = page_rows(&part, executor.__target(), walk, place.as_deref(), limit).await?;
+        paged(found, walk, cursor.is_some(), fingerprint, keys)
     }
 }
 
@@ -207,13 +206,18 @@ impl<M: Schema> Merge<M> {
         Ok(keys)
     }
 
-    fn fingerprint(&self) -> u64 {
-        let mut spec = String::from("merge");
-        for part in &self.parts {
-            spec.push('\u{1f}');
-            spec.push_str(&list::spec(part));
+    /// Each part with its normalised form, and the merge's fingerprint.
+    fn parts(&self) -> (Vec<Part<'_, M>>, u64) {
+        let parts: Vec<Part<'_, M>> = self.parts.iter().map(Part::of).collect();
+        let mut digests = b"merge".to_vec();
+        for part in &parts {
+            digests.extend_from_slice(&part.digest);
         }
-        fingerprint(spec.as_bytes())
+        let digest = hash::sha1(&digests);
+        (
+            parts,
+            u64::from_le_bytes(digest[..8].try_into().unwrap_or_default()),
+        )
     }
 
     async fn run_page<E: Executor + ?Sized>(
@@ -224,25 +228,42 @@ impl<M: Schema> Merge<M> {
         limit: u64,
     ) -> Result<Page<M>> {
         let keys = self.keys()?;
-        let fingerprint = self.fingerprint();
+        let (parts, fingerprint) = self.parts();
         let place = cursor
             .map(|cursor| cursor.position(fingerprint, &keys, M::COLUMN_DEFS))
             .transpose()?;
         let target = executor.__target();
-        let mut parts = Vec::with_capacity(self.parts.len());
-        for part in &self.parts {
-            parts.push(page_rows(part, target, walk, place.as_deref(), limit).await?);
+        let mut pages = Vec::with_capacity(parts.len());
+        for part in &parts {
+            pages.push(page_rows(part, target, walk, place.as_deref(), limit).await?);
         }
-        let merged = merged(parts, walk, &keys, limit)?;
+        let merged = merged(pages, walk, &keys, limit)?;
         paged(merged, walk, cursor.is_some(), fingerprint, &keys)
     }
 }
 
-/// The first 8 bytes of the SHA-1 of a query's (or merge's) normalised form.
-fn fingerprint(spec: &[u8]) -> u64 {
-    use sha1::Digest;
-    let digest = sha1::Sha1::digest(spec);
-    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+/// A query to read a page of, with the SHA-1 of its normalised form (see
+/// [`list::spec`]), which names its cursors and its cached seek list.
+struct Part<'q, M> {
+    query: &'q Query<M>,
+    /// Its sort keys, the id last.
+    keys: Vec<(usize, bool)>,
+    digest: [u8; 20],
+}
+
+impl<'q, M: Schema> Part<'q, M> {
+    fn of(query: &'q Query<M>) -> Self {
+        Self {
+            query,
+            keys: query.sort_keys(),
+            digest: hash::sha1(list::spec(query).as_bytes()),
+        }
+    }
+
+    /// The name of the query in its cursors.
+    fn fingerprint(&self) -> u64 {
+        u64::from_le_bytes(self.digest[..8].try_into().unwrap_or_default())
+    }
 }
 
 /// The page of `found` rows with its cursors (`from_cursor`: whether it was
@@ -314,12 +335,13 @@ fn merged<M: Schema>(
 /// Up to `limit` rows of `query` on the `walk` side of `place` (`None`: from
 /// the start, or the end going back), in the query's order.
 async fn page_rows<M: Schema>(
-    query: &Query<M>,
+    part: &Part<'_, M>,
     target: Target<'_>,
     walk: Walk,
     place: Option<&[Value]>,
     limit: u64,
 ) -> Result<Rows<M>> {
+    let query = part.query;
     if limit == 0 || query.matches_nothing() {
         return Ok(Rows {
             rows: Vec::new(),
@@ -328,7 +350,7 @@ async fn page_rows<M: Schema>(
     }
     if let Some((db, cache)) = store::cached(target).await {
         for _ in 0..ONE_STATE_ATTEMPTS {
-            match cached_rows(db, cache, query, walk, place, limit).await? {
+            match cached_rows(db, cache, part, walk, place, limit).await? {
                 Cached::Rows(rows) => return Ok(rows),
                 Cached::Moved => continue,
                 Cached::OutOfReach => break,
@@ -348,23 +370,42 @@ enum Cached<M> {
     OutOfReach,
 }
 
-/// A page from the query's cached seek list and the cached rows.
+/// A page from the query's cached seek list and the cached rows. Through a
+/// cache a round trip away, the rows this same page read loaded last time
+/// are looked up with the seek list (see [`crate::cache::hints`]).
 async fn cached_rows<M: Schema>(
     db: &Db,
     cache: &CacheContext,
-    query: &Query<M>,
+    part: &Part<'_, M>,
     walk: Walk,
     place: Option<&[Value]>,
     limit: u64,
 ) -> Result<Cached<M>> {
-    let Some(sought) = seek::seek_list(db, cache, query).await? else {
-        return Ok(Cached::OutOfReach);
-    };
-    let keys = query.sort_keys();
-    let place = match place.map(|values| seek::sort_key(&keys, values)) {
+    let query = part.query;
+    let place = match place.map(|values| seek::sort_key(&part.keys, values)) {
         Some(None) => return Ok(Cached::OutOfReach),
         Some(Some(key)) => Some(key),
         None => None,
+    };
+    let key = cache.seek_key::<M>(&part.digest);
+    let read = cache
+        .store
+        .is_shared()
+        .then(|| read_name(&key, walk, place.as_deref(), limit));
+    let hinted = read
+        .as_deref()
+        .and_then(|read| cache.row_hints.get(read))
+        .map(|ids| {
+            let keys = cache.row_keys::<M>(&ids);
+            (ids, keys)
+        });
+    let epoch = hinted.as_ref().map(|_| cache.stamp_key::<M>(&Stamp::Epoch));
+    let rows = hinted
+        .as_ref()
+        .zip(epoch.as_deref())
+        .map(|((_, keys), epoch)| (keys.as_slice(), epoch));
+    let Some(sought) = seek::seek_list(db, cache, query, &key, rows).await? else {
+        return Ok(Cached::OutOfReach);
     };
     let Some((start, end, more)) = span(&sought.list, walk, place.as_deref(), limit) else {
         return Ok(Cached::OutOfReach);
@@ -375,13 +416,37 @@ async fn cached_rows<M: Schema>(
         rows.drain(..start);
         return Ok(Cached::Rows(Rows { rows, more }));
     }
-    let loaded = run::load(db, cache, &sought.list.ids()[start..end]).await?;
+    let hint = read.map(|read| Hint {
+        read,
+        rows: hinted
+            .zip(sought.answer)
+            .map(|((ids, keys), (answer, at))| HintedRows {
+                ids,
+                keys,
+                answer,
+                at,
+            }),
+    });
+    let ids = sought.list.ids(start, end);
+    let loaded = run::load_hinted(db, cache, &ids, hint).await?;
     Ok(
         match run::one_state(db, cache, loaded, &sought.validity).await {
             Some(rows) => Cached::Rows(Rows { rows, more }),
             None => Cached::Moved,
         },
     )
+}
+
+/// The name of one page read among the row hints: the seek list, the walk,
+/// the place and the limit.
+fn read_name(key: &str, walk: Walk, place: Option<&[u8]>, limit: u64) -> String {
+    let walk = if walk == Walk::Forward {
+        "after"
+    } else {
+        "before"
+    };
+    let place = hash::hex(place.unwrap_or_default());
+    format!("{key}|{walk}|{limit}|{place}")
 }
 
 /// Where a page lies in a seek list: its first and past-the-last index, and

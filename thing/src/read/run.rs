@@ -221,7 +221,7 @@ pub(crate) async fn one_state<M>(
 /// Rows `ids` through the object cache, as [`load`]; from the rows looked up
 /// along with their list when that hint named exactly these ids, else
 /// remembered as the hint of the read's next time.
-async fn load_hinted<M: Schema>(
+pub(crate) async fn load_hinted<M: Schema>(
     db: &Db,
     cache: &CacheContext,
     ids: &[i64],

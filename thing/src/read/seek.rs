@@ -18,7 +18,7 @@ use crate::db::executor::Target;
 use crate::db::handle::Db;
 use crate::error::Result;
 use crate::query::Query;
-use crate::read::list::{self, Looked, Validity};
+use crate::read::list::{self, Looked, RowAnswer, Validity};
 use crate::read::select;
 use crate::schema::{ColumnDef, Schema};
 use crate::value::Value;
@@ -32,9 +32,11 @@ const KEY_BYTES: usize = 9;
 /// A query's first ids, each with its sort tuple in byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SeekList {
-    ids: Vec<i64>,
-    /// `ids.len()` keys of `width` bytes, in order.
-    keys: Vec<u8>,
+    /// The ids, 8 bytes each (little-endian), as cached: read only for the
+    /// page taken.
+    ids: Bytes,
+    /// One key of `width` bytes per id, in order.
+    keys: Bytes,
     width: usize,
     /// Whether `ids` holds every matching id.
     complete: bool,
@@ -48,8 +50,8 @@ impl SeekList {
     /// `keys`): seekable when every key has a byte form and they increase.
     fn of<T: Schema>(rows: &[T], keys: &[(usize, bool)], complete: bool) -> Self {
         let unseekable = Self {
-            ids: Vec::new(),
-            keys: Vec::new(),
+            ids: Bytes::new(),
+            keys: Bytes::new(),
             width: keys.len() * KEY_BYTES,
             complete,
             seekable: false,
@@ -57,34 +59,39 @@ impl SeekList {
         if !seekable(keys, T::COLUMN_DEFS) {
             return unseekable;
         }
-        let mut list = Self {
-            ids: Vec::with_capacity(rows.len()),
-            keys: Vec::with_capacity(rows.len() * keys.len() * KEY_BYTES),
-            seekable: true,
-            ..unseekable.clone()
-        };
+        let width = keys.len() * KEY_BYTES;
+        let mut ids = Vec::with_capacity(rows.len() * 8);
+        let mut sorted: Vec<u8> = Vec::with_capacity(rows.len() * width);
         for row in rows {
             let values: Vec<Value> = keys.iter().map(|&(column, _)| row.value(column)).collect();
             let Some(key) = sort_key(keys, &values) else {
                 return unseekable;
             };
-            if list.len() > 0 && list.key(list.len() - 1) >= key.as_slice() {
+            if sorted.len() >= width && sorted[sorted.len() - width..] >= *key {
                 return unseekable;
             }
-            list.ids.push(row.row_id());
-            list.keys.extend_from_slice(&key);
+            ids.extend_from_slice(&row.row_id().to_le_bytes());
+            sorted.extend_from_slice(&key);
         }
-        list
+        Self {
+            ids: Bytes::from(ids),
+            keys: Bytes::from(sorted),
+            seekable: true,
+            ..unseekable
+        }
     }
 
     /// How many ids the list holds.
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len() / 8
     }
 
-    /// The ids, in order.
-    pub(crate) fn ids(&self) -> &[i64] {
-        &self.ids
+    /// The ids from index `start` to before `end`, in order.
+    pub(crate) fn ids(&self, start: usize, end: usize) -> Vec<i64> {
+        self.ids[start * 8..end * 8]
+            .chunks_exact(8)
+            .map(|id| i64::from_le_bytes(id.try_into().unwrap_or_default()))
+            .collect()
     }
 
     /// Whether the list holds every matching id.
@@ -128,23 +135,23 @@ impl SeekList {
     /// The cached bytes: the list and the stamp values it was built under.
     fn encode(&self, stamps: &[u64]) -> Vec<u8> {
         let mut bytes =
-            Vec::with_capacity(12 + stamps.len() * 8 + self.ids.len() * 8 + self.keys.len());
+            Vec::with_capacity(12 + stamps.len() * 8 + self.ids.len() + self.keys.len());
         bytes.extend_from_slice(&[SEEK, u8::from(self.complete), u8::from(self.seekable)]);
         bytes.extend_from_slice(&(stamps.len() as u16).to_le_bytes());
         for stamp in stamps {
             bytes.extend_from_slice(&stamp.to_le_bytes());
         }
         bytes.extend_from_slice(&(self.width as u16).to_le_bytes());
-        bytes.extend_from_slice(&(self.ids.len() as u32).to_le_bytes());
-        for id in &self.ids {
-            bytes.extend_from_slice(&id.to_le_bytes());
-        }
+        bytes.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&self.ids);
         bytes.extend_from_slice(&self.keys);
         bytes
     }
 
-    /// The list and the stamp values it was built under.
-    fn decode(bytes: &[u8]) -> Option<(Self, Vec<u64>)> {
+    /// The list and the stamp values it was built under; the ids and keys
+    /// are slices of the cached bytes, not copies.
+    fn decode(cached: &Bytes) -> Option<(Self, Vec<u64>)> {
+        let bytes: &[u8] = cached;
         let (&[SEEK, complete, seekable], rest) = bytes.split_first_chunk::<3>()? else {
             return None;
         };
@@ -165,8 +172,8 @@ impl SeekList {
                 .collect()
         };
         let list = Self {
-            ids: words(ids).into_iter().map(i64::from_le_bytes).collect(),
-            keys: keys.to_vec(),
+            ids: cached.slice_ref(ids),
+            keys: cached.slice_ref(keys),
             width,
             complete: complete == 1,
             seekable: seekable == 1,
@@ -226,28 +233,34 @@ fn ordered(value: &Value) -> Option<u64> {
 }
 
 /// What [`seek_list`] found: the list, what it is valid under, and when it
-/// was read from SQL just now, its rows.
+/// was read from SQL just now, its rows; or when it was a hit, the cache's
+/// answer for the rows asked for with it.
 pub(crate) struct Sought<T> {
     pub list: SeekList,
     pub validity: Validity,
     pub rows: Option<Vec<T>>,
+    pub answer: Option<RowAnswer>,
 }
 
-/// `query`'s seek list, read from SQL (its rows, up to its window) and cached
-/// on a miss; `None` when the cache cannot vouch for a list of this query now
-/// (see [`list::vouching_stamps`]) or does not answer.
+/// `query`'s seek list under `key`, read from SQL (its rows, up to its
+/// window) and cached on a miss; on a hit, with the lookups of `rows` (row
+/// keys and the epoch stamp key) made in the same cache call when given.
+/// `None` when the cache cannot vouch for a list of this query now (see
+/// [`list::vouching_stamps`]) or does not answer.
 pub(crate) async fn seek_list<T: Schema>(
     db: &Db,
     cache: &CacheContext,
     query: &Query<T>,
+    key: &str,
+    mut rows: Option<(&[String], &str)>,
 ) -> Result<Option<Sought<T>>> {
     let Some(stamps) = list::vouching_stamps(cache, query) else {
         return Ok(None);
     };
-    let key = cache.list_key::<T>(format!("{}|seek", list::spec(query)).as_bytes());
     let mut created_stamps = false;
     loop {
-        let (looked, _) = list::look(db, cache, &key, &stamps, None, SeekList::decode).await;
+        let (looked, answer) =
+            list::look(db, cache, key, &stamps, rows.take(), SeekList::decode).await;
         let seen = match looked {
             Looked::Hit(list, seen) => {
                 let validity = Validity { stamps, seen };
@@ -255,12 +268,13 @@ pub(crate) async fn seek_list<T: Schema>(
                     list,
                     validity,
                     rows: None,
+                    answer,
                 }));
             }
             Looked::Miss(seen) => seen,
             Looked::MissingStamps if !created_stamps => {
                 created_stamps = true;
-                cache.create_stamps(db.counters(), &key, &stamps).await;
+                cache.create_stamps(db.counters(), key, &stamps).await;
                 continue;
             }
             Looked::MissingStamps | Looked::Unavailable => return Ok(None),
@@ -273,12 +287,13 @@ pub(crate) async fn seek_list<T: Schema>(
         let list = SeekList::of(&rows, &query.sort_keys(), complete);
         cache.pass_fill_gate().await;
         let bytes = Bytes::from(list.encode(&seen));
-        list::fill(db, cache, &key, &stamps, seen.clone(), bytes).await;
+        list::fill(db, cache, key, &stamps, seen.clone(), bytes).await;
         let validity = Validity { stamps, seen };
         return Ok(Some(Sought {
             list,
             validity,
             rows: Some(rows),
+            answer: None,
         }));
     }
 }
@@ -316,21 +331,25 @@ mod tests {
     #[test]
     fn seek_lists_round_trip_find_places_and_reject_garbage() {
         let keys = [(0, false)];
-        let mut list = SeekList {
-            ids: vec![10, 20, 30],
-            keys: Vec::new(),
+        let mut sorted = Vec::new();
+        let mut ids = Vec::new();
+        for (id, n) in [(10i64, 1), (20, 2), (30, 4)] {
+            ids.extend_from_slice(&id.to_le_bytes());
+            sorted.extend(sort_key(&keys, &[Value::Int(n)]).unwrap());
+        }
+        let list = SeekList {
+            ids: Bytes::from(ids),
+            keys: Bytes::from(sorted),
             width: KEY_BYTES,
             complete: false,
             seekable: true,
         };
-        for n in [1, 2, 4] {
-            list.keys.extend(sort_key(&keys, &[Value::Int(n)]).unwrap());
-        }
         let stamps = vec![9, u64::MAX];
-        let encoded = list.encode(&stamps);
+        let encoded = Bytes::from(list.encode(&stamps));
         assert_eq!(SeekList::decode(&encoded), Some((list.clone(), stamps)));
+        assert_eq!(list.ids(1, 3), [20, 30]);
         for cut in 0..encoded.len() {
-            assert_eq!(SeekList::decode(&encoded[..cut]), None);
+            assert_eq!(SeekList::decode(&encoded.slice(..cut)), None);
         }
         let at = |n| sort_key(&keys, &[Value::Int(n)]).unwrap();
         assert_eq!(list.after(&at(0)), 0);
