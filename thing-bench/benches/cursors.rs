@@ -63,7 +63,7 @@ async fn fill(db: &Db, rows: u64) {
     let sql = match db.dialect() {
         thing::Dialect::Postgres => format!(
             "INSERT INTO bench_feed (created_at, updated_at, deleted, author, score) \
-             SELECT TIMESTAMPTZ {now}, TIMESTAMPTZ {now}, FALSE, n % 1000, (n * 7919) % 10000 \
+             SELECT TIMESTAMPTZ {now}, TIMESTAMPTZ {now}, FALSE, n % 1000, (n::bigint * 7919) % 10000 \
              FROM generate_series(1, {rows}) AS n"
         ),
         thing::Dialect::MySql => format!(

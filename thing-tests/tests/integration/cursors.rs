@@ -231,8 +231,14 @@ cache_tests! {
         let wide = c.handle().await;
         let narrow = c.handle_with(|builder| builder.list_window(8)).await;
         let uncached = Db::builder(&t.url).no_cache().build().await.unwrap();
-        for round in 0..25 {
-            let (query, sql) = random_query(&mut rng, true);
+        // One way and no NULLs (a row comparison on PostgreSQL), then random.
+        let fixed = [
+            (Item::query().order_by(Item::AGE.asc()), "1 = 1 ORDER BY age ASC, id ASC"),
+            (Item::query().order_by(Item::ACTIVE.desc()).order_by(Item::AGE.desc()).order_by(Item::ID.desc()), "1 = 1 ORDER BY active DESC, age DESC, id DESC"),
+        ];
+        let mut queries: Vec<(Query<Item>, String)> = fixed.into_iter().map(|(query, sql)| (query, sql.to_string())).collect();
+        queries.extend((0..25).map(|_| random_query(&mut rng, true)));
+        for (round, (query, sql)) in queries.into_iter().enumerate() {
             let expected = oracle(t, &sql).await;
             for (name, db) in [("wide", &wide), ("narrow", &narrow), ("uncached", &uncached)] {
                 for pass in ["miss", "hit"] {

@@ -43,6 +43,13 @@ pub(crate) enum Expr {
         column: usize,
         negated: bool,
     },
+    /// A comparison of rows, `(a, b) < (x, y)`: only built for a keyset page
+    /// on PostgreSQL (see `query/keyset.rs`), over columns that hold no NULL.
+    RowCmp {
+        columns: Vec<usize>,
+        op: CmpOp,
+        values: Vec<Value>,
+    },
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
@@ -352,6 +359,10 @@ impl Expr {
             | Self::Like { column, .. }
             | Self::Null { column, .. } => {
                 out.push(*column);
+                true
+            }
+            Self::RowCmp { columns, .. } => {
+                out.extend_from_slice(columns);
                 true
             }
             Self::And(parts) | Self::Or(parts) => parts.iter().all(|part| part.columns(out)),

@@ -8,8 +8,10 @@
 //! `a >= x AND (a > x OR (a = x AND (b > y OR (b = y AND id > z))))`: the bound
 //! is what an index range starts from on every backend (MariaDB uses no index
 //! for a row comparison `(a, b) > (x, y)`, and a comparison of rows cannot say
-//! where NULLs go).
+//! where NULLs go). PostgreSQL gets the row comparison where it means the
+//! same: every key one way, no NULLs.
 
+use crate::backend::dialect::Dialect;
 use crate::query::filter::{CmpOp, Expr};
 use crate::schema::ColumnDef;
 use crate::value::Value;
@@ -23,8 +25,28 @@ pub(crate) fn reversed(keys: &[(usize, bool)]) -> Vec<(usize, bool)> {
 }
 
 /// The rows strictly after the place `values` (one per key) in the order
-/// `keys`, of a table with columns `columns`.
-pub(crate) fn after(keys: &[(usize, bool)], values: &[Value], columns: &[ColumnDef]) -> Expr {
+/// `keys`, of a table with columns `columns`, for `dialect`.
+///
+/// On PostgreSQL, when every key goes the same way and none can hold NULL,
+/// the place is a row comparison, `(a, b) < (x, y)`: the planner reads it as
+/// one index range, where near the end of an index it served the expanded
+/// form with a bitmap of every row before the place and a sort (6.4 ms
+/// against 0.06 ms for a page of 21 on a million rows).
+pub(crate) fn after(
+    keys: &[(usize, bool)],
+    values: &[Value],
+    columns: &[ColumnDef],
+    dialect: Dialect,
+) -> Expr {
+    let one_way = keys.iter().all(|&(_, descending)| descending == keys[0].1);
+    let no_nulls = keys.iter().all(|&(column, _)| !columns[column].nullable);
+    if dialect == Dialect::Postgres && keys.len() > 1 && one_way && no_nulls {
+        return Expr::RowCmp {
+            columns: keys.iter().map(|&(column, _)| column).collect(),
+            op: if keys[0].1 { CmpOp::Lt } else { CmpOp::Gt },
+            values: values.to_vec(),
+        };
+    }
     let key = |i: usize| Key {
         column: keys[i].0,
         descending: keys[i].1,

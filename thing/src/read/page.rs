@@ -501,7 +501,8 @@ async fn rows_from_sql<M: Schema>(
     };
     let mut seek = query.clone().with_order(keys.clone());
     if let Some(values) = place {
-        seek = seek.with_condition(keyset::after(&keys, values, M::COLUMN_DEFS));
+        let dialect = target.db().dialect();
+        seek = seek.with_condition(keyset::after(&keys, values, M::COLUMN_DEFS, dialect));
     }
     let mut rows = select::rows(&seek, target, Some((0, limit.saturating_add(1)))).await?;
     let more = rows.len() as u64 > limit;

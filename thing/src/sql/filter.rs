@@ -67,6 +67,11 @@ impl<'a> Renderer<'_, 'a> {
                 self.sql
                     .push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
+            Expr::RowCmp {
+                columns,
+                op,
+                values,
+            } => self.row_comparison(columns, *op, values),
             Expr::And(parts) => self.group(parts, " AND "),
             Expr::Or(parts) => self.group(parts, " OR "),
             Expr::Not(inner) => {
@@ -163,6 +168,27 @@ impl<'a> Renderer<'_, 'a> {
 
     /// A raw fragment, its placeholders (`?` outside quotes) turned into this
     /// dialect's. [`Expr::check`] has checked that they match `args`.
+    /// `(a, b) < ($1, $2)`.
+    fn row_comparison(&mut self, columns: &[usize], op: CmpOp, values: &'a [Value]) {
+        self.sql.push('(');
+        for (i, &column) in columns.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.column(column);
+        }
+        self.sql.push_str(") ");
+        self.sql.push_str(op.sql());
+        self.sql.push_str(" (");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.placeholder(value);
+        }
+        self.sql.push(')');
+    }
+
     fn raw(&mut self, fragment: &str, args: &'a [Value]) {
         self.sql.push('(');
         let mut args = args.iter();
