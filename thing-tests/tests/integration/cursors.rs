@@ -147,13 +147,13 @@ async fn ids_of(t: &TestDb, sql: &str) -> Vec<i64> {
     }
 }
 
-fn ids(page: &Page<Item>) -> Vec<i64> {
-    page.rows.iter().map(|item| item.base.id).collect()
+fn ids<T: Thing>(page: &Page<T>) -> Vec<i64> {
+    page.rows.iter().map(Thing::id).collect()
 }
 
 /// Every row, page after page from the first (random page sizes), checking
-/// each page's cursors.
-async fn walk_forward(db: &Db, query: &Query<Item>, rng: &mut Rng) -> Vec<i64> {
+/// each page's cursors: generic, as an application's helper would be.
+async fn walk_forward<T: Thing>(db: &Db, query: &Query<T>, rng: &mut Rng) -> Vec<i64> {
     let mut walked = Vec::new();
     let mut cursor: Option<Cursor> = None;
     for _ in 0..1000 {
@@ -181,7 +181,7 @@ async fn walk_forward(db: &Db, query: &Query<Item>, rng: &mut Rng) -> Vec<i64> {
 }
 
 /// Every row, page before page from the last, in the query's order.
-async fn walk_back(db: &Db, query: &Query<Item>, rng: &mut Rng) -> Vec<i64> {
+async fn walk_back<T: Thing>(db: &Db, query: &Query<T>, rng: &mut Rng) -> Vec<i64> {
     let mut pages = Vec::new();
     let mut cursor: Option<Cursor> = None;
     for _ in 0..1000 {
@@ -439,6 +439,25 @@ struct ItemName {
 }
 
 backend_tests! {
+    // Inside a transaction a page reads the transaction, its own writes
+    // included, and the same cursors work outside it.
+    async fn pages_in_a_transaction_read_the_transaction(t) {
+        let _ = seeded(t, 6, 12).await;
+        let db = &t.db;
+        let query = Item::query().order_by(Item::AGE.desc());
+        let outside = query.after(db, None, 3).await.unwrap();
+        let tx = db.begin().await.unwrap();
+        let mut top = Item { age: 1_000, name: "new".into(), ..Default::default() };
+        top.save(&tx).await.unwrap();
+        let inside = query.after(&tx, None, 3).await.unwrap();
+        assert_eq!(ids(&inside)[0], top.base.id, "its own insert");
+        let next = query.after(&tx, inside.next.as_ref(), 3).await.unwrap();
+        assert_eq!(ids(&inside)[1..], ids(&outside)[..2]);
+        assert_eq!(ids(&next)[0], ids(&outside)[2], "the page after the transaction's second row");
+        tx.rollback().await.unwrap();
+        assert_eq!(ids(&query.after(db, None, 3).await.unwrap()), ids(&outside));
+    }
+
     // A cursor from another query, table or model, a truncated or altered
     // one, and a merge it cannot do are typed errors, before any SQL.
     async fn hostile_cursors_and_merges_are_typed_errors(t) {
