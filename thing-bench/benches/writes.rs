@@ -12,6 +12,8 @@
 //!    transaction.
 //! 4. `save_many` of 100 new rows with `MemoryCache` against the same without a
 //!    cache: what the cache's steps cost a batch.
+//! 5. `delete_many` of 100 rows, soft, on MariaDB without a cache, against one
+//!    raw `UPDATE … IN` and 100 `UPDATE`s.
 //!
 //! Each is run with `RedisCache`, `MemoryCache` and no cache; the cache round
 //! trips and SQL statements of one operation are printed (from `db.stats()`)
@@ -20,6 +22,8 @@
 //! ```text
 //! cargo bench -p thing-bench --bench writes
 //! ```
+//!
+//! `THING_BENCH_CASE=MariaDB` runs only case 5.
 
 use thing::cache::RedisCache;
 use thing::sqlx;
@@ -168,6 +172,11 @@ fn main() {
         .build()
         .unwrap();
     let plan = Plan::from_env();
+    if std::env::var("THING_BENCH_CASE").is_ok_and(|case| case.contains("MariaDB")) {
+        // Only case 5.
+        mariadb_soft_delete_many(&runtime, plan);
+        return;
+    }
     let redis_url = thing_bench::redis_url();
     let database = runtime.block_on(thing_bench::BenchDatabase::create("thing_bench_writes"));
     let url = database.url.clone();
@@ -331,6 +340,83 @@ fn main() {
     runtime.block_on(async {
         database.drop().await;
     });
+    mariadb_soft_delete_many(&runtime, plan);
+}
+
+/// 5. `delete_many` of 100 rows, soft, on MariaDB, no cache: with no `UPDATE
+///    … RETURNING` there, Thing reads the rows locked, then updates them,
+///    against one raw `UPDATE … IN` and 100 raw `UPDATE`s, each in a
+///    transaction (the table `bench_writes` in `THING_BENCH_MYSQL_URL`,
+///    default the local `test`, dropped at the end).
+fn mariadb_soft_delete_many(runtime: &tokio::runtime::Runtime, plan: Plan) {
+    let url = std::env::var("THING_BENCH_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let (db, rows) = runtime.block_on(async {
+        let db = Db::builder(&url)
+            .no_cache()
+            .max_connections(4)
+            .build()
+            .await
+            .unwrap();
+        db.drop_table::<BenchRow>().await.unwrap();
+        db.create_table::<BenchRow>().await.unwrap();
+        let mut rows = batch(0);
+        BenchRow::save_many(&db, &mut rows).await.unwrap();
+        db.reset_stats();
+        BenchRow::delete_many(&db, &rows).await.unwrap();
+        println!(
+            "\ndelete_many({BATCH}) (MariaDB, no cache): {} SQL statement(s)",
+            db.stats().statements()
+        );
+        (db, rows)
+    });
+    let pool = db.as_mysql().unwrap().clone();
+    let ids: Vec<i64> = rows.iter().map(|row| row.base.id).collect();
+    let raw = |at_once: bool| {
+        let (pool, ids) = (&pool, &ids);
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let update = "UPDATE bench_writes SET deleted = true, updated_at = ? WHERE id";
+            if at_once {
+                let marks = vec!["?"; ids.len()].join(", ");
+                let sql = format!("{update} IN ({marks})");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(chrono_now());
+                for id in ids {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *tx).await.unwrap();
+            } else {
+                for id in ids {
+                    let sql = format!("{update} = ?");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(chrono_now())
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
+            }
+            tx.commit().await.unwrap();
+        }
+    };
+    let summaries = interleave(
+        plan,
+        vec![
+            Contender::new("raw sqlx: one UPDATE ... IN in a transaction", |n| {
+                time_async(runtime, n, || raw(true))
+            }),
+            Contender::new("raw sqlx: 100 UPDATEs in a transaction", |n| {
+                time_async(runtime, n, || raw(false))
+            }),
+            Contender::new("thing delete_many(100)", |n| {
+                time_async(runtime, n, || async {
+                    BenchRow::delete_many(&db, &rows).await.unwrap();
+                })
+            }),
+        ],
+    );
+    report("delete_many(100), soft: MariaDB, no cache", &summaries);
+    runtime.block_on(db.drop_table::<BenchRow>()).unwrap();
 }
 
 /// 4. What `MemoryCache` adds to `save_many` of 100 new rows: two handles on

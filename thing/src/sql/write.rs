@@ -99,8 +99,13 @@ pub(crate) fn delete<T: Schema>(dialect: Dialect, guards: &[Guard]) -> String {
 /// `delete_many` in one statement: `DELETE FROM <table> WHERE id IN (?, …)`,
 /// or with `set` (a soft delete's `deleted` and `updated_at`) `UPDATE <table>
 /// SET <set> = ?, … WHERE id IN (…)`, returning every column of the rows it
-/// wrote. Placeholders: `set`'s, then the `count` ids.
-pub(crate) fn remove_in<T: Schema>(dialect: Dialect, set: &[usize], count: usize) -> String {
+/// wrote when `returning`. Placeholders: `set`'s, then the `count` ids.
+pub(crate) fn remove_in<T: Schema>(
+    dialect: Dialect,
+    set: &[usize],
+    count: usize,
+    returning: bool,
+) -> String {
     let mut sql = if set.is_empty() {
         let mut sql = String::from("DELETE FROM ");
         dialect.push_quoted(&mut sql, T::TABLE_NAME);
@@ -117,8 +122,11 @@ pub(crate) fn remove_in<T: Schema>(dialect: Dialect, set: &[usize], count: usize
         }
         dialect.push_placeholder(&mut sql, set.len() + n);
     }
-    sql.push_str(") RETURNING ");
-    sql.push_str(&super::column_list(dialect, T::COLUMN_DEFS.iter()));
+    sql.push(')');
+    if returning {
+        sql.push_str(" RETURNING ");
+        sql.push_str(&super::column_list(dialect, T::COLUMN_DEFS.iter()));
+    }
     sql
 }
 

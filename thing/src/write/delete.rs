@@ -26,9 +26,9 @@ use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::events::WriteKind;
 use crate::observe::stats::StatementKind;
-use crate::read::fetch::Snapshots;
+use crate::read::fetch::{Snapshots, fetch_models};
 use crate::schema::Schema;
-use crate::sql::{self, Guard, dynamic};
+use crate::sql::{self, Guard, dynamic, model_sql};
 use crate::value::Value;
 
 /// `delete` (soft when the model has `deleted` and not `hard`) and
@@ -220,20 +220,18 @@ where
 
 /// Whether `delete_many` of `items` on `db` is one statement: a model without
 /// hooks, two items or more, each stored and named once, few enough for one
-/// statement, on a backend that returns the rows a `DELETE` (for a soft
-/// delete, an `UPDATE`) wrote — their values are the stamps to move. (Not
-/// MariaDB's soft delete: it has no `UPDATE … RETURNING`.)
+/// statement, on a backend that returns the rows a `DELETE` wrote — their
+/// values are the stamps to move. (MariaDB's soft delete, with no `UPDATE …
+/// RETURNING`, reads the rows first, locked: see [`remove_all`].)
 pub(super) fn deletes_at_once<T: Schema + Hooks>(db: &Db, items: &[T]) -> bool {
     let mut ids: Vec<i64> = items.iter().map(|item| item.row_id()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let soft = Removal::of::<T>(false) == Removal::Soft;
     !T::HOOKS
         && items.len() > 1
         && ids.len() == items.len()
         && !ids.contains(&0)
         && db.insert_returning()
-        && !(soft && db.dialect() == Dialect::MySql)
         && items.len() + 2 <= db.dialect().max_parameters()
 }
 
@@ -284,7 +282,10 @@ fn values_before<T: Schema>(row: &T, removal: Removal) -> Vec<(usize, Value)> {
 }
 
 /// The `DELETE … IN` (or soft delete's `UPDATE … IN`) of `ids`, returning
-/// the rows it wrote.
+/// the rows it wrote. On MariaDB, which has no `UPDATE … RETURNING`, a soft
+/// delete reads the rows first with `SELECT … FOR UPDATE` (in the caller's
+/// transaction, so that none changes before the `UPDATE`), then updates them:
+/// two statements where it took one per row.
 async fn remove_all<T, DB>(
     session: &mut Session<'_, DB>,
     ids: &[i64],
@@ -311,11 +312,33 @@ where
     for &id in ids {
         DB::bind_id(id, &mut args).map_err(Error::encode)?;
     }
-    let sql = dynamic(sql::remove_in::<T>(DB::DIALECT, &set, ids.len()));
+    if !set.is_empty() && DB::DIALECT == Dialect::MySql {
+        let rows = select_locked_in::<T, DB>(session, ids).await?;
+        let sql = dynamic(sql::remove_in::<T>(DB::DIALECT, &set, ids.len(), false));
+        session.execute(kind, sql, args).await?;
+        return Ok(rows);
+    }
+    let sql = dynamic(sql::remove_in::<T>(DB::DIALECT, &set, ids.len(), true));
     let mut snapshots = Snapshots::default();
     session
         .fetch_decoded(kind, sql, args, ids.len(), |row| {
             snapshots.decode::<T, DB>(row)
         })
         .await
+}
+
+/// The rows `ids`, locked until the caller's transaction ends.
+async fn select_locked_in<T, DB>(session: &mut Session<'_, DB>, ids: &[i64]) -> Result<Vec<T>>
+where
+    T: Schema + ModelIo<DB>,
+    DB: Backend,
+{
+    let statements = model_sql::<T>(DB::DIALECT);
+    let mut sql = sql::id_list(DB::DIALECT, &statements.select_in_prefix, ids.len());
+    sql.push_str(" FOR UPDATE");
+    let mut args = DB::Arguments::default();
+    for &id in ids {
+        DB::bind_id(id, &mut args).map_err(Error::encode)?;
+    }
+    fetch_models::<T, DB>(session, dynamic(sql), args, ids.len()).await
 }
