@@ -191,6 +191,38 @@ observed! {
 }
 
 observed! {
+    /// A keyset page: `thing.after` and `thing.before` with the table and
+    /// the limit, a miss reading one statement then a hit reading none; a
+    /// merge's page is `thing.merge_after`.
+    async fn cursor_pages(c, capture) {
+        let (db, _) = setup(c, capture).await;
+        let query = User::query().order_by(User::AGE.desc());
+        capture.clear();
+        let page = query.after(&db, None, 5).await.unwrap();
+        let miss = only(capture, "thing.after").await;
+        assert_eq!((miss.field("table"), miss.field("limit")), (Some("users"), Some("5")));
+        assert_eq!(miss.field("cache"), Some("miss"));
+        assert_eq!(miss.field("statements"), Some("1"));
+        // The seek list's hit loads the rows through the object cache, which
+        // the miss (rows straight from SQL) did not fill: the next one is
+        // all hits.
+        for statements in ["1", "0"] {
+            capture.clear();
+            query.after(&db, None, 5).await.unwrap();
+            let hit = only(capture, "thing.after").await;
+            assert_eq!(hit.field("cache"), Some("hit"));
+            assert_eq!(hit.field("statements"), Some(statements));
+        }
+        capture.clear();
+        query.before(&db, page.prev.as_ref(), 2).await.unwrap();
+        assert_eq!(only(capture, "thing.before").await.field("limit"), Some("2"));
+        capture.clear();
+        thing::Query::merge([query.clone(), query]).after(&db, None, 3).await.unwrap();
+        assert_eq!(only(capture, "thing.merge_after").await.field("table"), Some("users"));
+    }
+}
+
+observed! {
     /// A write: its statements and invalidations, and its table and id.
     async fn save_and_delete(c, capture) {
         let (db, mut user) = setup(c, capture).await;
