@@ -306,6 +306,53 @@ cache_tests! {
         assert_eq!(walk_forward(&db, &query, &mut rng).await, expected);
     }
 
+    // A write between a cached page's ids and the load of its rows (forced:
+    // the read stops there while another handle moves a row of the page to
+    // the end of the order): the page is read again, so its rows come in
+    // their order, never a moved row at its old place. The same for `fetch`.
+    // (Rows looked up in the list's own cache call, through Redis, have no
+    // such gap.)
+    async fn a_write_between_a_pages_ids_and_its_rows_is_never_mixed_in(c) {
+        let t = &c.t;
+        let _ = seeded(t, 17, 30).await;
+        let db = c.handle().await;
+        let other = c.handle().await;
+        let query = Item::query().order_by(Item::AGE.desc()).order_by(Item::ID.desc());
+        let in_order = |rows: &[Item]| rows.windows(2).all(|pair| (pair[0].age, pair[0].base.id) > (pair[1].age, pair[1].base.id));
+        for fetch in [false, true] {
+            // Warm: the list and the rows are cached.
+            let mut rng = Rng(2);
+            walk_forward(&db, &query, &mut rng).await;
+            walk_forward(&db, &query, &mut rng).await;
+            query.fetch(&db, 0, 6).await.unwrap();
+            let before = query.after(&db, None, 6).await.unwrap();
+            let (reached, release) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+            db.__pause_next_list_rows(reached.clone(), release.clone());
+            let read = {
+                let (db, query) = (db.clone(), query.clone());
+                // A limit not read before: through Redis no row hint is
+                // looked up with the list, so the rows are a call of their own.
+                tokio::spawn(async move {
+                    if fetch {
+                        query.fetch(&db, 0, 7).await.unwrap()
+                    } else {
+                        query.after(&db, None, 7).await.unwrap().rows
+                    }
+                })
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), reached.notified())
+                .await
+                .expect("the read stopped between its ids and its rows");
+            let mut moved = before.rows[2].clone();
+            moved.age = -1_000 - i32::from(fetch);
+            moved.save(&other).await.unwrap();
+            release.notify_one();
+            let rows = read.await.unwrap();
+            assert!(in_order(&rows), "fetch {fetch}: {:?}", rows.iter().map(|r| (r.base.id, r.age)).collect::<Vec<_>>());
+            assert!(!rows.iter().any(|row| row.base.id == moved.base.id), "fetch {fetch}: the moved row left the page");
+        }
+    }
+
     // A cursor keeps the sort values of its row: after that row is deleted,
     // or moved elsewhere in the order, the next page is what it was.
     async fn a_cursor_outlives_its_row(c) {

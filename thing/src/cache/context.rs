@@ -445,6 +445,14 @@ impl CacheContext {
             .await;
     }
 
+    /// Test hook: a cached list read stops here, between its ids and the
+    /// load of their rows, when a test asked for it. Nothing without the
+    /// `test-hooks` feature.
+    pub async fn pass_list_rows_gate(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.pass(super::hooks::PausePoint::ListRows).await;
+    }
+
     /// Test hook: whether writes skip everything after their commit, as if the
     /// writer died there. Always `false` without the `test-hooks` feature.
     pub fn dies_after_commit(&self) -> bool {

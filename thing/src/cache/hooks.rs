@@ -1,7 +1,8 @@
 //! Test hooks that force interleavings the cache must survive: a pause between
 //! a read's SQL and its fill, a pause between a `by_id` lease and its joining
 //! a load, pauses on either side of a write's SQL (after its lock, after its
-//! commit), and a writer that "dies" right after its commit.
+//! commit), a pause between a cached list's ids and the load of their rows,
+//! and a writer that "dies" right after its commit.
 //! Built only with the `test-hooks` feature, which Thing's own tests turn on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +21,13 @@ pub(crate) enum PausePoint {
     /// A write outside a transaction, after its commit and before its cache
     /// invalidation.
     WriteCommitted,
+    /// A cached list read (a list or a seek list) that found its ids, before
+    /// it loads their rows in a cache call of its own.
+    ListRows,
 }
 
 impl PausePoint {
-    const COUNT: usize = 4;
+    const COUNT: usize = 5;
 
     fn slot(self) -> usize {
         self as usize

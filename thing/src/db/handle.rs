@@ -222,6 +222,16 @@ impl Db {
         self.pause_next(PausePoint::WriteCommitted, reached, release);
     }
 
+    /// Test hook (feature `test-hooks`): the next cached list read (`fetch`,
+    /// `all`, a keyset page) that loads its rows in a cache call of its own
+    /// stops between its ids and that load, notifies `reached`, and waits
+    /// for `release`. Used to force a write between a list and its rows.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __pause_next_list_rows(&self, reached: Arc<Notify>, release: Arc<Notify>) {
+        self.pause_next(PausePoint::ListRows, reached, release);
+    }
+
     #[cfg(feature = "test-hooks")]
     fn pause_next(&self, point: PausePoint, reached: Arc<Notify>, release: Arc<Notify>) {
         if let Some(cache) = self.cache() {

@@ -269,6 +269,7 @@ pub(crate) async fn load<M: Schema>(
             with_the_list: true,
         });
     }
+    cache.pass_list_rows_gate().await;
     let rows = store::load::<M>(db, cache, ids).await?;
     Ok(Loaded {
         rows: rows.into_iter().flatten().collect(),
