@@ -66,22 +66,20 @@ impl CachedList {
         if ids.len() % 8 != 0 {
             return None;
         }
-        let words = |bytes: &[u8]| -> Vec<[u8; 8]> {
-            bytes
-                .chunks_exact(8)
-                .map(|word| word.try_into().unwrap_or_default())
-                .collect()
-        };
         let list = Self {
-            ids: words(ids).into_iter().map(i64::from_le_bytes).collect(),
+            ids: words(ids).map(i64::from_le_bytes).collect(),
             count: u64::from_le_bytes(*count),
             complete: complete == 1,
         };
-        Some((
-            list,
-            words(stamps).into_iter().map(u64::from_le_bytes).collect(),
-        ))
+        Some((list, words(stamps).map(u64::from_le_bytes).collect()))
     }
+}
+
+/// The 8-byte words of `bytes` (a cached list's stamps and ids), in order.
+pub(crate) fn words(bytes: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|word| word.try_into().unwrap_or_default())
 }
 
 /// The normalised form of a query, which names its cached list: the model's

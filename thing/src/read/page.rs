@@ -22,6 +22,22 @@ use crate::schema::Schema;
 use crate::value::Value;
 use std::collections::HashSet;
 
+/// A page read as the operation `$name` (span `thing.$name`, with the table
+/// and the limit), on `$executor`.
+macro_rules! page_op {
+    ($name:literal, $executor:expr, $limit:expr, $work:expr) => {{
+        let (slow, limit) = (slow_threshold($executor), $limit);
+        observe::op!(
+            $name,
+            Reads::List,
+            slow,
+            (table = M::TABLE_NAME, limit),
+            $work
+        )
+        .await
+    }};
+}
+
 /// Which way a page goes from its place.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Walk {
@@ -91,16 +107,12 @@ impl<M: Schema> Query<M> {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Page<M>> {
-        let work = self.run_page(executor, Walk::Forward, cursor, limit);
-        let slow = slow_threshold(executor);
-        observe::op!(
+        page_op!(
             "after",
-            Reads::List,
-            slow,
-            (table = M::TABLE_NAME, limit),
-            work
+            executor,
+            limit,
+            self.run_page(executor, Walk::Forward, cursor, limit)
         )
-        .await
     }
 
     /// Up to `limit` rows before `cursor` in the query's order (the last
@@ -112,16 +124,12 @@ impl<M: Schema> Query<M> {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Page<M>> {
-        let work = self.run_page(executor, Walk::Backward, cursor, limit);
-        let slow = slow_threshold(executor);
-        observe::op!(
+        page_op!(
             "before",
-            Reads::List,
-            slow,
-            (table = M::TABLE_NAME, limit),
-            work
+            executor,
+            limit,
+            self.run_page(executor, Walk::Backward, cursor, limit)
         )
-        .await
     }
 
     async fn run_page<E: Executor + ?Sized>(
@@ -153,16 +161,12 @@ impl<M: Schema> Merge<M> {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Page<M>> {
-        let work = self.run_page(executor, Walk::Forward, cursor, limit);
-        let slow = slow_threshold(executor);
-        observe::op!(
+        page_op!(
             "merge_after",
-            Reads::List,
-            slow,
-            (table = M::TABLE_NAME, limit),
-            work
+            executor,
+            limit,
+            self.run_page(executor, Walk::Forward, cursor, limit)
         )
-        .await
     }
 
     /// Up to `limit` rows before `cursor` (the last when `None`), in order:
@@ -173,16 +177,12 @@ impl<M: Schema> Merge<M> {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Page<M>> {
-        let work = self.run_page(executor, Walk::Backward, cursor, limit);
-        let slow = slow_threshold(executor);
-        observe::op!(
+        page_op!(
             "merge_before",
-            Reads::List,
-            slow,
-            (table = M::TABLE_NAME, limit),
-            work
+            executor,
+            limit,
+            self.run_page(executor, Walk::Backward, cursor, limit)
         )
-        .await
     }
 
     /// The parts' common sort keys, checked to be one order Rust can compare

@@ -88,9 +88,8 @@ impl SeekList {
 
     /// The ids from index `start` to before `end`, in order.
     pub(crate) fn ids(&self, start: usize, end: usize) -> Vec<i64> {
-        self.ids[start * 8..end * 8]
-            .chunks_exact(8)
-            .map(|id| i64::from_le_bytes(id.try_into().unwrap_or_default()))
+        list::words(&self.ids[start * 8..end * 8])
+            .map(i64::from_le_bytes)
             .collect()
     }
 
@@ -165,12 +164,6 @@ impl SeekList {
         if complete > 1 || seekable > 1 || keys.len() != count.checked_mul(width)? {
             return None;
         }
-        let words = |bytes: &[u8]| -> Vec<[u8; 8]> {
-            bytes
-                .chunks_exact(8)
-                .map(|word| word.try_into().unwrap_or_default())
-                .collect()
-        };
         let list = Self {
             ids: cached.slice_ref(ids),
             keys: cached.slice_ref(keys),
@@ -178,10 +171,7 @@ impl SeekList {
             complete: complete == 1,
             seekable: seekable == 1,
         };
-        Some((
-            list,
-            words(stamps).into_iter().map(u64::from_le_bytes).collect(),
-        ))
+        Some((list, list::words(stamps).map(u64::from_le_bytes).collect()))
     }
 }
 
