@@ -482,10 +482,12 @@ cache_tests! {
             }
             assert_eq!(pages.into_iter().rev().flatten().collect::<Vec<_>>(), expected);
         }
-        // A merge's cursor is not its parts'.
+        // A merge's cursor is not its parts', nor a part's the merge's.
         let page = merge.after(db, None, 2).await.unwrap();
         let [part, ..] = parts();
         assert!(matches!(part.after(db, page.next.as_ref(), 2).await, Err(Error::InvalidCursor { .. })));
+        let own = part.after(db, None, 2).await.unwrap();
+        assert!(matches!(merge.after(db, own.next.as_ref(), 2).await, Err(Error::InvalidCursor { .. })));
     }
 }
 
