@@ -49,12 +49,18 @@ fn column_list<'a>(dialect: Dialect, columns: impl Iterator<Item = &'a ColumnDef
 pub(crate) fn id_list(dialect: Dialect, prefix: &str, count: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + count * 4 + 1);
     sql.push_str(prefix);
-    for n in 1..=count {
-        if n > 1 {
+    push_id_list(dialect, &mut sql, 1, count);
+    sql
+}
+
+/// `count` placeholders from number `first` on, comma-separated, and the
+/// closing parenthesis.
+pub(crate) fn push_id_list(dialect: Dialect, sql: &mut String, first: usize, count: usize) {
+    for n in first..first + count {
+        if n > first {
             sql.push_str(", ");
         }
-        dialect.push_placeholder(&mut sql, n);
+        dialect.push_placeholder(sql, n);
     }
     sql.push(')');
-    sql
 }

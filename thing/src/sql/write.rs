@@ -116,13 +116,7 @@ pub(crate) fn remove_in<T: Schema>(
     sql.push_str(" WHERE ");
     dialect.push_quoted(&mut sql, T::COLUMN_DEFS[T::MODEL_META.id].name);
     sql.push_str(" IN (");
-    for n in 1..=count {
-        if n > 1 {
-            sql.push_str(", ");
-        }
-        dialect.push_placeholder(&mut sql, set.len() + n);
-    }
-    sql.push(')');
+    super::push_id_list(dialect, &mut sql, set.len() + 1, count);
     if returning {
         sql.push_str(" RETURNING ");
         sql.push_str(&super::column_list(dialect, T::COLUMN_DEFS.iter()));

@@ -108,6 +108,20 @@ fn soft_columns<T: Schema>() -> Vec<usize> {
         .collect()
 }
 
+/// Binds what a soft delete (`deleted` true) or a restore (false) sets: the
+/// `deleted` flag, then `updated_at` when the model has it; returns those
+/// columns ([`soft_columns`]), in that order.
+fn bind_soft<T: Schema, DB: Backend>(
+    deleted: bool,
+    args: &mut DB::Arguments,
+) -> Result<Vec<usize>> {
+    DB::bind_bool(deleted, args).map_err(Error::encode)?;
+    if T::MODEL_META.updated_at.is_some() {
+        DB::bind_timestamp(now(), args).map_err(Error::encode)?;
+    }
+    Ok(soft_columns::<T>())
+}
+
 /// [`delete_one`] without telling the listeners.
 async fn remove_one<T: Schema>(target: Target<'_>, item: &T, removal: Removal) -> Result<()> {
     let id = item.row_id();
@@ -186,14 +200,8 @@ where
 {
     let mut args = DB::Arguments::default();
     let (kind, sql) = match T::MODEL_META.deleted {
-        Some(deleted) if removal != Removal::Hard => {
-            DB::bind_bool(removal == Removal::Soft, &mut args).map_err(Error::encode)?;
-            if T::MODEL_META.updated_at.is_some() {
-                DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
-            }
-            let columns: Vec<usize> = std::iter::once(deleted)
-                .chain(T::MODEL_META.updated_at)
-                .collect();
+        Some(_) if removal != Removal::Hard => {
+            let columns = bind_soft::<T, DB>(removal == Removal::Soft, &mut args)?;
             (
                 StatementKind::Update,
                 sql::update::<T>(DB::DIALECT, &columns, guards),
@@ -297,15 +305,8 @@ where
 {
     let mut args = DB::Arguments::default();
     let (kind, set) = match T::MODEL_META.deleted {
-        Some(deleted) if removal == Removal::Soft => {
-            DB::bind_bool(true, &mut args).map_err(Error::encode)?;
-            if T::MODEL_META.updated_at.is_some() {
-                DB::bind_timestamp(now(), &mut args).map_err(Error::encode)?;
-            }
-            let set: Vec<usize> = std::iter::once(deleted)
-                .chain(T::MODEL_META.updated_at)
-                .collect();
-            (StatementKind::Update, set)
+        Some(_) if removal == Removal::Soft => {
+            (StatementKind::Update, bind_soft::<T, DB>(true, &mut args)?)
         }
         _ => (StatementKind::Delete, Vec::new()),
     };
