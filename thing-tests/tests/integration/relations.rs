@@ -51,6 +51,21 @@ struct Role {
     users: ManyToMany<User>,
 }
 
+/// A self-referential many-to-many: members following members.
+#[derive(Thing, Debug, Clone, Default)]
+#[thing(table = "members")]
+struct Member {
+    #[thing(base)]
+    base: BaseModel,
+    #[thing(many_to_many(
+        Member,
+        join = "member_follows",
+        fk = "follower_id",
+        other_fk = "followee_id"
+    ))]
+    following: ManyToMany<Member>,
+}
+
 async fn create_tables(db: &Db) {
     db.create_table::<User>().await.unwrap();
     db.create_table::<Post>().await.unwrap();
@@ -284,5 +299,44 @@ cache_tests! {
         assert_eq!(ann.load_posts(&tx).await.unwrap().len(), 3);
         tx.rollback().await.unwrap();
         assert_eq!(titles(&db, &users[0]).await.len(), 2);
+    }
+
+    /// A self-referential many-to-many: `ids` lists whom a member follows,
+    /// in the order linked, each once; `linked` answers for one pair; both
+    /// follow another handle's links and unlinks, and a warm read sends no
+    /// SQL.
+    async fn link_ids_and_linked_follow_another_handle(c) {
+        let writer = c.handle().await;
+        let reader = c.handle().await;
+        writer.create_table::<Member>().await.unwrap();
+        let mut members = vec![Member::default(), Member::default(), Member::default()];
+        Member::save_many(&writer, &mut members).await.unwrap();
+        let [ann, bob, cat] = [&members[0], &members[1], &members[2]].map(|m| m.base.id);
+        let follows = async |db: &Db, who: i64| Member::FOLLOWING.ids(db, who).await.unwrap();
+        assert!(follows(&reader, ann).await.is_empty());
+        assert!(!Member::FOLLOWING.linked(&reader, &members[0], &members[2]).await.unwrap());
+
+        Member::FOLLOWING.link(&writer, &members[0], &members[2]).await.unwrap();
+        Member::FOLLOWING.link(&writer, &members[0], &members[1]).await.unwrap();
+        Member::FOLLOWING.link(&writer, &members[0], &members[2]).await.unwrap();
+        Member::FOLLOWING.link(&writer, &members[2], &members[0]).await.unwrap();
+        // What two concurrent links of one pair can leave: a second join row.
+        let twice = __ThingJoin_Member_following { id: 0, followee_id: cat, follower_id: ann };
+        twice.clone().save(&writer).await.unwrap();
+        assert_eq!(follows(&reader, ann).await, [cat, bob]);
+        assert_eq!(follows(&reader, cat).await, [ann]);
+        assert!(follows(&reader, bob).await.is_empty());
+        assert!(Member::FOLLOWING.linked(&reader, &members[0], &members[2]).await.unwrap());
+        assert!(!Member::FOLLOWING.linked(&reader, &members[1], &members[0]).await.unwrap());
+
+        reader.reset_stats();
+        assert_eq!(follows(&reader, ann).await, [cat, bob]);
+        assert!(Member::FOLLOWING.linked(&reader, &members[0], &members[2]).await.unwrap());
+        assert_eq!(reader.stats().statements(), 0, "warm: {:?}", reader.stats());
+
+        assert_eq!(Member::FOLLOWING.unlink(&writer, &members[0], &members[2]).await.unwrap(), 2, "every copy");
+        assert_eq!(follows(&reader, ann).await, [bob]);
+        assert!(!Member::FOLLOWING.linked(&reader, &members[0], &members[2]).await.unwrap());
+        assert!(Member::FOLLOWING.linked(&reader, &members[2], &members[0]).await.unwrap());
     }
 }
