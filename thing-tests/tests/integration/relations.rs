@@ -339,4 +339,30 @@ cache_tests! {
         assert!(!Member::FOLLOWING.linked(&reader, &members[0], &members[2]).await.unwrap());
         assert!(Member::FOLLOWING.linked(&reader, &members[2], &members[0]).await.unwrap());
     }
+
+    /// Two unlinks of one pair at once both succeed: the one whose delete
+    /// waits for the other's transaction finds the join row gone, removes
+    /// nothing, and says so (it was `NotFound` for a row already gone).
+    async fn concurrent_unlinks_of_one_pair_both_succeed(c) {
+        let first = c.handle().await;
+        let second = c.handle().await;
+        first.create_table::<Member>().await.unwrap();
+        let mut members = vec![Member::default(), Member::default()];
+        Member::save_many(&first, &mut members).await.unwrap();
+        Member::FOLLOWING.link(&first, &members[0], &members[1]).await.unwrap();
+        // The first unlink deletes the join row in a transaction it holds
+        // open; the second reads the row (committed) and its delete waits.
+        let tx = first.begin().await.unwrap();
+        assert_eq!(Member::FOLLOWING.unlink(&tx, &members[0], &members[1]).await.unwrap(), 1);
+        let waiting = {
+            let (db, members) = (second.clone(), members.clone());
+            tokio::spawn(async move { Member::FOLLOWING.unlink(&db, &members[0], &members[1]).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.commit().await.unwrap();
+        let removed = waiting.await.unwrap().expect("the unlink of a row already gone succeeds");
+        assert_eq!(removed, 0, "the other unlink removed it");
+        assert!(Member::FOLLOWING.ids(&second, members[0].base.id).await.unwrap().is_empty());
+        assert!(!Member::FOLLOWING.linked(&first, &members[0], &members[1]).await.unwrap());
+    }
 }

@@ -183,7 +183,12 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
     }
 
     /// Removes every link between `parent` and `other`; returns how many
-    /// there were.
+    /// this call removed. Two unlinks of one pair at once both succeed: when
+    /// another removed a join row between this call's read and its delete
+    /// (which then finds the row gone), it reads the pair again and removes
+    /// what is left, up to three times. (Inside a transaction that reads a
+    /// snapshot, MariaDB's default, the second read sees the same rows: the
+    /// third [`Error::NotFound`] is returned.)
     pub async fn unlink<E: Executor + ?Sized>(
         &self,
         executor: &E,
@@ -192,9 +197,15 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
     ) -> Result<usize> {
         let (mine, theirs) = saved_ids(parent, other)?;
         let pair = self.links(vec![equals(self.mine, mine), equals(self.other, theirs)]);
-        let rows = pair.all(executor).await?;
-        J::delete_many(executor, &rows).await?;
-        Ok(rows.len())
+        let mut attempt = 1;
+        loop {
+            let rows = pair.all(executor).await?;
+            match J::delete_many(executor, &rows).await {
+                Ok(()) => return Ok(rows.len()),
+                Err(err) if err.is_not_found() && attempt < UNLINK_ATTEMPTS => attempt += 1,
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// The join rows matching every one of `conditions`, oldest first.
@@ -204,6 +215,10 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
             .with_window(RELATION_WINDOW)
     }
 }
+
+/// How many times [`ManyToManyRelation::unlink`] reads a pair whose rows
+/// another unlink removed meanwhile.
+const UNLINK_ATTEMPTS: u32 = 3;
 
 /// `column = id`.
 fn equals(column: usize, id: i64) -> Expr {
