@@ -18,6 +18,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `REDIS_PREFIX`: the cache's key prefix (instances of one app share it).
     pub redis_prefix: String,
+    /// `CACHE=none`: no cache at all (every read is SQL), to compare.
+    pub no_cache: bool,
     /// `JWT_SECRET`: the tokens' secret (every instance needs the same).
     pub jwt_secret: String,
 }
@@ -30,6 +32,7 @@ impl Config {
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite::memory:".into()),
             redis_url: var("REDIS_URL"),
             redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "conduit".into()),
+            no_cache: var("CACHE").is_some_and(|cache| cache == "none"),
             jwt_secret: var("JWT_SECRET").unwrap_or_else(|| {
                 tracing::warn!("JWT_SECRET is not set: using a development secret");
                 "conduit-development-secret".into()
@@ -51,7 +54,9 @@ impl AppState {
     /// Connects as `config` says and creates the tables that are missing.
     pub async fn connect(config: &Config) -> thing::Result<Self> {
         let mut builder = Db::builder(&config.database_url).ttl(Duration::from_secs(3600));
-        if let Some(url) = &config.redis_url {
+        if config.no_cache {
+            builder = builder.no_cache();
+        } else if let Some(url) = &config.redis_url {
             builder = builder
                 .cache(RedisCache::connect(url).await?)
                 .key_prefix(config.redis_prefix.clone());

@@ -301,14 +301,25 @@ async fn own_article(db: &Db, auth: &Auth, slug: &str) -> ApiResult<Article> {
     Ok(article)
 }
 
-/// The tags named, each once, created when missing (`update_or_create` on
-/// the unique name, so that two articles naming a new tag at once end with
-/// one tag).
+/// The tags named, each once: the ones that exist in one cached list by
+/// name, the others created (`update_or_create` on the unique name, so that
+/// two articles naming a new tag at once end with one tag).
 async fn tags_named(db: &Db, names: Vec<String>) -> ApiResult<Vec<Tag>> {
-    let mut tags: Vec<Tag> = Vec::new();
+    let mut wanted: Vec<String> = Vec::new();
     for name in names {
         let name = name.trim().to_string();
-        if name.is_empty() || tags.iter().any(|tag| tag.name == name) {
+        if !name.is_empty() && !wanted.contains(&name) {
+            wanted.push(name);
+        }
+    }
+    let existing = Tag::query()
+        .filter(Tag::NAME.is_in(wanted.iter().map(String::as_str)))
+        .all(db)
+        .await?;
+    let mut tags = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        if let Some(tag) = existing.iter().find(|tag| tag.name == name) {
+            tags.push(tag.clone());
             continue;
         }
         let filter = Tag::NAME.eq(name.as_str());
