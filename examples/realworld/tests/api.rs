@@ -154,6 +154,12 @@ async fn register(app: &Router, name: &str) -> String {
     body["user"]["token"].as_str().unwrap().to_string()
 }
 
+/// Logs in as `email` with `password`: the status and the body.
+async fn login(app: &Router, email: &str, password: &str) -> (StatusCode, Value) {
+    let body = json!({"user": {"email": email, "password": password}});
+    call(app, "POST", "/api/users/login", None, Some(body)).await
+}
+
 /// Writes an article; returns its slug.
 async fn write_article(app: &Router, token: &str, title: &str, tags: &[&str]) -> String {
     let article = json!({"article": {"title": title, "description": format!("about {title}"),
@@ -241,36 +247,17 @@ async fn accounts(d: &Deployment) {
     .await;
     assert_eq!(error_fields(&body), ["body"]);
 
-    let login =
-        |email: &str, password: &str| json!({"user": {"email": email, "password": password}});
-    let body = expect(
-        r,
-        StatusCode::OK,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("ann@example.com", "ann-password")),
-    )
-    .await;
+    let (status, body) = login(r, "ann@example.com", "ann-password").await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["user"]["username"], "ann");
-    expect(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("ann@example.com", "wrong")),
-    )
-    .await;
-    expect(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("nobody@example.com", "ann-password")),
-    )
-    .await;
+    assert_eq!(
+        login(r, "ann@example.com", "wrong").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(r, "nobody@example.com", "ann-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
     expect(r, StatusCode::UNAUTHORIZED, "GET", "/api/user", None, None).await;
     expect(
         r,
@@ -310,26 +297,25 @@ async fn accounts(d: &Deployment) {
         (me["user"]["email"].as_str(), me["user"]["bio"].as_str()),
         (Some("ann@new.example.com"), Some("I write"))
     );
-    expect(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("ann@example.com", "ann-password")),
-    )
-    .await;
-    expect(
-        r,
-        StatusCode::OK,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("ann@new.example.com", "ann-password")),
-    )
-    .await;
+    assert_eq!(
+        login(r, "ann@example.com", "ann-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(r, "ann@new.example.com", "ann-password").await.0,
+        StatusCode::OK
+    );
     // The old email is free again; the username of another is not.
-    register(w, "bob").await;
+    let reuse = json!({"user": {"username": "bob", "email": "ann@example.com", "password": "pw"}});
+    expect(
+        w,
+        StatusCode::CREATED,
+        "POST",
+        "/api/users",
+        None,
+        Some(reuse),
+    )
+    .await;
     let taken = json!({"user": {"username": "bob"}});
     let body = expect(
         w,
@@ -351,24 +337,14 @@ async fn accounts(d: &Deployment) {
         Some(password),
     )
     .await;
-    expect(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("ann@new.example.com", "ann-password")),
-    )
-    .await;
-    expect(
-        r,
-        StatusCode::OK,
-        "POST",
-        "/api/users/login",
-        None,
-        Some(login("ann@new.example.com", "new-password")),
-    )
-    .await;
+    assert_eq!(
+        login(r, "ann@new.example.com", "ann-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(r, "ann@new.example.com", "new-password").await.0,
+        StatusCode::OK
+    );
 }
 
 /// Profiles and follows, as the follower and as anyone.
