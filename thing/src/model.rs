@@ -2,12 +2,13 @@
 //! each operation delegating to the runtime below it.
 
 use crate::db::executor::{Executor, slow_threshold};
+use crate::db::transaction::Transaction;
 use crate::error::Result;
 use crate::observe::{self, Reads};
 use crate::query::Query;
 use crate::query::filter::Filter;
 use crate::query::update::Update;
-use crate::read::store;
+use crate::read::{fetch, store};
 use crate::schema::{Column, ColumnDef, ModelMeta, Schema};
 use crate::value::Numeric;
 use crate::write;
@@ -136,6 +137,46 @@ pub trait Thing: Schema + Hooks {
             slow_threshold(executor),
             (table = <Self as Schema>::TABLE_NAME, id),
             store::by_id(executor, id)
+        )
+    }
+
+    /// Reads one row by id inside `tx` and locks it until `tx` ends, so that
+    /// no other transaction writes it (or locks it) in between: a
+    /// read-modify-write that never loses another's update. `SELECT … FOR
+    /// UPDATE` on PostgreSQL and MySQL; on SQLite, whose transactions take the
+    /// database's write lock at `BEGIN`, the row is read under that lock. Read
+    /// from the database, never from the cache; the cache follows `tx`'s
+    /// writes at its commit.
+    ///
+    /// Fails with [`Error::NotFound`](crate::Error::NotFound) when there is no such
+    /// row or it is soft-deleted.
+    ///
+    /// ```
+    /// # use thing::{BaseModel, Db, Thing};
+    /// #[derive(Thing, Debug, Default)]
+    /// struct Account { #[thing(base)] base: BaseModel, balance: i64 }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let db = Db::connect("sqlite::memory:").await?;
+    /// # db.create_table::<Account>().await?;
+    /// # let mut account = Account::default();
+    /// # account.save(&db).await?;
+    /// # let id = account.base.id;
+    /// let tx = db.begin().await?;
+    /// let mut account = Account::by_id_for_update(&tx, id).await?; // locked until commit
+    /// account.balance += 10;
+    /// account.save(&tx).await?;
+    /// tx.commit().await?;
+    /// assert_eq!(Account::by_id(&db, id).await?.balance, 10);
+    /// # Ok::<(), thing::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn by_id_for_update(tx: &Transaction, id: i64) -> impl Future<Output = Result<Self>> + Send {
+        observe::op!(
+            "by_id_for_update",
+            Reads::Rows,
+            slow_threshold(tx),
+            (table = <Self as Schema>::TABLE_NAME, id),
+            fetch::by_id_locked(tx, id)
         )
     }
 

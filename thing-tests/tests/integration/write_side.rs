@@ -521,3 +521,46 @@ cache_tests! {
         assert_eq!(Doc::by_id(&fresh, doc.base.id).await.unwrap().version, doc.version + 1);
     }
 }
+
+cache_tests! {
+    /// Two transactions read one row with `by_id_for_update`, add one to it
+    /// and save: the second waits for the first's commit and reads its
+    /// value, so no update is lost; the cache of another handle follows. A
+    /// soft-deleted row is not found.
+    async fn by_id_for_update_loses_no_update(c) {
+        let db = c.handle().await;
+        let other = c.handle().await;
+        db.create_table::<Item>().await.unwrap();
+        let mut item = Item { name: "counted".into(), age: 0, ..Default::default() };
+        item.save(&db).await.unwrap();
+        let id = item.base.id;
+        assert_eq!(Item::by_id(&other, id).await.unwrap().age, 0);
+
+        let first = db.begin().await.unwrap();
+        let mut row = Item::by_id_for_update(&first, id).await.unwrap();
+        let second = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let tx = db.begin().await?;
+                let mut row = Item::by_id_for_update(&tx, id).await?;
+                row.age += 1;
+                row.save(&tx).await?;
+                tx.commit().await
+            })
+        };
+        // The second is waiting for the row (or, on SQLite, the database).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        row.age += 1;
+        row.save(&first).await.unwrap();
+        first.commit().await.unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(Item::by_id(&other, id).await.unwrap().age, 2, "no update lost");
+
+        item = Item::by_id(&db, id).await.unwrap();
+        item.delete(&db).await.unwrap();
+        let tx = db.begin().await.unwrap();
+        let gone = Item::by_id_for_update(&tx, id).await.unwrap_err();
+        assert!(gone.is_not_found(), "{gone:?}");
+        tx.rollback().await.unwrap();
+    }
+}

@@ -5,6 +5,7 @@
 use crate::backend::dialect::Dialect;
 use crate::backend::{Backend, ModelIo, Session};
 use crate::db::executor::{Target, with_session};
+use crate::db::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::observe::stats::StatementKind;
 use crate::schema::codec::RowWriter;
@@ -30,6 +31,20 @@ pub(crate) async fn rows_by_ids<T: Schema>(
     }
     let mut found = with_session!(target, |session| select_in::<T, _>(&mut session, ids).await)?;
     Ok(ids.iter().map(|id| found.remove(id)).collect())
+}
+
+/// The row `id` of `T` read in `tx` and locked until `tx` ends
+/// ([`select_for_update`]); a soft-deleted row is [`Error::NotFound`], as in
+/// `by_id`.
+pub(crate) async fn by_id_locked<T: Schema>(tx: &Transaction, id: i64) -> Result<T> {
+    let target = Target::Tx(tx);
+    let row = with_session!(target, |session| {
+        select_for_update::<T, _>(&mut session, id).await
+    })?;
+    match row {
+        Some(row) if !row.is_deleted() => Ok(row),
+        _ => Err(Error::not_found(T::TABLE_NAME, id)),
+    }
 }
 
 /// One row by id (soft-deleted included).
