@@ -189,9 +189,9 @@ pub async fn delete(
 }
 
 /// `POST /api/articles/{slug}/favorite`: favorited once however often
-/// asked. The count moves first, in the transaction of the link: its
-/// `UPDATE` takes the article's row lock, so that two favorites of one pair
-/// at once take turns, and the second sees the first's link and rolls back.
+/// asked. The link and the count change in one transaction that holds the
+/// article's row locked (`by_id_for_update`), so that two favorites of one
+/// pair take turns and the second sees the first's link.
 pub async fn favorite(
     State(state): State<AppState>,
     auth: Auth,
@@ -214,18 +214,17 @@ async fn toggle_favorite(state: &AppState, auth: &Auth, slug: &str, on: bool) ->
     let me = signed_in(db, auth).await?;
     let article = article_at(db, slug).await?;
     let tx = db.begin().await?;
-    let delta = if on { 1 } else { -1 };
-    Article::incr(&tx, article.base.id, Article::FAVORITES_COUNT, delta).await?;
-    if User::FAVORITES.linked(&tx, &me, &article).await? == on {
-        tx.rollback().await?;
-    } else {
+    let article = Article::by_id_for_update(&tx, article.base.id).await?;
+    if User::FAVORITES.linked(&tx, &me, &article).await? != on {
         if on {
             User::FAVORITES.link(&tx, &me, &article).await?;
         } else {
             User::FAVORITES.unlink(&tx, &me, &article).await?;
         }
-        tx.commit().await?;
+        let delta = if on { 1 } else { -1 };
+        Article::incr(&tx, article.base.id, Article::FAVORITES_COUNT, delta).await?;
     }
+    tx.commit().await?;
     let article = Article::by_id(db, article.base.id).await?;
     reply(db, Some(me.base.id), article).await
 }
