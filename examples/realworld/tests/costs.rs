@@ -222,6 +222,6 @@ const EXPECTED: &str = "\
 | GET /api/tags | 2 | 7 | 0 | 1 |
 | POST /api/articles (2 tags) | 9 | 15 | 0 | 0 |
 | PUT /api/articles/{slug} (title) | 3 | 14 | 0 | 0 |
-| POST /api/articles/{slug}/favorite | 13 | 23 | 0 | 0 |
+| POST /api/articles/{slug}/favorite | 12 | 23 | 0 | 0 |
 | POST /api/articles/{slug}/comments | 2 | 9 | 0 | 0 |
 | POST /api/profiles/{username}/follow | 1 | 6 | 0 | 0 |";

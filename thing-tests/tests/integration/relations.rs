@@ -316,10 +316,11 @@ cache_tests! {
         assert!(follows(&reader, ann).await.is_empty());
         assert!(!Member::FOLLOWING.linked(&reader, &members[0], &members[2]).await.unwrap());
 
-        Member::FOLLOWING.link(&writer, &members[0], &members[2]).await.unwrap();
-        Member::FOLLOWING.link(&writer, &members[0], &members[1]).await.unwrap();
-        Member::FOLLOWING.link(&writer, &members[0], &members[2]).await.unwrap();
-        Member::FOLLOWING.link(&writer, &members[2], &members[0]).await.unwrap();
+        let link = async |a: &Member, b: &Member| Member::FOLLOWING.link(&writer, a, b).await.unwrap();
+        assert!(link(&members[0], &members[2]).await, "a new link");
+        assert!(link(&members[0], &members[1]).await);
+        assert!(!link(&members[0], &members[2]).await, "linked already");
+        assert!(link(&members[2], &members[0]).await);
         // What two concurrent links of one pair can leave: a second join row.
         let twice = __ThingJoin_Member_following { id: 0, followee_id: cat, follower_id: ann };
         twice.clone().save(&writer).await.unwrap();

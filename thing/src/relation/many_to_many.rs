@@ -168,18 +168,21 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
     }
 
     /// Links `parent` to `other` (both saved): a join row, unless they are
-    /// linked already. Every cached list of either side sees it.
+    /// linked already. Returns whether it linked them (`false`: they were
+    /// linked already), so that what goes with a new link (a counter) can
+    /// follow it. Every cached list of either side sees it.
     pub async fn link<E: Executor + ?Sized>(
         &self,
         executor: &E,
         parent: &P,
         other: &C,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if self.linked(executor, parent, other).await? {
-            return Ok(());
+            return Ok(false);
         }
         let (mine, theirs) = saved_ids(parent, other)?;
-        J::link(self.mine, mine, theirs).save(executor).await
+        J::link(self.mine, mine, theirs).save(executor).await?;
+        Ok(true)
     }
 
     /// Removes every link between `parent` and `other`; returns how many

@@ -215,12 +215,12 @@ async fn toggle_favorite(state: &AppState, auth: &Auth, slug: &str, on: bool) ->
     let article = article_at(db, slug).await?;
     let tx = db.begin().await?;
     let article = Article::by_id_for_update(&tx, article.base.id).await?;
-    if User::FAVORITES.linked(&tx, &me, &article).await? != on {
-        if on {
-            User::FAVORITES.link(&tx, &me, &article).await?;
-        } else {
-            User::FAVORITES.unlink(&tx, &me, &article).await?;
-        }
+    let changed = if on {
+        User::FAVORITES.link(&tx, &me, &article).await?
+    } else {
+        User::FAVORITES.unlink(&tx, &me, &article).await? > 0
+    };
+    if changed {
         let delta = if on { 1 } else { -1 };
         Article::incr(&tx, article.base.id, Article::FAVORITES_COUNT, delta).await?;
     }
