@@ -4,17 +4,16 @@
 //! Redis, where every write goes through one instance and every read that
 //! checks it through the other, at once.
 
+mod common;
+
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use common::{SECRET, call};
 use realworld::{AppState, router};
 use serde_json::{Value, json};
 use std::time::Duration;
-use thing::{Db, RedisCache};
-use thing_tests::{Backend, TestDb, redis_available, redis_url, unique_name};
-use tower::ServiceExt;
-
-const SECRET: &str = "test-secret";
+use thing::Db;
+use thing_tests::{Backend, TestDb, redis_available, unique_name};
 
 /// Instances of the app on one database (and one cache).
 struct Deployment {
@@ -47,15 +46,8 @@ impl Deployment {
         let prefix = unique_name();
         let mut instances = Vec::new();
         for _ in 0..2 {
-            let db = Db::builder(&database.url)
-                .cache(RedisCache::connect(&redis_url()).await.unwrap())
-                .key_prefix(prefix.clone())
-                .ttl(Duration::from_secs(600))
-                .build()
-                .await
-                .unwrap();
-            realworld::model::create_tables(&db).await.unwrap();
-            instances.push((router(AppState::new(db.clone(), SECRET)), db));
+            let ttl = |builder: thing::DbBuilder| builder.ttl(Duration::from_secs(600));
+            instances.push(common::on_redis(&database.url, &prefix, ttl).await);
         }
         Some(Self {
             instances,
@@ -84,43 +76,6 @@ impl Deployment {
             database.finish().await;
         }
     }
-}
-
-/// One request: its status and its JSON body (`null` when empty).
-async fn call(
-    app: &Router,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Token {token}"));
-    }
-    let request = match body {
-        Some(body) => request
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string())),
-        None => request.body(Body::empty()),
-    }
-    .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|err| {
-            panic!(
-                "{method} {uri}: not JSON ({err}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })
-    };
-    (status, body)
 }
 
 /// [`call`] expecting `expected`.
@@ -892,36 +847,28 @@ async fn warm_reads_send_no_sql(d: &Deployment) {
     }
 }
 
+/// The deployment each test module starts: `None` when its servers are
+/// missing outside CI.
+async fn deployment(backend: Backend) -> Option<Deployment> {
+    match backend {
+        Backend::Sqlite => Some(Deployment::sqlite().await),
+        server => Deployment::two_on_redis(server).await,
+    }
+}
+
 macro_rules! on_every_deployment {
     ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
+        on_every_deployment!(@on sqlite, Backend::Sqlite, $($scenario),*);
+        on_every_deployment!(@on postgres_two_instances_on_redis, Backend::Postgres, $($scenario),*);
+        on_every_deployment!(@on mariadb_two_instances_on_redis, Backend::MySql, $($scenario),*);
+    };
+    (@on $module:ident, $backend:expr, $($scenario:ident),*) => {
+        mod $module {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    let d = Deployment::sqlite().await;
-                    super::$scenario(&d).await;
-                    d.finish().await;
-                }
-            )*
-        }
-        mod postgres_two_instances_on_redis {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(d) = Deployment::two_on_redis(Backend::Postgres).await else { return };
-                    super::$scenario(&d).await;
-                    d.finish().await;
-                }
-            )*
-        }
-        mod mariadb_two_instances_on_redis {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(d) = Deployment::two_on_redis(Backend::MySql).await else { return };
+                    let Some(d) = deployment($backend).await else { return };
                     super::$scenario(&d).await;
                     d.finish().await;
                 }

@@ -3,51 +3,28 @@
 //! The table is the one in the crate's README; a change of cost fails here
 //! until both are updated.
 
+mod common;
+
 use axum::Router;
-use axum::body::Body;
-use axum::http::Request;
-use realworld::{AppState, router};
 use serde_json::{Value, json};
 use std::time::Duration;
-use thing::{Db, RedisCache};
-use thing_tests::{Backend, TestDb, redis_available, redis_url, unique_name};
-use tower::ServiceExt;
-
-const SECRET: &str = "test-secret";
+use thing::Db;
+use thing_tests::{Backend, TestDb, redis_available, unique_name};
 
 async fn instance(url: &str, prefix: &str) -> (Router, Db) {
-    let db = Db::builder(url)
-        .cache(RedisCache::connect(&redis_url()).await.unwrap())
-        .key_prefix(prefix.to_string())
-        // The outbox's first poll runs at once (and is waited out below), the
-        // next in an hour: none lands inside a measured request.
-        .outbox_interval(Duration::from_secs(3600))
-        .build()
-        .await
-        .unwrap();
-    realworld::model::create_tables(&db).await.unwrap();
+    // The outbox's first poll runs at once (and is waited out below), the
+    // next in an hour: none lands inside a measured request.
+    let quiet = |builder: thing::DbBuilder| builder.outbox_interval(Duration::from_secs(3600));
+    let instance = common::on_redis(url, prefix, quiet).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    (router(AppState::new(db.clone(), SECRET)), db)
+    instance
 }
 
+/// One request, which must succeed; its JSON body.
 async fn call(app: &Router, method: &str, uri: &str, token: &str, body: Option<Value>) -> Value {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Token {token}"))
-        .header("content-type", "application/json");
-    let body = body.map_or_else(Body::empty, |body| Body::from(body.to_string()));
-    let response = app
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, body) = common::call(app, method, uri, Some(token), body).await;
     assert!(status.is_success(), "{method} {uri}: {status}");
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    body
 }
 
 /// (statements, Redis round trips) of one request through `db`'s app.
