@@ -1,7 +1,7 @@
 //! Articles: the global list and its filters, the feed, one article, and
 //! writing, deleting and favoriting them.
 
-use super::{article_at, article_view, article_views, required, user_named};
+use super::{article_at, article_view, article_views, required, user_by_name};
 use crate::app::AppState;
 use crate::auth::{Auth, MaybeAuth};
 use crate::error::{ApiError, ApiResult};
@@ -239,7 +239,7 @@ fn newest() -> thing::Query<Article> {
 async fn filtered(db: &Db, params: &ListParams) -> ApiResult<thing::Query<Article>> {
     let mut query = newest();
     if let Some(author) = &params.author {
-        let author = found(user_named(db, author).await)?;
+        let author = user_by_name(db, author).await?;
         let id = author.map_or(0, |author| author.base.id);
         query = query.filter(Article::AUTHOR_ID.eq(id));
     }
@@ -255,22 +255,13 @@ async fn filtered(db: &Db, params: &ListParams) -> ApiResult<thing::Query<Articl
         query = query.filter(Article::ID.is_in(ids));
     }
     if let Some(fan) = &params.favorited {
-        let ids = match found(user_named(db, fan).await)? {
+        let ids = match user_by_name(db, fan).await? {
             Some(fan) => User::FAVORITES.ids(db, fan.base.id).await?,
             None => Vec::new(),
         };
         query = query.filter(Article::ID.is_in(ids));
     }
     Ok(query)
-}
-
-/// A 404 as `None`.
-fn found<T>(result: ApiResult<T>) -> ApiResult<Option<T>> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(ApiError::NotFound(_)) => Ok(None),
-        Err(err) => Err(err),
-    }
 }
 
 /// One page of `query` and how many match, as `viewer` sees them.

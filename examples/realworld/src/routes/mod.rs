@@ -15,11 +15,22 @@ use crate::model::{Article, User};
 use std::collections::HashSet;
 use thing::{Db, Thing};
 
+/// The user named `username`, if any: a cached list on the unique column.
+pub(crate) async fn user_by_name(db: &Db, username: &str) -> ApiResult<Option<User>> {
+    let query = User::query().filter(User::USERNAME.eq(username));
+    Ok(query.first(db).await?)
+}
+
+/// The user whose email is `email`, if any: a cached list on the unique
+/// column.
+pub(crate) async fn user_by_email(db: &Db, email: &str) -> ApiResult<Option<User>> {
+    let query = User::query().filter(User::EMAIL.eq(email));
+    Ok(query.first(db).await?)
+}
+
 /// The user named `username` (404 when there is none).
 pub(crate) async fn user_named(db: &Db, username: &str) -> ApiResult<User> {
-    User::query()
-        .filter(User::USERNAME.eq(username))
-        .first(db)
+    user_by_name(db, username)
         .await?
         .ok_or(ApiError::NotFound("profile"))
 }

@@ -1,6 +1,6 @@
 //! Registration, login, and the signed-in user.
 
-use super::required;
+use super::{required, user_by_email, user_by_name};
 use crate::app::AppState;
 use crate::auth::{Auth, hash_password, verify_password};
 use crate::error::{ApiError, ApiResult};
@@ -85,11 +85,7 @@ pub async fn login(State(state): State<AppState>, Body(body): Body<UserBody<Logi
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let user = User::query()
-        .filter(User::EMAIL.eq(email.as_str()))
-        .first(&state.db)
-        .await?;
-    let Some(user) = user else {
+    let Some(user) = user_by_email(&state.db, &email).await? else {
         return Err(ApiError::Unauthorized("email or password"));
     };
     if !verify_password(password, user.password_hash.clone()).await {
@@ -181,23 +177,19 @@ async fn taken(
     email: Option<&str>,
 ) -> ApiResult<()> {
     let mut problems = Vec::new();
-    if let Some(username) = username {
-        let other = User::query()
-            .filter(User::USERNAME.eq(username))
-            .first(db)
-            .await?;
-        if other.is_some_and(|other| Some(other.base.id) != me) {
-            problems.push(("username", "has already been taken".to_string()));
-        }
+    if let Some(username) = username
+        && user_by_name(db, username)
+            .await?
+            .is_some_and(|other| Some(other.base.id) != me)
+    {
+        problems.push(("username", "has already been taken".to_string()));
     }
-    if let Some(email) = email {
-        let other = User::query()
-            .filter(User::EMAIL.eq(email))
-            .first(db)
-            .await?;
-        if other.is_some_and(|other| Some(other.base.id) != me) {
-            problems.push(("email", "has already been taken".to_string()));
-        }
+    if let Some(email) = email
+        && user_by_email(db, email)
+            .await?
+            .is_some_and(|other| Some(other.base.id) != me)
+    {
+        problems.push(("email", "has already been taken".to_string()));
     }
     if problems.is_empty() {
         Ok(())
