@@ -162,9 +162,7 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
         parent: &P,
         other: &C,
     ) -> Result<bool> {
-        let (mine, theirs) = saved_ids(parent, other)?;
-        let pair = self.links(vec![equals(self.mine, mine), equals(self.other, theirs)]);
-        Ok(pair.count(executor).await? > 0)
+        Ok(self.pair(parent, other)?.count(executor).await? > 0)
     }
 
     /// Links `parent` to `other` (both saved): a join row, unless they are
@@ -198,8 +196,7 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
         parent: &P,
         other: &C,
     ) -> Result<usize> {
-        let (mine, theirs) = saved_ids(parent, other)?;
-        let pair = self.links(vec![equals(self.mine, mine), equals(self.other, theirs)]);
+        let pair = self.pair(parent, other)?;
         let mut attempt = 1;
         loop {
             let rows = pair.all(executor).await?;
@@ -209,6 +206,12 @@ impl<P: Schema, C: Thing, J: JoinRow> ManyToManyRelation<P, C, J> {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// The join rows of `parent` and `other` (both saved).
+    fn pair(&self, parent: &P, other: &C) -> Result<Query<J>> {
+        let (mine, theirs) = saved_ids(parent, other)?;
+        Ok(self.links(vec![equals(self.mine, mine), equals(self.other, theirs)]))
     }
 
     /// The join rows matching every one of `conditions`, oldest first.
