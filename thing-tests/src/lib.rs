@@ -226,6 +226,8 @@ impl Rng {
 pub enum CacheKind {
     Memory,
     Redis,
+    /// `RedisCache` with a near tier on each handle.
+    Near,
 }
 
 /// The shared Redis of this machine (override with `THING_TEST_REDIS_URL`).
@@ -264,7 +266,7 @@ pub struct CacheTest {
 
 impl CacheTest {
     pub async fn new(backend: Backend, kind: CacheKind) -> Option<Self> {
-        if kind == CacheKind::Redis && !redis_available() {
+        if kind != CacheKind::Memory && !redis_available() {
             return None;
         }
         let t = TestDb::new(backend).await?;
@@ -297,8 +299,24 @@ impl CacheTest {
                     .await
                     .expect("connect to Redis"),
             ),
+            CacheKind::Near => builder.cache(self.near_cache().await),
         };
         configure(builder).build().await.expect("open a handle")
+    }
+
+    /// A `RedisCache` with a near tier on this test's key prefix, its lease
+    /// held.
+    pub async fn near_cache(&self) -> thing::cache::RedisCache {
+        let cache = thing::cache::RedisCache::builder(&redis_url())
+            .near(thing::cache::NearOptions::new().key_prefix(self.prefix.clone()))
+            .build()
+            .await
+            .expect("connect to Redis");
+        assert!(
+            cache.is_near_serving(),
+            "the near tier holds its lease once built"
+        );
+        cache
     }
 
     /// The in-process cache the handles share (for `CacheKind::Memory`).
@@ -340,6 +358,12 @@ macro_rules! cache_tests {
             async fn mysql_memory() { run($crate::Backend::MySql, $crate::CacheKind::Memory).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn mysql_redis() { run($crate::Backend::MySql, $crate::CacheKind::Redis).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_near() { run($crate::Backend::Sqlite, $crate::CacheKind::Near).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_near() { run($crate::Backend::Postgres, $crate::CacheKind::Near).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_near() { run($crate::Backend::MySql, $crate::CacheKind::Near).await }
         })*
     };
 }

@@ -789,6 +789,9 @@ stress_tests! {
     postgres_redis: Postgres, Some(CacheKind::Redis), None;
     mysql_memory: MySql, Some(CacheKind::Memory), None;
     mysql_redis: MySql, Some(CacheKind::Redis), None;
+    sqlite_wal_near: Sqlite, Some(CacheKind::Near), Some("WAL");
+    postgres_near: Postgres, Some(CacheKind::Near), None;
+    mysql_near: MySql, Some(CacheKind::Near), None;
     // The checker itself: with no cache, it must find nothing.
     sqlite_wal_no_cache: Sqlite, None, Some("WAL");
     postgres_no_cache: Postgres, None, None;

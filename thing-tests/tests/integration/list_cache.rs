@@ -87,7 +87,7 @@ cache_tests! {
         query.fetch(&db, 0, 20).await.unwrap();
         whole.all(&db).await.unwrap();
         let round_trips = |db: &Db| match c.kind {
-            CacheKind::Redis => db.stats().cache_round_trips,
+            CacheKind::Redis | CacheKind::Near => db.stats().cache_round_trips,
             CacheKind::Memory => 0,
         };
 
@@ -498,7 +498,7 @@ cache_tests! {
         let stats = db.stats();
         assert_eq!((stats.query_hits, stats.statements()), (1, 1), "{stats:?}");
         match c.kind {
-            CacheKind::Redis => assert_eq!(stats.cache_hits, 0, "no row lookups: {stats:?}"),
+            CacheKind::Redis | CacheKind::Near => assert_eq!(stats.cache_hits, 0, "no row lookups: {stats:?}"),
             CacheKind::Memory => assert_eq!(stats.cache_hits, 20, "rows from the cache: {stats:?}"),
         }
         let page = query.fetch(&db, 10, 5).await.unwrap();

@@ -13,6 +13,7 @@ mod hooks;
 mod incr_upsert;
 mod list_cache;
 mod migrate;
+mod near_cache;
 mod object_cache;
 mod query;
 mod redis_cache;

@@ -89,7 +89,7 @@ pub use context::WritePolicy;
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{RedisCache, RedisCacheBuilder};
+pub use redis::{NearOptions, NearStats, RedisCache, RedisCacheBuilder};
 
 /// A boxed future returned by [`Cache`] methods.
 pub type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>> + Send + 'a>>;

@@ -6,6 +6,7 @@
 //! replies; this module is the cache itself, each method one round trip.
 
 mod connection;
+mod near;
 mod scripts;
 mod wire;
 
@@ -14,7 +15,9 @@ use super::{
     StampedLookup, WriteKeys,
 };
 use connection::{Link, Server};
-use deadpool_redis::redis::{self, Value};
+use deadpool_redis::redis::{self, IntoConnectionInfo, Value};
+use near::Near;
+pub use near::{NearOptions, NearStats};
 use scripts::Script;
 use std::fmt;
 use std::sync::Arc;
@@ -118,6 +121,7 @@ use wire::{
 pub struct RedisCache {
     server: Arc<Server>,
     fill_window: Duration,
+    near: Option<Arc<Near>>,
 }
 
 /// Builds a [`RedisCache`] with non-default timeouts.
@@ -141,9 +145,33 @@ pub struct RedisCacheBuilder {
     connect_timeout: Duration,
     fill_window: Duration,
     cool_down: Duration,
+    near: Option<NearOptions>,
 }
 
 impl RedisCacheBuilder {
+    /// Puts a near tier in front of Redis: rows, lists and stamps read
+    /// through this cache are kept in process memory and served from there,
+    /// coherent with every other process's writes (see [`NearOptions`]).
+    /// Every process writing through this Redis must use a `RedisCache`
+    /// (with a near tier or not) of Thing 0.2 or later, so that its writes
+    /// wait for the near tiers.
+    ///
+    /// ```no_run
+    /// use thing::cache::{NearOptions, RedisCache};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .near(NearOptions::new().max_bytes(64 << 20).key_prefix("app"))
+    ///     .build()
+    ///     .await?;
+    /// let db = thing::Db::builder("sqlite::memory:").key_prefix("app").cache(cache).build().await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn near(mut self, options: NearOptions) -> Self {
+        self.near = Some(options);
+        self
+    }
+
     /// How long the commands of one call may take, from sending to the last
     /// reply (default [`RedisCache::DEFAULT_COMMAND_TIMEOUT`], 250 ms). A call
     /// that takes longer fails with [`CacheError`], and the connection is
@@ -232,12 +260,28 @@ impl RedisCacheBuilder {
             self.connect_timeout,
             self.cool_down,
         )?;
+        let near = match self.near {
+            Some(options) => {
+                let info = self.url.as_str().into_connection_info().map_err(|err| {
+                    CacheError::new(CacheErrorKind::InvalidInput, "redis: invalid URL")
+                        .with_source(err)
+                })?;
+                Some(Arc::new(Near::start(options, info, self.connect_timeout)))
+            }
+            None => None,
+        };
         let cache = RedisCache {
             server: Arc::new(server),
             fill_window: self.fill_window,
+            near,
         };
         if let Err(err) = cache.server.connect().await {
             tracing::warn!(addr = %cache.server.addr, error = %err, "Redis cache unreachable; will retry on use");
+        }
+        if let Some(near) = &cache.near
+            && !near.ready(self.connect_timeout).await
+        {
+            tracing::warn!(addr = %cache.server.addr, "near tier: no lease yet; reads go to Redis until it has one");
         }
         Ok(cache)
     }
@@ -312,6 +356,7 @@ impl RedisCache {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             fill_window: Self::DEFAULT_FILL_WINDOW,
             cool_down: Self::DEFAULT_COOL_DOWN,
+            near: None,
         }
     }
 
@@ -345,6 +390,26 @@ impl RedisCache {
     /// ```
     pub fn is_cooling_down(&self) -> bool {
         self.server.is_cooling_down()
+    }
+
+    /// What the [near tier](RedisCacheBuilder::near) did, if there is one.
+    ///
+    /// ```no_run
+    /// use thing::cache::RedisCache;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = RedisCache::connect("redis://127.0.0.1:6379").await?;
+    /// assert!(cache.near_stats().is_none());
+    /// # Ok::<(), thing::cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn near_stats(&self) -> Option<NearStats> {
+        self.near.as_ref().map(|near| near.stats())
+    }
+
+    /// Whether the [near tier](RedisCacheBuilder::near) holds its lease now,
+    /// and so serves hits from process memory (`false` without one).
+    pub fn is_near_serving(&self) -> bool {
+        self.near.as_ref().is_some_and(|near| near.is_serving())
     }
 }
 
@@ -384,6 +449,24 @@ impl RedisCache {
                 lookups_of(reply, &time, keys.len(), stamp.is_some())
             })
             .await
+    }
+
+    /// [`RedisCache::lookup`], through the near tier if there is one.
+    async fn near_lookup(
+        &self,
+        keys: &[String],
+        stamp: Option<&str>,
+    ) -> Result<(Vec<Lookup>, Option<u64>), CacheError> {
+        let Some(near) = &self.near else {
+            return self.lookup(keys, stamp).await;
+        };
+        if let Some(found) = near.rows(keys, stamp) {
+            return Ok(found);
+        }
+        let ticket = near.ticket();
+        let (lookups, epoch) = self.lookup(keys, stamp).await?;
+        near.keep_rows(ticket, keys, &lookups, stamp.map(|stamp| (stamp, epoch)));
+        Ok((lookups, epoch))
     }
 
     /// Locks `keys`, rows and stamps alike (`begin_write.lua`).
@@ -435,14 +518,50 @@ impl RedisCache {
         let next = random_starts(stamps);
         let mut args: Vec<&[u8]> = vec![rows.as_bytes(), &stone, &window, &flags];
         args.extend(next.iter().map(|value| value.as_bytes()));
-        self.server
-            .call(what, async |server: &Server, link: &mut Link| {
-                server
-                    .eval(link, Script::EndWrite, &names, &args)
-                    .await
-                    .map(drop)
-            })
+        // A failed write changed nothing another tier may hold: no wait.
+        let announces = what != "abort_write";
+        self.write_script(what, Script::EndWrite, &names, &args, announces)
             .await
+    }
+
+    /// Runs a write's script; with a near tier, drops its keys from memory
+    /// once it ran, and (when `announces`) waits for the other live tiers
+    /// to drop them too.
+    async fn write_script(
+        &self,
+        what: &str,
+        script: Script,
+        names: &[&str],
+        args: &[&[u8]],
+        announces: bool,
+    ) -> Result<(), CacheError> {
+        let near = self.near.as_ref();
+        let announce = near.filter(|_| announces).map(|near| near.announce());
+        let then = match (near, &announce) {
+            (Some(near), Some(announce)) => near.announce_commands(announce),
+            _ => Vec::new(),
+        };
+        let outcome = self
+            .server
+            .call(what, async |server: &Server, link: &mut Link| {
+                server.eval_then(link, script, names, args, &then).await
+            })
+            .await;
+        let Some(near) = near else {
+            return outcome.map(drop);
+        };
+        near.forget(
+            names
+                .iter()
+                .map(|name| name.to_string())
+                .collect::<Vec<_>>()
+                .iter(),
+        );
+        if let Some(announce) = announce {
+            let replies = outcome.as_ref().ok().map(Vec::as_slice);
+            near.settle(announce, replies).await?;
+        }
+        outcome.map(drop)
     }
 }
 
@@ -452,7 +571,7 @@ impl Cache for RedisCache {
         keys: &'a [String],
         _lease_ttl: Duration,
     ) -> CacheFuture<'a, Vec<Lookup>> {
-        Box::pin(async move { Ok(self.lookup(keys, None).await?.0) })
+        Box::pin(async move { Ok(self.near_lookup(keys, None).await?.0) })
     }
 
     fn get_or_lease_at<'a>(
@@ -461,7 +580,7 @@ impl Cache for RedisCache {
         stamp: &'a str,
         _lease_ttl: Duration,
     ) -> CacheFuture<'a, (Vec<Lookup>, Option<u64>)> {
-        Box::pin(self.lookup(keys, Some(stamp)))
+        Box::pin(self.near_lookup(keys, Some(stamp)))
     }
 
     fn fill<'a>(&'a self, fills: &'a [Fill]) -> CacheFuture<'a, usize> {
@@ -493,6 +612,9 @@ impl Cache for RedisCache {
                 })
                 .collect();
             let window = ttl_ms(self.fill_window);
+            // A near tier keeps nothing of a fill: the fill's own write of
+            // the key reaches it as an invalidation right after. The next
+            // lookup's hit is kept.
             let mut args: Vec<&[u8]> = Vec::with_capacity(1 + fills.len() * 4);
             args.push(window.as_slice());
             for (((fill, seen), ttl), looked) in fills.iter().zip(&seen).zip(&ttls).zip(&looked) {
@@ -503,7 +625,8 @@ impl Cache for RedisCache {
                     looked.as_slice(),
                 ]);
             }
-            self.server
+            let stored = self
+                .server
                 .call(
                     "fill",
                     async |server: &Server, link: &mut Link| match server
@@ -514,7 +637,8 @@ impl Cache for RedisCache {
                         other => Err(unexpected("fill", &other)),
                     },
                 )
-                .await
+                .await?;
+            Ok(stored)
         })
     }
 
@@ -541,12 +665,22 @@ impl Cache for RedisCache {
         stamps: &'a [String],
     ) -> CacheFuture<'a, StampedLookup> {
         Box::pin(async move {
+            let near = self.near.as_ref();
+            if let Some(found) = near.and_then(|near| near.list(key, stamps)) {
+                return Ok(found);
+            }
+            let ticket = near.map(|near| near.ticket());
             let mget = stamped_mget(key, stamps);
-            self.server
+            let found = self
+                .server
                 .call("get_stamped", async |server: &Server, link: &mut Link| {
                     stamped_of(server.send::<Value>(link, &mget).await?, stamps.len())
                 })
-                .await
+                .await?;
+            if let (Some(near), Some(ticket)) = (near, ticket) {
+                near.keep_list(ticket, key, found.value.as_ref(), stamps, &found.stamps);
+            }
+            Ok(found)
         })
     }
 
@@ -555,11 +689,17 @@ impl Cache for RedisCache {
             if stamps.is_empty() {
                 return Ok(Vec::new());
             }
+            let near = self.near.as_ref();
+            if let Some(found) = near.and_then(|near| near.list("", stamps)) {
+                return Ok(found.stamps);
+            }
+            let ticket = near.map(|near| near.ticket());
             let mut mget = redis::cmd("MGET");
             for stamp in stamps {
                 mget.arg(stamp.as_str());
             }
-            self.server
+            let found = self
+                .server
                 .call(
                     "get_stamps",
                     async |server: &Server, link: &mut Link| match server
@@ -567,12 +707,16 @@ impl Cache for RedisCache {
                         .await?
                     {
                         Value::Array(items) if items.len() == stamps.len() => {
-                            Ok(items.into_iter().map(stamp_of).collect())
+                            Ok(items.into_iter().map(stamp_of).collect::<Vec<_>>())
                         }
                         reply => Err(unexpected("get_stamps", &reply)),
                     },
                 )
-                .await
+                .await?;
+            if let (Some(near), Some(ticket)) = (near, ticket) {
+                near.keep_list(ticket, "", None, stamps, &found);
+            }
+            Ok(found)
         })
     }
 
@@ -585,10 +729,19 @@ impl Cache for RedisCache {
         _lease_ttl: Duration,
     ) -> CacheFuture<'a, (StampedLookup, Vec<Lookup>, Option<u64>)> {
         Box::pin(async move {
+            let near = self.near.as_ref();
+            if let Some(near) = near
+                && let Some(list) = near.list(key, stamps)
+                && let Some((lookups, epoch)) = near.rows(rows, Some(epoch))
+            {
+                return Ok((list, lookups, epoch));
+            }
+            let ticket = near.map(|near| near.ticket());
             let mut pipe = redis::pipe();
             pipe.add_command(stamped_mget(key, stamps));
             add_lookup(&mut pipe, rows, Some(epoch));
-            self.server
+            let (list, lookups, found_epoch) = self
+                .server
                 .call("get_stamped", async |server: &Server, link: &mut Link| {
                     let mut replies = server.send::<Vec<Value>>(link, &pipe).await?.into_iter();
                     let (Some(list), Some(found), Some(time)) =
@@ -600,7 +753,12 @@ impl Cache for RedisCache {
                     let (lookups, epoch) = lookups_of(found, &time, rows.len(), true)?;
                     Ok((list, lookups, epoch))
                 })
-                .await
+                .await?;
+            if let (Some(near), Some(ticket)) = (near, ticket) {
+                near.keep_list(ticket, key, list.value.as_ref(), stamps, &list.stamps);
+                near.keep_rows(ticket, rows, &lookups, Some((epoch, found_epoch)));
+            }
+            Ok((list, lookups, found_epoch))
         })
     }
 
@@ -664,13 +822,7 @@ impl Cache for RedisCache {
             let next = random_starts(stamps.len());
             let mut args: Vec<&[u8]> = vec![&window];
             args.extend(next.iter().map(|value| value.as_bytes()));
-            self.server
-                .call("bump", async |server: &Server, link: &mut Link| {
-                    server
-                        .eval(link, Script::Bump, &keys, &args)
-                        .await
-                        .map(drop)
-                })
+            self.write_script("bump", Script::Bump, &keys, &args, true)
                 .await
         })
     }

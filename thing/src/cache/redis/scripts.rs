@@ -106,6 +106,45 @@ impl Server {
         link.loaded.fetch_or(script.bit(), Ordering::Relaxed);
         Ok(value)
     }
+
+    /// [`Server::eval`], then `then`'s commands in the same round trip;
+    /// returns every reply, the script's first.
+    pub(super) async fn eval_then(
+        &self,
+        link: &mut Link,
+        script: Script,
+        keys: &[&str],
+        args: &[&[u8]],
+        then: &[redis::Cmd],
+    ) -> Result<Vec<Value>, SendError> {
+        if then.is_empty() {
+            return Ok(vec![self.eval(link, script, keys, args).await?]);
+        }
+        let pipeline = |name: &str, body: &str| {
+            let mut pipe = redis::pipe();
+            let cmd = pipe.cmd(name).arg(body).arg(keys.len());
+            for key in keys {
+                cmd.arg(*key);
+            }
+            for arg in args {
+                cmd.arg(*arg);
+            }
+            for command in then {
+                pipe.add_command(command.clone());
+            }
+            pipe
+        };
+        if link.loaded.load(Ordering::Relaxed) & script.bit() != 0 {
+            match self.send(link, &pipeline("EVALSHA", script.sha())).await {
+                Err(SendError::Redis(err))
+                    if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {}
+                other => return other,
+            }
+        }
+        let values = self.send(link, &pipeline("EVAL", script.source())).await?;
+        link.loaded.fetch_or(script.bit(), Ordering::Relaxed);
+        Ok(values)
+    }
 }
 
 #[cfg(test)]
