@@ -51,25 +51,52 @@ async fn warm(db: &Db, cache: &RedisCache, id: i64) -> User {
     panic!("no near hit in 20 reads: {:?}", cache.near_stats());
 }
 
+/// Two handles on one prefix, each with a near tier: `a` on Redis, `b` on
+/// Redis or through a proxy; the table made, one user saved through `a` and
+/// served from `b`'s memory.
+struct Pair {
+    cache_a: RedisCache,
+    cache_b: RedisCache,
+    a: Db,
+    b: Db,
+    user: User,
+}
+
+async fn pair(c: &CacheTest, lease: Duration, proxy: Option<&Proxy>) -> Pair {
+    let prefix = unique_name();
+    let url_b = proxy.map_or_else(redis_url, |proxy| proxy.url_for(&redis_url()));
+    let cache_a = near(&redis_url(), &prefix, lease).await;
+    let cache_b = near(&url_b, &prefix, lease).await;
+    let (a, b) = (
+        handle(c, &cache_a, &prefix).await,
+        handle(c, &cache_b, &prefix).await,
+    );
+    a.create_table::<User>().await.unwrap();
+    let mut user = User::new("pair@example.com", "pair", 1);
+    user.save(&a).await.unwrap();
+    warm(&b, &cache_b, user.id()).await;
+    Pair {
+        cache_a,
+        cache_b,
+        a,
+        b,
+        user,
+    }
+}
+
 /// Writes through one handle, each read through the other handle's near
 /// tier at once after the write returned: never the old row.
 async fn writes_are_seen_at_once(backend: Backend) {
     let Some(c) = test_db(backend).await else {
         return;
     };
-    let prefix = unique_name();
-    let (cache_a, cache_b) = (
-        near(&redis_url(), &prefix, Duration::from_secs(1)).await,
-        near(&redis_url(), &prefix, Duration::from_secs(1)).await,
-    );
-    let (a, b) = (
-        handle(&c, &cache_a, &prefix).await,
-        handle(&c, &cache_b, &prefix).await,
-    );
-    a.create_table::<User>().await.unwrap();
-    let mut user = User::new("near@example.com", "near", 1);
-    user.save(&a).await.unwrap();
-    warm(&b, &cache_b, user.id()).await;
+    let Pair {
+        cache_a,
+        cache_b,
+        a,
+        b,
+        mut user,
+    } = pair(&c, Duration::from_secs(1), None).await;
     for age in 2..60 {
         user.age = age;
         user.save(&a).await.unwrap();
@@ -237,19 +264,15 @@ async fn a_cut_off_reader_stops_serving_and_the_writer_waits_for_its_lease() {
     let Some(c) = test_db(Backend::Sqlite).await else {
         return;
     };
-    let prefix = unique_name();
     let lease = Duration::from_millis(400);
     let proxy = Proxy::in_front_of(&redis_url()).await;
-    let cache_a = near(&redis_url(), &prefix, lease).await;
-    let cache_b = near(&proxy.url_for(&redis_url()), &prefix, lease).await;
-    let (a, b) = (
-        handle(&c, &cache_a, &prefix).await,
-        handle(&c, &cache_b, &prefix).await,
-    );
-    a.create_table::<User>().await.unwrap();
-    let mut user = User::new("cut@example.com", "c", 1);
-    user.save(&a).await.unwrap();
-    warm(&b, &cache_b, user.id()).await;
+    let Pair {
+        cache_b,
+        a,
+        b,
+        mut user,
+        ..
+    } = pair(&c, lease, Some(&proxy)).await;
     proxy.hang();
     let started = Instant::now();
     user.age = 2;
@@ -342,19 +365,14 @@ async fn a_write_returns_only_once_a_late_tier_applied_it() {
     let Some(c) = test_db(Backend::Sqlite).await else {
         return;
     };
-    let prefix = unique_name();
-    let lease = Duration::from_secs(3);
     let proxy = Proxy::in_front_of(&redis_url()).await;
-    let cache_a = near(&redis_url(), &prefix, lease).await;
-    let cache_b = near(&proxy.url_for(&redis_url()), &prefix, lease).await;
-    let (a, b) = (
-        handle(&c, &cache_a, &prefix).await,
-        handle(&c, &cache_b, &prefix).await,
-    );
-    a.create_table::<User>().await.unwrap();
-    let mut user = User::new("late@example.com", "l", 1);
-    user.save(&a).await.unwrap();
-    warm(&b, &cache_b, user.id()).await;
+    let Pair {
+        cache_a,
+        a,
+        b,
+        user,
+        ..
+    } = pair(&c, Duration::from_secs(3), Some(&proxy)).await;
     let before = cache_a.near_stats().unwrap();
     proxy.hang();
     let write = tokio::spawn({

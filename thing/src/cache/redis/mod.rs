@@ -152,9 +152,9 @@ impl RedisCacheBuilder {
     /// Puts a near tier in front of Redis: rows, lists and stamps read
     /// through this cache are kept in process memory and served from there,
     /// coherent with every other process's writes (see [`NearOptions`]).
-    /// Every process writing through this Redis must use a `RedisCache`
-    /// (with a near tier or not) of Thing 0.2 or later, so that its writes
-    /// wait for the near tiers.
+    /// Every handle writing under the same key prefix must have a near tier
+    /// too: a `RedisCache` without one does not announce its writes, so the
+    /// tiers could serve what it changed until their entries' maximum age.
     ///
     /// ```no_run
     /// use thing::cache::{NearOptions, RedisCache};
