@@ -550,13 +550,7 @@ impl RedisCache {
         let Some(near) = near else {
             return outcome.map(drop);
         };
-        near.forget(
-            names
-                .iter()
-                .map(|name| name.to_string())
-                .collect::<Vec<_>>()
-                .iter(),
-        );
+        near.forget(names.iter().copied());
         if let Some(announce) = announce {
             let replies = outcome.as_ref().ok().map(Vec::as_slice);
             near.settle(announce, replies).await?;

@@ -306,6 +306,14 @@ impl Near {
             .collect()
     }
 
+    /// A stamp's value, if the tier holds it.
+    fn stamp_value(store: &mut Store, stamp: &str, now: Instant) -> Option<u64> {
+        match store.get(stamp, now)? {
+            Held::Stamp(value) => Some(value),
+            Held::Value(_) => None,
+        }
+    }
+
     fn stamp_values(
         store: &mut Store,
         stamps: &[String],
@@ -313,13 +321,9 @@ impl Near {
     ) -> Option<Vec<Option<u64>>> {
         stamps
             .iter()
-            .map(|stamp| match store.get(stamp, now)? {
-                Held::Stamp(value) => Some(Some(value)),
-                Held::Value(_) => None,
-            })
+            .map(|stamp| Self::stamp_value(store, stamp, now).map(Some))
             .collect()
     }
-
     /// The rows, and the stamp if asked, all from memory.
     pub(super) fn rows(
         &self,
@@ -332,7 +336,7 @@ impl Near {
             return None;
         }
         let epoch = match stamp {
-            Some(stamp) => Some(Self::stamp_values(&mut store, &[stamp.to_owned()], now)?[0]?),
+            Some(stamp) => Some(Self::stamp_value(&mut store, stamp, now)?),
             None => None,
         };
         let rows = Self::values(&mut store, keys, now)?;
@@ -412,7 +416,7 @@ impl Near {
     }
 
     /// Drops `keys` from memory (a write of this process changed them).
-    pub(super) fn forget<'k>(&self, keys: impl IntoIterator<Item = &'k String>) {
+    pub(super) fn forget<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
         let mut store = self.shared.store();
         for key in keys {
             store.invalidate(key);
