@@ -5,6 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// How long after a lost connection an idle connection is still pinged.
+const LOSS_SLACK: Duration = Duration::from_millis(2);
+
 /// The statement timeout, and when a connection was last lost.
 #[derive(Debug)]
 pub(crate) struct Health {
@@ -12,7 +15,7 @@ pub(crate) struct Health {
     /// Idle connections older than this are pinged before use.
     idle_check: Duration,
     started: Instant,
-    /// When a connection was last lost, in ms since `started` plus one; 0 for
+    /// When a connection was last lost, in µs since `started` plus one; 0 for
     /// never.
     lost_at: AtomicU64,
 }
@@ -32,7 +35,7 @@ impl Health {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX) + 1
     }
 
     /// A connection died (the server restarted, the network dropped it): the
@@ -43,14 +46,17 @@ impl Health {
 
     /// Whether an idle connection, idle for `idle_for`, should be pinged
     /// before it is used: it has been idle longer than the idle check, or since
-    /// before a connection was lost.
+    /// before a connection was lost (or up to [`LOSS_SLACK`] after: the two
+    /// clocks read here and in the pool round apart, and a needless ping costs
+    /// less than a dead connection handed out).
     pub fn should_ping(&self, idle_for: Duration) -> bool {
         if idle_for >= self.idle_check {
             return true;
         }
         let lost_at = self.lost_at.load(Ordering::Acquire);
-        let idle_ms = u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX);
-        lost_at != 0 && self.now().saturating_sub(idle_ms) <= lost_at
+        let idle_us = u64::try_from(idle_for.as_micros()).unwrap_or(u64::MAX);
+        let slack = u64::try_from(LOSS_SLACK.as_micros()).unwrap_or(0);
+        lost_at != 0 && self.now().saturating_sub(idle_us) <= lost_at + slack
     }
 }
 

@@ -251,8 +251,8 @@ impl<DB: Backend> Session<'_, DB> {
     }
 
     /// Runs one statement within the statement timeout. On the pool, a read
-    /// whose connection turns out dead is run once more on another (a write is
-    /// not: it may have been applied).
+    /// whose connection turns out dead is run again on another, at most once
+    /// per pooled connection (a write is not: it may have been applied).
     ///
     /// Boxed: one allocation per statement keeps the futures of operations
     /// shallow, so that no caller's crate reaches the compiler's query depth
@@ -287,22 +287,33 @@ impl<DB: Backend> Session<'_, DB> {
             Conn::Pool(pool) => *pool,
         };
         let again = (!matches!(op, Op::Execute)).then(|| (sql.clone(), args.clone()));
-        match on_pool(pool, self.health, &mut op, sql, args).await {
-            Err(Error::Database(err)) if is_connection_error(&err) => {
-                self.health.lost();
-                match again {
-                    Some((sql, args)) => {
-                        if let Op::Each(sink) = &mut op {
-                            sink.restart();
-                        }
-                        on_pool(pool, self.health, &mut op, sql, args).await
-                    }
-                    None => Err(Error::Database(err)),
+        let mut outcome = on_pool(pool, self.health, &mut op, sql, args).await;
+        if let Some((sql, args)) = again {
+            // A server going down closes its connections one after another, so
+            // the next one may pass its ping and die under the statement: a
+            // read tries again while that happens, at most once per pooled
+            // connection (each try drops one; past them the pool opens new ones).
+            for _ in 0..pool.options().get_max_connections() {
+                if !lost_connection(&outcome) {
+                    break;
                 }
+                self.health.lost();
+                if let Op::Each(sink) = &mut op {
+                    sink.restart();
+                }
+                outcome = on_pool(pool, self.health, &mut op, sql.clone(), args.clone()).await;
             }
-            outcome => outcome,
         }
+        if lost_connection(&outcome) {
+            self.health.lost();
+        }
+        outcome
     }
+}
+
+/// Whether `outcome` failed because its connection did, not its statement.
+fn lost_connection<T>(outcome: &Result<T>) -> bool {
+    matches!(outcome, Err(Error::Database(err)) if is_connection_error(err))
 }
 
 /// Runs one statement on a connection of `pool`, the wait for the connection

@@ -246,8 +246,9 @@ impl DbBuilder {
     /// 60 s), and drops it if the ping fails; connections used more recently
     /// are handed out without a ping. Once a statement finds its connection
     /// dead (the server restarted), every connection idle since then is
-    /// pinged too, and a read that failed that way runs once more on another
-    /// connection. `Duration::ZERO` pings on every checkout (sqlx's
+    /// pinged too, and a read that failed that way runs again on another
+    /// connection (at most once per pooled connection, as a restarting server
+    /// closes them one after another). `Duration::ZERO` pings on every checkout (sqlx's
     /// `test_before_acquire`); `Duration::MAX` never for idleness, only after
     /// a lost connection.
     ///
