@@ -243,6 +243,59 @@ observed! {
     }
 }
 
+/// A near tier: a hit from process memory is `near_hits` in its span (no
+/// round trip) and in `Db::stats`; a write that waited for the other handle's
+/// tier is `near_write_waits`; `reset_stats` starts both from zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_hits_and_write_waits_are_counted() {
+    let (_lock, capture) = capture().await;
+    let Some(c) = CacheTest::new(Backend::Sqlite, CacheKind::Near).await else {
+        return;
+    };
+    let (writer, reader) = (c.handle().await, c.handle().await);
+    writer.create_table::<User>().await.unwrap();
+    let mut user = User::new("near@x", "Near", 30);
+    user.save(&writer).await.unwrap();
+    // The first read fills Redis; a later one keeps Redis' reply in memory
+    // (once the fill's own invalidation came back), and the next is served
+    // from there.
+    reader.reset_stats();
+    for _ in 0..50 {
+        if reader.stats().near_hits > 0 {
+            break;
+        }
+        User::by_id(&reader, user.base.id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(reader.stats().near_hits > 0, "{:?}", reader.stats());
+    reader.reset_stats();
+    capture.clear();
+    User::by_id(&reader, user.base.id).await.unwrap();
+    let hit = only(&capture, "thing.by_id").await;
+    assert_eq!(hit.field("cache"), Some("hit"));
+    // Two keys: the row, and the stamp it is checked against.
+    assert_eq!(hit.field("near_hits"), Some("2"));
+    assert_eq!(hit.field("cache_round_trips"), None, "{hit:?}");
+    let stats = reader.stats();
+    assert_eq!(
+        (stats.near_hits, stats.cache_round_trips),
+        (2, 0),
+        "{stats:?}"
+    );
+
+    writer.reset_stats();
+    capture.clear();
+    user.age = 31;
+    user.save(&writer).await.unwrap();
+    let save = only(&capture, "thing.save").await;
+    assert_eq!(save.field("near_write_waits"), Some("1"), "{save:?}");
+    assert_eq!(writer.stats().near_write_waits, 1);
+    reader.reset_stats();
+    assert_eq!(reader.stats().near_hits, 0);
+    assert_eq!(User::by_id(&reader, user.base.id).await.unwrap().age, 31);
+    c.finish().await;
+}
+
 /// Operations slower than the threshold are a WARN event under `thing::slow`,
 /// inside their span; with no threshold there is none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

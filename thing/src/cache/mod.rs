@@ -255,6 +255,21 @@ pub struct Fill {
 
 pub use crate::error::{CacheError, CacheErrorKind};
 
+/// The running totals a [`Cache`] keeps itself, from [`Cache::counts`]; a
+/// [`Db`](crate::Db) reports what they grew by since its last reset in
+/// [`Stats`](crate::Stats) (`cache_round_trips`, `near_hits`, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Round trips to the cache server.
+    pub round_trips: u64,
+    /// Keys served by a near tier from process memory.
+    pub near_hits: u64,
+    /// Times a near tier dropped everything it held.
+    pub near_flushes: u64,
+    /// Writes that waited for other processes' near tiers.
+    pub near_write_waits: u64,
+}
+
 /// What [`Cache::get_stamped`] found: a list's bytes, if cached, and the value
 /// of each of its stamps now (`None`: the stamp does not exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -492,6 +507,15 @@ pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// Cache round trips made so far (0 for an in-process cache).
     fn round_trips(&self) -> u64 {
         0
+    }
+
+    /// What the cache counted itself so far, read into [`Stats`](crate::Stats).
+    /// Default: the [round trips](Cache::round_trips), nothing else.
+    fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            round_trips: self.round_trips(),
+            ..CacheCounts::default()
+        }
     }
 
     /// Whether other processes share this cache (and so may miss an

@@ -4,6 +4,7 @@
 use super::pool::Pool;
 use crate::backend::dialect::Dialect;
 use crate::backend::health::Health;
+use crate::cache::CacheCounts;
 use crate::cache::context::CacheContext;
 #[cfg(feature = "test-hooks")]
 use crate::cache::hooks::{Gate, PausePoint};
@@ -137,18 +138,19 @@ impl Db {
         self.inner.cache.as_ref()
     }
 
-    fn cache_round_trips(&self) -> u64 {
-        self.cache().map_or(0, |cache| cache.store.round_trips())
+    fn cache_counts(&self) -> CacheCounts {
+        self.cache()
+            .map_or_else(CacheCounts::default, |cache| cache.store.counts())
     }
 
     /// What this handle has done since it was created or last reset.
     pub fn stats(&self) -> Stats {
-        self.inner.stats.snapshot(self.cache_round_trips())
+        self.inner.stats.snapshot(self.cache_counts())
     }
 
     /// Sets every counter of [`Db::stats`] back to zero.
     pub fn reset_stats(&self) {
-        self.inner.stats.reset(self.cache_round_trips());
+        self.inner.stats.reset(self.cache_counts());
     }
 
     /// How many cache invalidations of this handle's writes the cache has not

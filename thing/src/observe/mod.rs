@@ -47,6 +47,8 @@ macro_rules! span {
             query_misses = tracing::field::Empty,
             invalidations = tracing::field::Empty,
             cache_errors = tracing::field::Empty,
+            near_hits = tracing::field::Empty,
+            near_write_waits = tracing::field::Empty,
             error = tracing::field::Empty,
         )
     };
@@ -66,6 +68,8 @@ const RECORDED: &[Counter] = &[
     Counter::query_misses,
     Counter::invalidations,
     Counter::cache_errors,
+    Counter::near_hits,
+    Counter::near_write_waits,
 ];
 
 /// The future of operation `$name` doing `$work` inside `$span`: `$work`

@@ -1,5 +1,6 @@
 //! Counters of what a [`Db`](crate::Db) did, for tests and monitoring.
 
+use crate::cache::CacheCounts;
 use futures_util::FutureExt;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,16 +18,22 @@ pub(crate) enum StatementKind {
 
 /// Declares every counter once: the public [`Stats`] field, the atomic counter
 /// behind it, its [`Counter`], and its metric name, with the snapshot and reset
-/// that copy between them.
+/// that copy between them. The counters after `kept by the cache` are running
+/// totals the cache keeps itself (`stats_field = CacheCounts field`): the
+/// handle keeps only where they stood at its last reset.
 macro_rules! counters {
-    ($(#[$stats_doc:meta])* pub struct Stats; $($(#[$doc:meta])* $name:ident,)*) => {
+    (
+        $(#[$stats_doc:meta])* pub struct Stats;
+        $($(#[$doc:meta])* $name:ident,)*
+        ; kept by the cache:
+        $($(#[$kept_doc:meta])* $kept:ident = $source:ident,)*
+    ) => {
         $(#[$stats_doc])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
         pub struct Stats {
             $($(#[$doc])* pub $name: u64,)*
-            /// Round trips to the cache server (0 for the in-process cache).
-            pub cache_round_trips: u64,
+            $($(#[$kept_doc])* pub $kept: u64,)*
         }
 
         /// One of the counters of [`Stats`].
@@ -35,18 +42,18 @@ macro_rules! counters {
         #[repr(usize)]
         pub(crate) enum Counter {
             $($name,)*
-            cache_round_trips,
+            $($kept,)*
         }
 
         impl Counter {
             /// Every counter, in the order of their fields.
-            pub const ALL: &[Counter] = &[$(Counter::$name,)* Counter::cache_round_trips];
+            pub const ALL: &[Counter] = &[$(Counter::$name,)* $(Counter::$kept,)*];
 
             /// The field name, which is also the span field of the counter.
             pub const fn name(self) -> &'static str {
                 match self {
                     $(Counter::$name => stringify!($name),)*
-                    Counter::cache_round_trips => "cache_round_trips",
+                    $(Counter::$kept => stringify!($kept),)*
                 }
             }
 
@@ -56,7 +63,7 @@ macro_rules! counters {
             pub const fn metric(self) -> &'static str {
                 match self {
                     $(Counter::$name => concat!("thing_", stringify!($name), "_total"),)*
-                    Counter::cache_round_trips => "thing_cache_round_trips_total",
+                    $(Counter::$kept => concat!("thing_", stringify!($kept), "_total"),)*
                 }
             }
         }
@@ -64,8 +71,8 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub(crate) struct StatsCounters {
             $($name: AtomicU64,)*
-            /// The cache's round-trip count when the counters were last reset.
-            round_trips_base: AtomicU64,
+            /// The cache's own counts when the counters were last reset.
+            $($kept: AtomicU64,)*
         }
 
         impl StatsCounters {
@@ -73,29 +80,28 @@ macro_rules! counters {
                 match counter {
                     $(Counter::$name => &self.$name,)*
                     // Kept by the cache itself; see `snapshot`.
-                    Counter::cache_round_trips => &self.round_trips_base,
+                    $(Counter::$kept => &self.$kept,)*
                 }
             }
 
-            /// The counters now; `round_trips` is the cache's own running count.
-            pub fn snapshot(&self, round_trips: u64) -> Stats {
-                let base = self.round_trips_base.load(Ordering::Relaxed);
+            /// The counters now; `cache` is what the cache counted in all.
+            pub fn snapshot(&self, cache: CacheCounts) -> Stats {
                 Stats {
                     $($name: self.$name.load(Ordering::Relaxed),)*
-                    cache_round_trips: round_trips.saturating_sub(base),
+                    $($kept: cache.$source.saturating_sub(self.$kept.load(Ordering::Relaxed)),)*
                 }
             }
 
-            pub fn reset(&self, round_trips: u64) {
+            pub fn reset(&self, cache: CacheCounts) {
                 $(self.$name.store(0, Ordering::Relaxed);)*
-                self.round_trips_base.store(round_trips, Ordering::Relaxed);
+                $(self.$kept.store(cache.$source, Ordering::Relaxed);)*
             }
         }
 
         impl Stats {
             /// Every counter, in the order of [`Counter::ALL`].
             pub(crate) fn fields(&self) -> [u64; COUNTERS] {
-                [$(self.$name,)* self.cache_round_trips]
+                [$(self.$name,)* $(self.$kept,)*]
             }
         }
 
@@ -104,7 +110,7 @@ macro_rules! counters {
             pub fn stats(&self) -> Stats {
                 Stats {
                     $($name: self.get(Counter::$name),)*
-                    cache_round_trips: self.get(Counter::cache_round_trips),
+                    $($kept: self.get(Counter::$kept),)*
                 }
             }
         }
@@ -161,6 +167,19 @@ counters! {
     /// Reads that waited for the same load by another caller in this process
     /// (single flight) instead of reading the database themselves.
     joins,
+    ; kept by the cache:
+    /// Round trips to the cache server (0 for the in-process cache).
+    cache_round_trips = round_trips,
+    /// Keys (rows, lists, stamps) served from a `RedisCache`'s
+    /// [near tier](crate::cache::RedisCacheBuilder::near) without a round trip.
+    near_hits = near_hits,
+    /// Times the near tier dropped everything it held (a lost connection, a
+    /// `FLUSHALL`, a lease that ran out). Counted by the tier's own task: a
+    /// span never shows one.
+    near_flushes = near_flushes,
+    /// Writes that waited for another process's near tier to drop what they
+    /// changed.
+    near_write_waits = near_write_waits,
 }
 
 impl Stats {
@@ -236,9 +255,37 @@ impl StatsCounters {
 /// the running total that [`Stats::cache_round_trips`] reports.)
 #[cfg(feature = "redis")]
 pub(crate) fn cache_round_trip() {
-    count_in_operation(Counter::cache_round_trips, 1);
+    counted_by_cache(Counter::cache_round_trips, 1);
+}
+
+/// `n` keys served by the near tier, counted in the operation running now.
+#[cfg(feature = "redis")]
+pub(crate) fn near_hits(n: u64) {
+    counted_by_cache(Counter::near_hits, n);
+}
+
+/// A write that waited for other near tiers, counted in the operation running
+/// now.
+#[cfg(feature = "redis")]
+pub(crate) fn near_write_wait() {
+    counted_by_cache(Counter::near_write_waits, 1);
+}
+
+/// A near tier's flush, for the `metrics` recorder (no operation is running:
+/// the tier's task flushes).
+#[cfg(feature = "redis")]
+pub(crate) fn near_flush() {
     #[cfg(feature = "metrics")]
-    metrics::counter!(Counter::cache_round_trips.metric()).increment(1);
+    metrics::counter!(Counter::near_flushes.metric()).increment(1);
+}
+
+/// `n` of `counter`, which the cache keeps the total of: in the operation
+/// running now and in the `metrics` recorder.
+#[cfg(feature = "redis")]
+fn counted_by_cache(counter: Counter, n: u64) {
+    count_in_operation(counter, n);
+    #[cfg(feature = "metrics")]
+    metrics::counter!(counter.metric()).increment(n);
 }
 
 /// The counters of one operation, while it runs (see [`Operation::scope`]).

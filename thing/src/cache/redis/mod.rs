@@ -11,8 +11,8 @@ mod scripts;
 mod wire;
 
 use super::{
-    Cache, CacheError, CacheErrorKind, CacheFuture, Fill, LeaseToken, Lookup, StampedFill,
-    StampedLookup, WriteKeys,
+    Cache, CacheCounts, CacheError, CacheErrorKind, CacheFuture, Fill, LeaseToken, Lookup,
+    StampedFill, StampedLookup, WriteKeys,
 };
 use connection::{Link, Server};
 use deadpool_redis::redis::{self, IntoConnectionInfo, Value};
@@ -823,6 +823,16 @@ impl Cache for RedisCache {
 
     fn round_trips(&self) -> u64 {
         self.server.round_trips()
+    }
+
+    fn counts(&self) -> CacheCounts {
+        let near = self.near_stats().unwrap_or_default();
+        CacheCounts {
+            round_trips: self.round_trips(),
+            near_hits: near.hits,
+            near_flushes: near.flushes,
+            near_write_waits: near.write_waits,
+        }
     }
 
     fn is_available(&self) -> bool {

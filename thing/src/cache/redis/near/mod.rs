@@ -16,6 +16,7 @@ mod store;
 mod tracking;
 
 use crate::cache::{CacheError, CacheErrorKind, Lookup, StampedLookup};
+use crate::observe::stats;
 use deadpool_redis::redis::{self, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,6 +209,7 @@ impl Shared {
     fn flushed(&self, held: bool) {
         if held {
             self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+            stats::near_flush();
         }
     }
 }
@@ -288,6 +290,7 @@ impl Near {
             .counters
             .hits
             .fetch_add(keys as u64, Ordering::Relaxed);
+        stats::near_hits(keys as u64);
     }
 
     /// A call going to Redis: its ticket, for keeping what it reads.
@@ -509,6 +512,7 @@ impl Near {
     async fn wait(&self, announce: &Announce, others: Vec<(u64, Instant)>) {
         let counters = &self.shared.counters;
         counters.write_waits.fetch_add(1, Ordering::Relaxed);
+        stats::near_write_wait();
         let started = Instant::now();
         let waiter = &announce.waiter;
         loop {
