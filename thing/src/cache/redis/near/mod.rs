@@ -227,11 +227,19 @@ impl Drop for Near {
 }
 
 /// A write's marker, announced after its script: other tiers answer it once
-/// they dropped what the write changed.
+/// they dropped what the write changed. Dropped (the write done, or its
+/// future dropped mid-way), it takes its waiter out of the map.
 pub(super) struct Announce {
     write: u64,
     incarnation: Option<u64>,
     waiter: Arc<Waiter>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Announce {
+    fn drop(&mut self) {
+        self.shared.waiters().remove(&self.write);
+    }
 }
 
 impl Near {
@@ -436,6 +444,7 @@ impl Near {
             write,
             incarnation: self.shared.store().incarnation(),
             waiter,
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -471,16 +480,14 @@ impl Near {
             Some(replies) => self.live_others(&announce, replies),
             None => Ok(Vec::new()),
         };
-        let outcome = match others {
+        match others {
             Ok(others) if !others.is_empty() => {
                 self.wait(&announce, others).await;
                 Ok(())
             }
             Ok(_) => Ok(()),
             Err(err) => Err(err),
-        };
-        self.shared.waiters().remove(&announce.write);
-        outcome
+        }
     }
 
     /// The other tiers whose lease had not run out at the server's time, with
@@ -593,6 +600,7 @@ fn tier_pairs(reply: &Value) -> Option<Vec<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deadpool_redis::redis::IntoConnectionInfo;
 
     fn bulk(text: &str) -> Value {
         Value::BulkString(text.as_bytes().to_vec())
@@ -610,6 +618,18 @@ mod tests {
         ]);
         assert_eq!(tier_pairs(&tiers), Some(vec![(42, 1_700_000_001_000)]));
         assert_eq!(tier_pairs(&Value::Nil), None);
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_before_it_settled_leaves_no_waiter() {
+        let info = "redis://127.0.0.1:1".into_connection_info().unwrap();
+        let near = Near::start(NearOptions::new(), info, Duration::from_millis(10));
+        let settled = near.announce();
+        near.settle(settled, None).await.unwrap();
+        let dropped = near.announce();
+        assert_eq!(near.shared.waiters().len(), 1);
+        drop(dropped);
+        assert!(near.shared.waiters().is_empty(), "the waiter leaked");
     }
 
     #[test]
