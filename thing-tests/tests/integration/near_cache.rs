@@ -256,6 +256,71 @@ async fn a_stalled_tier_costs_a_write_its_lease_once() {
     c.finish().await;
 }
 
+/// A process that stalls (the one thread of its runtime blocked, as in a long
+/// pause or `SIGSTOP`): a write through another handle returns once the
+/// stalled tier's lease ran out, without its answer, and the stalled
+/// process's first read after waking (before it applied anything queued
+/// meanwhile) does not serve the old row from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_process_stops_serving_and_writers_go_on() {
+    let Some(c) = test_db(Backend::Sqlite).await else {
+        return;
+    };
+    let prefix = unique_name();
+    let lease = Duration::from_millis(400);
+    let cache_a = near(&redis_url(), &prefix, lease).await;
+    let a = handle(&c, &cache_a, &prefix).await;
+    a.create_table::<User>().await.unwrap();
+    let mut user = User::new("stalled@example.com", "s", 1);
+    user.save(&a).await.unwrap();
+
+    let (ready, is_ready) = tokio::sync::oneshot::channel();
+    let (url, id) = (c.t.url.clone(), user.id());
+    let reader = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let cache_b = near(&redis_url(), &prefix, lease).await;
+            let b = Db::builder(&url)
+                .key_prefix(prefix)
+                .cache(cache_b.clone())
+                .build()
+                .await
+                .unwrap();
+            warm(&b, &cache_b, id).await;
+            ready.send(()).unwrap();
+            // The stall: nothing of this runtime runs, the tier's tracking
+            // connection and heartbeat included.
+            std::thread::sleep(Duration::from_secs(3));
+            let hits = cache_b.near_stats().unwrap().hits;
+            let age = User::by_id(&b, id).await.unwrap().age;
+            (age, cache_b.near_stats().unwrap().hits - hits)
+        })
+    });
+    is_ready.await.unwrap();
+    let started = Instant::now();
+    user.age = 2;
+    user.save(&a).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        !reader.is_finished(),
+        "the write returned after {waited:?}, only once the stalled process woke"
+    );
+    let stats = cache_a.near_stats().unwrap();
+    assert_eq!(stats.lease_expiries, 1, "waited for the lease: {stats:?}");
+    let (age, hits) = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (age, hits),
+        (2, 0),
+        "the stalled process's first read after waking"
+    );
+    c.finish().await;
+}
+
 /// The reader's connection to Redis (its tracking connection with it) hangs
 /// in a proxy: it stops serving hits within its lease, the writer returns
 /// once that lease ran out, and the reader's next read sees the new row.
