@@ -406,6 +406,22 @@ impl RedisCache {
         self.near.as_ref().map(|near| near.stats())
     }
 
+    /// Test hook (feature `test-hooks`): the next row lookup that goes to
+    /// Redis stops after Redis' reply, before the near tier keeps any of it,
+    /// notifies `reached`, and waits for `release`. Does nothing without a
+    /// near tier.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn __pause_next_near_keep(
+        &self,
+        reached: Arc<tokio::sync::Notify>,
+        release: Arc<tokio::sync::Notify>,
+    ) {
+        if let Some(near) = &self.near {
+            near.pause_next_keep(reached, release);
+        }
+    }
+
     /// Whether the [near tier](RedisCacheBuilder::near) holds its lease now,
     /// and so serves hits from process memory (`false` without one).
     pub fn is_near_serving(&self) -> bool {
@@ -465,6 +481,7 @@ impl RedisCache {
         }
         let ticket = near.ticket();
         let (lookups, epoch) = self.lookup(keys, stamp).await?;
+        near.before_keep().await;
         near.keep_rows(ticket, keys, &lookups, stamp.map(|stamp| (stamp, epoch)));
         Ok((lookups, epoch))
     }

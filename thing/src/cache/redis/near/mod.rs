@@ -191,6 +191,10 @@ struct Shared {
     waiters: Mutex<HashMap<u64, Arc<Waiter>>>,
     next_write: AtomicU64,
     counters: Counters,
+    /// Test hook: where the next lookup stops between Redis' reply and
+    /// keeping it (`reached`, `release`).
+    #[cfg(feature = "test-hooks")]
+    keep_gate: Mutex<Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>)>>,
 }
 
 impl Shared {
@@ -256,6 +260,8 @@ impl Near {
             waiters: Mutex::new(HashMap::new()),
             next_write: AtomicU64::new(1),
             counters: Counters::default(),
+            #[cfg(feature = "test-hooks")]
+            keep_gate: Mutex::new(None),
         });
         let task = tokio::spawn(tracking::run(Arc::clone(&shared), info, connect_timeout));
         Self { shared, task }
@@ -375,6 +381,30 @@ impl Near {
         drop(store);
         self.hit(stamps.len() + usize::from(!key.is_empty()));
         Some(StampedLookup { value, stamps })
+    }
+
+    /// Test hook: the next lookup through Redis stops after the reply, before
+    /// anything of it is kept, notifies `reached` and waits for `release`.
+    #[cfg(feature = "test-hooks")]
+    pub(super) fn pause_next_keep(
+        &self,
+        reached: Arc<tokio::sync::Notify>,
+        release: Arc<tokio::sync::Notify>,
+    ) {
+        *self.shared.keep_gate.lock().unwrap() = Some((reached, release));
+    }
+
+    /// Stops at the gate of [`Near::pause_next_keep`], if set (a no-op
+    /// without the `test-hooks` feature).
+    pub(super) async fn before_keep(&self) {
+        #[cfg(feature = "test-hooks")]
+        {
+            let gate = self.shared.keep_gate.lock().unwrap().take();
+            if let Some((reached, release)) = gate {
+                reached.notify_one();
+                release.notified().await;
+            }
+        }
     }
 
     /// Keeps what a lookup found: its hits, and the stamp.
