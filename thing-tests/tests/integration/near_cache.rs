@@ -398,6 +398,45 @@ async fn a_cut_off_reader_stops_serving_and_the_writer_waits_for_its_lease() {
     c.finish().await;
 }
 
+/// A writer without a near tier does not wait for the tiers: with the
+/// reader's invalidations held up in a proxy, the reader may serve the old
+/// row, but once its lease (counted from a heartbeat sent before the write)
+/// ran out it no longer does, so the old row is never served past one lease
+/// after the write returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_without_a_tier_is_seen_within_one_lease() {
+    let Some(c) = test_db(Backend::Sqlite).await else {
+        return;
+    };
+    let lease = Duration::from_millis(400);
+    let proxy = Proxy::in_front_of(&redis_url()).await;
+    let prefix = unique_name();
+    let cache_b = near(&proxy.url_for(&redis_url()), &prefix, lease).await;
+    let plain = RedisCache::connect(&redis_url()).await.unwrap();
+    let (a, b) = (
+        handle(&c, &plain, &prefix).await,
+        handle(&c, &cache_b, &prefix).await,
+    );
+    a.create_table::<User>().await.unwrap();
+    let mut user = User::new("plain@example.com", "p", 1);
+    user.save(&a).await.unwrap();
+    warm(&b, &cache_b, user.id()).await;
+    proxy.hang();
+    user.age = 2;
+    user.save(&a).await.unwrap();
+    let returned = Instant::now();
+    tokio::time::sleep(lease).await;
+    let seen = User::by_id(&b, user.id()).await.unwrap().age;
+    assert_eq!(
+        seen,
+        2,
+        "read {:?} after the write returned",
+        returned.elapsed()
+    );
+    proxy.resume();
+    c.finish().await;
+}
+
 /// A private Redis: `FLUSHALL` empties the tier (a flush push), and a killed
 /// server ends its lease; after a restart it serves again, without the old
 /// entries.

@@ -152,9 +152,10 @@ impl RedisCacheBuilder {
     /// Puts a near tier in front of Redis: rows, lists and stamps read
     /// through this cache are kept in process memory and served from there,
     /// coherent with every other process's writes (see [`NearOptions`]).
-    /// Every handle writing under the same key prefix must have a near tier
-    /// too: a `RedisCache` without one does not announce its writes, so the
-    /// tiers could serve what it changed until their entries' maximum age.
+    /// Give every handle writing under the same key prefix a near tier too:
+    /// a `RedisCache` without one does not wait for the tiers, so they may
+    /// serve what it changed for up to one [lease](NearOptions::lease_time)
+    /// after its write returned.
     ///
     /// ```no_run
     /// use thing::cache::{NearOptions, RedisCache};

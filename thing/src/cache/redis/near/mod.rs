@@ -28,11 +28,13 @@ use store::{Held, Store, Ticket};
 /// [`RedisCacheBuilder::near`](super::RedisCacheBuilder::near).
 ///
 /// The tier serves hits from process memory only while it holds a lease that
-/// its heartbeat renews, and every write through a `RedisCache` on the same
-/// Redis returns only once every other live tier has dropped what it changed
-/// (or that tier's lease ran out). So no read through any handle on that
-/// Redis, with a near tier or not, returns a value older than a write that
-/// returned before it started.
+/// its heartbeat renews, and every write through a `RedisCache` with a near
+/// tier on the same Redis returns only once every other live tier has dropped
+/// what it changed (or that tier's lease ran out). So no read through any
+/// handle on that Redis, with a near tier or not, returns a value older than
+/// such a write that returned before it started. A write through a
+/// `RedisCache` without a near tier does not wait: the tiers may serve the old
+/// value for up to one lease after it returned.
 ///
 /// ```
 /// use thing::cache::NearOptions;
