@@ -538,31 +538,34 @@ impl RedisCache {
         args.extend(next.iter().map(|value| value.as_bytes()));
         // A failed write changed nothing another tier may hold: no wait.
         let announces = what != "abort_write";
-        self.write_script(what, Script::EndWrite, &names, &args, announces)
+        self.write_script(what, Script::EndWrite, &names, args, announces)
             .await
     }
 
-    /// Runs a write's script; with a near tier, drops its keys from memory
-    /// once it ran, and (when `announces`) waits for the other live tiers
-    /// to drop them too.
+    /// Runs a write's script, `args` followed by its announcement to the near
+    /// tiers (empty without a near tier, or when it does not `announces`);
+    /// with a near tier, drops its keys from memory once it ran, and waits
+    /// for the other live tiers to drop them too.
     async fn write_script(
         &self,
         what: &str,
         script: Script,
         names: &[&str],
-        args: &[&[u8]],
+        args: Vec<&[u8]>,
         announces: bool,
     ) -> Result<(), CacheError> {
         let near = self.near.as_ref();
         let announce = near.filter(|_| announces).map(|near| near.announce());
-        let then = match (near, &announce) {
-            (Some(near), Some(announce)) => near.announce_commands(announce),
-            _ => Vec::new(),
+        let words = match (near, &announce) {
+            (Some(near), Some(announce)) => near.announce_args(announce),
+            _ => Default::default(),
         };
+        let mut args = args;
+        args.extend(words.iter().map(Vec::as_slice));
         let outcome = self
             .server
             .call(what, async |server: &Server, link: &mut Link| {
-                server.eval_then(link, script, names, args, &then).await
+                server.eval(link, script, names, &args).await
             })
             .await;
         let Some(near) = near else {
@@ -570,8 +573,7 @@ impl RedisCache {
         };
         near.forget(names.iter().copied());
         if let Some(announce) = announce {
-            let replies = outcome.as_ref().ok().map(Vec::as_slice);
-            near.settle(announce, replies).await?;
+            near.settle(announce, outcome.as_ref().ok()).await?;
         }
         outcome.map(drop)
     }
@@ -834,7 +836,7 @@ impl Cache for RedisCache {
             let next = random_starts(stamps.len());
             let mut args: Vec<&[u8]> = vec![&window];
             args.extend(next.iter().map(|value| value.as_bytes()));
-            self.write_script("bump", Script::Bump, &keys, &args, true)
+            self.write_script("bump", Script::Bump, &keys, args, true)
                 .await
         })
     }

@@ -5,7 +5,7 @@
 
 use super::connection::{Link, SendError, Server};
 use crate::hash::sha1_hex;
-use deadpool_redis::redis::{self, ErrorKind, FromRedisValue, ServerErrorKind, Value};
+use deadpool_redis::redis::{self, ErrorKind, ServerErrorKind, Value};
 use std::sync::LazyLock;
 use std::sync::atomic::Ordering;
 
@@ -84,75 +84,19 @@ impl Server {
         keys: &[&str],
         args: &[&[u8]],
     ) -> Result<Value, SendError> {
-        self.run_script(link, script, |name, body| {
-            Sent::Command(script_command(name, body, keys, args))
-        })
-        .await
-    }
-
-    /// [`Server::eval`], then `then`'s commands in the same round trip;
-    /// returns every reply, the script's first.
-    pub(super) async fn eval_then(
-        &self,
-        link: &mut Link,
-        script: Script,
-        keys: &[&str],
-        args: &[&[u8]],
-        then: &[redis::Cmd],
-    ) -> Result<Vec<Value>, SendError> {
-        if then.is_empty() {
-            return Ok(vec![self.eval(link, script, keys, args).await?]);
-        }
-        self.run_script(link, script, |name, body| {
-            let mut pipe = redis::pipe();
-            pipe.add_command(script_command(name, body, keys, args));
-            for command in then {
-                pipe.add_command(command.clone());
-            }
-            Sent::Pipeline(pipe)
-        })
-        .await
-    }
-
-    /// Sends what `build` makes of (`EVALSHA`, the SHA-1) when the script
-    /// was sent on this connection before, and of (`EVAL`, the source) when
-    /// it was not or the server answered `NOSCRIPT`.
-    async fn run_script<T: FromRedisValue>(
-        &self,
-        link: &mut Link,
-        script: Script,
-        build: impl Fn(&str, &str) -> Sent,
-    ) -> Result<T, SendError> {
         if link.loaded.load(Ordering::Relaxed) & script.bit() != 0 {
-            match self.send_built(link, &build("EVALSHA", script.sha())).await {
+            let by_sha = script_command("EVALSHA", script.sha(), keys, args);
+            match self.send(link, &by_sha).await {
                 Err(SendError::Redis(err))
                     if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {}
                 other => return other,
             }
         }
-        let value = self
-            .send_built(link, &build("EVAL", script.source()))
-            .await?;
+        let by_source = script_command("EVAL", script.source(), keys, args);
+        let value = self.send(link, &by_source).await?;
         link.loaded.fetch_or(script.bit(), Ordering::Relaxed);
         Ok(value)
     }
-
-    async fn send_built<T: FromRedisValue>(
-        &self,
-        link: &mut Link,
-        sent: &Sent,
-    ) -> Result<T, SendError> {
-        match sent {
-            Sent::Command(cmd) => self.send(link, cmd).await,
-            Sent::Pipeline(pipe) => self.send(link, pipe).await,
-        }
-    }
-}
-
-/// A script call as sent: its command alone, or a pipeline beginning with it.
-enum Sent {
-    Command(redis::Cmd),
-    Pipeline(redis::Pipeline),
 }
 
 /// `name` (`EVAL` or `EVALSHA`) of `body` with `keys` and `args`.

@@ -480,72 +480,43 @@ impl Near {
         }
     }
 
-    /// The commands sent after the write's script, in its round trip: the
-    /// marker (set under the tracked prefix, so every tier gets it after the
-    /// write's keys), the live tiers, and the server's time.
-    pub(super) fn announce_commands(&self, announce: &Announce) -> Vec<redis::Cmd> {
+    /// The last three arguments of the write's script (see `announce` in
+    /// `scripts/helpers.lua`): the live tiers' sorted set, the marker (set
+    /// under the tracked prefix when another tier is live, so that every tier
+    /// gets it with the write's keys), and this tier's incarnation.
+    pub(super) fn announce_args(&self, announce: &Announce) -> [Vec<u8>; 3] {
         let names = &self.shared.names;
-        let marker = format!(
-            "{}{}:{}",
-            names.marker,
-            announce.incarnation.unwrap_or(0),
-            announce.write
-        );
-        let mut set = redis::cmd("SET");
-        set.arg(marker).arg(1).arg("PX").arg(10_000);
-        let mut tiers = redis::cmd("ZRANGE");
-        tiers.arg(&names.tiers).arg(0).arg(-1).arg("WITHSCORES");
-        vec![set, tiers, redis::cmd("TIME")]
+        let own = announce.incarnation.unwrap_or(0);
+        let marker = format!("{}{own}:{}", names.marker, announce.write);
+        [
+            names.tiers.as_bytes().to_vec(),
+            marker.into_bytes(),
+            own.to_string().into_bytes(),
+        ]
     }
 
-    /// After the write's round trip: waits until every other live tier
-    /// answered its marker or its lease ran out. `replies` are those of
-    /// [`Near::announce_commands`]; `None` when the round trip failed (the
-    /// write's invalidations then go through the outbox, whose own calls
-    /// wait).
+    /// After the write's script: waits until every other live tier answered
+    /// its marker or its lease ran out. `reply` is the script's (`None` when
+    /// the call failed: the write's invalidations then go through the
+    /// outbox, whose own calls wait).
     pub(super) async fn settle(
         &self,
         announce: Announce,
-        replies: Option<&[Value]>,
+        reply: Option<&Value>,
     ) -> Result<(), CacheError> {
-        let others = match replies {
-            Some(replies) => self.live_others(&announce, replies),
-            None => Ok(Vec::new()),
+        let others = match reply {
+            Some(reply) => live_others(reply).ok_or_else(|| {
+                CacheError::new(
+                    CacheErrorKind::BadReply,
+                    format!("redis: near tier: unexpected reply to a write: {reply:?}"),
+                )
+            })?,
+            None => Vec::new(),
         };
-        match others {
-            Ok(others) if !others.is_empty() => {
-                self.wait(&announce, others).await;
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(err) => Err(err),
+        if !others.is_empty() {
+            self.wait(&announce, others).await;
         }
-    }
-
-    /// The other tiers whose lease had not run out at the server's time, with
-    /// when it runs out here.
-    fn live_others(
-        &self,
-        announce: &Announce,
-        replies: &[Value],
-    ) -> Result<Vec<(u64, Instant)>, CacheError> {
-        let bad = |what: &str, value: &Value| {
-            CacheError::new(
-                CacheErrorKind::BadReply,
-                format!("redis: near tier: unexpected reply to {what}: {value:?}"),
-            )
-        };
-        let [.., tiers, time] = replies else {
-            return Err(bad("the end of a write", &Value::Nil));
-        };
-        let now = Instant::now();
-        let server_ms = server_time_ms(time).ok_or_else(|| bad("TIME", time))?;
-        let pairs = tier_pairs(tiers).ok_or_else(|| bad("ZRANGE", tiers))?;
-        Ok(pairs
-            .into_iter()
-            .filter(|&(tier, until)| Some(tier) != announce.incarnation && until > server_ms)
-            .map(|(tier, until)| (tier, now + Duration::from_millis(until - server_ms)))
-            .collect())
+        Ok(())
     }
 
     async fn wait(&self, announce: &Announce, others: Vec<(u64, Instant)>) {
@@ -582,51 +553,43 @@ impl Near {
     }
 }
 
-/// `TIME`'s reply in milliseconds.
-fn server_time_ms(time: &Value) -> Option<u64> {
-    let Value::Array(parts) = time else {
-        return None;
-    };
-    let [seconds, micros] = parts.as_slice() else {
-        return None;
-    };
-    let number = |value: &Value| -> Option<u64> {
-        match value {
-            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
-            Value::Int(n) => u64::try_from(*n).ok(),
-            _ => None,
-        }
-    };
-    Some(number(seconds)? * 1000 + number(micros)? / 1000)
-}
-
-/// `ZRANGE … WITHSCORES`'s reply as (tier, lease end in ms); members that are
-/// not tiers are left out.
-fn tier_pairs(reply: &Value) -> Option<Vec<(u64, u64)>> {
-    let text = |value: &Value| -> Option<String> {
-        match value {
-            Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-            Value::SimpleString(text) => Some(text.clone()),
-            Value::Double(number) => Some(number.to_string()),
-            Value::Int(number) => Some(number.to_string()),
-            _ => None,
-        }
-    };
+/// The other tiers live at the write, with when their lease runs out here,
+/// from the script's reply `{now, tier, until, ...}` (`{}`: no near tier).
+/// Members that are not tiers are left out.
+fn live_others(reply: &Value) -> Option<Vec<(u64, Instant)>> {
     let Value::Array(items) = reply else {
         return None;
     };
-    let mut pairs = Vec::with_capacity(items.len() / 2);
-    for pair in items.chunks(2) {
-        let [member, score] = pair else { return None };
-        let (Some(member), Some(score)) = (text(member), text(score)) else {
-            return None;
-        };
-        let score: f64 = score.parse().ok()?;
-        if let Ok(tier) = member.parse::<u64>() {
-            pairs.push((tier, score.max(0.0) as u64));
+    let Some((now, pairs)) = items.split_first() else {
+        return Some(Vec::new());
+    };
+    let server_ms = number(now)?;
+    let here = Instant::now();
+    let mut others = Vec::with_capacity(pairs.len() / 2);
+    for pair in pairs.chunks(2) {
+        let [member, until] = pair else { return None };
+        let until = number(until)?;
+        if let Some(tier) = number(member)
+            && until > server_ms
+        {
+            others.push((tier, here + Duration::from_millis(until - server_ms)));
         }
     }
-    Some(pairs)
+    Some(others)
+}
+
+/// A whole number in a reply: an integer, or its digits (a score may come
+/// with a fraction, which is dropped).
+fn number(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::BulkString(bytes) => {
+            let text = std::str::from_utf8(bytes).ok()?;
+            let whole = text.split_once('.').map_or(text, |(whole, _)| whole);
+            whole.parse().ok()
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -639,17 +602,24 @@ mod tests {
     }
 
     #[test]
-    fn time_and_tiers_are_read() {
-        let time = Value::Array(vec![bulk("1700000000"), bulk("123456")]);
-        assert_eq!(server_time_ms(&time), Some(1_700_000_000_123));
-        let tiers = Value::Array(vec![
+    fn the_live_tiers_are_read_from_the_scripts_reply() {
+        let reply = Value::Array(vec![
+            Value::Int(1_700_000_000_000),
             bulk("42"),
             bulk("1700000001000"),
             bulk("x"),
-            bulk("5"),
+            bulk("1700000001000"),
+            bulk("7"),
+            bulk("1699999999000"),
         ]);
-        assert_eq!(tier_pairs(&tiers), Some(vec![(42, 1_700_000_001_000)]));
-        assert_eq!(tier_pairs(&Value::Nil), None);
+        let others = live_others(&reply).unwrap();
+        assert_eq!(others.len(), 1, "{others:?}");
+        assert_eq!(others[0].0, 42);
+        let left = others[0].1 - Instant::now();
+        assert!(left <= Duration::from_secs(1) && left > Duration::from_millis(900));
+        assert_eq!(live_others(&Value::Array(vec![])), Some(vec![]));
+        assert_eq!(live_others(&Value::Nil), None);
+        assert_eq!(number(&bulk("12.5")), Some(12));
     }
 
     #[tokio::test]
@@ -657,7 +627,9 @@ mod tests {
         let info = "redis://127.0.0.1:1".into_connection_info().unwrap();
         let near = Near::start(NearOptions::new(), info, Duration::from_millis(10));
         let settled = near.announce();
-        near.settle(settled, None).await.unwrap();
+        near.settle(settled, Some(&Value::Array(vec![])))
+            .await
+            .unwrap();
         let dropped = near.announce();
         assert_eq!(near.shared.waiters().len(), 1);
         drop(dropped);

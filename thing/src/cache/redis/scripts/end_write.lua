@@ -8,6 +8,8 @@
 -- under a stamp that is missing, and one created later is created at random.
 -- One call per key, and one for all the missing stamps it learned.
 -- After a failed write (every flag '1'), the same gives its locks back.
+-- The last three ARGV: the write's announcement to the near tiers (see
+-- announce in the helpers), whose reply it returns.
 local rows = tonumber(ARGV[1])
 local window = ARGV[3]
 local own = ARGV[4]
@@ -40,4 +42,4 @@ for i, key in ipairs(KEYS) do
         release(key, ARGV[4 + i - rows], mine, window, 'XX')
     end
 end
-return 0
+return announce(ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV])

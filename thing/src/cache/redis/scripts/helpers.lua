@@ -17,6 +17,14 @@
 -- stamp's next value) with SET's options, and puts back the locks other
 -- writes hold on it: all it held, less this write's own when own.
 --
+-- announce(tiers, marker, own): a write's announcement to the near tiers
+-- (the last three ARGV of end_write and bump; all empty without a near
+-- tier): the server's time in ms, then each other tier whose lease in the
+-- sorted set tiers runs past it and its lease end, as {now, tier, until,
+-- ...}; {} without a near tier. Only when there is such a tier is the
+-- marker set, under the tracked prefix, so that every tier gets it with the
+-- write's keys and answers it once it applied them.
+--
 -- One call per key in the common case (no other write holds it), two when
 -- another does: a call inside a script costs about a microsecond, and a
 -- write's scripts are mostly these calls.
@@ -75,4 +83,23 @@ local function get(key)
         return false
     end
     return value
+end
+local function announce(tiers, marker, own)
+    if tiers == nil or tiers == '' then
+        return {}
+    end
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local live = redis.call('ZRANGEBYSCORE', tiers, '(' .. now, '+inf', 'WITHSCORES')
+    local out = {now}
+    for i = 1, #live, 2 do
+        if live[i] ~= own then
+            out[#out + 1] = live[i]
+            out[#out + 1] = live[i + 1]
+        end
+    end
+    if #out > 1 then
+        redis.call('SET', marker, '1', 'PX', 10000)
+    end
+    return out
 end
