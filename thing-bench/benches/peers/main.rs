@@ -8,8 +8,9 @@
 //! list with an order and a limit (20 rows of a team, oldest first); an insert
 //! of one row; 100 rows in one `INSERT`; an update of one column; users →
 //! posts → comments, one query per level. Contenders: raw sqlx (the
-//! baseline), Thing without a cache, with a warm `MemoryCache` and with a warm
-//! `RedisCache`, SeaORM, Diesel; the write cases and the cold `by_id` add a
+//! baseline), Thing without a cache, with a warm `MemoryCache`, with a warm
+//! `RedisCache` and with a warm `RedisCache` + near tier (beside a second
+//! handle with a tier on its prefix, so that writes wait for one), SeaORM, Diesel; the write cases and the cold `by_id` add a
 //! reference contender, raw sqlx plus two Redis `GET`s, the bound Thing's
 //! cached writes and misses aim at. In
 //! the 100-row case the baseline runs its `INSERT` in a transaction (`BEGIN`,
@@ -22,7 +23,7 @@
 //!
 //! At the end the ratios are drawn as an SVG (`THING_BENCH_SVG`, default
 //! `docs/img/peers.svg`; a relative path is taken from the workspace root).
-//! `THING_BENCH_ROUNDS` defaults to 100 here (30 cases of six contenders),
+//! `THING_BENCH_ROUNDS` defaults to 100 here (30 cases of seven contenders),
 //! `THING_BENCH_ROUND_MS` to 25; `THING_BENCH_CASE=<substring>` runs only the
 //! cases whose name (`"PostgreSQL: by_id"`) contains it. The servers:
 //! `THING_BENCH_POSTGRES_URL`, `THING_BENCH_MYSQL_URL`, `THING_BENCH_REDIS_URL`.
@@ -47,7 +48,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use thing::cache::RedisCache;
+use thing::cache::{NearOptions, RedisCache};
 use thing::relation::{Preload, Preloading};
 use thing::sqlx::{self, MySqlPool};
 use thing::{Db, Thing};
@@ -64,11 +65,23 @@ const THING_NONE: &str = "Thing, no cache";
 const THING_MEMORY: &str = "Thing, MemoryCache";
 /// As [`THING_MEMORY`].
 const THING_REDIS: &str = "Thing, RedisCache";
+/// `RedisCache` with a near tier, beside a second handle with one on the same
+/// key prefix (two processes' worth of tiers: every write waits for the
+/// other's answer). Warm as [`THING_MEMORY`]; not in `by_id, cold`.
+const THING_NEAR: &str = "Thing, RedisCache + near";
 const SEA: &str = "SeaORM";
 const DIESEL: &str = "Diesel";
 const BOUND: &str = "raw sqlx + 2 Redis GETs (bound)";
 /// The contenders of the summary, in the order of their columns.
-const SERIES: [&str; 6] = [RAW, THING_NONE, THING_MEMORY, THING_REDIS, SEA, DIESEL];
+const SERIES: [&str; 7] = [
+    RAW,
+    THING_NONE,
+    THING_MEMORY,
+    THING_REDIS,
+    THING_NEAR,
+    SEA,
+    DIESEL,
+];
 
 const BY_ID: &str = "by_id";
 const BY_ID_COLD: &str = "by_id, cold";
@@ -100,12 +113,13 @@ const SHORT: [(&str, &str); 10] = [
 
 /// The contenders of one write case, each with its own tag in the rows it
 /// writes (`email = {tag}-{n}`) and, for the update, its own row.
-const WRITERS: [(&str, &str); 8] = [
+const WRITERS: [(&str, &str); 9] = [
     (RAW, "raw"),
     (RAW_ALONE, "raw-alone"),
     (THING_NONE, "thing-none"),
     (THING_MEMORY, "thing-memory"),
     (THING_REDIS, "thing-redis"),
+    (THING_NEAR, "thing-near"),
     (SEA, "sea"),
     (DIESEL, "diesel"),
     (BOUND, "bound"),
@@ -267,6 +281,10 @@ struct Peers<'r, D: DieselPeer> {
     none: Db,
     memory: Db,
     redis: Db,
+    near: Db,
+    /// The other handle with a near tier on `near`'s prefix, live through
+    /// every case.
+    _near_peer: Db,
     /// `memory` and `redis` again, with a TTL of 1 ms: every read misses.
     memory_cold: Db,
     redis_cold: Db,
@@ -291,11 +309,12 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
         self.title(case).contains(self.only)
     }
 
-    fn things(&self) -> [(&'static str, &Db); 3] {
+    fn things(&self) -> [(&'static str, &Db); 4] {
         [
             (THING_NONE, &self.none),
             (THING_MEMORY, &self.memory),
             (THING_REDIS, &self.redis),
+            (THING_NEAR, &self.near),
         ]
     }
 
@@ -342,7 +361,7 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
     }
 
     fn by_id(&self) -> CaseResult {
-        self.run(BY_ID, self.by_id_entries(self.things()))
+        self.run(BY_ID, self.by_id_entries(&self.things()))
     }
 
     /// `by_id` where every read misses the cache (its TTL is 1 ms, and each
@@ -355,7 +374,7 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
             (THING_MEMORY, &self.memory_cold),
             (THING_REDIS, &self.redis_cold),
         ];
-        let mut entries = self.by_id_entries(cold);
+        let mut entries = self.by_id_entries(&cold);
         let raw = &self.raw;
         let op = cycle(&self.by_id_ids, move |id| async move {
             let row = raw.by_id(id).await;
@@ -367,11 +386,11 @@ impl<'r, D: DieselPeer> Peers<'r, D> {
     }
 
     /// The `by_id` contenders, Thing's through `things`.
-    fn by_id_entries<'a>(&'a self, things: [(&'static str, &'a Db); 3]) -> Vec<Entry<'a>> {
+    fn by_id_entries<'a>(&'a self, things: &[(&'static str, &'a Db)]) -> Vec<Entry<'a>> {
         let (rt, raw, sea, diesel) = (self.runtime, &self.raw, &self.sea, &self.diesel);
         let ids = self.by_id_ids.as_slice();
         let mut entries = vec![read(rt, RAW, None, cycle(ids, move |id| raw.by_id(id)))];
-        for (name, db) in things {
+        for &(name, db) in things {
             let op = cycle(ids, move |id| async move {
                 BenchRow::by_id(db, id).await.unwrap()
             });
@@ -644,13 +663,14 @@ fn key_prefix(backend: Backend) -> String {
 }
 
 /// Thing's `Db`s on `url` (no cache, the default `MemoryCache`, `RedisCache`,
-/// and the two caches again with a TTL of 1 ms; four connections each, as in
-/// the other benches) and one more
+/// `RedisCache` with a near tier and a second such handle on its key prefix,
+/// and the first two caches again with a TTL of 1 ms; four connections each,
+/// as in the other benches) and one more
 /// without a cache whose pool SeaORM runs on: the same pool settings as raw
 /// sqlx's, and connections of its own, as a SeaORM application has. (On
 /// raw sqlx's pool, every SeaORM insert on SQLite took 10–17 ms in this
 /// bench; see docs/benchmarks.md.)
-async fn thing_dbs(backend: Backend, url: &str) -> [Db; 6] {
+async fn thing_dbs(backend: Backend, url: &str) -> [Db; 8] {
     let build_under = |prefix: String, builder: thing::DbBuilder| async move {
         let builder = builder.key_prefix(prefix).max_connections(4);
         let builder = match backend {
@@ -672,6 +692,18 @@ async fn thing_dbs(backend: Backend, url: &str) -> [Db; 6] {
         .await
         .expect("Redis");
     let redis = build(Db::builder(&url).cache(redis_cache)).await;
+    // A prefix of their own, which their tiers track.
+    let near_prefix = format!("{}:near", key_prefix(backend));
+    let near_handle = || async {
+        let cache = RedisCache::builder(&thing_bench::redis_url())
+            .near(NearOptions::new().key_prefix(near_prefix.clone()))
+            .build()
+            .await
+            .expect("Redis");
+        build_under(near_prefix.clone(), Db::builder(&url).cache(cache)).await
+    };
+    let near = near_handle().await;
+    let near_peer = near_handle().await;
     let for_sea = build(Db::builder(&url).no_cache()).await;
     // Keys of their own: the warm handles' rows, cached for hours, would hit.
     let cold = |builder: thing::DbBuilder| {
@@ -684,7 +716,16 @@ async fn thing_dbs(backend: Backend, url: &str) -> [Db; 6] {
         .await
         .expect("Redis");
     let redis_cold = cold(Db::builder(&url).cache(redis_cache)).await;
-    [none, memory, redis, for_sea, memory_cold, redis_cold]
+    [
+        none,
+        memory,
+        redis,
+        near,
+        near_peer,
+        for_sea,
+        memory_cold,
+        redis_cold,
+    ]
 }
 
 fn raw_pool(db: &Db) -> RawPool {
@@ -757,8 +798,8 @@ async fn update_rows(db: &Db) -> Vec<i64> {
 /// Fills the caches of `dbs` with what the read cases read. The lists come
 /// first: a table's first cached list starts its stamps, and rows cached
 /// before it were found missing afterwards (seen in this bench's checks).
-async fn warm(dbs: [&Db; 2], ids: &[i64]) {
-    for db in dbs {
+async fn warm(dbs: &[&Db], ids: &[i64]) {
+    for &db in dbs {
         for team in TEAM_IDS {
             team_query(team).fetch(db, 0, 20).await.unwrap();
         }
@@ -803,12 +844,22 @@ fn run_backend<D: DieselPeer>(
         return Vec::new();
     }
     let (scratch, url) = runtime.block_on(Scratch::create(backend));
-    let [none, memory, redis, for_sea, memory_cold, redis_cold] =
-        runtime.block_on(thing_dbs(backend, &url));
+    let [
+        none,
+        memory,
+        redis,
+        near,
+        near_peer,
+        for_sea,
+        memory_cold,
+        redis_cold,
+    ] = runtime.block_on(thing_dbs(backend, &url));
     let ids = runtime.block_on(seed(&none));
     let update_ids = runtime.block_on(update_rows(&none));
     let by_id_ids = ids[..model::BY_ID_IDS].to_vec();
-    runtime.block_on(warm([&memory, &redis], &by_id_ids));
+    // A near tier keeps what a lookup hits, not what a fill stores: its
+    // handle reads everything twice more.
+    runtime.block_on(warm(&[&memory, &redis, &near, &near, &near], &by_id_ids));
     let raw = raw_pool(&none);
     let writes_start = runtime.block_on(raw.last_write_id());
     let diesel = Held::new(runtime.block_on(D::connect(&url)));
@@ -827,6 +878,8 @@ fn run_backend<D: DieselPeer>(
         none,
         memory,
         redis,
+        near,
+        _near_peer: near_peer,
         memory_cold,
         redis_cold,
         diesel,
