@@ -6,7 +6,9 @@
 //!   baseline, beside the bound (raw sqlx + 2 `GET`s), Redis alone, a near
 //!   tier with no other live tier, and a near tier with one other live tier
 //!   (a second near cache on the same prefix, in this process: its answers
-//!   cross Redis as another process's would).
+//!   cross Redis as another process's would); and a near tier that tracks
+//!   another prefix than its handle's keys, which takes no pushes for its
+//!   own writes: what those pushes cost the writer.
 //!
 //! ```text
 //! cargo bench -p thing-bench --bench near
@@ -105,7 +107,7 @@ fn main() {
         format!("near-bench-alone:{pid}"),
         format!("near-bench-shared:{pid}"),
     );
-    let (pool, conn, redis_db, near_db, shared_db, _other_db) = rt.block_on(async {
+    let (pool, conn, redis_db, near_db, shared_db, _other_db, untracked_db) = rt.block_on(async {
         let pool = thing::sqlx::PgPool::connect(&database.url).await.unwrap();
         let conn = redis::Client::open(url.as_str())
             .unwrap()
@@ -154,7 +156,21 @@ fn main() {
             }
         }
         Row::by_id(&other_db, 3).await.unwrap();
-        (pool, conn, redis_db, near_db, shared_db, other_db)
+        let untracked_db = handle(
+            &database.url,
+            near_cache(&url, &format!("near-bench-elsewhere:{pid}")).await,
+            &format!("near-bench-untracked:{pid}"),
+        )
+        .await;
+        (
+            pool,
+            conn,
+            redis_db,
+            near_db,
+            shared_db,
+            other_db,
+            untracked_db,
+        )
     });
     let raw_select = |n: u64| {
         let mut id = 0;
@@ -211,6 +227,10 @@ fn main() {
         Contender::new(
             "Thing update, near, one other live tier",
             updating(rt, &shared_db, 3),
+        ),
+        Contender::new(
+            "Thing update, near tracking another prefix (no own pushes)",
+            updating(rt, &untracked_db, 4),
         ),
     ];
     let summaries = interleave(Plan::from_env(), writes);

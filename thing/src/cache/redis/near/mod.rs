@@ -232,9 +232,10 @@ impl Drop for Near {
     }
 }
 
-/// A write's marker, announced after its script: other tiers answer it once
-/// they dropped what the write changed. Dropped (the write done, or its
-/// future dropped mid-way), it takes its waiter out of the map.
+/// A write's announcement to the other tiers, made by its last script (the
+/// marker, which they answer once they dropped what the write changed).
+/// Dropped (the write done, or its future dropped mid-way), it takes its
+/// waiter out of the map.
 pub(super) struct Announce {
     write: u64,
     incarnation: Option<u64>,
