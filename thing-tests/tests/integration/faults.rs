@@ -1,10 +1,11 @@
 //! Faults: databases that restart or stop answering, a Redis that hangs, and a
-//! writer cut off from Redis while the others still use it. Every fault is
-//! forced through a private proxy or a private `redis-server`; the shared
+//! writer cut off from Redis while the others still use it (those with a
+//! plain `RedisCache` and again with a near tier on every handle). Every fault
+//! is forced through a private proxy or a private `redis-server`; the shared
 //! servers are never stopped or reconfigured.
 
 use std::time::{Duration, Instant};
-use thing::cache::RedisCache;
+use thing::cache::{NearOptions, RedisCache};
 use thing::{Db, Thing};
 use thing_tests::fault::{PrivateRedis, Proxy, scopeguard};
 use thing_tests::models::User;
@@ -38,6 +39,37 @@ macro_rules! all_backends {
             async fn mysql() { body(Backend::MySql).await }
         })*
     };
+}
+
+/// Runs `body` once per backend, with a plain `RedisCache` and again with a
+/// near tier on every handle of [`redis_handle_with`] (`*_near`).
+macro_rules! partition_tests {
+    ($($(#[$doc:meta])* async fn $name:ident($backend:ident) $body:block)*) => {
+        $($(#[$doc])* mod $name {
+            use super::*;
+            async fn body($backend: Backend) $body
+            async fn run(backend: Backend, near: bool) {
+                NEAR.scope(near, body(backend)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { run(Backend::Sqlite, false).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { run(Backend::Postgres, false).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() { run(Backend::MySql, false).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_near() { run(Backend::Sqlite, true).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_near() { run(Backend::Postgres, true).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_near() { run(Backend::MySql, true).await }
+        })*
+    };
+}
+
+tokio::task_local! {
+    /// Whether the handles of [`redis_handle_with`] get a near tier.
+    static NEAR: bool;
 }
 
 /// A table of users with one row, and that row's id.
@@ -265,9 +297,14 @@ async fn redis_handle_with(
     prefix: &str,
     configure: impl FnOnce(thing::DbBuilder) -> thing::DbBuilder,
 ) -> Db {
+    let cache = RedisCache::builder(url);
+    let cache = match NEAR.try_with(|near| *near).unwrap_or(false) {
+        true => cache.near(NearOptions::new().key_prefix(prefix)),
+        false => cache,
+    };
     let builder = Db::builder(&t.url)
         .key_prefix(prefix)
-        .cache(RedisCache::connect(url).await.unwrap());
+        .cache(cache.build().await.unwrap());
     configure(builder).build().await.unwrap()
 }
 
@@ -333,7 +370,7 @@ impl CutOff {
     }
 }
 
-all_backends! {
+partition_tests! {
     /// A writer cut off from Redis (the database reachable, the other handle
     /// still on Redis) commits and dies before Redis hears of it. The other
     /// handle's cached row and list go stale only until an outbox drain.
@@ -414,7 +451,7 @@ async fn a_statement_slower_than_the_timeout_fails_on_sqlite() {
     t.finish().await;
 }
 
-all_backends! {
+partition_tests! {
     /// With `WritePolicy::FailClosed`, a writer cut off from Redis gets
     /// `Error::Cache` and writes nothing: the database and the other handle's
     /// cache keep the old row. In a transaction too.
@@ -462,7 +499,7 @@ all_backends! {
     }
 }
 
-all_backends! {
+partition_tests! {
     /// A cut-off writer drops the table (which cannot run in a transaction):
     /// its epoch bump goes to the outbox after the `DROP`, so the other handle
     /// stops serving the old table's cached row once a drain applies it, even
@@ -489,7 +526,7 @@ all_backends! {
     }
 }
 
-all_backends! {
+partition_tests! {
     /// Strict under partition: a writer cut off from Redis (the other handle
     /// still on it) returns only once its invalidations were applied — here by
     /// the other handle's drain — so the other handle's first read after the
@@ -586,6 +623,13 @@ all_backends! {
         let err = user.save(&writer).await.unwrap_err();
         assert!(matches!(err, thing::Error::CacheNotTold { .. }), "{err:?}");
         drop(writer); // its process ends, and with it its own retries
+        if NEAR.get() {
+            // Cut off too, a near tier serves what it holds until its lease
+            // runs out (its heartbeat fails within half a lease), as the
+            // error says: the old value until the outbox is applied.
+            let took = within(NearOptions::DEFAULT_LEASE, async || reader_sees(&reader, id, 2).await).await;
+            assert!(took.is_some(), "the near tier served the old row past its lease");
+        }
         assert!(reader_sees(&reader, id, 2).await, "cut off, the reader reads the database");
 
         // Redis is back; what was held on the way is dropped, not delivered.
