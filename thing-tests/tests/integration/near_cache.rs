@@ -64,7 +64,13 @@ struct Pair {
     user: User,
 }
 
-async fn pair(c: &CacheTest, lease: Duration, proxy: Option<&Proxy>) -> Pair {
+/// Two handles on a new key prefix, each with a near tier (`b`'s through
+/// `proxy`, if given), and the users table made.
+async fn two_tiers(
+    c: &CacheTest,
+    lease: Duration,
+    proxy: Option<&Proxy>,
+) -> (RedisCache, RedisCache, Db, Db) {
     let prefix = unique_name();
     let url_b = proxy.map_or_else(redis_url, |proxy| proxy.url_for(&redis_url()));
     let cache_a = near(&redis_url(), &prefix, lease).await;
@@ -74,6 +80,11 @@ async fn pair(c: &CacheTest, lease: Duration, proxy: Option<&Proxy>) -> Pair {
         handle(c, &cache_b, &prefix).await,
     );
     a.create_table::<User>().await.unwrap();
+    (cache_a, cache_b, a, b)
+}
+
+async fn pair(c: &CacheTest, lease: Duration, proxy: Option<&Proxy>) -> Pair {
+    let (cache_a, cache_b, a, b) = two_tiers(c, lease, proxy).await;
     let mut user = User::new("pair@example.com", "pair", 1);
     user.save(&a).await.unwrap();
     warm(&b, &cache_b, user.id()).await;
@@ -144,17 +155,7 @@ async fn lists_through_the_near_tier_follow_other_handles_writes() {
     let Some(c) = test_db(Backend::Sqlite).await else {
         return;
     };
-    let prefix = unique_name();
-    let lease = Duration::from_secs(1);
-    let (cache_a, cache_b) = (
-        near(&redis_url(), &prefix, lease).await,
-        near(&redis_url(), &prefix, lease).await,
-    );
-    let (a, b) = (
-        handle(&c, &cache_a, &prefix).await,
-        handle(&c, &cache_b, &prefix).await,
-    );
-    a.create_table::<User>().await.unwrap();
+    let (_, cache_b, a, b) = two_tiers(&c, Duration::from_secs(1), None).await;
     for i in 0..5 {
         User::new(&format!("l{i}@example.com"), "team", i)
             .save(&a)
@@ -266,17 +267,7 @@ async fn a_reply_overtaken_by_an_invalidation_is_not_kept() {
     let Some(c) = test_db(Backend::Sqlite).await else {
         return;
     };
-    let prefix = unique_name();
-    let lease = Duration::from_secs(1);
-    let (cache_a, cache_b) = (
-        near(&redis_url(), &prefix, lease).await,
-        near(&redis_url(), &prefix, lease).await,
-    );
-    let (a, b) = (
-        handle(&c, &cache_a, &prefix).await,
-        handle(&c, &cache_b, &prefix).await,
-    );
-    a.create_table::<User>().await.unwrap();
+    let (_, cache_b, a, b) = two_tiers(&c, Duration::from_secs(1), None).await;
     let mut user = User::new("overtaken@example.com", "o", 1);
     user.save(&a).await.unwrap();
     // Redis holds the row; b's tier does not (its fill came from a).
