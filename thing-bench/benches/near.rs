@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::Duration;
 use thing::cache::{NearOptions, RedisCache};
 use thing::{BaseModel, Db, Thing};
-use thing_bench::{BenchDatabase, Contender, Plan, interleave, report, time_async};
+use thing_bench::{BenchDatabase, Contender, Plan, interleave, report, time_async, updating};
 use tokio::runtime::Runtime;
 
 #[derive(Thing, Debug, Clone, Default, PartialEq)]
@@ -59,23 +59,6 @@ fn reading<'a>(rt: &'a Runtime, db: &'a Db) -> impl FnMut(u64) -> Duration + 'a 
             id = id % ROWS + 1;
             async move {
                 black_box(Row::by_id(db, id).await.unwrap());
-            }
-        })
-    }
-}
-
-/// `update(id).set` of one column of row `id` on `db`.
-fn updating<'a>(rt: &'a Runtime, db: &'a Db, id: i64) -> impl FnMut(u64) -> Duration + 'a {
-    let mut views = 0;
-    move |n| {
-        time_async(rt, n, || {
-            views += 1;
-            async move {
-                Row::update(id)
-                    .set(Row::VIEWS, views)
-                    .execute(db)
-                    .await
-                    .unwrap();
             }
         })
     }
@@ -219,18 +202,21 @@ fn main() {
     let writes = vec![
         Contender::new("raw sqlx UPDATE", raw_update(false)),
         Contender::new("raw sqlx UPDATE + 2 GETs (bound)", raw_update(true)),
-        Contender::new("Thing update, RedisCache", updating(rt, &redis_db, 2)),
+        Contender::new(
+            "Thing update, RedisCache",
+            updating(rt, &redis_db, 2, Row::VIEWS),
+        ),
         Contender::new(
             "Thing update, near, no other tier",
-            updating(rt, &near_db, 2),
+            updating(rt, &near_db, 2, Row::VIEWS),
         ),
         Contender::new(
             "Thing update, near, one other live tier",
-            updating(rt, &shared_db, 3),
+            updating(rt, &shared_db, 3, Row::VIEWS),
         ),
         Contender::new(
             "Thing update, near tracking another prefix (no own pushes)",
-            updating(rt, &untracked_db, 4),
+            updating(rt, &untracked_db, 4, Row::VIEWS),
         ),
     ];
     let summaries = interleave(Plan::from_env(), writes);

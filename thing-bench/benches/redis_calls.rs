@@ -199,27 +199,6 @@ fn setup(runtime: &Runtime, database: &BenchDatabase) -> Setup {
     }
 }
 
-/// A contender: Thing's `update(id).set` of one column of row `id` on `db`.
-fn thing_updating<'a>(
-    rt: &'a Runtime,
-    db: &'a Db,
-    id: i64,
-) -> impl FnMut(u64) -> std::time::Duration + 'a {
-    move |n| {
-        let mut views = 0;
-        time_async(rt, n, || {
-            views += 1;
-            async move {
-                Row::update(id)
-                    .set(Row::VIEWS, views)
-                    .execute(db)
-                    .await
-                    .unwrap();
-            }
-        })
-    }
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -267,11 +246,11 @@ fn main() {
         }),
         Contender::new(
             "Thing update(id).set, no cache",
-            thing_updating(rt, &s.plain, 2),
+            thing_bench::updating(rt, &s.plain, 2, Row::VIEWS),
         ),
         Contender::new(
             "Thing update(id).set, RedisCache",
-            thing_updating(rt, &s.cached, 3),
+            thing_bench::updating(rt, &s.cached, 3, Row::VIEWS),
         ),
     ];
     let summaries = interleave(Plan::from_env(), contenders);

@@ -142,6 +142,25 @@ where
     })
 }
 
+/// A contender: `T::update(id).set(column, value).execute(db)` of row `id`,
+/// `value` counting up from 1 over every run.
+pub fn updating<'a, T: thing::Thing>(
+    runtime: &'a tokio::runtime::Runtime,
+    db: &'a thing::Db,
+    id: i64,
+    column: thing::Column<T, i64>,
+) -> impl FnMut(u64) -> Duration + 'a {
+    let mut value = 0;
+    move |n| {
+        time_async(runtime, n, || {
+            value += 1;
+            async move {
+                T::update(id).set(column, value).execute(db).await.unwrap();
+            }
+        })
+    }
+}
+
 /// A deterministic generator (xorshift64*): the same operations on every run.
 pub struct Rng(pub u64);
 

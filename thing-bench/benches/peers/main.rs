@@ -670,7 +670,19 @@ fn key_prefix(backend: Backend) -> String {
 /// sqlx's, and connections of its own, as a SeaORM application has. (On
 /// raw sqlx's pool, every SeaORM insert on SQLite took 10–17 ms in this
 /// bench; see docs/benchmarks.md.)
-async fn thing_dbs(backend: Backend, url: &str) -> [Db; 8] {
+/// Thing's handles of one backend, from [`thing_dbs`].
+struct ThingDbs {
+    none: Db,
+    memory: Db,
+    redis: Db,
+    near: Db,
+    near_peer: Db,
+    for_sea: Db,
+    memory_cold: Db,
+    redis_cold: Db,
+}
+
+async fn thing_dbs(backend: Backend, url: &str) -> ThingDbs {
     let build_under = |prefix: String, builder: thing::DbBuilder| async move {
         let builder = builder.key_prefix(prefix).max_connections(4);
         let builder = match backend {
@@ -716,7 +728,7 @@ async fn thing_dbs(backend: Backend, url: &str) -> [Db; 8] {
         .await
         .expect("Redis");
     let redis_cold = cold(Db::builder(&url).cache(redis_cache)).await;
-    [
+    ThingDbs {
         none,
         memory,
         redis,
@@ -725,7 +737,7 @@ async fn thing_dbs(backend: Backend, url: &str) -> [Db; 8] {
         for_sea,
         memory_cold,
         redis_cold,
-    ]
+    }
 }
 
 fn raw_pool(db: &Db) -> RawPool {
@@ -844,7 +856,7 @@ fn run_backend<D: DieselPeer>(
         return Vec::new();
     }
     let (scratch, url) = runtime.block_on(Scratch::create(backend));
-    let [
+    let ThingDbs {
         none,
         memory,
         redis,
@@ -853,7 +865,7 @@ fn run_backend<D: DieselPeer>(
         for_sea,
         memory_cold,
         redis_cold,
-    ] = runtime.block_on(thing_dbs(backend, &url));
+    } = runtime.block_on(thing_dbs(backend, &url));
     let ids = runtime.block_on(seed(&none));
     let update_ids = runtime.block_on(update_rows(&none));
     let by_id_ids = ids[..model::BY_ID_IDS].to_vec();

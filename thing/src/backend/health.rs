@@ -88,4 +88,15 @@ mod tests {
             "returned after the loss"
         );
     }
+
+    #[test]
+    fn a_connection_idle_since_just_after_a_loss_is_pinged_too() {
+        let health = Health::new(Duration::from_secs(1), Duration::from_secs(60));
+        health.lost();
+        let lost = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        // Idle since 1 ms after the loss: within the slack.
+        let idle = lost.elapsed() - Duration::from_millis(1);
+        assert!(health.should_ping(idle), "idle since 1 ms after the loss");
+    }
 }
