@@ -454,6 +454,7 @@ async fn a_flush_or_a_dead_server_empties_the_tier() {
     server.command(&["FLUSHALL"]);
     wait_for(|| cache.near_stats().unwrap().flushes > flushes).await;
     assert_eq!(cache.near_stats().unwrap().entries, 0);
+    assert!(db.stats().near_flushes > 0, "{:?}", db.stats());
     warm(&db, &cache, user.id()).await;
     let flushes = cache.near_stats().unwrap().flushes;
     server.kill();
